@@ -1,0 +1,141 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+
+namespace Chord.Dht.Wire;
+
+/// <summary>
+/// Frames (PROTOCOL.md §1): <c>length:uint32be || C(digest || S)</c>. Pure functions over bytes: no sockets, no clock.
+/// </summary>
+public static class FrameCodec
+{
+    /// <summary>Bytes in the length header.</summary>
+    public const int HeaderLength = 4;
+
+    /// <summary>Bytes in the SHA-256 digest that starts every body.</summary>
+    public const int DigestLength = 32;
+
+    /// <summary>The default maximum body length: 16 MiB.</summary>
+    public const int DefaultMaxFrameLength = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// Takes one frame off the front of <paramref name="buffer"/> when it is all there. Decides
+    /// <see cref="FrameReadStatus.TooLong"/> from the 4-byte header alone, before any of the body is needed.
+    /// </summary>
+    /// <param name="buffer">The bytes received so far; on <see cref="FrameReadStatus.Frame"/> it is advanced past the frame.</param>
+    /// <param name="maxFrameLength">The largest body accepted.</param>
+    /// <param name="body">The body (compressed or not) on <see cref="FrameReadStatus.Frame"/>.</param>
+    /// <param name="declaredLength">The length the header announced, once the header is there.</param>
+    public static FrameReadStatus TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameLength, out ReadOnlySequence<byte> body, out long declaredLength)
+    {
+        body = default;
+        declaredLength = -1;
+        if (buffer.Length < HeaderLength)
+        {
+            return FrameReadStatus.NeedMore;
+        }
+
+        Span<byte> header = stackalloc byte[HeaderLength];
+        buffer.Slice(0, HeaderLength).CopyTo(header);
+        declaredLength = BinaryPrimitives.ReadUInt32BigEndian(header);
+        if (declaredLength > maxFrameLength)
+        {
+            return FrameReadStatus.TooLong;
+        }
+
+        if (buffer.Length - HeaderLength < declaredLength)
+        {
+            return FrameReadStatus.NeedMore;
+        }
+
+        body = buffer.Slice(HeaderLength, declaredLength);
+        buffer = buffer.Slice(body.End);
+        return FrameReadStatus.Frame;
+    }
+
+    /// <summary>
+    /// Decodes a body. The raw bytes are tried first (a digest match cannot happen by chance), then each method in
+    /// <paramref name="methods"/>; the digest decides which reading is right, as PROTOCOL.md §4 says.
+    /// Throws <see cref="MsgFormatException"/> when no reading matches its digest or the message is malformed.
+    /// </summary>
+    public static Message DecodeBody(ReadOnlySequence<byte> body, IReadOnlyList<CompressionMethod> methods, int maxFrameLength = DefaultMaxFrameLength)
+    {
+        var bytes = body.IsSingleSegment ? body.FirstSpan : body.ToArray();
+        if (TryDigest(bytes, out var packed, out var id))
+        {
+            return Message.Parse(packed, id);
+        }
+
+        foreach (var method in methods)
+        {
+            if (Compression.TryDecompress(method, bytes, maxFrameLength, out var plain) && TryDigest(plain, out packed, out id))
+            {
+                return Message.Parse(packed, id);
+            }
+        }
+
+        throw new MsgFormatException(methods.Count == 0
+            ? "The frame's digest does not match its content."
+            : $"The frame's digest matches neither its raw bytes nor their decompression by {string.Join(", ", methods)}.");
+    }
+
+    /// <summary>Encodes a message as one frame, compressed with <paramref name="method"/> when given.</summary>
+    public static byte[] Encode(Message message, CompressionMethod? method = null)
+    {
+        var buffer = new ArrayBufferWriter<byte>(HeaderLength + DigestLength + message.Packed.Length);
+        Write(buffer, message, method);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Writes a message as one frame into <paramref name="output"/>.</summary>
+    public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method = null)
+    {
+        var plainLength = DigestLength + message.Packed.Length;
+        if (method is null)
+        {
+            var span = output.GetSpan(HeaderLength + plainLength);
+            BinaryPrimitives.WriteUInt32BigEndian(span, (uint)plainLength);
+            message.Id.CopyTo(span[HeaderLength..]);
+            message.Packed.Span.CopyTo(span[(HeaderLength + DigestLength)..]);
+            output.Advance(HeaderLength + plainLength);
+            return;
+        }
+
+        var plain = ArrayPool<byte>.Shared.Rent(plainLength);
+        try
+        {
+            message.Id.CopyTo(plain);
+            message.Packed.Span.CopyTo(plain.AsSpan(DigestLength));
+            var compressed = Compression.Compress(method.Value, plain.AsSpan(0, plainLength));
+            var span = output.GetSpan(HeaderLength + compressed.Length);
+            BinaryPrimitives.WriteUInt32BigEndian(span, (uint)compressed.Length);
+            compressed.CopyTo(span[HeaderLength..]);
+            output.Advance(HeaderLength + compressed.Length);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(plain);
+        }
+    }
+
+    private static bool TryDigest(ReadOnlySpan<byte> bytes, out byte[] packed, out MessageId id)
+    {
+        packed = [];
+        id = default;
+        if (bytes.Length <= DigestLength)
+        {
+            return false;
+        }
+
+        Span<byte> digest = stackalloc byte[DigestLength];
+        SHA256.HashData(bytes[DigestLength..], digest);
+        if (!digest.SequenceEqual(bytes[..DigestLength]))
+        {
+            return false;
+        }
+
+        packed = bytes[DigestLength..].ToArray();
+        id = MessageId.FromDigest(digest);
+        return true;
+    }
+}

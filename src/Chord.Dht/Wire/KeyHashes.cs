@@ -1,0 +1,84 @@
+using System.Numerics;
+using System.Security.Cryptography;
+using Org.BouncyCastle.Crypto.Digests;
+
+namespace Chord.Dht.Wire;
+
+/// <summary>The five ring positions of a key (PROTOCOL.md §2).</summary>
+public static class KeyHashes
+{
+    /// <summary>The methods in wire order.</summary>
+    public static IReadOnlyList<HashMethod> Methods { get; } =
+        [HashMethod.Sha1, HashMethod.Sha224, HashMethod.Sha256, HashMethod.Sha384, HashMethod.Sha512];
+
+    private static readonly string[] WireNames = ["sha1", "sha224", "sha256", "sha384", "sha512"];
+
+    /// <summary>The name of a method as it travels (bin): <c>sha1</c> … <c>sha512</c>.</summary>
+    public static string WireName(this HashMethod method) => WireNames[(int)method];
+
+    /// <summary>Reads a method name from the wire; unknown names return false.</summary>
+    public static bool TryParse(ReadOnlySpan<byte> ascii, out HashMethod method)
+    {
+        for (var i = 0; i < WireNames.Length; i++)
+        {
+            if (ascii.Length == WireNames[i].Length && System.Text.Encoding.ASCII.GetString(ascii) == WireNames[i])
+            {
+                method = (HashMethod)i;
+                return true;
+            }
+        }
+
+        method = default;
+        return false;
+    }
+
+    /// <summary>The position of <paramref name="key"/> under one method.</summary>
+    public static RingPosition Position(HashMethod method, ReadOnlySpan<byte> key)
+    {
+        Span<byte> digest = stackalloc byte[64];
+        int length;
+        int shift;
+        switch (method)
+        {
+            case HashMethod.Sha1:
+                length = SHA1.HashData(key, digest);
+                shift = 224;
+                break;
+            case HashMethod.Sha224:
+                var sha224 = new Sha224Digest(); // .NET has no SHA-224; BouncyCastle's is the well-kept one
+                sha224.BlockUpdate(key);
+                length = sha224.DoFinal(digest);
+                shift = 160;
+                break;
+            case HashMethod.Sha256:
+                length = SHA256.HashData(key, digest);
+                shift = 128;
+                break;
+            case HashMethod.Sha384:
+                length = SHA384.HashData(key, digest);
+                shift = 0;
+                break;
+            case HashMethod.Sha512:
+                length = SHA512.HashData(key, digest);
+                shift = 0;
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(method), method, "Unknown hash method; the methods are sha1, sha224, sha256, sha384 and sha512.");
+        }
+
+        var value = new BigInteger(digest[..length], isUnsigned: true, isBigEndian: true);
+        return new RingPosition(value << shift);
+    }
+
+    /// <summary>All five positions of <paramref name="key"/>, in the order of <see cref="Methods"/>.</summary>
+    public static RingPosition[] All(ReadOnlySpan<byte> key)
+    {
+        var result = new RingPosition[5];
+        for (var i = 0; i < 5; i++)
+        {
+            result[i] = Position((HashMethod)i, key);
+        }
+
+        return result;
+    }
+}

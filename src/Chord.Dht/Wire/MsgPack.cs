@@ -1,0 +1,181 @@
+using System.Buffers;
+using MessagePack;
+
+namespace Chord.Dht.Wire;
+
+/// <summary>
+/// Reads and writes <see cref="MsgValue"/>s with MessagePack-CSharp's reader and writer, in the canonical
+/// smallest encoding that Python's msgpack produces (what py2p hashes, so the digest depends on it).
+/// </summary>
+public static class MsgPack
+{
+    /// <summary>How deeply arrays and maps may nest before input is rejected (protects the stack).</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>Encodes one value to a new array.</summary>
+    public static byte[] Serialize(MsgValue value)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(buffer);
+        Write(ref writer, value);
+        writer.Flush();
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Decodes exactly one value; trailing bytes are an error.</summary>
+    public static MsgValue Deserialize(ReadOnlyMemory<byte> bytes)
+    {
+        var reader = new MessagePackReader(bytes);
+        var value = Read(ref reader);
+        if (!reader.End)
+        {
+            throw new MsgFormatException($"{reader.Sequence.Length - reader.Consumed} bytes follow the msgpack value.");
+        }
+
+        return value;
+    }
+
+    /// <summary>Writes one value.</summary>
+    public static void Write(ref MessagePackWriter writer, MsgValue value)
+    {
+        switch (value.Kind)
+        {
+            case MsgKind.Nil:
+                writer.WriteNil();
+                break;
+            case MsgKind.Bool:
+                writer.Write(value.AsBool());
+                break;
+            case MsgKind.Int:
+                var integer = value.AsInteger();
+                if (integer < 0)
+                {
+                    writer.Write((long)integer);
+                }
+                else
+                {
+                    writer.Write((ulong)integer); // non-negative integers use the uint family, as Python's msgpack does
+                }
+
+                break;
+            case MsgKind.Float:
+                if (value.IsFloat32)
+                {
+                    writer.Write((float)value.AsDouble());
+                }
+                else
+                {
+                    writer.Write(value.AsDouble());
+                }
+
+                break;
+            case MsgKind.Str:
+                writer.Write(value.AsString());
+                break;
+            case MsgKind.Bin:
+                writer.Write(value.AsBytes().Span);
+                break;
+            case MsgKind.Ext:
+                var data = value.AsBytes().Span;
+                writer.WriteExtensionFormatHeader(new ExtensionHeader(value.ExtTypeCode, (uint)data.Length));
+                writer.WriteRaw(data);
+                break;
+            case MsgKind.Array:
+                var items = value.AsArray();
+                writer.WriteArrayHeader(items.Length);
+                foreach (var item in items)
+                {
+                    Write(ref writer, item);
+                }
+
+                break;
+            case MsgKind.Map:
+                var entries = value.AsMap();
+                writer.WriteMapHeader(entries.Length);
+                foreach (var (key, entry) in entries)
+                {
+                    Write(ref writer, key);
+                    Write(ref writer, entry);
+                }
+
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(value), value.Kind, "Unknown msgpack kind.");
+        }
+    }
+
+    /// <summary>Reads one value; malformed or truncated input throws <see cref="MsgFormatException"/>.</summary>
+    public static MsgValue Read(ref MessagePackReader reader)
+    {
+        try
+        {
+            return ReadCore(ref reader, 0);
+        }
+        catch (MessagePackSerializationException e)
+        {
+            throw new MsgFormatException("Malformed msgpack: " + e.Message, e);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new MsgFormatException("Truncated msgpack value.", e);
+        }
+    }
+
+    private static MsgValue ReadCore(ref MessagePackReader reader, int depth)
+    {
+        if (depth > MaxDepth)
+        {
+            throw new MsgFormatException($"msgpack nests deeper than {MaxDepth} levels.");
+        }
+
+        if (reader.End)
+        {
+            throw new MsgFormatException("Truncated msgpack value.");
+        }
+
+        var code = reader.NextCode;
+        switch (reader.NextMessagePackType)
+        {
+            case MessagePackType.Nil:
+                reader.ReadNil();
+                return MsgValue.Nil;
+            case MessagePackType.Boolean:
+                return MsgValue.From(reader.ReadBoolean());
+            case MessagePackType.Integer:
+                return code == MessagePackCode.UInt64 ? MsgValue.From(reader.ReadUInt64()) : MsgValue.From(reader.ReadInt64());
+            case MessagePackType.Float:
+                return code == MessagePackCode.Float32 ? MsgValue.From(reader.ReadSingle()) : MsgValue.From(reader.ReadDouble());
+            case MessagePackType.String:
+                var text = reader.ReadStringSequence() ?? throw new MsgFormatException("Truncated msgpack str.");
+                return text.IsSingleSegment ? MsgValue.StrFromUtf8(text.FirstSpan) : MsgValue.StrFromUtf8(text.ToArray());
+            case MessagePackType.Binary:
+                var bytes = reader.ReadBytes() ?? throw new MsgFormatException("Truncated msgpack bin.");
+                return MsgValue.BinNoCopy(bytes.ToArray());
+            case MessagePackType.Array:
+                var count = reader.ReadArrayHeader(); // checks the count against the bytes left
+                var items = new MsgValue[count];
+                for (var i = 0; i < count; i++)
+                {
+                    items[i] = ReadCore(ref reader, depth + 1);
+                }
+
+                return MsgValue.Array(items);
+            case MessagePackType.Map:
+                var entryCount = reader.ReadMapHeader();
+                var entries = new KeyValuePair<MsgValue, MsgValue>[entryCount];
+                for (var i = 0; i < entryCount; i++)
+                {
+                    var key = ReadCore(ref reader, depth + 1);
+                    entries[i] = new(key, ReadCore(ref reader, depth + 1));
+                }
+
+                return MsgValue.Map(entries);
+            case MessagePackType.Extension:
+                var header = reader.ReadExtensionFormatHeader();
+                var data = reader.ReadRaw(header.Length);
+                return MsgValue.Ext(header.TypeCode, data.ToArray());
+            default:
+                throw new MsgFormatException($"Byte 0x{code:x2} does not start any msgpack value.");
+        }
+    }
+}

@@ -1,0 +1,425 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text;
+
+namespace Chord.Dht.Wire;
+
+/// <summary>
+/// One msgpack value with exact type fidelity: a bin stays a bin and a str stays a str, because py2p
+/// compares with Python's <c>==</c> and a bin where a str is expected silently fails to match.
+/// </summary>
+/// <remarks>
+/// Equality is what majority voting needs: two values are equal when they have the same kind and the same
+/// content. Integers compare by value whatever width carried them; floats compare by value (float32 and
+/// float64 of the same number are equal, NaN equals NaN); maps compare as Python dicts do, ignoring entry
+/// order. A bool is never equal to an integer and an integer never to a float — stricter than Python, so a
+/// vote never merges values a .NET reader would see as different types.
+/// Instances are immutable and safe to share across threads.
+/// </remarks>
+public sealed class MsgValue : IEquatable<MsgValue>
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>The nil value.</summary>
+    public static readonly MsgValue Nil = new(MsgKind.Nil, 0, 0, null);
+
+    /// <summary>true.</summary>
+    public static readonly MsgValue True = new(MsgKind.Bool, 1, 0, null);
+
+    /// <summary>false.</summary>
+    public static readonly MsgValue False = new(MsgKind.Bool, 0, 0, null);
+
+    private static readonly MsgValue[] SmallInts = Enumerable.Range(-32, 160).Select(i => new MsgValue(MsgKind.Int, i, 0, null)).ToArray();
+
+    private readonly Int128 _int;     // Int, Bool (0/1), Ext type code, Float: 32 or 64 (the width)
+    private readonly double _float;
+    private readonly object? _ref;    // string, byte[], ImmutableArray box, map entries, ext bytes
+
+    private MsgValue(MsgKind kind, Int128 i, double f, object? r)
+    {
+        Kind = kind;
+        _int = i;
+        _float = f;
+        _ref = r;
+    }
+
+    /// <summary>The msgpack family of this value.</summary>
+    public MsgKind Kind { get; }
+
+    /// <summary>True for nil.</summary>
+    public bool IsNil => Kind == MsgKind.Nil;
+
+    /// <summary>True when this is a float that travels as float32.</summary>
+    public bool IsFloat32 => Kind == MsgKind.Float && _int == 32;
+
+    // ---- construction ----------------------------------------------------------------------------
+
+    /// <summary>A bool.</summary>
+    public static MsgValue From(bool value) => value ? True : False;
+
+    /// <summary>A signed integer.</summary>
+    public static MsgValue From(long value) =>
+        value is >= -32 and < 128 ? SmallInts[value + 32] : new MsgValue(MsgKind.Int, value, 0, null);
+
+    /// <summary>An unsigned integer (up to uint64's maximum).</summary>
+    public static MsgValue From(ulong value) =>
+        value < 128 ? SmallInts[(int)value + 32] : new MsgValue(MsgKind.Int, value, 0, null);
+
+    /// <summary>A float64.</summary>
+    public static MsgValue From(double value) => new(MsgKind.Float, 64, value, null);
+
+    /// <summary>A float32; it is written as float32 on the wire.</summary>
+    public static MsgValue From(float value) => new(MsgKind.Float, 32, value, null);
+
+    /// <summary>A str. Throws <see cref="ArgumentNullException"/> for null: use <see cref="Nil"/>.</summary>
+    public static MsgValue Str(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return new MsgValue(MsgKind.Str, 0, 0, value);
+    }
+
+    /// <summary>A bin holding a copy of <paramref name="value"/>.</summary>
+    public static MsgValue Bin(ReadOnlySpan<byte> value) => new(MsgKind.Bin, 0, 0, value.ToArray());
+
+    /// <summary>A bin holding the ASCII bytes of <paramref name="ascii"/> (how py2p sends ids and base58 numbers).</summary>
+    public static MsgValue BinAscii(string ascii)
+    {
+        ArgumentNullException.ThrowIfNull(ascii);
+        return new MsgValue(MsgKind.Bin, 0, 0, Encoding.ASCII.GetBytes(ascii));
+    }
+
+    /// <summary>A bin that takes ownership of <paramref name="value"/>; the caller must not change it afterwards.</summary>
+    internal static MsgValue BinNoCopy(byte[] value) => new(MsgKind.Bin, 0, 0, value);
+
+    /// <summary>An array.</summary>
+    public static MsgValue Array(params ReadOnlySpan<MsgValue> items) => new(MsgKind.Array, 0, 0, ImmutableArray.Create(items));
+
+    /// <summary>An array.</summary>
+    public static MsgValue Array(IEnumerable<MsgValue> items) => new(MsgKind.Array, 0, 0, items.ToImmutableArray());
+
+    /// <summary>A map; the entry order is kept for encoding.</summary>
+    public static MsgValue Map(IEnumerable<KeyValuePair<MsgValue, MsgValue>> entries) =>
+        new(MsgKind.Map, 0, 0, entries.ToImmutableArray());
+
+    /// <summary>A map with str keys, the form py2p's dicts take.</summary>
+    public static MsgValue Map(params ReadOnlySpan<(string Key, MsgValue Value)> entries)
+    {
+        var builder = ImmutableArray.CreateBuilder<KeyValuePair<MsgValue, MsgValue>>(entries.Length);
+        foreach (var (key, value) in entries)
+        {
+            builder.Add(new(Str(key), value));
+        }
+
+        return new MsgValue(MsgKind.Map, 0, 0, builder.MoveToImmutable());
+    }
+
+    /// <summary>An extension value, kept as-is.</summary>
+    public static MsgValue Ext(sbyte typeCode, ReadOnlySpan<byte> data) => new(MsgKind.Ext, typeCode, 0, data.ToArray());
+
+    /// <summary>A str.</summary>
+    public static implicit operator MsgValue(string value) => Str(value);
+
+    /// <summary>An integer.</summary>
+    public static implicit operator MsgValue(long value) => From(value);
+
+    /// <summary>A bool.</summary>
+    public static implicit operator MsgValue(bool value) => From(value);
+
+    /// <summary>A float64.</summary>
+    public static implicit operator MsgValue(double value) => From(value);
+
+    /// <summary>A bin (copied).</summary>
+    public static implicit operator MsgValue(byte[] value) => Bin(value);
+
+    // ---- access ----------------------------------------------------------------------------------
+
+    /// <summary>The bool; throws if this is not a bool.</summary>
+    public bool AsBool() => Kind == MsgKind.Bool ? _int != 0 : throw WrongKind(MsgKind.Bool);
+
+    /// <summary>The integer as <see cref="Int128"/>, wide enough for every msgpack integer.</summary>
+    public Int128 AsInteger() => Kind == MsgKind.Int ? _int : throw WrongKind(MsgKind.Int);
+
+    /// <summary>The integer as long; throws if it is not an integer or does not fit.</summary>
+    public long AsInt64()
+    {
+        var value = AsInteger();
+        return value >= long.MinValue && value <= long.MaxValue
+            ? (long)value
+            : throw new InvalidCastException($"The integer {value} does not fit in a long.");
+    }
+
+    /// <summary>True when this is an integer that fits an int; the integer is in <paramref name="value"/>.</summary>
+    public bool TryGetInt32(out int value)
+    {
+        if (Kind == MsgKind.Int && _int >= int.MinValue && _int <= int.MaxValue)
+        {
+            value = (int)_int;
+            return true;
+        }
+
+        value = 0;
+        return false;
+    }
+
+    /// <summary>The float as double; throws if this is not a float.</summary>
+    public double AsDouble() => Kind == MsgKind.Float ? _float : throw WrongKind(MsgKind.Float);
+
+    /// <summary>The text of a str; throws if this is not a str.</summary>
+    public string AsString() => Kind == MsgKind.Str ? (string)_ref! : throw WrongKind(MsgKind.Str);
+
+    /// <summary>The bytes of a bin (or of an ext); throws for other kinds.</summary>
+    public ReadOnlyMemory<byte> AsBytes() =>
+        Kind is MsgKind.Bin or MsgKind.Ext ? (byte[])_ref! : throw WrongKind(MsgKind.Bin);
+
+    /// <summary>The bytes of a bin read as ASCII text (ids, base58 numbers); throws for other kinds.</summary>
+    public string AsAscii() => Kind == MsgKind.Bin ? Encoding.ASCII.GetString((byte[])_ref!) : throw WrongKind(MsgKind.Bin);
+
+    /// <summary>The type code of an ext value.</summary>
+    public sbyte ExtTypeCode => Kind == MsgKind.Ext ? (sbyte)_int : throw WrongKind(MsgKind.Ext);
+
+    /// <summary>The items of an array; throws if this is not an array.</summary>
+    public ImmutableArray<MsgValue> AsArray() => Kind == MsgKind.Array ? (ImmutableArray<MsgValue>)_ref! : throw WrongKind(MsgKind.Array);
+
+    /// <summary>The entries of a map in their order; throws if this is not a map.</summary>
+    public ImmutableArray<KeyValuePair<MsgValue, MsgValue>> AsMap() =>
+        Kind == MsgKind.Map ? (ImmutableArray<KeyValuePair<MsgValue, MsgValue>>)_ref! : throw WrongKind(MsgKind.Map);
+
+    /// <summary>Looks a key up in a map (the last entry wins, as in a Python dict built from msgpack).</summary>
+    public bool TryGetValue(MsgValue key, out MsgValue value)
+    {
+        var entries = AsMap();
+        for (var i = entries.Length - 1; i >= 0; i--)
+        {
+            if (entries[i].Key.Equals(key))
+            {
+                value = entries[i].Value;
+                return true;
+            }
+        }
+
+        value = Nil;
+        return false;
+    }
+
+    /// <summary>The number of items of an array or entries of a map.</summary>
+    public int Count => Kind switch
+    {
+        MsgKind.Array => AsArray().Length,
+        MsgKind.Map => AsMap().Length,
+        _ => throw new InvalidOperationException($"A {Kind} value has no count; only arrays and maps do."),
+    };
+
+    /// <summary>Decodes str bytes strictly (invalid UTF-8 is an error, as it is for Python's msgpack).</summary>
+    internal static MsgValue StrFromUtf8(ReadOnlySpan<byte> utf8)
+    {
+        try
+        {
+            return new MsgValue(MsgKind.Str, 0, 0, StrictUtf8.GetString(utf8));
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new MsgFormatException("A msgpack str holds bytes that are not valid UTF-8.", e);
+        }
+    }
+
+    // ---- equality --------------------------------------------------------------------------------
+
+    /// <inheritdoc />
+    public bool Equals(MsgValue? other)
+    {
+        if (ReferenceEquals(this, other))
+        {
+            return true;
+        }
+
+        if (other is null || other.Kind != Kind)
+        {
+            return false;
+        }
+
+        switch (Kind)
+        {
+            case MsgKind.Nil:
+                return true;
+            case MsgKind.Bool:
+            case MsgKind.Int:
+                return _int == other._int;
+            case MsgKind.Float:
+                return _float.Equals(other._float);
+            case MsgKind.Str:
+                return string.Equals((string)_ref!, (string)other._ref!, StringComparison.Ordinal);
+            case MsgKind.Bin:
+                return ((byte[])_ref!).AsSpan().SequenceEqual((byte[])other._ref!);
+            case MsgKind.Ext:
+                return _int == other._int && ((byte[])_ref!).AsSpan().SequenceEqual((byte[])other._ref!);
+            case MsgKind.Array:
+                var a = AsArray();
+                var b = other.AsArray();
+                if (a.Length != b.Length)
+                {
+                    return false;
+                }
+
+                for (var i = 0; i < a.Length; i++)
+                {
+                    if (!a[i].Equals(b[i]))
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            case MsgKind.Map:
+                return MapEquals(this, other);
+            default:
+                return false;
+        }
+    }
+
+    private static bool MapEquals(MsgValue x, MsgValue y)
+    {
+        var left = ToDictionary(x);
+        var right = ToDictionary(y);
+        if (left.Count != right.Count)
+        {
+            return false;
+        }
+
+        foreach (var (key, value) in left)
+        {
+            if (!right.TryGetValue(key, out var other) || !value.Equals(other))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static Dictionary<MsgValue, MsgValue> ToDictionary(MsgValue map)
+    {
+        var entries = map.AsMap();
+        var result = new Dictionary<MsgValue, MsgValue>(entries.Length);
+        foreach (var (key, value) in entries)
+        {
+            result[key] = value; // the last duplicate wins, as in Python
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => obj is MsgValue other && Equals(other);
+
+    /// <inheritdoc />
+    public override int GetHashCode()
+    {
+        switch (Kind)
+        {
+            case MsgKind.Nil:
+                return 0;
+            case MsgKind.Bool:
+            case MsgKind.Int:
+                return HashCode.Combine(Kind, _int);
+            case MsgKind.Float:
+                return HashCode.Combine(Kind, _float);
+            case MsgKind.Str:
+                return HashCode.Combine(Kind, string.GetHashCode((string)_ref!, StringComparison.Ordinal));
+            case MsgKind.Bin:
+            case MsgKind.Ext:
+                var hash = new HashCode();
+                hash.Add(Kind);
+                hash.AddBytes((byte[])_ref!);
+                return hash.ToHashCode();
+            case MsgKind.Array:
+                var arrayHash = new HashCode();
+                foreach (var item in AsArray())
+                {
+                    arrayHash.Add(item);
+                }
+
+                return arrayHash.ToHashCode();
+            case MsgKind.Map:
+                var mapHash = (int)MsgKind.Map;
+                foreach (var (key, value) in ToDictionary(this))
+                {
+                    mapHash ^= HashCode.Combine(key, value); // order-insensitive, like the equality
+                }
+
+                return mapHash;
+            default:
+                return 0;
+        }
+    }
+
+    /// <summary>Value equality.</summary>
+    public static bool operator ==(MsgValue? left, MsgValue? right) => left is null ? right is null : left.Equals(right);
+
+    /// <summary>Value inequality.</summary>
+    public static bool operator !=(MsgValue? left, MsgValue? right) => !(left == right);
+
+    /// <summary>A Python-like rendering, for logs and test output.</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        Render(sb, 0);
+        return sb.ToString();
+    }
+
+    private void Render(StringBuilder sb, int depth)
+    {
+        if (depth > 8 || sb.Length > 512)
+        {
+            sb.Append('…');
+            return;
+        }
+
+        switch (Kind)
+        {
+            case MsgKind.Nil: sb.Append("None"); break;
+            case MsgKind.Bool: sb.Append(AsBool() ? "True" : "False"); break;
+            case MsgKind.Int: sb.Append(_int.ToString(CultureInfo.InvariantCulture)); break;
+            case MsgKind.Float: sb.Append(_float.ToString("R", CultureInfo.InvariantCulture)); break;
+            case MsgKind.Str: sb.Append('\'').Append(AsString()).Append('\''); break;
+            case MsgKind.Bin: sb.Append("b'").Append(Convert.ToHexString((byte[])_ref!)).Append('\''); break;
+            case MsgKind.Ext: sb.Append("ExtType(").Append(ExtTypeCode).Append(", ").Append(Convert.ToHexString((byte[])_ref!)).Append(')'); break;
+            case MsgKind.Array:
+                sb.Append('[');
+                var first = true;
+                foreach (var item in AsArray())
+                {
+                    if (!first)
+                    {
+                        sb.Append(", ");
+                    }
+
+                    first = false;
+                    item.Render(sb, depth + 1);
+                }
+
+                sb.Append(']');
+                break;
+            case MsgKind.Map:
+                sb.Append('{');
+                var firstEntry = true;
+                foreach (var (key, value) in AsMap())
+                {
+                    if (!firstEntry)
+                    {
+                        sb.Append(", ");
+                    }
+
+                    firstEntry = false;
+                    key.Render(sb, depth + 1);
+                    sb.Append(": ");
+                    value.Render(sb, depth + 1);
+                }
+
+                sb.Append('}');
+                break;
+        }
+    }
+
+    private InvalidCastException WrongKind(MsgKind wanted) =>
+        new($"Expected a msgpack {wanted} value but this value is a {Kind}.");
+}

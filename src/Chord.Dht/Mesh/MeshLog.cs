@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace Chord.Dht.Mesh;
+
+/// <summary>Source-generated log messages of the mesh layer.</summary>
+internal static partial class MeshLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Node {NodeId} listening on {Address}")]
+    public static partial void Listening(ILogger logger, string nodeId, PeerAddress address);
+
+    [LoggerMessage(2, LogLevel.Warning, "Closing connection to {PeerId} at {Remote}: {Reason}")]
+    public static partial void ClosingPeer(ILogger logger, string peerId, string remote, string reason);
+
+    [LoggerMessage(3, LogLevel.Error, "Connection loop of {PeerId} at {Remote} failed")]
+    public static partial void PeerLoopFailed(ILogger logger, string peerId, string remote, Exception exception);
+
+    [LoggerMessage(4, LogLevel.Debug, "Peer {PeerId} at {Address} joined the routing table")]
+    public static partial void PeerAdded(ILogger logger, string peerId, PeerAddress address);
+
+    [LoggerMessage(5, LogLevel.Debug, "Peer {PeerId} left the routing table")]
+    public static partial void PeerRemoved(ILogger logger, string peerId);
+
+    [LoggerMessage(6, LogLevel.Debug, "Could not dial {Address}: {Reason}")]
+    public static partial void DialFailed(ILogger logger, PeerAddress address, string reason);
+
+    [LoggerMessage(7, LogLevel.Debug, "Ignoring {Message} from {PeerId}: {Reason}")]
+    public static partial void Ignored(ILogger logger, string message, string peerId, string reason);
+
+    [LoggerMessage(8, LogLevel.Error, "A message handler failed on {Message}")]
+    public static partial void HandlerFailed(ILogger logger, string message, Exception exception);
+
+    [LoggerMessage(9, LogLevel.Debug, "Two connections to {PeerId}: keeping the one {Dialler} dialled")]
+    public static partial void ConflictResolved(ILogger logger, string peerId, string dialler);
+}

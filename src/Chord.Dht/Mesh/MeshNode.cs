@@ -1,0 +1,501 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Chord.Dht.Mesh.Transport;
+using Chord.Dht.Wire;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Chord.Dht.Mesh;
+
+/// <summary>
+/// A node of the py2p 0.7 mesh (py2p's <c>MeshSocket</c>): it listens, connects, exchanges handshakes and peers
+/// lists, floods broadcasts, delivers whispers and hands application messages to handlers and a receive queue.
+/// </summary>
+/// <remarks>
+/// <para>Start it with <see cref="StartAsync"/>; its <see cref="Id"/> exists from then on, because py2p derives the id
+/// from the advertised address, which includes the port the OS chose.</para>
+/// <para>Received messages go, in order: to the mesh's own handling (handshake, peers, request, response,
+/// renegotiate); then to the handlers of <see cref="RegisterHandler"/>, in the order registered, until one claims
+/// it; then, if it is an application message (sub-flag whisper or broadcast), to <see cref="ReceiveAsync"/> and the
+/// <see cref="MessageReceived"/> event. Anything else is ignored, as py2p ignores unknown sub-flags.</para>
+/// </remarks>
+public sealed partial class MeshNode : IAsyncDisposable
+{
+    private readonly IMeshTransport _transport;
+    private readonly ConcurrentDictionary<string, MeshPeer> _routing = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<MeshPeer, long> _awaiting = new();
+    private readonly ConcurrentDictionary<string, byte> _dialing = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<MessageId, long> _seenBroadcasts = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<PeerAddress>> _pendingRequests = new(StringComparer.Ordinal);
+    private readonly Channel<MeshMessage> _received;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _routingLock = new();
+    private volatile MeshMessageHandler[] _handlers = [];
+    private IMeshListener? _listener;
+    private ITimer? _maintenance;
+    private Task _acceptLoop = Task.CompletedTask;
+    private string? _id;
+    private long _framesIn;
+    private long _framesOut;
+    private long _bytesIn;
+    private long _bytesOut;
+    private long _badFrames;
+    private long _exceptions;
+    private int _disposed;
+
+    /// <summary>Creates a node; nothing is opened until <see cref="StartAsync"/>.</summary>
+    /// <param name="options">Settings; validated here, so a bad value fails at once with its name.</param>
+    /// <param name="loggerFactory">Where logs go; none by default.</param>
+    /// <param name="transport">The transport; TCP by default.</param>
+    public MeshNode(MeshOptions options, ILoggerFactory? loggerFactory = null, IMeshTransport? transport = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MeshNode>();
+        _transport = transport ?? TcpTransport.Instance;
+        ProtocolId = NodeIdentity.ProtocolId(options.Subnet);
+        Salt = options.Salt ?? NodeIdentity.NewSalt();
+        _received = Channel.CreateBounded<MeshMessage>(new BoundedChannelOptions(options.ReceiveQueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.DropOldest,
+        });
+    }
+
+    /// <summary>The settings.</summary>
+    public MeshOptions Options { get; }
+
+    internal ILogger Logger { get; }
+
+    /// <summary>The protocol id of our subnet; peers with another one are refused.</summary>
+    public string ProtocolId { get; }
+
+    /// <summary>The salt of our id.</summary>
+    public string Salt { get; }
+
+    /// <summary>Our node id (base58). Available once <see cref="StartAsync"/> has bound the listener.</summary>
+    public string Id => _id ?? throw new InvalidOperationException("The node id exists once StartAsync has bound the listener.");
+
+    /// <summary>The address we advertise: <see cref="MeshOptions.OutwardAddress"/>, or the bound one.</summary>
+    public PeerAddress Address { get; private set; }
+
+    /// <summary>The connections in the routing table (handshake done), keyed by node id.</summary>
+    public IReadOnlyCollection<MeshPeer> Peers => [.. _routing.Values];
+
+    /// <summary>How many routing-table connections we dialled.</summary>
+    public int OutgoingCount => _routing.Values.Count(p => p.IsOutgoing);
+
+    /// <summary>Raised when the node goes from no peers to its first peer.</summary>
+    public event EventHandler? ConnectedToNetwork;
+
+    /// <summary>Raised when a connection enters the routing table.</summary>
+    public event EventHandler<MeshPeerEventArgs>? PeerConnected;
+
+    /// <summary>Raised when a routing-table connection closes.</summary>
+    public event EventHandler<MeshPeerEventArgs>? PeerDisconnected;
+
+    /// <summary>Raised for every application message (also queued for <see cref="ReceiveAsync"/>).</summary>
+    public event EventHandler<MeshMessageEventArgs>? MessageReceived;
+
+    /// <summary>
+    /// Asked when a peers list names a node we are not connected to and we already have
+    /// <see cref="MeshOptions.MaxOutgoing"/> outgoing connections: true dials it anyway. The ring uses it to reach
+    /// its successor and predecessor.
+    /// </summary>
+    public Func<string, bool>? ExtraDialPolicy { get; set; }
+
+    /// <summary>The current time in whole Unix seconds, from <see cref="MeshOptions.TimeProvider"/>.</summary>
+    public long UnixTime => Options.TimeProvider.GetUtcNow().ToUnixTimeSeconds();
+
+    /// <summary>Binds the listener, fixes the node id and starts accepting connections.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_listener is not null)
+        {
+            throw new InvalidOperationException("The node is already started.");
+        }
+
+        _listener = await _transport.ListenAsync(Options.ListenHost, Options.ListenPort, cancellationToken);
+        Address = Options.OutwardAddress ?? _listener.BoundAddress;
+        _id = NodeIdentity.NodeId(Address.Host, Address.Port, ProtocolId, Salt);
+        _maintenance = Options.TimeProvider.CreateTimer(_ => RunMaintenance(), null, Options.MaintenanceInterval, Options.MaintenanceInterval);
+        _acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);
+        MeshLog.Listening(Logger, _id, _listener.BoundAddress);
+    }
+
+    /// <summary>The routing-table connection to <paramref name="nodeId"/>, or null.</summary>
+    public MeshPeer? GetPeer(string nodeId) => _routing.TryGetValue(nodeId, out var peer) && !peer.IsClosed ? peer : null;
+
+    /// <summary>Connects to <c>host:port</c> and waits for the handshake.</summary>
+    public Task<MeshPeer> ConnectAsync(string host, int port, string? expectedId = null, CancellationToken cancellationToken = default) =>
+        ConnectAsync(new PeerAddress(host, port), expectedId, cancellationToken);
+
+    /// <summary>
+    /// Connects to <paramref name="address"/> and waits for the peer's handshake. Returns the existing connection
+    /// when <paramref name="expectedId"/> is already connected. Throws <see cref="MeshConnectException"/> when the
+    /// address refuses, the handshake does not come within <see cref="MeshOptions.HandshakeTimeout"/>, the peer is
+    /// on another subnet, or its id is not <paramref name="expectedId"/>.
+    /// </summary>
+    public async Task<MeshPeer> ConnectAsync(PeerAddress address, string? expectedId = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        _ = Id; // must be started
+        if (expectedId is not null && GetPeer(expectedId) is { } existing)
+        {
+            return existing;
+        }
+
+        MeshTransportConnection connection;
+        try
+        {
+            connection = await _transport.ConnectAsync(address, cancellationToken);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        {
+            throw new MeshConnectException($"Could not connect to {address}: {e.Message}", e);
+        }
+
+        var peer = Attach(connection, isOutgoing: true);
+        try
+        {
+            await peer.Handshake.WaitAsync(Options.HandshakeTimeout, Options.TimeProvider, cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or IOException)
+        {
+            peer.Close();
+            throw new MeshConnectException($"{address} did not complete a handshake: {e.Message}", e);
+        }
+
+        if (expectedId is not null && peer.Id != expectedId)
+        {
+            peer.Close();
+            throw new MeshConnectException($"{address} answered as node {peer.Id}, not the expected {expectedId}.");
+        }
+
+        return GetPeer(peer.Id!) ?? peer;
+    }
+
+    /// <summary>
+    /// Connects to a node known only by id: asks the network for its address (a broadcast request, answered by
+    /// a node connected to it) and dials it.
+    /// </summary>
+    public async Task<MeshPeer> ConnectToIdAsync(string nodeId, CancellationToken cancellationToken = default)
+    {
+        if (GetPeer(nodeId) is { } peer)
+        {
+            return peer;
+        }
+
+        var address = await FindAddressAsync(nodeId, cancellationToken);
+        return await ConnectAsync(address, nodeId, cancellationToken);
+    }
+
+    /// <summary>
+    /// Finds the address of <paramref name="nodeId"/> by broadcasting <c>[request, req_id, id]</c>; a node connected
+    /// to it answers. Throws <see cref="TimeoutException"/> after <see cref="MeshOptions.RequestTimeout"/>.
+    /// </summary>
+    public async Task<PeerAddress> FindAddressAsync(string nodeId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(nodeId);
+        if (GetPeer(nodeId) is { Address: { } known })
+        {
+            return known;
+        }
+
+        var requestId = Guid.NewGuid().ToString("N");
+        var pending = new TaskCompletionSource<PeerAddress>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pendingRequests[requestId] = pending;
+        try
+        {
+            await BroadcastPayloadAsync((long)SubFlag.Request, requestId, MsgValue.BinAscii(nodeId));
+            return await pending.Task.WaitAsync(Options.RequestTimeout, Options.TimeProvider, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"No node answered where {nodeId} is within {Options.RequestTimeout.TotalSeconds:0.#} s.");
+        }
+        finally
+        {
+            _pendingRequests.TryRemove(requestId, out _);
+        }
+    }
+
+    /// <summary>Closes the connection to <paramref name="nodeId"/>; returns false when there is none.</summary>
+    public async Task<bool> DisconnectAsync(string nodeId)
+    {
+        if (!_routing.TryGetValue(nodeId, out var peer))
+        {
+            return false;
+        }
+
+        peer.Close();
+        await peer.Closed;
+        return true;
+    }
+
+    /// <summary>Adds a handler at the end of the chain.</summary>
+    public void RegisterHandler(MeshMessageHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        lock (_routingLock)
+        {
+            _handlers = [.. _handlers, handler];
+        }
+    }
+
+    /// <summary>py2p's <c>send</c>: an application message <c>[type, *args]</c> sent with <paramref name="flag"/>.</summary>
+    public ValueTask SendAsync(MsgValue[] args, MainFlag flag = MainFlag.Broadcast, SubFlag type = SubFlag.Broadcast)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        MsgValue[] payload = [(long)type, .. args];
+        return flag == MainFlag.Broadcast ? BroadcastPayloadAsync(payload) : SendToAllAsync(CreateMessage(flag, payload));
+    }
+
+    /// <summary>An application broadcast <c>[broadcast, *args]</c> to every node of the network.</summary>
+    public ValueTask BroadcastAsync(params MsgValue[] args) => SendAsync(args, MainFlag.Broadcast, SubFlag.Broadcast);
+
+    /// <summary>An application whisper <c>[whisper, *args]</c> to one connected peer.</summary>
+    public async ValueTask WhisperAsync(string nodeId, params MsgValue[] args)
+    {
+        var peer = GetPeer(nodeId) ?? throw new InvalidOperationException($"No connection to node {nodeId}; connect first (ConnectAsync or ConnectToIdAsync).");
+        await peer.WhisperAsync([(long)SubFlag.Whisper, .. args]);
+    }
+
+    /// <summary>Broadcasts a message whose payload is given whole (sub-flag first): for protocol layers above the mesh.</summary>
+    public ValueTask BroadcastPayloadAsync(params MsgValue[] payload)
+    {
+        var message = CreateMessage(MainFlag.Broadcast, payload);
+        _seenBroadcasts.TryAdd(message.Id, message.Time);
+        return SendToAllAsync(message);
+    }
+
+    /// <summary>The next application message; waits until one arrives.</summary>
+    public ValueTask<MeshMessage> ReceiveAsync(CancellationToken cancellationToken = default) => _received.Reader.ReadAsync(cancellationToken);
+
+    /// <summary>Takes an application message if one is waiting.</summary>
+    public bool TryReceive(out MeshMessage message)
+    {
+        if (_received.Reader.TryRead(out var m))
+        {
+            message = m;
+            return true;
+        }
+
+        message = null!;
+        return false;
+    }
+
+    /// <summary>A snapshot of the counters.</summary>
+    public MeshStatistics GetStatistics() => new(
+        Interlocked.Read(ref _framesIn), Interlocked.Read(ref _framesOut), Interlocked.Read(ref _bytesIn), Interlocked.Read(ref _bytesOut),
+        Interlocked.Read(ref _badFrames), Interlocked.Read(ref _exceptions), _routing.Count, _awaiting.Count);
+
+    /// <summary>Builds a message from us, stamped with the current time.</summary>
+    public Message CreateMessage(MainFlag type, params MsgValue[] payload) => Message.Create(type, Id, UnixTime, payload);
+
+    /// <summary>Stops listening and closes every connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        if (_maintenance is not null)
+        {
+            await _maintenance.DisposeAsync();
+        }
+
+        if (_listener is not null)
+        {
+            await _listener.DisposeAsync();
+        }
+
+        await _acceptLoop;
+        var all = _routing.Values.Concat(_awaiting.Keys).Distinct().ToList();
+        foreach (var peer in all)
+        {
+            peer.Close();
+        }
+
+        await Task.WhenAll(all.Select(p => p.Closed));
+        foreach (var pending in _pendingRequests.Values)
+        {
+            pending.TrySetCanceled();
+        }
+
+        _received.Writer.TryComplete();
+        _stopping.Dispose();
+    }
+
+    internal void CountFrameIn(long bytes)
+    {
+        Interlocked.Increment(ref _framesIn);
+        Interlocked.Add(ref _bytesIn, bytes);
+        MeshMetrics.FramesIn.Add(1);
+        MeshMetrics.BytesIn.Add(bytes);
+    }
+
+    internal void CountFramesOut(int frames, long bytes)
+    {
+        Interlocked.Add(ref _framesOut, frames);
+        Interlocked.Add(ref _bytesOut, bytes);
+        MeshMetrics.FramesOut.Add(frames);
+        MeshMetrics.BytesOut.Add(bytes);
+    }
+
+    internal void CountBadFrame()
+    {
+        Interlocked.Increment(ref _badFrames);
+        MeshMetrics.BadFrames.Add(1);
+    }
+
+    internal void CountException()
+    {
+        Interlocked.Increment(ref _exceptions);
+        MeshMetrics.Exceptions.Add(1);
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            MeshTransportConnection? connection;
+            try
+            {
+                connection = await _listener!.AcceptAsync(_stopping.Token);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+            {
+                CountException();
+                continue; // one failed accept (e.g. a reset during the TCP handshake) must not stop the listener
+            }
+
+            if (connection is null)
+            {
+                return;
+            }
+
+            Attach(connection, isOutgoing: false);
+        }
+    }
+
+    private MeshPeer Attach(MeshTransportConnection connection, bool isOutgoing)
+    {
+        var peer = new MeshPeer(this, connection, isOutgoing);
+        _awaiting[peer] = Options.TimeProvider.GetTimestamp();
+        MeshMetrics.Connections.Add(1);
+
+        // The handshake is queued before the loops start, so it is the first frame on the wire whatever arrives.
+        peer.TryEnqueue(CreateMessage(MainFlag.Whisper, HandshakePayload()));
+        peer.Start();
+        return peer;
+    }
+
+    private MsgValue[] HandshakePayload() =>
+    [
+        (long)SubFlag.Handshake,
+        MsgValue.BinAscii(Id),
+        MsgValue.BinAscii(ProtocolId),
+        MsgValue.Array(Address.Host, Address.Port),
+        MsgValue.Array(Options.Compression.Select(c => MsgValue.From((long)c))),
+    ];
+
+    private ValueTask SendToAllAsync(Message message, MeshPeer? except = null)
+    {
+        List<Task>? slow = null;
+        foreach (var peer in _routing.Values)
+        {
+            if (peer == except || peer.Id == message.Sender)
+            {
+                continue;
+            }
+
+            var send = peer.SendAsync(message);
+            if (!send.IsCompletedSuccessfully)
+            {
+                (slow ??= []).Add(send.AsTask());
+            }
+        }
+
+        return slow is null ? ValueTask.CompletedTask : new ValueTask(Task.WhenAll(slow));
+    }
+
+    internal void OnPeerClosed(MeshPeer peer)
+    {
+        MeshMetrics.Connections.Add(-1);
+        _awaiting.TryRemove(peer, out _);
+        if (peer.Id is null || !((ICollection<KeyValuePair<string, MeshPeer>>)_routing).Remove(new(peer.Id, peer)))
+        {
+            return;
+        }
+
+        MeshLog.PeerRemoved(Logger, peer.Id);
+        Raise(PeerDisconnected, new MeshPeerEventArgs(peer));
+        if (_disposed == 0 && OutgoingCount < Options.MaxOutgoing)
+        {
+            // As py2p does after losing a peer: ask the others for theirs, to heal the mesh.
+            foreach (var other in _routing.Values)
+            {
+                other.TryEnqueue(CreateMessage(MainFlag.Whisper, (long)SubFlag.Request, "*"));
+            }
+        }
+    }
+
+    private void Raise<T>(EventHandler<T>? handler, T args)
+    {
+        if (handler is null)
+        {
+            return;
+        }
+
+        try
+        {
+            handler(this, args);
+        }
+        catch (Exception e)
+        {
+            CountException();
+            MeshLog.HandlerFailed(Logger, typeof(T).Name, e);
+        }
+    }
+
+    private void RunMaintenance()
+    {
+        if (_disposed != 0)
+        {
+            return;
+        }
+
+        var time = Options.TimeProvider;
+        var oldest = UnixTime - (long)Options.BroadcastWindow.TotalSeconds;
+        foreach (var (id, sent) in _seenBroadcasts)
+        {
+            if (sent < oldest)
+            {
+                _seenBroadcasts.TryRemove(id, out _);
+            }
+        }
+
+        var now = time.GetTimestamp();
+        var stuckDeadline = now - (long)(Options.StuckFrameTimeout.TotalSeconds * time.TimestampFrequency);
+        var handshakeDeadline = now - (long)(Options.HandshakeTimeout.TotalSeconds * time.TimestampFrequency);
+        foreach (var peer in _routing.Values.Concat(_awaiting.Keys))
+        {
+            if (peer.IsStuckSince(stuckDeadline))
+            {
+                peer.Close($"it stayed in the middle of a frame for over {Options.StuckFrameTimeout.TotalSeconds:0.#} s");
+            }
+        }
+
+        foreach (var (peer, since) in _awaiting)
+        {
+            if (since < handshakeDeadline && peer.Id is null)
+            {
+                peer.Close($"it sent no handshake within {Options.HandshakeTimeout.TotalSeconds:0.#} s");
+            }
+        }
+    }
+}

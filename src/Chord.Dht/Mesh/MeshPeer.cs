@@ -1,0 +1,315 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Chord.Dht.Mesh.Transport;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Mesh;
+
+/// <summary>
+/// One connection of a <see cref="MeshNode"/> (py2p's <c>MeshConnection</c>): a read loop that parses frames from a
+/// pipe, and a write loop that drains an outbound queue into the pipe, many frames per flush.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "The CTS has no timer; it is never disposed so ClosedToken stays readable after the close.")]
+public sealed class MeshPeer
+{
+    private readonly MeshNode _node;
+    private readonly MeshTransportConnection _transport;
+    private readonly Channel<Message> _outbound;
+    private readonly CancellationTokenSource _closing = new();
+    private readonly TaskCompletionSource _handshake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile IReadOnlyList<CompressionMethod> _compression = [];
+    private volatile object? _sendMethod; // boxed CompressionMethod, or null for none
+    private volatile Message? _lastSent;
+    private long _partialSince = -1; // TimeProvider timestamp when the buffer was last left mid-frame; -1: not mid-frame
+    private int _closeStarted;
+    private long _framesIn;
+    private long _framesOut;
+
+    internal MeshPeer(MeshNode node, MeshTransportConnection transport, bool isOutgoing)
+    {
+        _node = node;
+        _transport = transport;
+        IsOutgoing = isOutgoing;
+        _outbound = Channel.CreateBounded<Message>(new BoundedChannelOptions(node.Options.OutboundQueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    /// <summary>The peer's node id, once its handshake arrived; null before.</summary>
+    public string? Id { get; private set; }
+
+    /// <summary>The address the peer advertised in its handshake (where others can dial it).</summary>
+    public PeerAddress? Address { get; private set; }
+
+    /// <summary>True when we dialled this connection; false when the peer did.</summary>
+    public bool IsOutgoing { get; }
+
+    /// <summary>The remote end of the connection, for logs.</summary>
+    public string RemoteEndPoint => _transport.RemoteEndPoint;
+
+    /// <summary>The compression methods both sides accept, in our order of preference.</summary>
+    public IReadOnlyList<CompressionMethod> AgreedCompression => _compression;
+
+    /// <summary>The method our frames to this peer use, or null for none.</summary>
+    public CompressionMethod? SendCompression => (CompressionMethod?)_sendMethod;
+
+    /// <summary>Completes when the peer's handshake has been accepted.</summary>
+    public Task Handshake => _handshake.Task;
+
+    /// <summary>Completes when the connection has closed, for whatever reason.</summary>
+    public Task Closed => _closed.Task;
+
+    /// <summary>Cancelled when the connection closes: a wait for this peer's answer should end then.</summary>
+    public CancellationToken ClosedToken => _closing.Token;
+
+    /// <summary>True once the connection is closing or closed.</summary>
+    public bool IsClosed => Volatile.Read(ref _closeStarted) != 0;
+
+    /// <summary>Frames received on this connection.</summary>
+    public long FramesIn => Interlocked.Read(ref _framesIn);
+
+    /// <summary>Frames sent on this connection.</summary>
+    public long FramesOut => Interlocked.Read(ref _framesOut);
+
+    /// <summary>Queues a message built from <paramref name="payload"/> with our id and the current time.</summary>
+    public ValueTask SendAsync(MainFlag type, params MsgValue[] payload) => SendAsync(_node.CreateMessage(type, payload));
+
+    /// <summary>Queues a whisper to this peer.</summary>
+    public ValueTask WhisperAsync(params MsgValue[] payload) => SendAsync(MainFlag.Whisper, payload);
+
+    /// <summary>
+    /// Queues a ready message. Waits while the outbound queue is full (backpressure). A message queued on a closed
+    /// connection is dropped: the caller learns of the close through <see cref="Closed"/>.
+    /// </summary>
+    public ValueTask SendAsync(Message message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return TryEnqueue(message) || IsClosed ? ValueTask.CompletedTask : SendSlowAsync(message, cancellationToken);
+    }
+
+    /// <summary>Queues a message if the queue has room, without waiting; false when full or closed.</summary>
+    internal bool TryEnqueue(Message message)
+    {
+        if (message.Type is MainFlag.Whisper or MainFlag.Broadcast)
+        {
+            _lastSent = message;
+        }
+
+        return _outbound.Writer.TryWrite(message);
+    }
+
+    private async ValueTask SendSlowAsync(Message message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _outbound.Writer.WriteAsync(message, cancellationToken);
+        }
+        catch (ChannelClosedException)
+        {
+            // Closed: nothing will be sent; Closed tells the caller.
+        }
+    }
+
+    /// <summary>Closes this connection. Queued frames not yet written are dropped.</summary>
+    public void Close() => Close(null);
+
+    internal void Start()
+    {
+        _ = Task.Run(RunAsync);
+    }
+
+    internal void SetHandshake(string id, PeerAddress address, IReadOnlyList<CompressionMethod> theirs)
+    {
+        Id = id;
+        Address = address;
+        SetCompression(theirs);
+        _handshake.TrySetResult();
+    }
+
+    internal void SetCompression(IReadOnlyList<CompressionMethod> theirs)
+    {
+        var agreed = _node.Options.Compression.Where(theirs.Contains).ToArray();
+        _compression = agreed;
+        _sendMethod = agreed.Length > 0 ? agreed[0] : null;
+    }
+
+    internal Message? LastSent => _lastSent;
+
+    /// <summary>True when this connection has sat in the middle of a frame since before <paramref name="deadline"/>.</summary>
+    internal bool IsStuckSince(long deadline)
+    {
+        var since = Interlocked.Read(ref _partialSince);
+        return since >= 0 && since < deadline;
+    }
+
+    internal void Close(string? reason)
+    {
+        if (Interlocked.Exchange(ref _closeStarted, 1) != 0)
+        {
+            return;
+        }
+
+        if (reason is not null)
+        {
+            MeshLog.ClosingPeer(_node.Logger, Id ?? "(no handshake)", RemoteEndPoint, reason);
+        }
+
+        _outbound.Writer.TryComplete();
+        _closing.Cancel();
+        _transport.Abort();
+        _handshake.TrySetException(new IOException($"The connection to {RemoteEndPoint} closed before its handshake."));
+    }
+
+    private async Task RunAsync()
+    {
+        var writer = WriteLoopAsync();
+        try
+        {
+            await ReadLoopAsync();
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            // The connection ended under us: that is a normal way for a peer to go.
+        }
+        catch (Exception e)
+        {
+            _node.CountException();
+            MeshLog.PeerLoopFailed(_node.Logger, Id ?? "(no handshake)", RemoteEndPoint, e);
+        }
+        finally
+        {
+            Close(null);
+            await writer;
+            await _transport.Input.CompleteAsync();
+            await _transport.DisposeAsync();
+            _closed.TrySetResult();
+            _node.OnPeerClosed(this);
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var input = _transport.Input;
+        var options = _node.Options;
+        while (!_closing.IsCancellationRequested)
+        {
+            var result = await input.ReadAsync(_closing.Token);
+            if (result.IsCanceled)
+            {
+                return;
+            }
+
+            var buffer = result.Buffer;
+            var consumed = buffer.Start;
+            var framesBefore = FramesIn;
+            try
+            {
+                while (true)
+                {
+                    var status = FrameCodec.TryReadFrame(ref buffer, options.MaxFrameLength, out var body, out var declared);
+                    if (status == FrameReadStatus.NeedMore)
+                    {
+                        break;
+                    }
+
+                    if (status == FrameReadStatus.TooLong)
+                    {
+                        _node.CountBadFrame();
+                        Close($"its frame header announces {declared} bytes, over the maximum of {options.MaxFrameLength}");
+                        return;
+                    }
+
+                    consumed = buffer.Start;
+                    Message message;
+                    try
+                    {
+                        message = FrameCodec.DecodeBody(body, _compression, options.MaxFrameLength);
+                    }
+                    catch (MsgFormatException e)
+                    {
+                        _node.CountBadFrame();
+                        Close("it sent a malformed frame: " + e.Message);
+                        return;
+                    }
+
+                    Interlocked.Increment(ref _framesIn);
+                    _node.CountFrameIn(FrameCodec.HeaderLength + body.Length);
+                    await _node.DispatchAsync(this, message);
+                    if (IsClosed)
+                    {
+                        return;
+                    }
+                }
+            }
+            finally
+            {
+                if (!IsClosed)
+                {
+                    input.AdvanceTo(consumed, buffer.End);
+                }
+            }
+
+            if (buffer.Length == 0)
+            {
+                Interlocked.Exchange(ref _partialSince, -1);
+            }
+            else if (FramesIn != framesBefore || Interlocked.Read(ref _partialSince) < 0)
+            {
+                // A new partial frame starts its clock now.
+                Interlocked.Exchange(ref _partialSince, options.TimeProvider.GetTimestamp());
+            }
+
+            if (result.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var output = _transport.Output;
+        var reader = _outbound.Reader;
+        var threshold = _node.Options.CompressionThreshold;
+        try
+        {
+            while (await reader.WaitToReadAsync(_closing.Token))
+            {
+                long bytes = 0;
+                var frames = 0;
+                while (reader.TryRead(out var message))
+                {
+                    var method = message.Packed.Length + FrameCodec.DigestLength >= threshold ? SendCompression : null;
+                    var before = output.UnflushedBytes;
+                    FrameCodec.Write(output, message, method);
+                    bytes += output.UnflushedBytes - before;
+                    frames++;
+                }
+
+                // One flush per batch: every frame queued while the last flush ran goes out in one write.
+                var flush = await output.FlushAsync(_closing.Token);
+                Interlocked.Add(ref _framesOut, frames);
+                _node.CountFramesOut(frames, bytes);
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            // Closed while writing.
+        }
+        finally
+        {
+            Close(null);
+            await output.CompleteAsync();
+        }
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{(IsOutgoing ? "→" : "←")} {Id ?? "?"} @ {Address?.ToString() ?? RemoteEndPoint}";
+}

@@ -1,0 +1,12 @@
+namespace Chord.Dht.Mesh;
+
+/// <summary>A snapshot of a node's counters (py2p's <c>status</c>).</summary>
+/// <param name="FramesIn">Frames received and decoded.</param>
+/// <param name="FramesOut">Frames written.</param>
+/// <param name="BytesIn">Bytes of received frames, headers included.</param>
+/// <param name="BytesOut">Bytes of written frames, headers included.</param>
+/// <param name="BadFrames">Frames refused: too long, digest mismatch, malformed.</param>
+/// <param name="Exceptions">Unexpected exceptions caught in loops and handlers.</param>
+/// <param name="Peers">Connections in the routing table.</param>
+/// <param name="Awaiting">Connections waiting for their handshake.</param>
+public sealed record MeshStatistics(long FramesIn, long FramesOut, long BytesIn, long BytesOut, long BadFrames, long Exceptions, int Peers, int Awaiting);

@@ -1,0 +1,15 @@
+namespace Chord.Dht.Mesh.Transport;
+
+/// <summary>
+/// How a <see cref="MeshNode"/> reaches other nodes: TCP sockets in production (<see cref="TcpTransport"/>),
+/// in-memory pipes for very large test rings (<see cref="InMemoryTransport"/>). Both give the node byte streams;
+/// the frames on them are the same.
+/// </summary>
+public interface IMeshTransport
+{
+    /// <summary>Starts listening; port 0 lets the transport choose one.</summary>
+    ValueTask<IMeshListener> ListenAsync(string host, int port, CancellationToken cancellationToken);
+
+    /// <summary>Opens a connection to <paramref name="address"/>.</summary>
+    ValueTask<MeshTransportConnection> ConnectAsync(PeerAddress address, CancellationToken cancellationToken);
+}

@@ -1,0 +1,51 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+
+namespace Chord.Dht.Mesh.Transport;
+
+/// <summary>A TCP socket seen through pipes. The pipe thresholds bound what one connection may buffer.</summary>
+internal sealed class TcpConnection : MeshTransportConnection
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private int _aborted;
+
+    public TcpConnection(Socket socket)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: true));
+        Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
+        RemoteEndPoint = socket.RemoteEndPoint?.ToString() ?? "?";
+    }
+
+    public override PipeReader Input { get; }
+
+    public override PipeWriter Output { get; }
+
+    public override string RemoteEndPoint { get; }
+
+    public override void Abort()
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) == 0)
+        {
+            try
+            {
+                _socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // Already closed by the other side.
+            }
+
+            _stream.Dispose();
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        Abort();
+        await Input.CompleteAsync();
+        await Output.CompleteAsync();
+    }
+}

@@ -54,7 +54,7 @@ public static class Compression
             if (method == CompressionMethod.Snappy)
             {
                 var length = Snappy.GetUncompressedLength(data);
-                if (length > maxLength)
+                if (length < 0 || length > maxLength) // a length varint of 2^31 or more reads as negative
                 {
                     return false;
                 }
@@ -89,7 +89,8 @@ public static class Compression
             return true;
         }
         catch (Exception e) when (e is InvalidDataException or InvalidOperationException or ArgumentException
-            or IOException or BZip2Exception or ICSharpCode.SharpZipLib.SharpZipBaseException or IndexOutOfRangeException)
+            or IOException or BZip2Exception or ICSharpCode.SharpZipLib.SharpZipBaseException or IndexOutOfRangeException
+            or NullReferenceException) // SharpZipLib 1.4.2's BZip2InputStream throws it on some corrupt blocks
         {
             return false;
         }

@@ -119,6 +119,11 @@ public static class MsgPack
         {
             throw new MsgFormatException("Truncated msgpack value.", e);
         }
+        catch (ArgumentOutOfRangeException e)
+        {
+            // MessagePack-CSharp reads a str 32 / bin 32 length of 2^31 or more as a negative int and fails in Slice.
+            throw new MsgFormatException("A msgpack str or bin announces more bytes than the input holds.", e);
+        }
     }
 
     private static MsgValue ReadCore(ref MessagePackReader reader, int depth)

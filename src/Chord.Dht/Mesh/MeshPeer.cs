@@ -306,7 +306,18 @@ public sealed class MeshPeer
         finally
         {
             Close(null);
-            await output.CompleteAsync();
+            try
+            {
+                // A stream pipe writer flushes what is still buffered on completion; Close has disposed the
+                // stream, so that throws when a flush was cut short. Those frames are dropped, as Close says; the
+                // exception must not escape, or RunAsync never completes Closed nor tells the node (a hang in
+                // MeshNode.DisposeAsync and a dead peer left in the routing table).
+                await output.CompleteAsync();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException or InvalidOperationException or OperationCanceledException)
+            {
+                // Nothing more can be sent on a closed connection.
+            }
         }
     }
 

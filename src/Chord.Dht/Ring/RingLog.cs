@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace Chord.Dht.Ring;
+
+internal static partial class RingLog
+{
+    [LoggerMessage(101, LogLevel.Information, "Node {NodeId} {Change} the ring")]
+    public static partial void Membership(ILogger logger, string nodeId, string change);
+
+    [LoggerMessage(102, LogLevel.Debug, "Member {MemberId} is gone: {Reason}")]
+    public static partial void MemberGone(ILogger logger, string memberId, string reason);
+
+    [LoggerMessage(103, LogLevel.Debug, "Ignoring malformed {Kind} from {PeerId}")]
+    public static partial void Malformed(ILogger logger, string kind, string peerId);
+
+    [LoggerMessage(104, LogLevel.Warning, "Handoff of {Count} entries to {MemberId} left {Left} unacknowledged")]
+    public static partial void HandoffIncomplete(ILogger logger, int count, string memberId, int left);
+
+    [LoggerMessage(105, LogLevel.Error, "Ring background work failed")]
+    public static partial void BackgroundFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,269 @@
+using System.Collections.Immutable;
+using Chord.Dht.Mesh;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring;
+
+/// <summary>What the ring does with each message (PROTOCOL.md §5 and our §6 extensions).</summary>
+public sealed partial class RingNode
+{
+    private async ValueTask<bool> HandleAsync(MeshMessage received)
+    {
+        var p = received.Payload;
+        var from = received.Peer;
+        switch (received.Message.SubFlagValue)
+        {
+            case (int)SubFlag.Handshake when p.Length == 2:
+                HandleChordMeta(from, p[1]);
+                return true;
+            case (int)SubFlag.Store or (int)SubFlag.Delta when p.Length >= 4:
+                await HandleWriteAsync(from, (SubFlag)p[0].AsInt64(), p);
+                return true;
+            case (int)SubFlag.Retrieve when p.Length >= 3:
+                await HandleRetrieveAsync(from, p);
+                return true;
+            case (int)SubFlag.Retrieved when p.Length >= 4:
+                await HandleRetrievedAsync(p);
+                return true;
+            case (int)SubFlag.Notify when p.Length is 2 or 3:
+                HandleNotify(p);
+                return true;
+            case (int)RingSubFlag.Ack when p.Length >= 5:
+                await HandleAckAsync(p);
+                return true;
+            case (int)RingSubFlag.Member when p.Length >= 2:
+                if (TryReadMember(p[1], out var member))
+                {
+                    MergeMember(member);
+                }
+
+                return true;
+            case (int)RingSubFlag.Gone when p.Length >= 3:
+                HandleGone(p[1], p[2]);
+                return true;
+            case (int)RingSubFlag.Hello when p.Length >= 3:
+                HandleHello(from, p[2]);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private static bool TryReadRequest(ImmutableArray<MsgValue> p, int trailingAt, out HashMethod method, out RingPosition position, out string? requestId, out int hops)
+    {
+        method = default;
+        position = default;
+        requestId = null;
+        hops = 0;
+        if (p[1].Kind != MsgKind.Bin || p[2].Kind != MsgKind.Bin || !KeyHashes.TryParse(p[1].AsBytes().Span, out method))
+        {
+            return false;
+        }
+
+        if (!Base58.TryDecode(p[2].AsAscii(), out var value))
+        {
+            return false;
+        }
+
+        position = new RingPosition(value);
+        if (p.Length > trailingAt + 1 && p[trailingAt].Kind == MsgKind.Str && p[trailingAt + 1].TryGetInt32(out hops))
+        {
+            requestId = p[trailingAt].AsString();
+        }
+
+        return true;
+    }
+
+    private async ValueTask HandleWriteAsync(MeshPeer from, SubFlag kind, ImmutableArray<MsgValue> p)
+    {
+        if (!TryReadRequest(p, 4, out var method, out var position, out var requestId, out var hops))
+        {
+            RingLog.Malformed(Logger, kind.ToString(), from.Id ?? "?");
+            return;
+        }
+
+        var next = await NextHopOrNullAsync(position, from);
+        if (next is null)
+        {
+            var answer = ApplyLocally(kind, method, position, p[3], hops);
+            if (requestId is not null)
+            {
+                await from.WhisperAsync(AckPayload(requestId, answer));
+            }
+
+            return;
+        }
+
+        RingMetrics.Forwarded.Add(1);
+        var forwardId = requestId is null ? NewRequestId() : requestId;
+        if (requestId is not null)
+        {
+            _relays[forwardId] = new Relay(from, requestId, kind, method, position, RelayExpiry());
+            if (!SpeaksExtensions(next.Id!))
+            {
+                await from.WhisperAsync(AckPayload(requestId, new Answer(MsgValue.Nil, hops + 1, false, "a py2p node cannot acknowledge writes", null)));
+                _relays.TryRemove(forwardId, out _);
+            }
+        }
+
+        await next.WhisperAsync(RequestPayload(kind, method, position, p[3], forwardId, hops + 1));
+    }
+
+    private async ValueTask HandleRetrieveAsync(MeshPeer from, ImmutableArray<MsgValue> p)
+    {
+        if (!TryReadRequest(p, 3, out var method, out var position, out var requestId, out var hops))
+        {
+            RingLog.Malformed(Logger, "retrieve", from.Id ?? "?");
+            return;
+        }
+
+        var next = await NextHopOrNullAsync(position, from);
+        if (next is null)
+        {
+            var answer = ApplyLocally(SubFlag.Retrieve, method, position, null, hops);
+            await from.WhisperAsync(RetrievedPayload(method, p[2], answer.Value, requestId, hops));
+            return;
+        }
+
+        RingMetrics.Forwarded.Add(1);
+        var forwardId = requestId ?? NewRequestId();
+        _relays[forwardId] = new Relay(from, requestId, SubFlag.Retrieve, method, position, RelayExpiry());
+        if (!SpeaksExtensions(next.Id!))
+        {
+            _legacyWaiters.GetOrAdd((method, position.Value), _ => new()).Enqueue(forwardId);
+        }
+
+        await next.WhisperAsync(RequestPayload(SubFlag.Retrieve, method, position, null, forwardId, hops + 1));
+    }
+
+    private static MsgValue[] RetrievedPayload(HashMethod method, MsgValue position, MsgValue value, string? requestId, int hops) =>
+        requestId is null
+            ? [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, value] // exactly what py2p expects
+            : [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, value, requestId, hops];
+
+    private static MsgValue[] AckPayload(string requestId, Answer answer) =>
+        [(long)RingSubFlag.Ack, requestId, answer.Hops, answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused"];
+
+    private async ValueTask HandleRetrievedAsync(ImmutableArray<MsgValue> p)
+    {
+        if (!TryReadRequest(p, 4, out var method, out var position, out var requestId, out var hops))
+        {
+            return;
+        }
+
+        var value = p[3];
+        if (requestId is not null)
+        {
+            await CompleteAsync(requestId, new Answer(value, hops, true, null, null), p[2]);
+            return;
+        }
+
+        // A py2p answer: no id, so it answers every request for this (method, position) we sent its way.
+        if (_legacyWaiters.TryRemove((method, position.Value), out var waiters))
+        {
+            while (waiters.TryDequeue(out var waiting))
+            {
+                await CompleteAsync(waiting, new Answer(value, 1, true, null, null), p[2]);
+            }
+        }
+    }
+
+    private async ValueTask HandleAckAsync(ImmutableArray<MsgValue> p)
+    {
+        if (p[1].Kind != MsgKind.Str || !p[2].TryGetInt32(out var hops) || p[3].Kind != MsgKind.Bool)
+        {
+            return;
+        }
+
+        var ok = p[3].AsBool();
+        var answer = new Answer(MsgValue.Nil, hops, ok, ok ? null : p[4].Kind == MsgKind.Str ? p[4].AsString() : "refused", ok ? p[4] : null);
+        await CompleteAsync(p[1].AsString(), answer, null);
+    }
+
+    /// <summary>Completes our own request, or relays the answer one step back toward whoever asked us.</summary>
+    private async ValueTask CompleteAsync(string requestId, Answer answer, MsgValue? positionPacket)
+    {
+        if (_pending.TryRemove(requestId, out var pending))
+        {
+            pending.TrySetResult(answer);
+            return;
+        }
+
+        if (!_relays.TryRemove(requestId, out var relay) || relay.From.IsClosed)
+        {
+            return;
+        }
+
+        if (relay.Kind == SubFlag.Retrieve)
+        {
+            var position = positionPacket ?? MsgValue.BinAscii(relay.Position.ToBase58());
+            await relay.From.WhisperAsync(RetrievedPayload(relay.Method, position, answer.Value, relay.OriginalRequestId, answer.Hops));
+        }
+        else if (relay.OriginalRequestId is not null)
+        {
+            await relay.From.WhisperAsync(AckPayload(relay.OriginalRequestId, answer));
+        }
+    }
+
+    private long RelayExpiry() =>
+        Options.Mesh.TimeProvider.GetTimestamp() + (long)(Options.RequestTimeout.TotalSeconds * 2 * Options.Mesh.TimeProvider.TimestampFrequency);
+
+    /// <summary>
+    /// The next hop for a request that arrived from <paramref name="from"/>, never back to it; null when we own the
+    /// position (or cannot do better than ourselves).
+    /// </summary>
+    private async ValueTask<MeshPeer?> NextHopOrNullAsync(RingPosition position, MeshPeer from)
+    {
+        try
+        {
+            var excluded = from.Id is null ? new HashSet<string>() : new HashSet<string>(StringComparer.Ordinal) { from.Id };
+            using var timeout = new CancellationTokenSource(Options.RequestTimeout);
+            return await NextHopAsync(position, excluded, timeout.Token);
+        }
+        catch (Exception e) when (e is ChordTimeoutException or OperationCanceledException or MeshConnectException)
+        {
+            return null; // a leeching node that knows no owner answers from its (empty) table: nil
+        }
+    }
+
+    private void HandleNotify(ImmutableArray<MsgValue> p)
+    {
+        if (p[1].Kind != MsgKind.Bin)
+        {
+            return;
+        }
+
+        var key = p[1].AsBytes().ToArray();
+        if (p.Length == 2)
+        {
+            if (_keys.TryAdd(key, 0))
+            {
+                RaiseKeyEvent(KeyAdded, key);
+            }
+        }
+        else if (p[2].Kind == MsgKind.Bin && p[2].AsAscii() == "del" && _keys.TryRemove(key, out _))
+        {
+            RaiseKeyEvent(KeyDeleted, key);
+        }
+    }
+
+    private void HandleChordMeta(MeshPeer from, MsgValue flag)
+    {
+        if (from.Id is null || from.Address is null || flag.Kind != MsgKind.Str || flag.AsString() is not ("0" or "1"))
+        {
+            RingLog.Malformed(Logger, "chord meta", from.Id ?? "?");
+            return;
+        }
+
+        var storing = flag.AsString() == "0";
+
+        // Our nodes send hello before chord meta; meta first means a py2p node, which never acknowledges.
+        _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(false);
+        _members.TryGetValue(from.Id, out var known);
+        if (known is null || known.IsStoring != storing)
+        {
+            // First-hand news from the node itself outranks any relayed news about it.
+            MergeMember(new RingMember(from.Id, from.Address.Value, storing, known?.Epoch ?? -1), force: true);
+        }
+    }
+}

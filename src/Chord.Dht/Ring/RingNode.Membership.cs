@@ -1,0 +1,502 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using Chord.Dht.Mesh;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring;
+
+/// <summary>The ring's members, the connections kept to them (neighbours and fingers), join and unjoin.</summary>
+public sealed partial class RingNode
+{
+    private const int ExtensionVersion = 1;
+
+    private static readonly BigInteger[] PowersOfTwo = Enumerable.Range(0, 384).Select(i => BigInteger.One << i).ToArray();
+
+    private readonly ConcurrentDictionary<string, RingMember> _members = new(StringComparer.Ordinal);
+
+    // Per peer: completes with true once its hello says it speaks our extensions, false once its chord meta
+    // arrives first (a py2p node). Our nodes send hello before meta, and a connection keeps order.
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<bool>> _capabilities = new(StringComparer.Ordinal);
+    private readonly Lock _membershipLock = new();
+    private volatile RingMember[] _ring = []; // storing members, this node included when storing, by position
+    private volatile HashSet<string> _wanted = new(StringComparer.Ordinal);
+    private volatile bool _storing;
+    private long _epoch;
+
+    /// <summary>The storing members this node is connected to (py2p's <c>data_storing</c>).</summary>
+    public IReadOnlyCollection<RingMember> StoringPeers =>
+        [.. _members.Values.Where(m => m.IsStoring && Mesh.GetPeer(m.Id) is not null)];
+
+    /// <summary>Every member this node knows of, storing or not, itself excluded.</summary>
+    public IReadOnlyCollection<RingMember> Members => [.. _members.Values];
+
+    /// <summary>This node as a member.</summary>
+    public RingMember Self => new(Id, Mesh.Address, _storing, Interlocked.Read(ref _epoch));
+
+    /// <summary>The storing node after this one on the ring (its successor), or null when it knows none.</summary>
+    public RingMember? Next => Neighbours(+1).FirstOrDefault();
+
+    /// <summary>The storing node before this one on the ring (its predecessor), or null when it knows none.</summary>
+    public RingMember? Prev => Neighbours(-1).FirstOrDefault();
+
+    /// <summary>The node responsible for <paramref name="position"/>: the storing node nearest at or before it.</summary>
+    public RingMember? Find(RingPosition position) => OwnerOf(position.Reduced, null);
+
+    /// <summary>The storing node nearest at or after <paramref name="position"/> (py2p's <c>find_prev</c>).</summary>
+    public RingMember? FindPrev(RingPosition position)
+    {
+        var ring = _ring;
+        if (ring.Length == 0)
+        {
+            return null;
+        }
+
+        var target = position.Reduced;
+        return ring.MinBy(m => target.DistanceTo(m.Position));
+    }
+
+    /// <summary>
+    /// Turns this node storing (py2p's <c>join</c>): it tells its peers and the ring, and the current owners hand it
+    /// the entries it now owns.
+    /// </summary>
+    public async Task JoinAsync()
+    {
+        if (_storing)
+        {
+            return;
+        }
+
+        _storing = true;
+        Interlocked.Increment(ref _epoch);
+        RebuildRing();
+        RingLog.Membership(Logger, Id, "joined");
+        await AnnounceSelfAsync();
+    }
+
+    /// <summary>
+    /// Turns this node leeching (py2p's <c>unjoin</c>): it tells the ring, then re-stores every entry it held
+    /// toward its new owner before dropping it. Entries that could not be placed stay, and the exception
+    /// says how many; calling again retries them.
+    /// </summary>
+    public async Task UnjoinAsync(CancellationToken cancellationToken = default)
+    {
+        if (_storing)
+        {
+            _storing = false;
+            Interlocked.Increment(ref _epoch);
+            RebuildRing();
+            RingLog.Membership(Logger, Id, "left");
+            await AnnounceSelfAsync();
+        }
+
+        var failed = await MoveEntriesAsync(_ => true, cancellationToken);
+        if (failed > 0)
+        {
+            throw new ChordWriteException($"Unjoin placed all but {failed} entries; call UnjoinAsync again to retry them.", 0);
+        }
+    }
+
+    /// <summary>
+    /// Closes the connection least useful to routing: one that is neither a ring neighbour nor a finger. Returns
+    /// false when every connection is useful.
+    /// </summary>
+    public bool DisconnectLeastEfficient()
+    {
+        var wanted = _wanted;
+        var victim = Mesh.Peers
+            .Where(p => p.Id is not null && !wanted.Contains(p.Id))
+            .MinBy(p => p.FramesIn + p.FramesOut);
+        if (victim is null)
+        {
+            return false;
+        }
+
+        victim.Close();
+        return true;
+    }
+
+    private async Task AnnounceSelfAsync()
+    {
+        await Mesh.BroadcastPayloadAsync((long)RingSubFlag.Member, MemberEntry(Self));
+        var meta = Mesh.CreateMessage(MainFlag.Whisper, (long)SubFlag.Handshake, _storing ? "0" : "1");
+        foreach (var peer in Mesh.Peers)
+        {
+            await peer.SendAsync(meta);
+        }
+    }
+
+    private static MsgValue MemberEntry(RingMember member) =>
+        MsgValue.Array(MsgValue.Array(member.Address.Host, member.Address.Port), MsgValue.BinAscii(member.Id), member.IsStoring, member.Epoch);
+
+    private static bool TryReadMember(MsgValue entry, out RingMember member)
+    {
+        member = null!;
+        if (entry.Kind != MsgKind.Array || entry.Count != 4)
+        {
+            return false;
+        }
+
+        var parts = entry.AsArray();
+        if (parts[0].Kind != MsgKind.Array || parts[0].Count != 2 || parts[1].Kind != MsgKind.Bin || parts[2].Kind != MsgKind.Bool
+            || parts[3].Kind != MsgKind.Int)
+        {
+            return false;
+        }
+
+        var address = parts[0].AsArray();
+        if (address[0].Kind != MsgKind.Str || !address[1].TryGetInt32(out var port) || !Base58.TryDecode(parts[1].AsAscii(), out _))
+        {
+            return false;
+        }
+
+        member = new RingMember(parts[1].AsAscii(), new PeerAddress(address[0].AsString(), port), parts[2].AsBool(), parts[3].AsInt64());
+        return true;
+    }
+
+    /// <summary>Adds or updates a member; newer epochs win, <paramref name="force"/> (first-hand news) always does.</summary>
+    private void MergeMember(RingMember member, bool force = false)
+    {
+        if (member.Id == Id)
+        {
+            return;
+        }
+
+        bool turnedStoring;
+        lock (_membershipLock)
+        {
+            _members.TryGetValue(member.Id, out var known);
+            if (known is not null && !force && member.Epoch <= known.Epoch)
+            {
+                return;
+            }
+
+            if (known is not null && known.IsStoring == member.IsStoring && known.Address == member.Address && known.Epoch == member.Epoch)
+            {
+                return;
+            }
+
+            _members[member.Id] = member;
+            turnedStoring = member.IsStoring && known?.IsStoring != true;
+            RebuildRing();
+        }
+
+        if (turnedStoring && _storing)
+        {
+            RunInBackground(() => HandOffToAsync(member));
+        }
+
+        Stabilize();
+    }
+
+    private void RemoveMember(string id, string reason)
+    {
+        lock (_membershipLock)
+        {
+            if (!_members.TryRemove(id, out _))
+            {
+                return;
+            }
+
+            RebuildRing();
+        }
+
+        RingLog.MemberGone(Logger, id, reason);
+        Stabilize();
+    }
+
+    private void RebuildRing()
+    {
+        lock (_membershipLock)
+        {
+            var storing = _members.Values.Where(m => m.IsStoring);
+            if (_storing)
+            {
+                storing = storing.Append(Self);
+            }
+
+            _ring = [.. storing.OrderBy(m => m.Position)];
+        }
+    }
+
+    private bool IsStoringMember(string id, out RingMember member)
+    {
+        if (_members.TryGetValue(id, out member!) && member.IsStoring && CapabilityKnown(id))
+        {
+            return true;
+        }
+
+        member = null!;
+        return false;
+    }
+
+    /// <summary>The storing member nearest at or before <paramref name="target"/> (reduced), skipping <paramref name="excluded"/>.</summary>
+    private RingMember? OwnerOf(RingPosition target, IReadOnlySet<string>? excluded)
+    {
+        var ring = _ring;
+        if (ring.Length == 0)
+        {
+            return null;
+        }
+
+        // The greatest position <= target, wrapping to the greatest overall.
+        int lo = 0, hi = ring.Length - 1, found = ring.Length - 1;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) / 2;
+            if (ring[mid].Position <= target)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        if (ring[found].Position > target)
+        {
+            found = ring.Length - 1;
+        }
+
+        for (var i = 0; i < ring.Length; i++)
+        {
+            var candidate = ring[(found - i + ring.Length) % ring.Length];
+            if (excluded is null || !excluded.Contains(candidate.Id))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    private IEnumerable<RingMember> Neighbours(int direction)
+    {
+        var ring = _ring.Where(m => m.Id != Id).ToArray();
+        if (ring.Length == 0)
+        {
+            return [];
+        }
+
+        return direction > 0
+            ? ring.OrderBy(m => Position.DistanceTo(m.Position))
+            : ring.OrderBy(m => m.Position.DistanceTo(Position));
+    }
+
+    /// <summary>
+    /// Dials the connections routing needs: <see cref="RingOptions.NeighbourCount"/> neighbours each way and the
+    /// owners of <c>id + 2^i</c>. Runs on a timer and after every membership change.
+    /// </summary>
+    private void Stabilize()
+    {
+        if (_disposed != 0 || Mesh.Address.Port == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var wanted = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var m in Neighbours(+1).Take(Options.NeighbourCount).Concat(Neighbours(-1).Take(Options.NeighbourCount)))
+            {
+                wanted.Add(m.Id);
+            }
+
+            if (_ring.Length > 0)
+            {
+                foreach (var power in PowersOfTwo)
+                {
+                    var owner = OwnerOf(Position.Add(power), null);
+                    if (owner is not null && owner.Id != Id)
+                    {
+                        wanted.Add(owner.Id);
+                    }
+                }
+            }
+
+            _wanted = wanted;
+            foreach (var id in wanted)
+            {
+                if (Mesh.GetPeer(id) is null && _members.TryGetValue(id, out var member))
+                {
+                    Mesh.DialInBackground(member.Address, id);
+                }
+            }
+
+            ExpireRelays();
+        }
+        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+        {
+            // Stopping.
+        }
+    }
+
+    private void ExpireRelays()
+    {
+        var now = Options.Mesh.TimeProvider.GetTimestamp();
+        foreach (var (id, relay) in _relays)
+        {
+            if (relay.Expires < now)
+            {
+                _relays.TryRemove(id, out _);
+            }
+        }
+    }
+
+    private bool ShouldDial(string id) => _wanted.Contains(id);
+
+    private bool CapabilityKnown(string id) => _capabilities.TryGetValue(id, out var known) && known.Task.IsCompleted;
+
+    private bool SpeaksExtensions(string id) =>
+        _capabilities.TryGetValue(id, out var known) && known.Task.IsCompletedSuccessfully && known.Task.Result;
+
+    private void HandleHello(MeshPeer from, MsgValue members)
+    {
+        if (from.Id is null)
+        {
+            return;
+        }
+
+        _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(true);
+        if (members.Kind != MsgKind.Array)
+        {
+            return;
+        }
+
+        foreach (var entry in members.AsArray())
+        {
+            if (TryReadMember(entry, out var member))
+            {
+                MergeMember(member, force: member.Id == from.Id);
+            }
+        }
+    }
+
+    private void HandleGone(MsgValue id, MsgValue epoch)
+    {
+        if (id.Kind != MsgKind.Bin || epoch.Kind != MsgKind.Int)
+        {
+            return;
+        }
+
+        var goneId = id.AsAscii();
+        if (goneId == Id)
+        {
+            RunInBackground(AnnounceSelfAsync); // we are alive: say so
+            return;
+        }
+
+        if (Mesh.GetPeer(goneId) is null && _members.TryGetValue(goneId, out var known) && known.Epoch <= epoch.AsInt64())
+        {
+            RemoveMember(goneId, "another node reported it unreachable");
+        }
+    }
+
+    private void OnPeerConnected(object? sender, MeshPeerEventArgs e)
+    {
+        var peer = e.Peer;
+        _capabilities.GetOrAdd(peer.Id!, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+
+        // Hello first (it tells the peer we speak the extensions before anything else arrives), then chord meta
+        // and the keys we know, as py2p sends them on every new connection.
+        MsgValue[] members = [MemberEntry(Self), .. _members.Values.Select(MemberEntry)];
+        peer.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members)));
+        peer.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)SubFlag.Handshake, _storing ? "0" : "1"));
+        foreach (var key in _keys.Keys)
+        {
+            peer.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)SubFlag.Notify, MsgValue.Bin(key)));
+        }
+    }
+
+    private void OnPeerDisconnected(object? sender, MeshPeerEventArgs e)
+    {
+        var id = e.Peer.Id!;
+        if (_capabilities.TryRemove(id, out var known))
+        {
+            known.TrySetCanceled();
+        }
+
+        if (_disposed != 0 || !_members.TryGetValue(id, out var member))
+        {
+            return;
+        }
+
+        // A closed connection may be a duplicate being resolved, or a crash. Try the member once: if it cannot
+        // be reached, it is gone, and the ring is told.
+        RunInBackground(async () =>
+        {
+            if (Mesh.GetPeer(id) is not null)
+            {
+                return;
+            }
+
+            try
+            {
+                await Mesh.ConnectAsync(member.Address, id, _stopping.Token);
+            }
+            catch (Exception ex) when (ex is MeshConnectException or TimeoutException)
+            {
+                RemoveMember(id, "its connection closed and it cannot be dialled");
+                await Mesh.BroadcastPayloadAsync((long)RingSubFlag.Gone, MsgValue.BinAscii(id), member.Epoch);
+            }
+        });
+    }
+
+    /// <summary>Moves to a member that turned storing every entry it now owns (PROTOCOL.md §5, handoff).</summary>
+    private async Task HandOffToAsync(RingMember member)
+    {
+        var failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token);
+        if (failed > 0)
+        {
+            RingLog.HandoffIncomplete(Logger, failed, member.Id, failed);
+        }
+    }
+
+    /// <summary>Re-stores the selected entries through the ring and drops each one an owner elsewhere took.</summary>
+    private async Task<int> MoveEntriesAsync(Func<(HashMethod Method, BigInteger Position), bool> select, CancellationToken cancellationToken)
+    {
+        var entries = _table.Where(e => select(e.Key)).ToList();
+        var failed = 0;
+        await Parallel.ForEachAsync(entries, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (entry, ct) =>
+        {
+            var ((method, position), value) = entry;
+            try
+            {
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                deadline.CancelAfter(Options.RequestTimeout);
+                var answer = await RouteAsync(SubFlag.Store, method, new RingPosition(position), value, deadline.Token);
+                if (answer.Hops > 0 && (answer.Ok || answer.Error is not null))
+                {
+                    // Another node took it (or it went to a py2p owner, which cannot say so): it is no longer ours.
+                    ((ICollection<KeyValuePair<(HashMethod, BigInteger), MsgValue>>)_table).Remove(new(entry.Key, value));
+                    RingMetrics.HandedOff.Add(1);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
+            {
+                Interlocked.Increment(ref failed);
+            }
+        });
+        return failed;
+    }
+
+    private void RunInBackground(Func<Task> work)
+    {
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await work();
+            }
+            catch (Exception e) when (_disposed != 0 && e is OperationCanceledException or ObjectDisposedException)
+            {
+                // Stopping.
+            }
+            catch (Exception e)
+            {
+                RingLog.BackgroundFailed(Logger, e);
+            }
+        });
+    }
+}

@@ -1,0 +1,49 @@
+using Chord.Dht.Mesh;
+
+namespace Chord.Dht.Ring;
+
+/// <summary>Settings of a <see cref="RingNode"/>; the mesh settings are inside.</summary>
+public sealed class RingOptions
+{
+    /// <summary>Settings of the mesh node underneath.</summary>
+    public MeshOptions Mesh { get; set; } = new();
+
+    /// <summary>How long one operation (a read of five positions, a write) may take. py2p: 10 s.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How many positions must agree on a value for a read to return it. py2p: 3 of 5.</summary>
+    public int ReadQuorum { get; set; } = 3;
+
+    /// <summary>How many positions must acknowledge a write for it to succeed.</summary>
+    public int WriteQuorum { get; set; } = 3;
+
+    /// <summary>How many ring neighbours on each side a node keeps connections to.</summary>
+    public int NeighbourCount { get; set; } = 2;
+
+    /// <summary>How often the node re-checks its finger and neighbour connections.</summary>
+    public TimeSpan StabilizeInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How many next hops a request tries before it gives up on a position.</summary>
+    public int MaxRouteAttempts { get; set; } = 3;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Mesh, "RingOptions.Mesh");
+        Mesh.Validate();
+        Check(RequestTimeout > TimeSpan.Zero, nameof(RequestTimeout), RequestTimeout, "a positive time");
+        Check(ReadQuorum is >= 1 and <= 5, nameof(ReadQuorum), ReadQuorum, "1 to 5");
+        Check(WriteQuorum is >= 1 and <= 5, nameof(WriteQuorum), WriteQuorum, "1 to 5");
+        Check(NeighbourCount is >= 1 and <= 16, nameof(NeighbourCount), NeighbourCount, "1 to 16");
+        Check(StabilizeInterval > TimeSpan.Zero, nameof(StabilizeInterval), StabilizeInterval, "a positive time");
+        Check(MaxRouteAttempts >= 1, nameof(MaxRouteAttempts), MaxRouteAttempts, "at least 1");
+    }
+
+    private static void Check(bool ok, string name, object value, string allowed)
+    {
+        if (!ok)
+        {
+            throw new ArgumentOutOfRangeException($"RingOptions.{name}", value, $"RingOptions.{name} is {value}; allowed: {allowed}.");
+        }
+    }
+}

@@ -60,7 +60,8 @@ public sealed partial class RingNode
             return false;
         }
 
-        if (!Base58.TryDecode(p[2].AsAscii(), out var value))
+        // 512 bits need 88 base58 digits; a longer text is refused before any (quadratic) big-integer work.
+        if (p[2].AsBytes().Length > 90 || !Base58.TryDecode(p[2].AsAscii(), out var value))
         {
             return false;
         }

@@ -22,6 +22,7 @@ public sealed partial class RingNode
     private volatile HashSet<string> _wanted = new(StringComparer.Ordinal);
     private volatile bool _storing;
     private long _epoch;
+    private int _stabilizeScheduled;
 
     /// <summary>The storing members this node is connected to (py2p's <c>data_storing</c>).</summary>
     public IReadOnlyCollection<RingMember> StoringPeers =>
@@ -154,38 +155,59 @@ public sealed partial class RingNode
     }
 
     /// <summary>Adds or updates a member; newer epochs win, <paramref name="force"/> (first-hand news) always does.</summary>
-    private void MergeMember(RingMember member, bool force = false)
-    {
-        if (member.Id == Id)
-        {
-            return;
-        }
+    private void MergeMember(RingMember member, bool force = false) => MergeMembers([(member, force)]);
 
-        bool turnedStoring;
+    /// <summary>Merges many members under one lock and one rebuild of the ring.</summary>
+    private void MergeMembers(IEnumerable<(RingMember Member, bool Force)> updates)
+    {
+        List<RingMember>? turnedStoring = null;
+        var changed = false;
         lock (_membershipLock)
         {
-            _members.TryGetValue(member.Id, out var known);
-            if (known is not null && !force && member.Epoch <= known.Epoch)
+            foreach (var (member, force) in updates)
             {
-                return;
+                if (member.Id == Id)
+                {
+                    continue;
+                }
+
+                _members.TryGetValue(member.Id, out var known);
+                if (known is not null && !force && member.Epoch <= known.Epoch)
+                {
+                    continue;
+                }
+
+                if (known is not null && known.IsStoring == member.IsStoring && known.Address == member.Address && known.Epoch == member.Epoch)
+                {
+                    continue;
+                }
+
+                _members[member.Id] = member;
+                changed = true;
+                if (member.IsStoring && known?.IsStoring != true)
+                {
+                    (turnedStoring ??= []).Add(member);
+                }
             }
 
-            if (known is not null && known.IsStoring == member.IsStoring && known.Address == member.Address && known.Epoch == member.Epoch)
+            if (changed)
             {
-                return;
+                RebuildRing();
             }
-
-            _members[member.Id] = member;
-            turnedStoring = member.IsStoring && known?.IsStoring != true;
-            RebuildRing();
         }
 
-        if (turnedStoring && _storing)
+        if (turnedStoring is not null && _storing)
         {
-            RunInBackground(() => HandOffToAsync(member));
+            foreach (var member in turnedStoring)
+            {
+                RunInBackground(() => HandOffToAsync(member));
+            }
         }
 
-        Stabilize();
+        if (changed)
+        {
+            RequestStabilize();
+        }
     }
 
     private void RemoveMember(string id, string reason)
@@ -201,7 +223,7 @@ public sealed partial class RingNode
         }
 
         RingLog.MemberGone(Logger, id, reason);
-        Stabilize();
+        RequestStabilize();
     }
 
     private void RebuildRing()
@@ -271,17 +293,53 @@ public sealed partial class RingNode
         return null;
     }
 
+    /// <summary>The storing members after (+1) or before (-1) this node, nearest first, this node excluded.</summary>
     private IEnumerable<RingMember> Neighbours(int direction)
     {
-        var ring = _ring.Where(m => m.Id != Id).ToArray();
-        if (ring.Length == 0)
+        var ring = _ring;
+        var n = ring.Length;
+        if (n == 0)
         {
-            return [];
+            yield break;
         }
 
-        return direction > 0
-            ? ring.OrderBy(m => Position.DistanceTo(m.Position))
-            : ring.OrderBy(m => m.Position.DistanceTo(Position));
+        // The index of the first member after our position (or of ourselves when storing).
+        int lo = 0, hi = n;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            if (ring[mid].Position <= Position)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        var start = direction > 0 ? lo : lo - 1;
+        for (var i = 0; i < n; i++)
+        {
+            var member = ring[(((start + (direction * i)) % n) + n) % n];
+            if (member.Id != Id)
+            {
+                yield return member;
+            }
+        }
+    }
+
+    /// <summary>Schedules one <see cref="Stabilize"/>; bursts of membership changes coalesce into a single run.</summary>
+    private void RequestStabilize()
+    {
+        if (Interlocked.Exchange(ref _stabilizeScheduled, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(_ =>
+            {
+                Volatile.Write(ref _stabilizeScheduled, 0);
+                Stabilize();
+            }, null);
+        }
     }
 
     /// <summary>
@@ -364,13 +422,16 @@ public sealed partial class RingNode
             return;
         }
 
+        var updates = new List<(RingMember, bool)>(members.Count);
         foreach (var entry in members.AsArray())
         {
             if (TryReadMember(entry, out var member))
             {
-                MergeMember(member, force: member.Id == from.Id);
+                updates.Add((member, member.Id == from.Id));
             }
         }
+
+        MergeMembers(updates);
     }
 
     private void HandleGone(MsgValue id, MsgValue epoch)
@@ -437,8 +498,14 @@ public sealed partial class RingNode
             }
             catch (Exception ex) when (ex is MeshConnectException or TimeoutException)
             {
+                // Its ring neighbours tell the ring (as Chord's successor notices a failure); everyone else only
+                // forgets it, so one crash costs a few floods, not one per connection it had.
+                var tell = Neighbours(+1).Take(Options.NeighbourCount).Concat(Neighbours(-1).Take(Options.NeighbourCount)).Any(m => m.Id == id);
                 RemoveMember(id, "its connection closed and it cannot be dialled");
-                await Mesh.BroadcastPayloadAsync((long)RingSubFlag.Gone, MsgValue.BinAscii(id), member.Epoch);
+                if (tell && _disposed == 0)
+                {
+                    await Mesh.BroadcastPayloadAsync((long)RingSubFlag.Gone, MsgValue.BinAscii(id), member.Epoch);
+                }
             }
         });
     }

@@ -54,11 +54,6 @@ public sealed class RingTestCluster : IAsyncDisposable
                 && (n.Next is null || n.Mesh.GetPeer(n.Next.Id) is not null));
         }, timeout ?? TimeSpan.FromSeconds(60), "the ring to converge");
 
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var node in Nodes)
-        {
-            await node.DisposeAsync();
-        }
-    }
+    public async ValueTask DisposeAsync() =>
+        await Task.WhenAll(Nodes.Select(n => n.DisposeAsync().AsTask())); // together: nobody reports the others gone
 }

@@ -29,6 +29,9 @@ internal static partial class MeshLog
     [LoggerMessage(8, LogLevel.Error, "A message handler failed on {Message}")]
     public static partial void HandlerFailed(ILogger logger, string message, Exception exception);
 
+    [LoggerMessage(10, LogLevel.Debug, "Dialling {Address}, expecting node {ExpectedId}")]
+    public static partial void Dialling(ILogger logger, PeerAddress address, string expectedId);
+
     [LoggerMessage(9, LogLevel.Debug, "Two connections to {PeerId}: keeping the one {Dialler} dialled")]
     public static partial void ConflictResolved(ILogger logger, string peerId, string dialler);
 }

@@ -31,6 +31,7 @@ public sealed partial class MeshNode
                 await peer.SendAsync(CreateMessage(MainFlag.Pong, [.. message.Payload]));
                 return;
             case MainFlag.Pong:
+                peer.OnPong(message);
                 return;
         }
 

@@ -140,12 +140,16 @@ public sealed partial class MeshNode : IAsyncDisposable
     public async Task<MeshPeer> ConnectAsync(PeerAddress address, string? expectedId = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        _ = Id; // must be started
+        if (expectedId == Id)
+        {
+            throw new ArgumentException($"Node {expectedId} is this node; a node never dials itself.", nameof(expectedId));
+        }
         if (expectedId is not null && GetPeer(expectedId) is { } existing)
         {
             return existing;
         }
 
+        MeshLog.Dialling(Logger, address, expectedId ?? "(any)");
         MeshTransportConnection connection;
         try
         {

@@ -23,6 +23,7 @@ public sealed class MeshPeer
     private volatile Message? _lastSent;
     private long _partialSince = -1; // TimeProvider timestamp when the buffer was last left mid-frame; -1: not mid-frame
     private int _closeStarted;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _pings = new(StringComparer.Ordinal);
     private long _framesIn;
     private long _framesOut;
 
@@ -110,6 +111,35 @@ public sealed class MeshPeer
         catch (ChannelClosedException)
         {
             // Closed: nothing will be sent; Closed tells the caller.
+        }
+    }
+
+    /// <summary>
+    /// Sends a ping and waits for the peer's pong. Because a connection keeps order both ways, everything the peer
+    /// queued to us before it read the ping has arrived when this completes.
+    /// </summary>
+    public async Task PingAsync(CancellationToken cancellationToken = default)
+    {
+        var nonce = Guid.NewGuid().ToString("N");
+        var pong = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pings[nonce] = pong;
+        try
+        {
+            await SendAsync(MainFlag.Ping, (long)SubFlag.Ping, nonce);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ClosedToken);
+            await pong.Task.WaitAsync(linked.Token);
+        }
+        finally
+        {
+            _pings.TryRemove(nonce, out _);
+        }
+    }
+
+    internal void OnPong(Message message)
+    {
+        if (message.Payload.Length >= 2 && message.Payload[1].Kind == MsgKind.Str && _pings.TryGetValue(message.Payload[1].AsString(), out var pong))
+        {
+            pong.TrySetResult();
         }
     }
 

@@ -90,6 +90,12 @@ public sealed partial class RingNode
             await AnnounceSelfAsync();
         }
 
+        if (_ring.Length == 0 && !_table.IsEmpty)
+        {
+            throw new ChordWriteException(
+                $"No other storing node is known, so the {_table.Count} entries this node holds have nowhere to go; they stay here until a node joins and UnjoinAsync is called again.", 0);
+        }
+
         var failed = await MoveEntriesAsync(_ => true, cancellationToken);
         if (failed > 0)
         {
@@ -480,6 +486,12 @@ public sealed partial class RingNode
 
         if (_disposed != 0 || !_members.TryGetValue(id, out var member))
         {
+            return;
+        }
+
+        if (!member.IsStoring)
+        {
+            RemoveMember(id, "a leeching client disconnected"); // clients come and go; nothing is owed to them
             return;
         }
 

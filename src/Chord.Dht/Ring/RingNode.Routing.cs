@@ -186,7 +186,7 @@ public sealed partial class RingNode
         }
 
         var owner = OwnerOf(target, excluded);
-        if (owner is null)
+        if (owner is null || owner.Id == Id)
         {
             return _storing ? null : throw new ChordTimeoutException("No storing node is known: join the ring, or connect to one that has joined.", 0);
         }

@@ -1,0 +1,55 @@
+using System.CommandLine;
+using Chord.Dht.Mesh;
+using Microsoft.Extensions.Logging;
+
+namespace Chord.Cli;
+
+/// <summary>Options several verbs share, and their parsing.</summary>
+internal static class CliOptions
+{
+    public static Option<string> Ring() => new("--ring")
+    {
+        Description = "Any node of the ring, as host:port.",
+        Required = true,
+    };
+
+    public static Option<double> Timeout() => new("--timeout")
+    {
+        Description = "Seconds to wait for the ring to answer.",
+        DefaultValueFactory = _ => 10,
+    };
+
+    public static Option<string> Subnet() => new("--subnet")
+    {
+        Description = "The ring's subnet; nodes of another subnet are refused (py2p's chord default: chord).",
+        DefaultValueFactory = _ => "chord",
+    };
+
+    public static Option<bool> Verbose() => new("--verbose", "-v")
+    {
+        Description = "Log what the node does to stderr.",
+    };
+
+    /// <summary>Parses host:port, or prints why not; null means the caller should exit with <see cref="ExitCodes.Usage"/>.</summary>
+    public static PeerAddress? ParseAddress(string text, string option, TextWriter error)
+    {
+        try
+        {
+            return PeerAddress.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            error.WriteLine($"chord: {option}: {e.Message}");
+            return null;
+        }
+    }
+
+    public static ILoggerFactory Logging(bool verbose) => LoggerFactory.Create(builder => builder
+        .AddFilter(level => level >= (verbose ? LogLevel.Debug : LogLevel.Warning))
+        .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace) // logs to stderr; results alone go to stdout
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.ColorBehavior = Microsoft.Extensions.Logging.Console.LoggerColorBehavior.Disabled;
+        }));
+}

@@ -1,0 +1,102 @@
+using System.CommandLine;
+using Chord.Dht.Mesh;
+using Chord.Dht.Ring;
+
+namespace Chord.Cli;
+
+/// <summary><c>chord node</c>: a bare storing ring node, no Orleans, which py2p nodes and clients can join.</summary>
+internal static class NodeCommand
+{
+    public static Command Create()
+    {
+        var listen = new Option<string>("--listen")
+        {
+            Description = "Where to listen, as host:port (port 0: any free port).",
+            DefaultValueFactory = _ => "127.0.0.1:4444",
+        };
+        var join = new Option<string[]>("--join")
+        {
+            Description = "A node of an existing ring to join through, as host:port; may be repeated.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var salt = new Option<string?>("--salt")
+        {
+            Description = "The salt of the node id; the same salt and address give the same id after a restart (default: random, as py2p).",
+        };
+        var subnet = CliOptions.Subnet();
+        var verbose = CliOptions.Verbose();
+        var command = new Command("node", "Run a storing ring node until Ctrl+C, then unjoin (hand its data off) and stop.")
+        {
+            listen, join, salt, subnet, verbose,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            if (CliOptions.ParseAddress(parse.GetValue(listen)!, "--listen", parse.InvocationConfiguration.Error) is not { } address)
+            {
+                return ExitCodes.Usage;
+            }
+
+            var seeds = new List<PeerAddress>();
+            foreach (var text in parse.GetValue(join) ?? [])
+            {
+                if (CliOptions.ParseAddress(text, "--join", parse.InvocationConfiguration.Error) is not { } seed)
+                {
+                    return ExitCodes.Usage;
+                }
+
+                seeds.Add(seed);
+            }
+
+            using var logging = CliOptions.Logging(parse.GetValue(verbose));
+            var options = new RingOptions();
+            options.Mesh.ListenHost = address.Host;
+            options.Mesh.ListenPort = address.Port;
+            options.Mesh.Subnet = parse.GetValue(subnet)!;
+            options.Mesh.Salt = parse.GetValue(salt);
+            await using var node = new RingNode(options, logging);
+            try
+            {
+                await node.StartAsync(cancellationToken);
+                foreach (var seed in seeds)
+                {
+                    await node.ConnectAsync(seed, cancellationToken);
+                }
+
+                await node.JoinAsync();
+            }
+            catch (Exception e) when (e is MeshConnectException or System.Net.Sockets.SocketException)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"chord: {e.Message}");
+                return ExitCodes.RingError;
+            }
+
+            parse.InvocationConfiguration.Output.WriteLine($"node {node.Id}");
+            parse.InvocationConfiguration.Output.WriteLine($"listening on {node.Mesh.Address}, storing (subnet '{options.Mesh.Subnet}')");
+            parse.InvocationConfiguration.Output.WriteLine($"try: chord set hello world --ring {node.Mesh.Address}   (Ctrl+C stops this node)");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl+C or SIGTERM.
+            }
+
+            parse.InvocationConfiguration.Output.WriteLine("unjoining: handing entries to their new owners…");
+            try
+            {
+                using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                await node.UnjoinAsync(deadline.Token);
+            }
+            catch (Exception e) when (e is ChordWriteException or OperationCanceledException)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"chord: unjoin incomplete: {e.Message}");
+                return ExitCodes.RingError;
+            }
+
+            parse.InvocationConfiguration.Output.WriteLine("stopped");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,3 @@
+using Chord.Cli;
+
+return await ChordCli.RunAsync(args, Console.Out, Console.Error);

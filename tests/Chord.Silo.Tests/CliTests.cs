@@ -1,0 +1,193 @@
+using System.Text.RegularExpressions;
+using Chord.Cli;
+using Chord.Dht.Ring;
+using Chord.Dht.Wire;
+
+namespace Chord.Silo.Tests;
+
+/// <summary>The chord command, run in-process against a ring of two storing nodes on loopback.</summary>
+public sealed partial class CliTests : IAsyncLifetime
+{
+    private readonly List<RingNode> _nodes = [];
+
+    private string Ring => _nodes[0].Mesh.Address.ToString();
+
+    public async Task InitializeAsync()
+    {
+        for (var i = 0; i < 2; i++)
+        {
+            var node = new RingNode(new RingOptions());
+            await node.StartAsync();
+            if (_nodes.Count > 0)
+            {
+                await node.ConnectAsync(_nodes[0].Mesh.Address);
+            }
+
+            await node.JoinAsync();
+            _nodes.Add(node);
+        }
+
+        await WaitAsync(() => _nodes.All(n => n.StoringPeers.Count == 1), "both nodes to see each other storing");
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var node in _nodes)
+        {
+            await node.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Set_then_get_prints_a_string_value_as_it_is()
+    {
+        Assert.Equal(ExitCodes.Ok, (await RunAsync("set", "greeting", "hello world", "--ring", Ring)).Code);
+        var get = await RunAsync("get", "greeting", "--ring", Ring);
+        Assert.Equal(ExitCodes.Ok, get.Code);
+        Assert.Equal("hello world", get.Output.Trim());
+        Assert.Equal(MsgValue.Str("hello world"), await _nodes[1].GetAsync("greeting"));
+    }
+
+    [Fact]
+    public async Task Json_values_are_stored_as_maps_and_printed_as_json()
+    {
+        Assert.Equal(ExitCodes.Ok, (await RunAsync("set", "cfg", """{"retries": 3, "ratio": 0.5, "tags": ["a", "b"]}""", "--json", "--ring", Ring)).Code);
+        var stored = await _nodes[0].GetAsync("cfg");
+        Assert.Equal(MsgKind.Map, stored.Kind);
+        Assert.True(stored.TryGetValue("retries", out var retries));
+        Assert.Equal(3, retries.AsInt64());
+
+        var get = await RunAsync("get", "cfg", "--ring", Ring);
+        Assert.Equal("""{"retries":3,"ratio":0.5,"tags":["a","b"]}""", get.Output.Trim());
+    }
+
+    [Fact]
+    public async Task Get_of_a_missing_key_exits_1()
+    {
+        var get = await RunAsync("get", "never-set", "--ring", Ring);
+        Assert.Equal(ExitCodes.NotFound, get.Code);
+        Assert.Contains("has no value", get.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Del_removes_the_key_and_keys_lists_what_the_ring_knows()
+    {
+        await RunAsync("set", "a", "1", "--ring", Ring);
+        await RunAsync("set", "b", "2", "--ring", Ring);
+        var keys = await RunAsync("keys", "--ring", Ring);
+        Assert.Equal(ExitCodes.Ok, keys.Code);
+        Assert.Equal(["a", "b"], keys.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+        Assert.Equal(ExitCodes.Ok, (await RunAsync("del", "a", "--ring", Ring)).Code);
+        Assert.Equal(ExitCodes.NotFound, (await RunAsync("get", "a", "--ring", Ring)).Code);
+        Assert.Equal(ExitCodes.NotFound, (await RunAsync("del", "a", "--ring", Ring)).Code);
+    }
+
+    [Theory]
+    [InlineData("get")]                                   // no key, no --ring
+    [InlineData("get", "k", "--ring", "nonsense")]        // not host:port
+    [InlineData("set", "k", "{", "--json", "--ring", "127.0.0.1:1")] // not JSON
+    [InlineData("frobnicate")]
+    public async Task Bad_usage_exits_2_with_a_message(params string[] args)
+    {
+        var result = await RunAsync(args);
+        Assert.Equal(ExitCodes.Usage, result.Code);
+        Assert.StartsWith("chord:", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unreachable_ring_exits_3()
+    {
+        var result = await RunAsync("get", "k", "--ring", "127.0.0.1:1", "--timeout", "5");
+        Assert.Equal(ExitCodes.RingError, result.Code);
+        Assert.Contains("127.0.0.1:1", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Node_joins_the_ring_serves_and_unjoins_with_its_data_on_stop()
+    {
+        using var stop = new CancellationTokenSource();
+        var output = new SynchronizedWriter();
+        var error = new SynchronizedWriter();
+        var run = Task.Run(() => ChordCli.RunAsync(["node", "--listen", "127.0.0.1:0", "--join", Ring], output, error, stop.Token));
+
+        await WaitAsync(() => ListeningOn().IsMatch(output.Text), "the node to print its address");
+        var address = ListeningOn().Match(output.Text).Groups[1].Value;
+        await WaitAsync(() => _nodes.All(n => n.StoringPeers.Count == 2), "the ring to see the new node storing");
+
+        for (var i = 0; i < 30; i++)
+        {
+            Assert.Equal(ExitCodes.Ok, (await RunAsync("set", $"k{i}", $"v{i}", "--ring", address)).Code);
+        }
+
+        await stop.CancelAsync();
+        Assert.Equal(ExitCodes.Ok, await run);
+        Assert.Contains("stopped", output.Text, StringComparison.Ordinal);
+        for (var i = 0; i < 30; i++)
+        {
+            Assert.Equal(MsgValue.Str($"v{i}"), await _nodes[0].GetAsync($"k{i}"));
+        }
+    }
+
+    [GeneratedRegex(@"listening on (127\.0\.0\.1:\d+)")]
+    private static partial Regex ListeningOn();
+
+    private static async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await ChordCli.RunAsync(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, string because)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {because}");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>A writer the node's task writes to while the test reads it.</summary>
+    private sealed class SynchronizedWriter : StringWriter
+    {
+        private readonly Lock _lock = new();
+
+        public string Text
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return ToString();
+                }
+            }
+        }
+
+        public override void Write(char value)
+        {
+            lock (_lock)
+            {
+                base.Write(value);
+            }
+        }
+
+        public override void Write(string? value)
+        {
+            lock (_lock)
+            {
+                base.Write(value);
+            }
+        }
+
+        public override void WriteLine(string? value)
+        {
+            lock (_lock)
+            {
+                base.WriteLine(value);
+            }
+        }
+    }
+}

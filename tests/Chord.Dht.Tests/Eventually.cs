@@ -1,19 +1,34 @@
 namespace Chord.Dht.Tests;
 
-/// <summary>Waits for a condition with a deadline: the project's only way for tests to wait.</summary>
+/// <summary>Waits for a condition by polling: the only way these tests synchronise with the nodes' own threads.</summary>
 public static class Eventually
 {
+    /// <summary>How often the condition is polled.</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>A generous deadline for things that happen at once on a healthy machine; only a failure waits for it.</summary>
+    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// Polls <paramref name="condition"/> every ~20 ms until it holds; fails the test with <paramref name="because"/>
+    /// when it still does not hold after <paramref name="timeout"/>. The condition is always checked once more at
+    /// the deadline, so a slow machine only costs time, never a false failure before the deadline.
+    /// </summary>
     public static async Task UntilAsync(Func<bool> condition, TimeSpan timeout, string because)
     {
+        ArgumentNullException.ThrowIfNull(condition);
         var deadline = DateTime.UtcNow + timeout;
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline)
+            if (DateTime.UtcNow >= deadline)
             {
-                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0.#} s waiting for {because}.");
+                Assert.Fail($"Timed out after {timeout.TotalSeconds:0.#} s waiting until {because}.");
             }
 
-            await Task.Delay(20);
+            await Task.Delay(PollInterval);
         }
     }
+
+    /// <summary><see cref="UntilAsync(Func{bool}, TimeSpan, string)"/> with the default deadline.</summary>
+    public static Task UntilAsync(Func<bool> condition, string because) => UntilAsync(condition, Deadline, because);
 }

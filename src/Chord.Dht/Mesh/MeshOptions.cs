@@ -59,6 +59,14 @@ public sealed class MeshOptions
     /// <summary>The clock for every timer and message time; tests substitute a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>A copy, so a layer above can settle a setting (the salt) without changing the caller's object.</summary>
+    public MeshOptions Clone()
+    {
+        var copy = (MeshOptions)MemberwiseClone();
+        copy.Compression = [.. Compression];
+        return copy;
+    }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {

@@ -12,5 +12,10 @@ internal static class RingMetrics
     public static readonly Counter<long> Requests = Meter.CreateCounter<long>("chord.ring.requests", "{request}", "Position requests this node started");
     public static readonly Counter<long> Forwarded = Meter.CreateCounter<long>("chord.ring.forwarded", "{request}", "Requests this node forwarded toward an owner");
     public static readonly Counter<long> RouteRetries = Meter.CreateCounter<long>("chord.ring.route_retries", "{retry}", "Requests re-routed around a dead next hop");
+    public static readonly Counter<long> ReadRepairs = Meter.CreateCounter<long>("chord.ring.read_repairs", "{read}", "Reads that wrote the newest version back to lagging positions");
+    public static readonly Counter<long> CrashRepairs = Meter.CreateCounter<long>("chord.ring.crash_repairs", "{entry}", "Positions re-created after a member vanished");
+    public static readonly Counter<long> AntiEntropyRepairs = Meter.CreateCounter<long>("chord.ring.anti_entropy_repairs", "{entry}", "Positions repaired by the anti-entropy sweep");
+    public static readonly Counter<long> PlacementCopies = Meter.CreateCounter<long>("chord.ring.placement_copies", "{entry}", "Copies kept on a predecessor because one node owned 3 or more of a key's positions");
+    public static readonly Counter<long> TombstonesCollected = Meter.CreateCounter<long>("chord.ring.tombstones_collected", "{entry}", "Tombstones removed once every position had the delete");
     public static readonly Counter<long> HandedOff = Meter.CreateCounter<long>("chord.ring.handed_off", "{entry}", "Entries moved to a new owner on join or unjoin");
 }

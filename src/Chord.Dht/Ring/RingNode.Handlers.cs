@@ -75,6 +75,14 @@ public sealed partial class RingNode
         return true;
     }
 
+    /// <summary>Reads a version and a key from the trailing packets at <paramref name="at"/>, when present.</summary>
+    private static (EntryVersion? Version, byte[]? Key) ReadVersionAndKey(ImmutableArray<MsgValue> p, int at)
+    {
+        EntryVersion? version = p.Length > at && EntryVersion.TryRead(p[at], out var v) ? v : null;
+        var key = p.Length > at + 1 && p[at + 1].Kind == MsgKind.Bin ? p[at + 1].AsBytes().ToArray() : null;
+        return (version, key);
+    }
+
     private async ValueTask HandleWriteAsync(MeshPeer from, SubFlag kind, ImmutableArray<MsgValue> p)
     {
         if (!TryReadRequest(p, 4, out var method, out var position, out var requestId, out var hops))
@@ -83,10 +91,15 @@ public sealed partial class RingNode
             return;
         }
 
-        var next = await NextHopOrNullAsync(position, from);
+        var (version, key) = requestId is null ? (null, null) : ReadVersionAndKey(p, 6);
+        var replica = requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
+        var request = new PositionRequest(kind, method, position, p[3], version, key, replica);
+
+        // A placement copy is kept where it is sent; anything else goes on toward its owner.
+        var next = replica ? null : await NextHopOrNullAsync(position, from);
         if (next is null)
         {
-            var answer = ApplyLocally(kind, method, position, p[3], hops);
+            var answer = ApplyLocally(request, hops);
             if (requestId is not null)
             {
                 await from.WhisperAsync(AckPayload(requestId, answer));
@@ -96,18 +109,18 @@ public sealed partial class RingNode
         }
 
         RingMetrics.Forwarded.Add(1);
-        var forwardId = requestId is null ? NewRequestId() : requestId;
+        var forwardId = requestId ?? NewRequestId();
         if (requestId is not null)
         {
             _relays[forwardId] = new Relay(from, requestId, kind, method, position, RelayExpiry());
-            if (!SpeaksExtensions(next.Id!))
+            if (!await SpeaksExtensionsAsync(next, CancellationToken.None))
             {
-                await from.WhisperAsync(AckPayload(requestId, new Answer(MsgValue.Nil, hops + 1, false, "a py2p node cannot acknowledge writes", null)));
+                await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops + 1, PyOwnerCannotAcknowledge)));
                 _relays.TryRemove(forwardId, out _);
             }
         }
 
-        await next.WhisperAsync(RequestPayload(kind, method, position, p[3], forwardId, hops + 1));
+        await next.WhisperAsync(RequestPayload(request, forwardId, hops + 1));
     }
 
     private async ValueTask HandleRetrieveAsync(MeshPeer from, ImmutableArray<MsgValue> p)
@@ -118,32 +131,38 @@ public sealed partial class RingNode
             return;
         }
 
+        var request = new PositionRequest(SubFlag.Retrieve, method, position);
         var next = await NextHopOrNullAsync(position, from);
         if (next is null)
         {
-            var answer = ApplyLocally(SubFlag.Retrieve, method, position, null, hops);
-            await from.WhisperAsync(RetrievedPayload(method, p[2], answer.Value, requestId, hops));
+            await from.WhisperAsync(RetrievedPayload(method, p[2], ApplyLocally(request, hops), requestId));
             return;
         }
 
         RingMetrics.Forwarded.Add(1);
         var forwardId = requestId ?? NewRequestId();
         _relays[forwardId] = new Relay(from, requestId, SubFlag.Retrieve, method, position, RelayExpiry());
-        if (!SpeaksExtensions(next.Id!))
+        if (!await SpeaksExtensionsAsync(next, CancellationToken.None))
         {
             _legacyWaiters.GetOrAdd((method, position.Value), _ => new()).Enqueue(forwardId);
         }
 
-        await next.WhisperAsync(RequestPayload(SubFlag.Retrieve, method, position, null, forwardId, hops + 1));
+        await next.WhisperAsync(RequestPayload(request, forwardId, hops + 1));
     }
 
-    private static MsgValue[] RetrievedPayload(HashMethod method, MsgValue position, MsgValue value, string? requestId, int hops) =>
+    /// <summary>
+    /// <c>[retrieved, method, position, value]</c>, exactly what py2p expects; for our requests followed by the
+    /// request id, hops, and the entry's version and key. A version of nil with a value means py2p wrote it.
+    /// </summary>
+    private static MsgValue[] RetrievedPayload(HashMethod method, MsgValue position, Answer answer, string? requestId) =>
         requestId is null
-            ? [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, value] // exactly what py2p expects
-            : [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, value, requestId, hops];
+            ? [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, answer.Value]
+            : [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, answer.Value, requestId, answer.Hops,
+                answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Key is null ? MsgValue.Nil : MsgValue.Bin(answer.Key)];
 
     private static MsgValue[] AckPayload(string requestId, Answer answer) =>
-        [(long)RingSubFlag.Ack, requestId, answer.Hops, answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused"];
+        [(long)RingSubFlag.Ack, requestId, answer.Hops, answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused",
+            answer.Version?.ToMsgValue() ?? MsgValue.Nil];
 
     private async ValueTask HandleRetrievedAsync(ImmutableArray<MsgValue> p)
     {
@@ -155,7 +174,9 @@ public sealed partial class RingNode
         var value = p[3];
         if (requestId is not null)
         {
-            await CompleteAsync(requestId, new Answer(value, hops, true, null, null), p[2]);
+            var (version, key) = ReadVersionAndKey(p, 6);
+            var versioned = version is not null || value.IsNil;
+            await CompleteAsync(requestId, new Answer(value, hops, true, null, null, version, key, versioned), p[2]);
             return;
         }
 
@@ -164,7 +185,7 @@ public sealed partial class RingNode
         {
             while (waiters.TryDequeue(out var waiting))
             {
-                await CompleteAsync(waiting, new Answer(value, 1, true, null, null), p[2]);
+                await CompleteAsync(waiting, new Answer(value, 1, true, null, null, null, null, Versioned: false), p[2]);
             }
         }
     }
@@ -177,7 +198,9 @@ public sealed partial class RingNode
         }
 
         var ok = p[3].AsBool();
-        var answer = new Answer(MsgValue.Nil, hops, ok, ok ? null : p[4].Kind == MsgKind.Str ? p[4].AsString() : "refused", ok ? p[4] : null);
+        EntryVersion? version = p.Length > 5 && EntryVersion.TryRead(p[5], out var v) ? v : null;
+        var answer = new Answer(MsgValue.Nil, hops, ok, ok ? null : p[4].Kind == MsgKind.Str ? p[4].AsString() : "refused",
+            ok ? p[4] : null, version, null, Versioned: version is not null);
         await CompleteAsync(p[1].AsString(), answer, null);
     }
 
@@ -198,7 +221,7 @@ public sealed partial class RingNode
         if (relay.Kind == SubFlag.Retrieve)
         {
             var position = positionPacket ?? MsgValue.BinAscii(relay.Position.ToBase58());
-            await relay.From.WhisperAsync(RetrievedPayload(relay.Method, position, answer.Value, relay.OriginalRequestId, answer.Hops));
+            await relay.From.WhisperAsync(RetrievedPayload(relay.Method, position, answer, relay.OriginalRequestId));
         }
         else if (relay.OriginalRequestId is not null)
         {

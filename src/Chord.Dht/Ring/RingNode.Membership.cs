@@ -218,9 +218,10 @@ public sealed partial class RingNode
 
     private void RemoveMember(string id, string reason)
     {
+        RingMember? removed;
         lock (_membershipLock)
         {
-            if (!_members.TryRemove(id, out _))
+            if (!_members.TryRemove(id, out removed))
             {
                 return;
             }
@@ -230,6 +231,10 @@ public sealed partial class RingNode
 
         RingLog.MemberGone(Logger, id, reason);
         RequestStabilize();
+        if (removed.IsStoring && _disposed == 0)
+        {
+            RunInBackground(() => RepairAfterLossAsync(removed));
+        }
     }
 
     private void RebuildRing()
@@ -412,8 +417,31 @@ public sealed partial class RingNode
 
     private bool CapabilityKnown(string id) => _capabilities.TryGetValue(id, out var known) && known.Task.IsCompleted;
 
-    private bool SpeaksExtensions(string id) =>
-        _capabilities.TryGetValue(id, out var known) && known.Task.IsCompletedSuccessfully && known.Task.Result;
+    /// <summary>
+    /// True when <paramref name="peer"/> speaks our extensions. Its hello (our node) or chord meta (a py2p node) comes
+    /// right after the handshake, so on a connection just made (a next hop dialled on demand, a reconnect) this waits
+    /// for it instead of taking one of our nodes for a py2p node, whose writes count as unacknowledged. False when the
+    /// connection closes, or nothing comes within <see cref="RingOptions.RequestTimeout"/>.
+    /// </summary>
+    private async ValueTask<bool> SpeaksExtensionsAsync(MeshPeer peer, CancellationToken cancellationToken)
+    {
+        var known = _capabilities.GetOrAdd(peer.Id!, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!known.Task.IsCompleted)
+        {
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, peer.ClosedToken);
+            wait.CancelAfter(Options.RequestTimeout);
+            try
+            {
+                await known.Task.WaitAsync(wait.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+
+        return known.Task.IsCompletedSuccessfully && known.Task.Result;
+    }
 
     private void HandleHello(MeshPeer from, MsgValue members)
     {
@@ -539,16 +567,16 @@ public sealed partial class RingNode
         var failed = 0;
         await Parallel.ForEachAsync(entries, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (entry, ct) =>
         {
-            var ((method, position), value) = entry;
+            var ((method, position), stored) = entry;
             try
             {
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 deadline.CancelAfter(Options.RequestTimeout);
-                var answer = await RouteAsync(SubFlag.Store, method, new RingPosition(position), value, deadline.Token);
-                if (answer.Hops > 0 && (answer.Ok || answer.Error is not null))
+                var request = new PositionRequest(SubFlag.Store, method, new RingPosition(position), stored.Value, stored.Version, stored.Key);
+                var answer = await RouteAsync(request, deadline.Token);
+                if (answer.Hops > 0 && (answer.Ok || answer.Error is not null) && RemoveEntryIfUnchanged(entry.Key, stored))
                 {
                     // Another node took it (or it went to a py2p owner, which cannot say so): it is no longer ours.
-                    ((ICollection<KeyValuePair<(HashMethod, BigInteger), MsgValue>>)_table).Remove(new(entry.Key, value));
                     RingMetrics.HandedOff.Add(1);
                 }
             }

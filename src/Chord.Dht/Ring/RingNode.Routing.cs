@@ -10,7 +10,7 @@ public sealed partial class RingNode
 {
     private static readonly BigInteger Unreachable = RingPosition.Limit;
 
-    // Requests this node started, by request id. The answer is the whole answering payload.
+    // Requests this node started, by request id.
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Answer>> _pending = new(StringComparer.Ordinal);
 
     // Requests this node forwarded, by the request id it forwarded them under.
@@ -27,85 +27,85 @@ public sealed partial class RingNode
     /// </summary>
     public async Task<RetrieveResult> RetrieveAsync(HashMethod method, RingPosition position, CancellationToken cancellationToken = default)
     {
-        var answer = await RouteAsync(SubFlag.Retrieve, method, position, null, cancellationToken);
+        var answer = await RouteAsync(new PositionRequest(SubFlag.Retrieve, method, position), cancellationToken);
         RingMetrics.LookupHops.Record(answer.Hops);
         return new RetrieveResult(method, position, answer.Value, answer.Hops);
     }
 
-    private async Task<IReadOnlyList<RetrieveResult>> RetrieveAllAsync(byte[] key, CancellationToken cancellationToken)
+    /// <summary>
+    /// Retrieves the key's positions until <paramref name="enough"/> says the answers suffice, all five answered, or
+    /// the token is cancelled (the deadline). Positions that fail to answer are simply missing from the list.
+    /// </summary>
+    private async Task<List<PositionAnswer>> CollectAsync(byte[] key, Func<List<PositionAnswer>, bool> enough, CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(Options.RequestTimeout);
         var positions = KeyHashes.All(key);
-        var tasks = KeyHashes.Methods.Select(m => RetrieveAsync(m, positions[(int)m], deadline.Token)).ToList();
-        var answers = new List<RetrieveResult>(5);
-        var quorum = Options.ReadQuorum;
+        var tasks = KeyHashes.Methods.ToDictionary(
+            m => (Task)RetrieveForQuorumAsync(m, positions[(int)m], cancellationToken),
+            m => m);
+        var answers = new List<PositionAnswer>(5);
         while (tasks.Count > 0)
         {
-            var done = await Task.WhenAny(tasks);
+            var done = await Task.WhenAny(tasks.Keys);
+            var method = tasks[done];
             tasks.Remove(done);
-            if (done.IsCompletedSuccessfully)
+            if (done is Task<Answer> { IsCompletedSuccessfully: true } answered)
             {
-                answers.Add(done.Result);
-                if (answers.GroupBy(a => a.Value).Any(g => g.Count() >= quorum))
+                answers.Add(new PositionAnswer(method, positions[(int)method], answered.Result));
+                if (enough(answers))
                 {
-                    break; // the quorum agrees: the stragglers cannot change the answer
+                    break;
                 }
             }
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
         return answers;
     }
 
-    /// <summary>Sends a store (or delta) to all five positions; returns what each acknowledging owner returned.</summary>
-    private async Task<IReadOnlyList<MsgValue?>> WriteAllAsync(byte[] key, SubFlag kind, MsgValue value, CancellationToken cancellationToken)
+    private async Task<Answer> RetrieveForQuorumAsync(HashMethod method, RingPosition position, CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(Options.RequestTimeout);
+        var answer = await RouteAsync(new PositionRequest(SubFlag.Retrieve, method, position), cancellationToken);
+        RingMetrics.LookupHops.Record(answer.Hops);
+        return answer;
+    }
+
+    /// <summary>Sends one request per position, all at once; returns each position's answer, or null where none came.</summary>
+    private async Task<Answer?[]> SendToPositionsAsync(byte[] key, Func<HashMethod, RingPosition, PositionRequest?> request, CancellationToken cancellationToken)
+    {
         var positions = KeyHashes.All(key);
-        var tasks = KeyHashes.Methods.Select(m => RouteAsync(kind, m, positions[(int)m], value, deadline.Token)).ToArray();
+        var tasks = KeyHashes.Methods
+            .Select(m => request(m, positions[(int)m]) is { } r ? RouteAsync(r, cancellationToken) : Task.FromResult<Answer>(null!))
+            .ToArray();
         try
         {
             await Task.WhenAll(tasks);
         }
-        catch (Exception) when (tasks.Any(t => t.IsCompletedSuccessfully))
+        catch (Exception) when (!cancellationToken.IsCancellationRequested || tasks.Any(t => t.IsCompletedSuccessfully))
         {
-            // Some positions failed; the count below decides.
+            // Some positions failed; the caller counts the answers.
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
-            // The deadline passed for all of them; the count below reports it.
-        }
-
-        cancellationToken.ThrowIfCancellationRequested();
-        var acknowledged = tasks.Where(t => t.IsCompletedSuccessfully && t.Result.Ok).Select(t => t.Result).ToList();
-        if (acknowledged.Count < Options.WriteQuorum)
-        {
-            var refusal = tasks.Where(t => t.IsCompletedSuccessfully && !t.Result.Ok && t.Result.Error is not null).Select(t => t.Result.Error).FirstOrDefault();
-            throw new ChordWriteException(
-                $"The write to {Describe(key)} was acknowledged by {acknowledged.Count} of 5 positions; {Options.WriteQuorum} are needed."
-                + (refusal is null ? string.Empty : $" An owner refused it: {refusal}"), acknowledged.Count);
+            // The deadline passed; the caller counts what answered in time.
         }
 
-        return acknowledged.Select(a => a.Result).ToList();
+        return [.. tasks.Select(t => t.IsCompletedSuccessfully ? t.Result : null)];
     }
 
     /// <summary>
-    /// Takes one request to the owner of <paramref name="position"/>: handled here when this node owns it,
-    /// otherwise forwarded to the best next hop, and re-routed when that hop's connection closes.
+    /// Takes one request to the owner of its position: handled here when this node owns it, otherwise forwarded to
+    /// the best next hop, and re-routed when that hop's connection closes.
     /// </summary>
-    private async Task<Answer> RouteAsync(SubFlag kind, HashMethod method, RingPosition position, MsgValue? value, CancellationToken cancellationToken)
+    private async Task<Answer> RouteAsync(PositionRequest request, CancellationToken cancellationToken)
     {
         RingMetrics.Requests.Add(1);
         var excluded = new HashSet<string>(StringComparer.Ordinal);
         for (var attempt = 0; ; attempt++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var next = await NextHopAsync(position, excluded, cancellationToken);
+            var next = await NextHopAsync(request.Position, excluded, cancellationToken);
             if (next is null)
             {
-                return ApplyLocally(kind, method, position, value, hops: 0);
+                return ApplyLocally(request, hops: 0);
             }
 
             var requestId = NewRequestId();
@@ -113,17 +113,18 @@ public sealed partial class RingNode
             _pending[requestId] = pending;
             try
             {
-                var speaksExtensions = SpeaksExtensions(next.Id!);
-                if (!speaksExtensions && kind == SubFlag.Retrieve)
+                var speaksExtensions = await SpeaksExtensionsAsync(next, cancellationToken);
+                next.ClosedToken.ThrowIfCancellationRequested(); // it closed while we waited: go around it
+                if (!speaksExtensions && request.Kind == SubFlag.Retrieve)
                 {
-                    _legacyWaiters.GetOrAdd((method, position.Value), _ => new()).Enqueue(requestId);
+                    _legacyWaiters.GetOrAdd((request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
                 }
 
-                await next.WhisperAsync(RequestPayload(kind, method, position, value, requestId, hops: 1));
-                if (!speaksExtensions && kind != SubFlag.Retrieve)
+                await next.WhisperAsync(RequestPayload(request, requestId, hops: 1));
+                if (!speaksExtensions && request.Kind != SubFlag.Retrieve)
                 {
                     // A py2p owner cannot acknowledge: the write went out, but it does not count toward the quorum.
-                    return new Answer(MsgValue.Nil, 1, Ok: false, "a py2p node cannot acknowledge writes", null);
+                    return Answer.Refused(1, PyOwnerCannotAcknowledge);
                 }
 
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, next.ClosedToken);
@@ -142,16 +143,31 @@ public sealed partial class RingNode
         }
     }
 
+    private const string PyOwnerCannotAcknowledge = "a py2p node cannot acknowledge writes";
+
     private string NewRequestId() => $"{Id[..Math.Min(8, Id.Length)]}.{Interlocked.Increment(ref _requestCounter)}";
 
-    private static MsgValue[] RequestPayload(SubFlag kind, HashMethod method, RingPosition position, MsgValue? value, string requestId, int hops)
+    /// <summary>
+    /// The wire form of a request. The first packets are exactly py2p's; what follows (request id, hops, version,
+    /// key, and the replica mark) are trailing packets py2p ignores (PROTOCOL.md §6).
+    /// </summary>
+    private static MsgValue[] RequestPayload(PositionRequest request, string requestId, int hops)
     {
-        var methodName = MsgValue.BinAscii(method.WireName());
-        var pos = MsgValue.BinAscii(position.ToBase58());
-        return kind == SubFlag.Retrieve
-            ? [(long)kind, methodName, pos, requestId, hops]
-            : [(long)kind, methodName, pos, value!, requestId, hops];
+        var methodName = MsgValue.BinAscii(request.Method.WireName());
+        var pos = MsgValue.BinAscii(request.Position.ToBase58());
+        if (request.Kind == SubFlag.Retrieve)
+        {
+            return [(long)SubFlag.Retrieve, methodName, pos, requestId, hops];
+        }
+
+        var version = request.Version?.ToMsgValue() ?? MsgValue.Nil;
+        var key = request.Key is null ? MsgValue.Nil : MsgValue.Bin(request.Key);
+        return request.Replica
+            ? [(long)request.Kind, methodName, pos, request.Value!, requestId, hops, version, key, ReplicaMark]
+            : [(long)request.Kind, methodName, pos, request.Value!, requestId, hops, version, key];
     }
+
+    private const string ReplicaMark = "replica";
 
     /// <summary>
     /// The connection a request for <paramref name="position"/> should go to next, or null when this node is the
@@ -201,45 +217,81 @@ public sealed partial class RingNode
         }
     }
 
-    /// <summary>Handles a request this node owns.</summary>
-    private Answer ApplyLocally(SubFlag kind, HashMethod method, RingPosition position, MsgValue? value, int hops)
+    /// <summary>Handles a request at the owner: this node.</summary>
+    private Answer ApplyLocally(PositionRequest request, int hops)
     {
-        var slot = (method, position.Value);
-        switch (kind)
+        var slot = (request.Method, request.Position.Value);
+        switch (request.Kind)
         {
             case SubFlag.Retrieve:
-                return new Answer(_table.TryGetValue(slot, out var held) ? held : MsgValue.Nil, hops, Ok: true, null, null);
+                return _table.TryGetValue(slot, out var held)
+                    ? new Answer(held.Value, hops, true, null, null, held.Version, held.Key, Versioned: held.Version is not null || held.IsTombstone)
+                    : new Answer(MsgValue.Nil, hops, true, null, null, null, null, Versioned: true);
             case SubFlag.Store:
-                if (value is null || value.IsNil)
-                {
-                    _table.TryRemove(slot, out _);
-                }
-                else
-                {
-                    _table[slot] = value;
-                }
-
-                return new Answer(MsgValue.Nil, hops, Ok: true, null, MsgValue.True);
+                return ApplyStore(slot, request, hops);
             case SubFlag.Delta:
-                return ApplyDelta(slot, value!, hops);
+                return ApplyDelta(slot, request, hops);
             default:
-                throw new ArgumentOutOfRangeException(nameof(kind), kind, "Only store, retrieve and delta reach an owner.");
+                throw new ArgumentOutOfRangeException(nameof(request), request.Kind, "Only store, retrieve and delta reach an owner.");
         }
     }
 
-    private Answer ApplyDelta((HashMethod, BigInteger) slot, MsgValue delta, int hops)
+    /// <summary>
+    /// A store at the owner. A versioned store replaces the entry only when its version is newer (ABD: a late or
+    /// repeated write never rolls a position back) and is acknowledged either way; a nil value leaves a tombstone.
+    /// An unversioned store (from py2p) replaces the entry as py2p does, and nil deletes it.
+    /// </summary>
+    private Answer ApplyStore((HashMethod Method, BigInteger Position) slot, PositionRequest request, int hops)
     {
-        if (delta.Kind != MsgKind.Map)
+        var value = request.Value ?? MsgValue.Nil;
+        lock (_tableLock)
         {
-            return new Answer(MsgValue.Nil, hops, Ok: false, $"a delta must be a map, not a {delta.Kind}", null);
+            _table.TryGetValue(slot, out var current);
+            if (request.Version is not { } version)
+            {
+                if (value.IsNil)
+                {
+                    RemoveEntry(slot);
+                }
+                else
+                {
+                    PutEntry(slot, new StoredEntry(value, null, request.Key));
+                }
+
+                return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, null, null, Versioned: false);
+            }
+
+            if (current?.Version is { } held && held >= version)
+            {
+                return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, held, null, Versioned: true);
+            }
+
+            PutEntry(slot, new StoredEntry(value, version, request.Key ?? current?.Key));
         }
 
-        lock (_table)
+        if (!request.Replica && request.Key is { } key && !value.IsNil)
         {
-            var stored = _table.TryGetValue(slot, out var held) ? held : MsgValue.Map(Array.Empty<KeyValuePair<MsgValue, MsgValue>>());
+            KeepPlacementCopy(request.Method, request.Position, value, request.Version!.Value, key);
+        }
+
+        return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, request.Version, null, Versioned: true);
+    }
+
+    private Answer ApplyDelta((HashMethod Method, BigInteger Position) slot, PositionRequest request, int hops)
+    {
+        var delta = request.Value ?? MsgValue.Nil;
+        if (delta.Kind != MsgKind.Map)
+        {
+            return Answer.Refused(hops, $"a delta must be a map, not a {delta.Kind}");
+        }
+
+        lock (_tableLock)
+        {
+            _table.TryGetValue(slot, out var current);
+            var stored = current is null || current.IsTombstone ? MsgValue.Map(Array.Empty<KeyValuePair<MsgValue, MsgValue>>()) : current.Value;
             if (stored.Kind != MsgKind.Map)
             {
-                return new Answer(MsgValue.Nil, hops, Ok: false, $"the stored value is a {stored.Kind}, not a map, so a delta cannot merge into it", null);
+                return Answer.Refused(hops, $"the stored value is a {stored.Kind}, not a map, so a delta cannot merge into it");
             }
 
             var merged = stored.AsMap().ToList();
@@ -257,18 +309,41 @@ public sealed partial class RingNode
             }
 
             var result = MsgValue.Map(merged);
-            _table[slot] = result;
-            return new Answer(MsgValue.Nil, hops, Ok: true, null, result);
+            EntryVersion? version = request.Version is { } incoming
+                ? (current?.Version is { } held && held > incoming ? held : incoming)
+                : current?.Version;
+            PutEntry(slot, new StoredEntry(result, version, request.Key ?? current?.Key));
+            return new Answer(MsgValue.Nil, hops, true, null, result, version, null, Versioned: version is not null);
         }
     }
 
+    /// <summary>One request for one position.</summary>
+    /// <param name="Kind">store, retrieve or delta.</param>
+    /// <param name="Method">The position's hash method.</param>
+    /// <param name="Position">The position.</param>
+    /// <param name="Value">The value to store (nil: delete) or the delta map.</param>
+    /// <param name="Version">The version of a write; null from py2p.</param>
+    /// <param name="Key">The original key, kept with the entry so holders can find its other positions.</param>
+    /// <param name="Replica">A placement copy: stored where it is sent, whoever owns the position.</param>
+    private sealed record PositionRequest(SubFlag Kind, HashMethod Method, RingPosition Position, MsgValue? Value = null,
+        EntryVersion? Version = null, byte[]? Key = null, bool Replica = false);
+
     /// <summary>An answer to one position request.</summary>
-    /// <param name="Value">The retrieved value (retrieve).</param>
+    /// <param name="Value">The retrieved value (retrieve); nil when the position holds nothing or a tombstone.</param>
     /// <param name="Hops">Forwarding hops the request took.</param>
     /// <param name="Ok">True when the owner applied the request.</param>
     /// <param name="Error">Why the owner refused it.</param>
     /// <param name="Result">What the owner returned for a write (the merged map for a delta).</param>
-    private sealed record Answer(MsgValue Value, int Hops, bool Ok, string? Error, MsgValue? Result);
+    /// <param name="Version">The version held (retrieve) or stored (write); null when none.</param>
+    /// <param name="Key">The original key of the entry, when the owner knows it.</param>
+    /// <param name="Versioned">False when a py2p node answered, or the entry was written by one: py2p's rules apply.</param>
+    private sealed record Answer(MsgValue Value, int Hops, bool Ok, string? Error, MsgValue? Result, EntryVersion? Version, byte[]? Key, bool Versioned)
+    {
+        public static Answer Refused(int hops, string why) => new(MsgValue.Nil, hops, false, why, null, null, null, Versioned: false);
+    }
+
+    /// <summary>What one of a key's positions answered.</summary>
+    private sealed record PositionAnswer(HashMethod Method, RingPosition Position, Answer Answer);
 
     /// <summary>A request this node forwarded: whom to send the answer back to, and under which id.</summary>
     private sealed record Relay(MeshPeer From, string? OriginalRequestId, SubFlag Kind, HashMethod Method, RingPosition Position, long Expires);

@@ -24,10 +24,12 @@ namespace Chord.Dht.Ring;
 /// </remarks>
 public sealed partial class RingNode : IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<(HashMethod Method, BigInteger Position), MsgValue> _table = new();
+    private readonly ConcurrentDictionary<(HashMethod Method, BigInteger Position), StoredEntry> _table = new();
+    private readonly Lock _tableLock = new();
     private readonly ConcurrentDictionary<byte[], byte> _keys = new(ByteArrayComparer.Instance);
     private readonly CancellationTokenSource _stopping = new();
     private ITimer? _stabilizer;
+    private ITimer? _antiEntropy;
     private int _disposed;
 
     /// <summary>Creates a ring node and its mesh node; nothing is opened until <see cref="StartAsync"/>.</summary>
@@ -37,7 +39,8 @@ public sealed partial class RingNode : IAsyncDisposable
         options.Validate();
         Options = options;
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<RingNode>();
-        Mesh = new MeshNode(options.Mesh, loggerFactory, transport);
+        (_store, var meshOptions) = OpenStore(options);
+        Mesh = new MeshNode(meshOptions, loggerFactory, transport);
         Mesh.RegisterHandler(HandleAsync);
         Mesh.PeerConnected += OnPeerConnected;
         Mesh.PeerDisconnected += OnPeerDisconnected;
@@ -70,16 +73,19 @@ public sealed partial class RingNode : IAsyncDisposable
     /// <summary>The keys this node knows of, from its own writes and the ring's notify broadcasts.</summary>
     public IReadOnlyCollection<byte[]> Keys => [.. _keys.Keys];
 
-    /// <summary>How many entries (positions) this node stores.</summary>
-    public int StoredCount => _table.Count;
+    /// <summary>How many entries (positions) this node stores, tombstones excluded.</summary>
+    public int StoredCount => _table.Values.Count(e => !e.IsTombstone);
 
     /// <summary>Starts the mesh node (listener, id) and the ring's maintenance.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await Mesh.StartAsync(cancellationToken);
         Position = RingPosition.FromBase58(Id);
+        LoadStoredEntries();
         var interval = Options.StabilizeInterval;
         _stabilizer = Options.Mesh.TimeProvider.CreateTimer(_ => Stabilize(), null, interval, interval);
+        _antiEntropy = Options.Mesh.TimeProvider.CreateTimer(_ => RunInBackground(() => RunAntiEntropyAsync(_stopping.Token)), null,
+            Options.AntiEntropyInterval, Options.AntiEntropyInterval);
     }
 
     /// <summary>Connects to a node of the ring (usually a seed) and waits for its handshake.</summary>
@@ -103,8 +109,9 @@ public sealed partial class RingNode : IAsyncDisposable
     public async Task<MsgValue> GetAsync(byte[] key, CancellationToken cancellationToken = default)
     {
         CheckKey(key);
-        var answers = await RetrieveAllAsync(key, cancellationToken);
-        return Decide(key, answers);
+        using var deadline = Deadline(cancellationToken);
+        var read = await ReadQuorumAsync(key, deadline.Token, cancellationToken);
+        return read.Value.IsNil ? throw NotFound(key) : read.Value;
     }
 
     /// <summary>py2p's <c>getSync(key, ifError)</c>: the agreed value, or <paramref name="fallback"/> on any of the three failures.</summary>
@@ -147,7 +154,9 @@ public sealed partial class RingNode : IAsyncDisposable
             throw new ArgumentException("A nil value deletes on the wire; call DeleteAsync to delete a key.", nameof(value));
         }
 
-        await WriteAllAsync(key, SubFlag.Store, value, cancellationToken);
+        using var deadline = Deadline(cancellationToken);
+        var highest = await HighestVersionAsync(key, deadline.Token, cancellationToken);
+        await WriteQuorumAsync(key, SubFlag.Store, value, highest, deadline.Token, cancellationToken);
         await AnnounceKeyAsync(key, added: true);
     }
 
@@ -155,12 +164,7 @@ public sealed partial class RingNode : IAsyncDisposable
     public Task DeleteAsync(string key, CancellationToken cancellationToken = default) => DeleteAsync(KeyBytes(key), cancellationToken);
 
     /// <inheritdoc cref="DeleteAsync(string, CancellationToken)"/>
-    public async Task DeleteAsync(byte[] key, CancellationToken cancellationToken = default)
-    {
-        await GetAsync(key, cancellationToken); // throws when there is nothing to delete
-        await WriteAllAsync(key, SubFlag.Store, MsgValue.Nil, cancellationToken);
-        await AnnounceKeyAsync(key, added: false);
-    }
+    public async Task DeleteAsync(byte[] key, CancellationToken cancellationToken = default) => await PopAsync(key, cancellationToken);
 
     /// <summary>Sets every pair (py2p's <c>update</c>); each is acknowledged as <see cref="SetAsync(byte[], MsgValue, CancellationToken)"/> is.</summary>
     public async Task UpdateAsync(IEnumerable<KeyValuePair<byte[], MsgValue>> pairs, CancellationToken cancellationToken = default)
@@ -186,7 +190,9 @@ public sealed partial class RingNode : IAsyncDisposable
             throw new ArgumentException($"A delta must be a map; got a {delta.Kind}.", nameof(delta));
         }
 
-        var results = await WriteAllAsync(key, SubFlag.Delta, delta, cancellationToken);
+        using var deadline = Deadline(cancellationToken);
+        var highest = await HighestVersionAsync(key, deadline.Token, cancellationToken);
+        var results = await WriteQuorumAsync(key, SubFlag.Delta, delta, highest, deadline.Token, cancellationToken);
         await AnnounceKeyAsync(key, added: true);
         var merged = results.Where(r => r is not null).GroupBy(r => r!).OrderByDescending(g => g.Count()).FirstOrDefault();
         return merged?.Key ?? throw new ChordWriteException("No owner returned the merged map.", 0);
@@ -195,10 +201,18 @@ public sealed partial class RingNode : IAsyncDisposable
     /// <summary>Reads and deletes the key; throws <see cref="ChordKeyNotFoundException"/> when it has no value.</summary>
     public async Task<MsgValue> PopAsync(byte[] key, CancellationToken cancellationToken = default)
     {
-        var value = await GetAsync(key, cancellationToken);
-        await WriteAllAsync(key, SubFlag.Store, MsgValue.Nil, cancellationToken);
+        CheckKey(key);
+        using var deadline = Deadline(cancellationToken);
+        var read = await ReadQuorumAsync(key, deadline.Token, cancellationToken);
+        if (read.Value.IsNil)
+        {
+            throw NotFound(key);
+        }
+
+        // A versioned tombstone: it outranks every older write, so a lagging position cannot bring the value back.
+        await WriteQuorumAsync(key, SubFlag.Store, MsgValue.Nil, read.Version, deadline.Token, cancellationToken);
         await AnnounceKeyAsync(key, added: false);
-        return value;
+        return read.Value;
     }
 
     /// <summary>Reads and deletes the key, or returns <paramref name="fallback"/> when it has no value.</summary>
@@ -283,12 +297,12 @@ public sealed partial class RingNode : IAsyncDisposable
     {
         var span = start == end ? RingPosition.Limit : start.Reduced.DistanceTo(end.Reduced);
         var result = KeyHashes.Methods.ToDictionary(m => m, _ => new Dictionary<RingPosition, MsgValue>());
-        foreach (var ((method, position), value) in _table)
+        foreach (var ((method, position), entry) in _table)
         {
             var p = new RingPosition(position);
-            if (start.Reduced.DistanceTo(p.Reduced) < span)
+            if (!entry.IsTombstone && start.Reduced.DistanceTo(p.Reduced) < span)
             {
-                result[method][p] = value;
+                result[method][p] = entry.Value;
             }
         }
 
@@ -319,10 +333,20 @@ public sealed partial class RingNode : IAsyncDisposable
             await _stabilizer.DisposeAsync();
         }
 
+        if (_antiEntropy is not null)
+        {
+            await _antiEntropy.DisposeAsync();
+        }
+
         await Mesh.DisposeAsync();
         foreach (var pending in _pending.Values)
         {
             pending.TrySetCanceled();
+        }
+
+        lock (_tableLock)
+        {
+            _store?.Dispose();
         }
 
         _stopping.Dispose();
@@ -335,27 +359,6 @@ public sealed partial class RingNode : IAsyncDisposable
     }
 
     private static void CheckKey(byte[] key) => ArgumentNullException.ThrowIfNull(key);
-
-    private MsgValue Decide(byte[] key, IReadOnlyList<RetrieveResult> answers)
-    {
-        var quorum = Options.ReadQuorum;
-        var best = answers.GroupBy(a => a.Value).Select(g => (Value: g.Key, Count: g.Count())).OrderByDescending(g => g.Count).FirstOrDefault();
-        if (best.Count >= quorum)
-        {
-            return best.Value.IsNil
-                ? throw new ChordKeyNotFoundException($"The key {Describe(key)} has no value: {best.Count} of 5 positions hold nothing.")
-                : best.Value;
-        }
-
-        if (answers.Count < quorum)
-        {
-            throw new ChordTimeoutException(
-                $"Only {answers.Count} of 5 positions of {Describe(key)} answered within {Options.RequestTimeout.TotalSeconds:0.#} s; {quorum} must agree.", answers.Count);
-        }
-
-        throw new ChordNoMajorityException(
-            $"The key {Describe(key)} has no agreed value: {answers.Count} positions answered, but no value was given by {quorum} of them.", answers.Count);
-    }
 
     internal static string Describe(byte[] key)
     {

@@ -26,6 +26,24 @@ public sealed class RingOptions
     /// <summary>How many next hops a request tries before it gives up on a position.</summary>
     public int MaxRouteAttempts { get; set; } = 3;
 
+    /// <summary>
+    /// A directory where the node keeps its entries and its id's salt (SQLite), so that a restarted node comes back
+    /// with the same id (given the same address) and its data. Null (the default): nothing is kept.
+    /// </summary>
+    public string? DataDirectory { get; set; }
+
+    /// <summary>
+    /// The bound on re-replication after a crash: once a member is found gone, the surviving holders re-create the
+    /// positions it owned within this time (each re-store has this deadline).
+    /// </summary>
+    public TimeSpan RepairTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the anti-entropy sweep runs.</summary>
+    public TimeSpan AntiEntropyInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How many entries one anti-entropy sweep checks at most (its rate limit).</summary>
+    public int AntiEntropyBatch { get; set; } = 256;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {
@@ -37,6 +55,10 @@ public sealed class RingOptions
         Check(NeighbourCount is >= 1 and <= 16, nameof(NeighbourCount), NeighbourCount, "1 to 16");
         Check(StabilizeInterval > TimeSpan.Zero, nameof(StabilizeInterval), StabilizeInterval, "a positive time");
         Check(MaxRouteAttempts >= 1, nameof(MaxRouteAttempts), MaxRouteAttempts, "at least 1");
+        Check(RepairTimeout > TimeSpan.Zero, nameof(RepairTimeout), RepairTimeout, "a positive time");
+        Check(AntiEntropyInterval > TimeSpan.Zero, nameof(AntiEntropyInterval), AntiEntropyInterval, "a positive time");
+        Check(AntiEntropyBatch >= 1, nameof(AntiEntropyBatch), AntiEntropyBatch, "at least 1");
+        Check(ReadQuorum + WriteQuorum > 5, "ReadQuorum + WriteQuorum", ReadQuorum + WriteQuorum, "more than 5, so every read quorum meets every write quorum");
     }
 
     private static void Check(bool ok, string name, object value, string allowed)

@@ -1,0 +1,216 @@
+using Chord.Dht.Mesh;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring;
+
+/// <summary>
+/// Keeping five copies alive: re-replication after a crash, the anti-entropy sweep, and placement copies.
+/// </summary>
+/// <remarks>
+/// <para><b>Placement guarantee.</b> When the ring has at least 5 storing nodes and a node owns 3 or more of a key's
+/// 5 positions, it keeps a copy of each of those entries on its ring predecessor — the node that takes those
+/// positions over if it crashes. So a single crash never removes the majority of a key's copies. (Two nodes that
+/// crash together, the owner and its predecessor, can still lose such a key.)</para>
+/// <para><b>Re-replication.</b> When a storing member is found gone (its connection closed and it cannot be dialled),
+/// every node holding one of a key's positions re-stores the newest version it has at each of the key's positions
+/// the lost node owned; their new owners keep it if it is newer than what they have. Entries carry their key, which
+/// is what lets any holder recompute the other positions.</para>
+/// <para><b>Anti-entropy.</b> A periodic sweep, <see cref="RingOptions.AntiEntropyBatch"/> entries at a time, compares
+/// each entry with the key's other positions and pushes the newest version where it is missing or older; it also
+/// removes a tombstone once every position has the delete (or nothing).</para>
+/// </remarks>
+public sealed partial class RingNode
+{
+    private int _repairsInProgress;
+    private int _antiEntropyRunning;
+    private int _antiEntropyCursor;
+    private long _crashRepairs;
+    private long _antiEntropyRepairs;
+    private long _placementCopies;
+
+    /// <summary>A snapshot of this node's storage and repair counters.</summary>
+    public RingStatistics GetStatistics() => new(
+        StoredCount,
+        _table.Values.Count(e => e.IsTombstone),
+        Volatile.Read(ref _repairsInProgress),
+        Interlocked.Read(ref _crashRepairs),
+        Interlocked.Read(ref _antiEntropyRepairs),
+        Interlocked.Read(ref _placementCopies));
+
+    /// <summary>Keeps a copy on the predecessor when this node owns 3 or more of the key's positions (see remarks).</summary>
+    private void KeepPlacementCopy(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, byte[] key)
+    {
+        if (_ring.Length < 5 || !_storing)
+        {
+            return;
+        }
+
+        var owned = KeyHashes.All(key).Count(p => OwnerOf(p.Reduced, null)?.Id == Id);
+        if (owned < 3 || Prev is not { } predecessor)
+        {
+            return;
+        }
+
+        RunInBackground(async () =>
+        {
+            var peer = Mesh.GetPeer(predecessor.Id) ?? await Mesh.ConnectAsync(predecessor.Address, predecessor.Id, _stopping.Token);
+            var copy = new PositionRequest(SubFlag.Store, method, position, value, version, key, Replica: true);
+            await peer.WhisperAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // its ack finds no pending request and is dropped
+            Interlocked.Increment(ref _placementCopies);
+            RingMetrics.PlacementCopies.Add(1);
+        });
+    }
+
+    /// <summary>Re-creates, at their new owners, the positions a vanished member owned (see remarks).</summary>
+    private async Task RepairAfterLossAsync(RingMember lost)
+    {
+        Interlocked.Increment(ref _repairsInProgress);
+        try
+        {
+            var work = new List<PositionRequest>();
+            foreach (var (key, entry) in NewestEntriesByKey())
+            {
+                var positions = KeyHashes.All(key);
+                foreach (var method in KeyHashes.Methods)
+                {
+                    var target = positions[(int)method].Reduced;
+                    var owner = OwnerOf(target, null);
+                    if (owner is null || lost.Position.DistanceTo(target) < owner.Position.DistanceTo(target))
+                    {
+                        work.Add(new PositionRequest(SubFlag.Store, method, positions[(int)method], entry.Value, entry.Version, key));
+                    }
+                }
+            }
+
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            deadline.CancelAfter(Options.RepairTimeout);
+            await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (request, _) =>
+            {
+                try
+                {
+                    var answer = await RouteAsync(request, deadline.Token);
+                    if (answer.Ok)
+                    {
+                        Interlocked.Increment(ref _crashRepairs);
+                        RingMetrics.CrashRepairs.Add(1);
+                    }
+                }
+                catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
+                {
+                    // The anti-entropy sweep retries what the deadline cut short.
+                }
+            });
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _repairsInProgress);
+        }
+    }
+
+    /// <summary>
+    /// One anti-entropy sweep over the next <see cref="RingOptions.AntiEntropyBatch"/> keys this node holds; returns
+    /// how many positions it repaired. Runs on a timer; tests call it directly.
+    /// </summary>
+    public async Task<int> RunAntiEntropyAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _antiEntropyRunning, 1) != 0)
+        {
+            return 0;
+        }
+
+        Interlocked.Increment(ref _repairsInProgress);
+        try
+        {
+            var keys = NewestEntriesByKey().ToList();
+            if (keys.Count == 0)
+            {
+                return 0;
+            }
+
+            var start = _antiEntropyCursor % keys.Count;
+            var batch = keys.Skip(start).Concat(keys.Take(start)).Take(Options.AntiEntropyBatch).ToList();
+            _antiEntropyCursor = start + batch.Count;
+            var repaired = 0;
+            foreach (var (key, mine) in batch)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                repaired += await SweepKeyAsync(key, mine, cancellationToken);
+            }
+
+            return repaired;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _repairsInProgress);
+            Volatile.Write(ref _antiEntropyRunning, 0);
+        }
+    }
+
+    private async Task<int> SweepKeyAsync(byte[] key, StoredEntry mine, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(Options.RequestTimeout);
+        var answers = await SendToPositionsAsync(key, (method, position) => new PositionRequest(SubFlag.Retrieve, method, position), deadline.Token);
+        if (answers.Any(a => a is { Versioned: false }))
+        {
+            return 0; // py2p owners take part: their rules, not ours
+        }
+
+        var newest = answers.Where(a => a?.Version is not null).Select(a => (a!.Value, Version: a.Version!.Value, a.Key))
+            .Append((mine.Value, Version: mine.Version!.Value, Key: (byte[]?)key))
+            .MaxBy(a => a.Version);
+        var positions = KeyHashes.All(key);
+        var repaired = 0;
+        for (var i = 0; i < 5; i++)
+        {
+            var answer = answers[i];
+            if (answer is null)
+            {
+                continue; // no answer: nothing to compare; the next sweep tries again
+            }
+
+            var lags = answer.Version is not { } held ? !newest.Value.IsNil : held < newest.Version;
+            if (lags)
+            {
+                var request = new PositionRequest(SubFlag.Store, (HashMethod)i, positions[i], newest.Value, newest.Version, key);
+                if ((await RouteAsync(request, deadline.Token)).Ok)
+                {
+                    repaired++;
+                    Interlocked.Increment(ref _antiEntropyRepairs);
+                    RingMetrics.AntiEntropyRepairs.Add(1);
+                }
+            }
+        }
+
+        // A tombstone is removed once all five positions answered with the delete (or nothing): no copy is left
+        // that it would need to outrank.
+        if (newest.Value.IsNil && answers.All(a => a is not null && (a.Version is null || a.Version == newest.Version)))
+        {
+            foreach (var (slot, entry) in _table.Where(e => e.Value.IsTombstone && e.Value.Key is { } k && k.AsSpan().SequenceEqual(key)).ToList())
+            {
+                if (RemoveEntryIfUnchanged(slot, entry))
+                {
+                    RingMetrics.TombstonesCollected.Add(1);
+                }
+            }
+        }
+
+        return repaired;
+    }
+
+    /// <summary>For every key this node holds a versioned entry of, the newest such entry.</summary>
+    private Dictionary<byte[], StoredEntry> NewestEntriesByKey()
+    {
+        var newest = new Dictionary<byte[], StoredEntry>(ByteArrayComparer.Instance);
+        foreach (var entry in _table.Values)
+        {
+            if (entry.Key is { } key && entry.Version is { } version
+                && (!newest.TryGetValue(key, out var known) || known.Version!.Value < version))
+            {
+                newest[key] = entry;
+            }
+        }
+
+        return newest;
+    }
+}

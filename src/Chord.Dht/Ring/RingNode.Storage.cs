@@ -1,0 +1,85 @@
+using System.Numerics;
+using Chord.Dht.Ring.Storage;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring;
+
+/// <summary>The local table, and its copy on disk when <see cref="RingOptions.DataDirectory"/> is set.</summary>
+public sealed partial class RingNode
+{
+    private readonly IEntryStore? _store;
+
+    /// <summary>Opens the data directory (when configured) and settles the salt: kept, given, or new.</summary>
+    private static (IEntryStore? Store, Mesh.MeshOptions Mesh) OpenStore(RingOptions options)
+    {
+        var mesh = options.Mesh.Clone(); // the caller's options stay as given
+        if (options.DataDirectory is null)
+        {
+            return (null, mesh);
+        }
+
+        var store = new SqliteEntryStore(options.DataDirectory);
+        mesh.Salt = store.LoadSalt() ?? mesh.Salt ?? NodeIdentity.NewSalt();
+        store.SaveSalt(mesh.Salt);
+        return (store, mesh);
+    }
+
+    /// <summary>Loads what the data directory kept: the entries and, from their keys, the known keys.</summary>
+    private void LoadStoredEntries()
+    {
+        if (_store is null)
+        {
+            return;
+        }
+
+        foreach (var (method, position, entry) in _store.LoadEntries())
+        {
+            _table[(method, position)] = entry;
+            if (entry.Key is { } key && !entry.IsTombstone)
+            {
+                _keys.TryAdd(key, 0);
+            }
+        }
+    }
+
+    /// <summary>Sets an entry (in memory and, durably, on disk). Callers hold <c>_tableLock</c> when they compare first.</summary>
+    private void PutEntry((HashMethod Method, BigInteger Position) slot, StoredEntry entry)
+    {
+        _store?.Put(slot.Method, slot.Position, entry);
+        _table[slot] = entry;
+    }
+
+    private void RemoveEntry((HashMethod Method, BigInteger Position) slot)
+    {
+        _store?.Remove(slot.Method, slot.Position);
+        _table.TryRemove(slot, out _);
+    }
+
+    /// <summary>Removes an entry only if it is still exactly <paramref name="expected"/> (nobody wrote it meanwhile).</summary>
+    private bool RemoveEntryIfUnchanged((HashMethod Method, BigInteger Position) slot, StoredEntry expected)
+    {
+        lock (_tableLock)
+        {
+            if (!_table.TryGetValue(slot, out var current) || !ReferenceEquals(current, expected))
+            {
+                return false;
+            }
+
+            RemoveEntry(slot);
+            return true;
+        }
+    }
+
+    /// <summary>Test hook: puts an entry straight into this node's table, as if a write had reached it.</summary>
+    internal void StoreLocalForTest(HashMethod method, RingPosition position, MsgValue value, EntryVersion? version = null, byte[]? key = null)
+    {
+        lock (_tableLock)
+        {
+            PutEntry((method, position.Value), new StoredEntry(value, version, key));
+        }
+    }
+
+    /// <summary>Test hook: what this node holds at a position.</summary>
+    internal (MsgValue Value, EntryVersion? Version)? PeekLocalForTest(HashMethod method, RingPosition position) =>
+        _table.TryGetValue((method, position.Value), out var entry) ? (entry.Value, entry.Version) : null;
+}

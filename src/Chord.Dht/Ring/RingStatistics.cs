@@ -1,0 +1,10 @@
+namespace Chord.Dht.Ring;
+
+/// <summary>A snapshot of a ring node's storage and repair counters.</summary>
+/// <param name="Entries">Positions stored with a value.</param>
+/// <param name="Tombstones">Positions holding a delete not yet collected.</param>
+/// <param name="RepairsInProgress">Crash repairs and anti-entropy sweeps running now; 0 means repair is done.</param>
+/// <param name="CrashRepairs">Positions re-created after members vanished.</param>
+/// <param name="AntiEntropyRepairs">Positions repaired by anti-entropy sweeps.</param>
+/// <param name="PlacementCopies">Copies sent to the predecessor under the placement rule.</param>
+public sealed record RingStatistics(int Entries, int Tombstones, int RepairsInProgress, long CrashRepairs, long AntiEntropyRepairs, long PlacementCopies);

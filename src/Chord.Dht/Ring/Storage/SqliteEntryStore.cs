@@ -1,0 +1,127 @@
+using System.Numerics;
+using Chord.Dht.Wire;
+using Microsoft.Data.Sqlite;
+
+namespace Chord.Dht.Ring.Storage;
+
+/// <summary>
+/// Entries in one SQLite file in the data directory. SQLite's write-ahead log makes every put atomic and durable
+/// once it returns, and a kill in the middle of a write loses only that unacknowledged write.
+/// </summary>
+internal sealed class SqliteEntryStore : IEntryStore
+{
+    private readonly SqliteConnection _connection;
+    private readonly Lock _lock = new();
+    private readonly SqliteCommand _put;
+    private readonly SqliteCommand _remove;
+
+    public SqliteEntryStore(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, "chord-ring.db");
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        _connection.Open();
+        Execute("PRAGMA journal_mode=WAL;");
+        Execute("PRAGMA synchronous=FULL;");
+        Execute("""
+            CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS entries (
+                method INTEGER NOT NULL, position BLOB NOT NULL, value BLOB NOT NULL,
+                counter INTEGER, writer TEXT, key BLOB,
+                PRIMARY KEY (method, position));
+            """);
+        _put = _connection.CreateCommand();
+        _put.CommandText = """
+            INSERT INTO entries (method, position, value, counter, writer, key) VALUES ($m, $p, $v, $c, $w, $k)
+            ON CONFLICT (method, position) DO UPDATE SET value = $v, counter = $c, writer = $w, key = $k;
+            """;
+        _remove = _connection.CreateCommand();
+        _remove.CommandText = "DELETE FROM entries WHERE method = $m AND position = $p;";
+    }
+
+    public string? LoadSalt()
+    {
+        lock (_lock)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT value FROM meta WHERE name = 'salt';";
+            return command.ExecuteScalar() as string;
+        }
+    }
+
+    public void SaveSalt(string salt)
+    {
+        lock (_lock)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "INSERT INTO meta (name, value) VALUES ('salt', $s) ON CONFLICT (name) DO UPDATE SET value = $s;";
+            command.Parameters.AddWithValue("$s", salt);
+            command.ExecuteNonQuery();
+        }
+    }
+
+    public IEnumerable<(HashMethod Method, BigInteger Position, StoredEntry Entry)> LoadEntries()
+    {
+        var result = new List<(HashMethod, BigInteger, StoredEntry)>();
+        lock (_lock)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT method, position, value, counter, writer, key FROM entries;";
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                var method = (HashMethod)reader.GetInt32(0);
+                var position = new BigInteger((byte[])reader[1], isUnsigned: true, isBigEndian: true);
+                var value = MsgPack.Deserialize((byte[])reader[2]);
+                EntryVersion? version = reader.IsDBNull(3) ? null : new EntryVersion(reader.GetInt64(3), reader.GetString(4));
+                var key = reader.IsDBNull(5) ? null : (byte[])reader[5];
+                result.Add((method, position, new StoredEntry(value, version, key)));
+            }
+        }
+
+        return result;
+    }
+
+    public void Put(HashMethod method, BigInteger position, StoredEntry entry)
+    {
+        lock (_lock)
+        {
+            _put.Parameters.Clear();
+            _put.Parameters.AddWithValue("$m", (int)method);
+            _put.Parameters.AddWithValue("$p", position.ToByteArray(isUnsigned: true, isBigEndian: true));
+            _put.Parameters.AddWithValue("$v", MsgPack.Serialize(entry.Value));
+            _put.Parameters.AddWithValue("$c", entry.Version is { } v ? v.Counter : DBNull.Value);
+            _put.Parameters.AddWithValue("$w", entry.Version is { } w ? w.Writer : DBNull.Value);
+            _put.Parameters.AddWithValue("$k", (object?)entry.Key ?? DBNull.Value);
+            _put.ExecuteNonQuery();
+        }
+    }
+
+    public void Remove(HashMethod method, BigInteger position)
+    {
+        lock (_lock)
+        {
+            _remove.Parameters.Clear();
+            _remove.Parameters.AddWithValue("$m", (int)method);
+            _remove.Parameters.AddWithValue("$p", position.ToByteArray(isUnsigned: true, isBigEndian: true));
+            _remove.ExecuteNonQuery();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _put.Dispose();
+            _remove.Dispose();
+            _connection.Dispose();
+        }
+    }
+
+    private void Execute(string sql)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}

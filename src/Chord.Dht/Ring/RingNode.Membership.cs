@@ -18,6 +18,7 @@ public sealed partial class RingNode
     // arrives first (a py2p node). Our nodes send hello before meta, and a connection keeps order.
     private readonly ConcurrentDictionary<string, TaskCompletionSource<bool>> _capabilities = new(StringComparer.Ordinal);
     private readonly Lock _membershipLock = new();
+    private readonly ConcurrentDictionary<MeshPeer, byte> _introduced = new(); // connections our hello went out on
     private volatile RingMember[] _ring = []; // storing members, this node included when storing, by position
     private volatile HashSet<string> _wanted = new(StringComparer.Ordinal);
     private volatile bool _storing;
@@ -126,8 +127,9 @@ public sealed partial class RingNode
     {
         await Mesh.BroadcastPayloadAsync((long)RingSubFlag.Member, MemberEntry(Self));
         var meta = Mesh.CreateMessage(MainFlag.Whisper, (long)SubFlag.Handshake, _storing ? "0" : "1");
-        foreach (var peer in Mesh.Peers)
+        foreach (var peer in _introduced.Keys)
         {
+            // Only connections our hello went out on: chord meta before hello reads as "a py2p node".
             await peer.SendAsync(meta);
         }
     }
@@ -233,6 +235,7 @@ public sealed partial class RingNode
         RequestStabilize();
         if (removed.IsStoring && _disposed == 0)
         {
+            Interlocked.Increment(ref _repairsInProgress); // counted from now, so "no repair in progress" never comes early
             RunInBackground(() => RepairAfterLossAsync(removed));
         }
     }
@@ -450,7 +453,14 @@ public sealed partial class RingNode
             return;
         }
 
-        _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(true);
+        var known = _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!known.TrySetResult(true) && !(known.Task.IsCompletedSuccessfully && known.Task.Result))
+        {
+            // Its chord meta overtook its hello (or an old connection's did): it is one of ours after all.
+            var ours = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            ours.SetResult(true);
+            _capabilities[from.Id] = ours;
+        }
         if (members.Kind != MsgKind.Array)
         {
             return;
@@ -497,6 +507,7 @@ public sealed partial class RingNode
         // and the keys we know, as py2p sends them on every new connection.
         MsgValue[] members = [MemberEntry(Self), .. _members.Values.Select(MemberEntry)];
         peer.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members)));
+        _introduced[peer] = 0; // from here on JoinAsync/UnjoinAsync may send it chord meta too; _storing is read after
         peer.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)SubFlag.Handshake, _storing ? "0" : "1"));
         foreach (var key in _keys.Keys)
         {
@@ -506,6 +517,7 @@ public sealed partial class RingNode
 
     private void OnPeerDisconnected(object? sender, MeshPeerEventArgs e)
     {
+        _introduced.TryRemove(e.Peer, out _);
         var id = e.Peer.Id!;
         if (_capabilities.TryRemove(id, out var known))
         {

@@ -76,10 +76,16 @@ public sealed partial class RingNode
         return new QuorumRead(newest.Value, version, Legacy: false);
     }
 
+    /// <summary>
+    /// When the answers so far suffice. A quorum of versioned answers does, unless one of them is "nothing here":
+    /// a position whose owner just changed (a crash, a join) answers that until repair reaches it, and three such
+    /// answers would hide a value the other positions still hold. So an empty answer makes the read wait for all
+    /// five (or the deadline). py2p answers: wait until a value has the quorum's agreement.
+    /// </summary>
     private static bool HasReadQuorum(List<PositionAnswer> answers, int quorum) =>
         answers.Any(a => !a.Answer.Versioned)
-            ? answers.GroupBy(a => a.Answer.Value).Any(g => g.Count() >= quorum) // py2p's rule: wait for agreement
-            : answers.Count >= quorum;
+            ? answers.GroupBy(a => a.Answer.Value).Any(g => g.Count() >= quorum)
+            : answers.Count >= quorum && answers.All(a => a.Answer.Version is not null);
 
     /// <summary>
     /// Read repair: when fewer than a write quorum of the answers hold the newest version, store it at the positions
@@ -152,7 +158,7 @@ public sealed partial class RingNode
     /// <summary>The write's first phase: the highest version a read quorum of positions holds (py2p entries count as none).</summary>
     private async Task<EntryVersion> HighestVersionAsync(byte[] key, CancellationToken deadline, CancellationToken caller)
     {
-        var answers = await CollectAsync(key, a => a.Count >= Options.ReadQuorum, deadline);
+        var answers = await CollectAsync(key, a => HasReadQuorum(a, Options.ReadQuorum) || a.Any(x => !x.Answer.Versioned), deadline);
         caller.ThrowIfCancellationRequested();
         if (answers.Count < Options.ReadQuorum)
         {

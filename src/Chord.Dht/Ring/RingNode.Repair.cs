@@ -7,10 +7,12 @@ namespace Chord.Dht.Ring;
 /// Keeping five copies alive: re-replication after a crash, the anti-entropy sweep, and placement copies.
 /// </summary>
 /// <remarks>
-/// <para><b>Placement guarantee.</b> When the ring has at least 5 storing nodes and a node owns 3 or more of a key's
-/// 5 positions, it keeps a copy of each of those entries on its ring predecessor — the node that takes those
-/// positions over if it crashes. So a single crash never removes the majority of a key's copies. (Two nodes that
-/// crash together, the owner and its predecessor, can still lose such a key.)</para>
+/// <para><b>Placement guarantee.</b> A position's owner is the storing node nearest at or before it, so when the owner
+/// crashes its ring predecessor takes the position over. When a node owns 3 or more of a key's 5 positions, it
+/// keeps a copy of each of those entries on its predecessor, so a single crash never removes the majority of a
+/// key's copies. When a key's positions fall on fewer than 3 distinct nodes, each owner keeps copies on its two
+/// predecessors, so no two crashes remove every copy. Reads ask all five positions whenever one answers "nothing
+/// here", so a single surviving copy is found and written back.</para>
 /// <para><b>Re-replication.</b> When a storing member is found gone (its connection closed and it cannot be dialled),
 /// every node holding one of a key's positions re-stores the newest version it has at each of the key's positions
 /// the lost node owned; their new owners keep it if it is newer than what they have. Entries carry their key, which
@@ -37,34 +39,36 @@ public sealed partial class RingNode
         Interlocked.Read(ref _antiEntropyRepairs),
         Interlocked.Read(ref _placementCopies));
 
-    /// <summary>Keeps a copy on the predecessor when this node owns 3 or more of the key's positions (see remarks).</summary>
+    /// <summary>
+    /// Keeps copies of an entry this node owns where the position would go if this node crashed (see remarks): on
+    /// its predecessor when it owns 3 or more of the key's positions, and on its two predecessors when the key's
+    /// positions fall on fewer than 3 distinct nodes, so that no two crashes take every copy.
+    /// </summary>
     private void KeepPlacementCopy(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, byte[] key)
     {
-        if (_ring.Length < 5 || !_storing)
+        if (_ring.Length < 3 || !_storing)
         {
             return;
         }
 
-        var owned = KeyHashes.All(key).Count(p => OwnerOf(p.Reduced, null)?.Id == Id);
-        if (owned < 3 || Prev is not { } predecessor)
+        var owners = KeyHashes.All(key).Select(p => OwnerOf(p.Reduced, null)?.Id).ToList();
+        var copies = owners.Distinct().Count() <= 2 ? 2 : owners.Count(o => o == Id) >= 3 ? 1 : 0;
+        foreach (var target in Neighbours(-1).Take(copies).ToList())
         {
-            return;
+            RunInBackground(async () =>
+            {
+                var peer = Mesh.GetPeer(target.Id) ?? await Mesh.ConnectAsync(target.Address, target.Id, _stopping.Token);
+                var copy = new PositionRequest(SubFlag.Store, method, position, value, version, key, Replica: true);
+                await peer.WhisperAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // its ack finds no pending request and is dropped
+                Interlocked.Increment(ref _placementCopies);
+                RingMetrics.PlacementCopies.Add(1);
+            });
         }
-
-        RunInBackground(async () =>
-        {
-            var peer = Mesh.GetPeer(predecessor.Id) ?? await Mesh.ConnectAsync(predecessor.Address, predecessor.Id, _stopping.Token);
-            var copy = new PositionRequest(SubFlag.Store, method, position, value, version, key, Replica: true);
-            await peer.WhisperAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // its ack finds no pending request and is dropped
-            Interlocked.Increment(ref _placementCopies);
-            RingMetrics.PlacementCopies.Add(1);
-        });
     }
 
     /// <summary>Re-creates, at their new owners, the positions a vanished member owned (see remarks).</summary>
     private async Task RepairAfterLossAsync(RingMember lost)
     {
-        Interlocked.Increment(ref _repairsInProgress);
         try
         {
             var work = new List<PositionRequest>();

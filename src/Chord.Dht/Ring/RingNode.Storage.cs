@@ -70,6 +70,18 @@ public sealed partial class RingNode
         }
     }
 
+    /// <summary>Test hook: the node, as owner, drops every store and delta without answering (an owner cut off).</summary>
+    internal volatile bool IgnoreWritesForTest;
+
+    /// <summary>Test hook: forgets the entry at a position, as a position that missed a write.</summary>
+    internal void RemoveLocalForTest(HashMethod method, RingPosition position)
+    {
+        lock (_tableLock)
+        {
+            RemoveEntry((method, position.Value));
+        }
+    }
+
     /// <summary>Test hook: puts an entry straight into this node's table, as if a write had reached it.</summary>
     internal void StoreLocalForTest(HashMethod method, RingPosition position, MsgValue value, EntryVersion? version = null, byte[]? key = null)
     {

@@ -519,7 +519,10 @@ public sealed partial class RingNode
     {
         _introduced.TryRemove(e.Peer, out _);
         var id = e.Peer.Id!;
-        if (_capabilities.TryRemove(id, out var known))
+        // What the node speaks is known per node, not per connection: when another connection to it is already up
+        // (a reconnect, a duplicate), its hello may have been read already, and forgetting it would leave the node
+        // unknown (never routed to) or taken for a py2p node for as long as that connection lives.
+        if (Mesh.GetPeer(id) is null && _capabilities.TryRemove(id, out var known))
         {
             known.TrySetCanceled();
         }

@@ -25,9 +25,23 @@ public sealed partial class RingNode
     /// Asks the owner of one position for its value. The result says how many hops the request took, which
     /// tests and benchmarks use to measure routing.
     /// </summary>
+    /// <exception cref="ChordTimeoutException">No answer came within <see cref="RingOptions.RequestTimeout"/>.</exception>
     public async Task<RetrieveResult> RetrieveAsync(HashMethod method, RingPosition position, CancellationToken cancellationToken = default)
     {
-        var answer = await RouteAsync(new PositionRequest(SubFlag.Retrieve, method, position), cancellationToken);
+        // An answer can be lost (an owner that never answers, a relay whose next hop died): never wait for ever.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(Options.RequestTimeout);
+        Answer answer;
+        try
+        {
+            answer = await RouteAsync(new PositionRequest(SubFlag.Retrieve, method, position), deadline.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ChordTimeoutException(
+                $"The owner of {method.WireName()} position {position} did not answer within {Options.RequestTimeout.TotalSeconds:0.#} s.", 0);
+        }
+
         RingMetrics.LookupHops.Record(answer.Hops);
         return new RetrieveResult(method, position, answer.Value, answer.Hops);
     }
@@ -133,7 +147,15 @@ public sealed partial class RingNode
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && attempt + 1 < Options.MaxRouteAttempts)
             {
                 // The next hop's connection closed before it answered: never wait on a dead peer; go around it.
-                excluded.Add(next.Id!);
+                // Not around the owner itself: the mesh also closes a connection as the duplicate of another (both
+                // ends dialled at once, as after a reconnect), and skipping a live owner made the next member, often
+                // this node, store an entry it does not own. The next attempt finds the surviving connection, or
+                // dials the owner again.
+                if (OwnerOf(request.Position.Reduced, null)?.Id != next.Id)
+                {
+                    excluded.Add(next.Id!);
+                }
+
                 RingMetrics.RouteRetries.Add(1);
             }
             finally
@@ -183,7 +205,7 @@ public sealed partial class RingNode
         var bestDistance = ownDistance;
         foreach (var peer in Mesh.Peers)
         {
-            if (peer.Id is null || excluded.Contains(peer.Id) || !IsStoringMember(peer.Id, out var member))
+            if (peer.Id is null || peer.IsClosed || excluded.Contains(peer.Id) || !IsStoringMember(peer.Id, out var member))
             {
                 continue;
             }

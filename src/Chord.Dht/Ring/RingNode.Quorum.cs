@@ -158,7 +158,8 @@ public sealed partial class RingNode
     /// <summary>The write's first phase: the highest version a read quorum of positions holds (py2p entries count as none).</summary>
     private async Task<EntryVersion> HighestVersionAsync(byte[] key, CancellationToken deadline, CancellationToken caller)
     {
-        var answers = await CollectAsync(key, a => HasReadQuorum(a, Options.ReadQuorum) || a.Any(x => !x.Answer.Versioned), deadline);
+        // A quorum of answers, waiting for all five when one is "nothing here" (a fresh owner may not have it yet).
+        var answers = await CollectAsync(key, a => a.Count >= Options.ReadQuorum && a.All(x => !x.Answer.Versioned || x.Answer.Version is not null), deadline);
         caller.ThrowIfCancellationRequested();
         if (answers.Count < Options.ReadQuorum)
         {

@@ -46,7 +46,7 @@ public sealed partial class RingNode
     /// </summary>
     private void KeepPlacementCopy(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, byte[] key)
     {
-        if (_ring.Length < 3 || !_storing)
+        if (!Options.KeepPlacementCopies || _ring.Length < 3 || !_storing)
         {
             return;
         }

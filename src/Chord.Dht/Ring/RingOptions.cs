@@ -38,6 +38,12 @@ public sealed class RingOptions
     /// </summary>
     public TimeSpan RepairTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Keep placement copies on ring predecessors (see DURABILITY.md). On by default; off, each position is held by its
+    /// owner only, as in py2p, and two crashes can take a key whose positions fall on two nodes.
+    /// </summary>
+    public bool KeepPlacementCopies { get; set; } = true;
+
     /// <summary>How often the anti-entropy sweep runs.</summary>
     public TimeSpan AntiEntropyInterval { get; set; } = TimeSpan.FromSeconds(30);
 

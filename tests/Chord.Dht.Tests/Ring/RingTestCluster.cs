@@ -7,14 +7,25 @@ namespace Chord.Dht.Tests.Ring;
 public sealed class RingTestCluster : IAsyncDisposable
 {
     private readonly IMeshTransport? _transport;
+    private readonly Action<RingOptions>? _configure;
 
-    private RingTestCluster(IMeshTransport? transport) => _transport = transport;
+    private RingTestCluster(IMeshTransport? transport, Action<RingOptions>? configure)
+    {
+        _transport = transport;
+        _configure = configure;
+    }
 
     public List<RingNode> Nodes { get; } = [];
 
+    /// <summary>The in-memory network the nodes share, or null for TCP loopback.</summary>
+    public IMeshTransport? Transport => _transport;
+
+    /// <summary>The nodes that have joined (store data).</summary>
+    public IReadOnlyList<RingNode> Storing => [.. Nodes.Where(n => !n.IsLeeching)];
+
     public static async Task<RingTestCluster> StartAsync(int count, bool inMemory = false, bool join = true, Action<RingOptions>? configure = null)
     {
-        var cluster = new RingTestCluster(inMemory ? new InMemoryTransport() : null);
+        var cluster = new RingTestCluster(inMemory ? new InMemoryTransport() : null, configure);
         for (var i = 0; i < count; i++)
         {
             await cluster.AddNodeAsync(join, configure);
@@ -24,10 +35,12 @@ public sealed class RingTestCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>Starts one more node, connects it to node 0 and, when <paramref name="join"/>, joins it.</summary>
+    /// <remarks>Without <paramref name="configure"/>, the node gets the settings the cluster was started with.</remarks>
     public async Task<RingNode> AddNodeAsync(bool join = true, Action<RingOptions>? configure = null)
     {
         var options = new RingOptions();
-        configure?.Invoke(options);
+        (configure ?? _configure)?.Invoke(options);
         var node = new RingNode(options, null, _transport);
         await node.StartAsync();
         if (Nodes.Count > 0)
@@ -44,15 +57,29 @@ public sealed class RingTestCluster : IAsyncDisposable
         return node;
     }
 
+    /// <summary>Takes a node out of the cluster (it is no longer disposed with it) and returns it.</summary>
+    public RingNode Remove(RingNode node)
+    {
+        Assert.True(Nodes.Remove(node), "the node to remove is not in the cluster");
+        return node;
+    }
+
     /// <summary>Waits until every node knows every storing node and is connected to its successor.</summary>
     public Task WaitUntilConvergedAsync(TimeSpan? timeout = null) =>
-        Eventually.UntilAsync(() =>
-        {
-            var storing = Nodes.Where(n => !n.IsLeeching).Select(n => n.Id).ToHashSet();
-            return Nodes.All(n =>
-                storing.Where(id => id != n.Id).All(id => n.Members.Any(m => m.Id == id && m.IsStoring))
-                && (n.Next is null || n.Mesh.GetPeer(n.Next.Id) is not null));
-        }, timeout ?? TimeSpan.FromSeconds(60), "the ring to converge");
+        Eventually.UntilAsync(IsConverged, timeout ?? TimeSpan.FromSeconds(60), "the ring to converge");
+
+    /// <summary>
+    /// True when every node knows exactly the storing nodes as storing members (no stale member left storing) and is
+    /// connected to its successor.
+    /// </summary>
+    public bool IsConverged()
+    {
+        var storing = Nodes.Where(n => !n.IsLeeching).Select(n => n.Id).ToHashSet();
+        return Nodes.All(n =>
+            storing.Where(id => id != n.Id).All(id => n.Members.Any(m => m.Id == id && m.IsStoring))
+            && n.Members.Where(m => m.IsStoring).All(m => storing.Contains(m.Id) || !Nodes.Any(x => x.Id == m.Id))
+            && (n.Next is null || n.Mesh.GetPeer(n.Next.Id) is not null));
+    }
 
     public async ValueTask DisposeAsync() =>
         await Task.WhenAll(Nodes.Select(n => n.DisposeAsync().AsTask())); // together: nobody reports the others gone

@@ -4,6 +4,7 @@ using Xunit.Abstractions;
 
 namespace Chord.Dht.Tests.Ring;
 
+[Collection(ScaleCollection.Name)]
 public class RoutingScaleTests(ITestOutputHelper output)
 {
     [Theory]

@@ -1,0 +1,216 @@
+using System.Collections.Immutable;
+using Chord.Dht.Ring;
+using Chord.Dht.Tests.Wire;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Tests.Ring;
+
+/// <summary>
+/// Our ring with a node that speaks only py2p 0.7 (<see cref="LegacyPy2pPeer"/>): the message forms it reads and
+/// sends are those of the reference (PROTOCOL.md §5 and the vectors), and our extensions degrade as §6 says.
+/// </summary>
+public class RingLegacyInteropTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+
+    private static ImmutableArray<MsgValue> Vector(string name) =>
+        [.. WireVectors.Payload(WireVectors.Section("messages").GetProperty(name).GetProperty("payload"))];
+
+    /// <summary>A 3-node TCP ring plus one storing py2p node connected to every ring node (it learns peers only from direct connections).</summary>
+    private static async Task<(RingTestCluster Ring, LegacyPy2pPeer Legacy)> StartMixedRingAsync(bool answerRetrieves = true)
+    {
+        var ring = await RingTestCluster.StartAsync(3, configure: o => o.KeepPlacementCopies = false); // entries counted exactly
+        var legacy = await LegacyPy2pPeer.StartAsync(storing: true, answerRetrieves);
+        foreach (var node in ring.Nodes)
+        {
+            await legacy.ConnectAsync(node);
+        }
+
+        await Eventually.UntilAsync(
+            () => ring.Nodes.All(n => n.StoringPeers.Any(m => m.Id == legacy.Id)) && legacy.StoringPeerIds.Count == ring.Nodes.Count,
+            Wait, "the ring and the py2p node to know each other as storing");
+        return (ring, legacy);
+    }
+
+    private static List<string> StoringIds(RingTestCluster ring, LegacyPy2pPeer legacy) => [.. ring.Nodes.Select(n => n.Id).Append(legacy.Id)];
+
+    /// <summary>Keys of which the py2p node owns a number of positions <paramref name="wanted"/> accepts.</summary>
+    private static List<string> KeysOwnedByLegacy(List<string> ids, LegacyPy2pPeer legacy, string prefix, Func<int, bool> wanted, int count) =>
+        [.. Enumerable.Range(0, 100_000).Select(i => $"{prefix}-{i}").Where(k => wanted(RingTestData.PositionsOwnedBy(ids, k, legacy.Id))).Take(count)];
+
+    private static IEnumerable<(HashMethod Method, RingPosition Position)> LegacyPositions(List<string> ids, LegacyPy2pPeer legacy, string key) =>
+        RingTestData.Positions(key).Select((p, i) => ((HashMethod)i, p)).Where(x => RingTestData.OwnerOf(ids, x.p) == legacy.Id);
+
+    [Fact]
+    public async Task Our_writes_reach_a_py2p_owner_in_the_reference_packet_forms_and_reads_through_it_return_the_majority()
+    {
+        var (ring, legacy) = await StartMixedRingAsync();
+        await using var _ = ring;
+        await using var __ = legacy;
+        var ids = StoringIds(ring, legacy);
+        var keys = KeysOwnedByLegacy(ids, legacy, "mixed", c => c is 1 or 2, 20); // 3+ positions stay on our nodes: the writes succeed
+        var storeVector = Vector("store");
+
+        for (var i = 0; i < keys.Count; i++)
+        {
+            await ring.Nodes[i % 3].SetAsync(keys[i], $"value-{i}");
+        }
+
+        var expected = keys.SelectMany((k, i) => LegacyPositions(ids, legacy, k).Select(x => (x.Method, x.Position, Value: MsgValue.Str($"value-{i}")))).ToList();
+        await Eventually.UntilAsync(() => expected.All(x => legacy.Stored(x.Method, x.Position) == x.Value), Wait, "the py2p node to hold its positions");
+        Assert.Equal(expected.Count, legacy.StoredCount);
+        foreach (var (method, position, value) in expected)
+        {
+            var store = Assert.Single(legacy.StoresAt(method, position));
+            Assert.Equal(storeVector.Take(4).Select(v => v.Kind), store.Take(4).Select(v => v.Kind)); // [int, bin, bin, str] as the vector
+            Assert.Equal(MsgValue.From((long)SubFlag.Store), store[0]);
+            Assert.Equal(MsgValue.BinAscii(method.WireName()), store[1]);
+            Assert.Equal(MsgValue.BinAscii(position.ToBase58()), store[2]);
+            Assert.Equal(value, store[3]);
+        }
+
+        for (var i = 0; i < keys.Count; i++)
+        {
+            foreach (var node in ring.Nodes)
+            {
+                Assert.Equal(MsgValue.Str($"value-{i}"), await node.GetAsync(keys[i]));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Our_nodes_send_a_py2p_node_chord_meta_and_notify_in_exactly_the_reference_form()
+    {
+        var (ring, legacy) = await StartMixedRingAsync();
+        await using var _ = ring;
+        await using var __ = legacy;
+
+        await ring.Nodes[1].SetAsync("announced", "value");
+
+        await Eventually.UntilAsync(() => legacy.Keys.Contains("announced"), Wait, "the py2p node to learn the key from a notify");
+        var payloads = legacy.Received;
+        foreach (var node in ring.Nodes)
+        {
+            Assert.Contains(payloads, r => r.From == node.Id && r.Payload.SequenceEqual(Vector("chord_meta_joined")));
+        }
+
+        var notify = payloads.Where(r => r.Payload[0] == MsgValue.From((long)SubFlag.Notify)).Select(r => r.Payload).ToList();
+        Assert.Contains(notify, p => p.SequenceEqual([MsgValue.From((long)SubFlag.Notify), MsgValue.BinAscii("announced")]));
+        Assert.All(notify, p => Assert.Equal(2, p.Length)); // notify takes no trailing packets (§6)
+    }
+
+    [Fact]
+    public async Task Stores_a_py2p_node_routes_to_our_owners_are_readable_through_our_nodes()
+    {
+        var (ring, legacy) = await StartMixedRingAsync();
+        await using var _ = ring;
+        await using var __ = legacy;
+        var ids = StoringIds(ring, legacy);
+        var entries = RingTestData.Entries("from-py2p", 20);
+
+        foreach (var (key, value) in entries)
+        {
+            await legacy.SetAsync(key, value); // [11, method, pos, value] to each position's owner, as py2p sends it
+        }
+
+        var placed = entries.SelectMany(e => RingTestData.Positions(e.Key).Select((p, i) => (Method: (HashMethod)i, Position: p, e.Value))).ToList();
+        await Eventually.UntilAsync(() => placed.All(x =>
+        {
+            var owner = RingTestData.OwnerOf(ids, x.Position);
+            return owner == legacy.Id
+                ? legacy.Stored(x.Method, x.Position) == x.Value
+                : ring.Nodes.Single(n => n.Id == owner).DumpData(x.Position, x.Position)[x.Method].GetValueOrDefault(x.Position) == x.Value;
+        }), Wait, "every owner to hold what the py2p node stored");
+
+        foreach (var node in ring.Nodes)
+        {
+            await RingTestData.AssertAllReadBackAsync([node], entries, "values stored by the py2p node");
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Keys.Count == entries.Count), Wait, "our nodes to learn the keys from py2p's notify");
+    }
+
+    [Fact]
+    public async Task Answers_of_a_py2p_node_match_our_requests_by_method_and_position_although_they_carry_no_request_id()
+    {
+        var (ring, legacy) = await StartMixedRingAsync();
+        await using var _ = ring;
+        await using var __ = legacy;
+        var ids = StoringIds(ring, legacy);
+        var key = KeysOwnedByLegacy(ids, legacy, "legacy-majority", c => c >= 3, 1).Single();
+        await legacy.SetAsync(key, "py2p-value");
+        await Eventually.UntilAsync(() => LegacyPositions(ids, legacy, key).All(x => legacy.Stored(x.Method, x.Position) is not null), Wait,
+            "the py2p node to hold its positions");
+
+        // The quorum needs the py2p node's answers: they were matched.
+        foreach (var node in ring.Nodes)
+        {
+            Assert.Equal(MsgValue.Str("py2p-value"), await node.GetAsync(key));
+        }
+
+        // Several requests for one (method, position) in flight at once are all answered.
+        var (method, position) = LegacyPositions(ids, legacy, key).First();
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => ring.Nodes[0].RetrieveAsync(method, position)));
+        Assert.All(results, r => Assert.Equal(MsgValue.Str("py2p-value"), r.Value));
+
+        // What the py2p node received and sent are the reference forms: retrieve read as 3 packets, retrieved exactly 4.
+        var retrieveVector = Vector("retrieve");
+        Assert.All(legacy.RetrievesAt(method, position), p => Assert.Equal(retrieveVector.Select(v => v.Kind), p.Take(3).Select(v => v.Kind)));
+        var answers = legacy.Sent.Where(m => m.Is(SubFlag.Retrieved)).ToList();
+        Assert.NotEmpty(answers);
+        Assert.All(answers, m => Assert.Equal(4, m.Payload.Length));
+        Assert.All(legacy.Sent, m => Assert.True(m.SubFlagValue < 0x30, $"the py2p stand-in sent an extension: {m}"));
+    }
+
+    [Fact]
+    public async Task Writes_owned_by_a_py2p_node_are_unacknowledged_and_a_py2p_majority_fails_the_write()
+    {
+        var (ring, legacy) = await StartMixedRingAsync();
+        await using var _ = ring;
+        await using var __ = legacy;
+        var ids = StoringIds(ring, legacy);
+        var key = KeysOwnedByLegacy(ids, legacy, "unacked", c => c >= 3, 1).Single();
+        var owned = RingTestData.PositionsOwnedBy(ids, key, legacy.Id);
+
+        var e = await Assert.ThrowsAsync<ChordWriteException>(() => ring.Nodes[0].SetAsync(key, "value"));
+
+        Assert.Equal(5 - owned, e.Acknowledged);
+        Assert.Contains($"acknowledged by {5 - owned} of 5 positions", e.Message, StringComparison.Ordinal);
+
+        // The stores did go out (py2p semantics: no rollback), so the value is there to be read.
+        await Eventually.UntilAsync(() => LegacyPositions(ids, legacy, key).All(x => legacy.Stored(x.Method, x.Position) == MsgValue.Str("value")), Wait,
+            "the py2p node to hold the unacknowledged stores");
+        Assert.Equal(MsgValue.Str("value"), await ring.Nodes[1].GetAsync(key));
+    }
+
+    [Fact]
+    public async Task A_client_of_a_py2p_only_ring_sends_the_vector_messages_byte_for_byte()
+    {
+        await using var legacy = await LegacyPy2pPeer.StartAsync(storing: true);
+        await using var client = new RingNode(new RingOptions { RequestTimeout = TimeSpan.FromSeconds(5) });
+        await client.StartAsync();
+        await client.ConnectAsync(legacy.Mesh.Address);
+        await Eventually.UntilAsync(() => client.StoringPeers.Any(m => m.Id == legacy.Id), Wait, "the client to learn the py2p node is storing");
+        var sha1 = RingTestData.Positions("test")[0];
+
+        // The vectors' key is "test", their value "world". The py2p node owns all positions and cannot acknowledge.
+        var set = await Assert.ThrowsAsync<ChordWriteException>(() => client.SetAsync("test", "world"));
+        Assert.Equal(0, set.Acknowledged);
+        await Eventually.UntilAsync(() => legacy.StoredCount == 5, Wait, "the py2p node to hold the five positions");
+        Assert.Equal(Vector("store"), legacy.StoresAt(HashMethod.Sha1, sha1).Single().Take(4));
+
+        Assert.Equal(MsgValue.Str("world"), await client.GetAsync("test"));
+        // Our writes first ask each position for its version, so the read's retrieve is the last one it got.
+        Assert.Equal(Vector("retrieve"), legacy.RetrievesAt(HashMethod.Sha1, sha1).Last().Take(3));
+        Assert.Contains(legacy.Sent, m => m.Payload.SequenceEqual(Vector("retrieved")));
+
+        await Assert.ThrowsAsync<ChordWriteException>(() => client.DeleteAsync("test"));
+        await Eventually.UntilAsync(() => legacy.StoredCount == 0, Wait, "the py2p node to delete the five positions");
+        Assert.Equal(Vector("store_delete"), legacy.StoresAt(HashMethod.Sha1, sha1)[1].Take(4));
+
+        await Assert.ThrowsAsync<ChordWriteException>(() => client.ApplyDeltaAsync("test", MsgValue.Map(("a", 1L))));
+        await Eventually.UntilAsync(() => legacy.StoredCount == 5, Wait, "the py2p node to merge the five deltas");
+        var delta = legacy.Received.Select(r => r.Payload).Single(p => p[0] == MsgValue.From((long)SubFlag.Delta) && p[2] == MsgValue.BinAscii(sha1.ToBase58()));
+        Assert.Equal(Vector("delta"), delta.Take(4));
+    }
+}

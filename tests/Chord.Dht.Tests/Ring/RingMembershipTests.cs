@@ -1,0 +1,107 @@
+using Chord.Dht.Ring;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Tests.Ring;
+
+/// <summary>Handoff (PROTOCOL.md §5): a joining node receives what it now owns; an unjoining node gives all it holds away.</summary>
+public class RingMembershipTests
+{
+    /// <summary>One entry per position, at its owner (placement copies off), so counts are exact.</summary>
+    private static void ExactPlacement(RingOptions options) => options.KeepPlacementCopies = false;
+
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+
+    /// <summary>Every (method, position) of <paramref name="entries"/> that <paramref name="ownerId"/> owns among <paramref name="storingIds"/>.</summary>
+    private static List<(HashMethod Method, RingPosition Position)> OwnedBy(IReadOnlyDictionary<string, MsgValue> entries, IReadOnlyCollection<string> storingIds, string ownerId) =>
+        [.. entries.Keys.SelectMany(k => RingTestData.Positions(k).Select((p, i) => ((HashMethod)i, p))).Where(x => RingTestData.OwnerOf(storingIds, x.p) == ownerId)];
+
+    /// <summary>True when every storing node holds exactly the entries it owns, and nobody else holds anything.</summary>
+    private static bool EachEntryAtItsOwnerOnly(RingTestCluster ring, IReadOnlyDictionary<string, MsgValue> entries)
+    {
+        var ids = ring.Storing.Select(n => n.Id).ToList();
+        return ring.Nodes.Sum(n => n.StoredCount) == 5 * entries.Count
+            && ring.Storing.All(n => n.StoredCount == OwnedBy(entries, ids, n.Id).Count);
+    }
+
+    [Fact]
+    public async Task A_node_joining_a_loaded_ring_receives_the_entries_it_now_owns_and_every_key_still_reads()
+    {
+        await using var ring = await RingTestCluster.StartAsync(4, inMemory: true, configure: ExactPlacement);
+        var entries = RingTestData.Entries("join", 200);
+        await RingTestData.WriteAllAsync(ring.Nodes, entries, seed: 7);
+
+        var newcomer = await ring.AddNodeAsync(join: true, configure: ExactPlacement);
+
+        await Eventually.UntilAsync(() => newcomer.StoredCount > 0, Wait, "the new node to receive entries");
+        await ring.WaitUntilConvergedAsync();
+        await Eventually.UntilAsync(() => EachEntryAtItsOwnerOnly(ring, entries), Wait,
+            "every entry to sit at its owner only (the handoff to end)");
+        var ids = ring.Storing.Select(n => n.Id).ToList();
+        var newcomerDump = newcomer.DumpData(newcomer.Position, newcomer.Position);
+        foreach (var (method, position) in OwnedBy(entries, ids, newcomer.Id))
+        {
+            Assert.True(newcomerDump[method].ContainsKey(position), $"the new node lacks {method} {position}");
+        }
+
+        await RingTestData.AssertAllReadBackAsync(ring.Nodes, entries, "after the join");
+    }
+
+    [Fact]
+    public async Task Nodes_unjoining_one_at_a_time_lose_no_key()
+    {
+        await using var ring = await RingTestCluster.StartAsync(8, inMemory: true, configure: ExactPlacement);
+        var entries = RingTestData.Entries("unjoin", 300);
+        await RingTestData.WriteAllAsync(ring.Nodes, entries, seed: 8);
+        var random = new Random(8);
+
+        while (ring.Storing.Count > 3)
+        {
+            var leaving = ring.Storing[random.Next(ring.Storing.Count)];
+            var held = leaving.StoredCount;
+
+            await leaving.UnjoinAsync();
+
+            Assert.True(leaving.IsLeeching);
+            Assert.Equal(0, leaving.StoredCount);
+            await ring.WaitUntilConvergedAsync();
+            Assert.Equal(5 * entries.Count, ring.Nodes.Sum(n => n.StoredCount)); // the held entries moved, none doubled
+            var readers = ring.Storing.Append(leaving).ToList();
+            await RingTestData.AssertAllReadBackAsync(readers, entries, $"after a node holding {held} entries unjoined, {ring.Storing.Count} storing left");
+        }
+
+        Assert.True(EachEntryAtItsOwnerOnly(ring, entries), "at the end every entry sits at its owner");
+    }
+
+    [Fact]
+    public async Task Writes_to_a_node_that_joined_right_after_connecting_are_acknowledged()
+    {
+        // A join sends chord meta to every connected peer; racing with the connection just made, it could reach the
+        // seed before the new node's hello, and the seed then took our node for a py2p node (whose writes it counts
+        // as unacknowledged) for as long as they stayed connected. Each round adds a node that joins at once.
+        await using var ring = await RingTestCluster.StartAsync(2, inMemory: true);
+        var tested = 0;
+        for (var round = 0; round < 12; round++)
+        {
+            var newcomer = await ring.AddNodeAsync(join: true); // connect to node 0, then join without waiting
+            await ring.WaitUntilConvergedAsync();
+            var ids = ring.Storing.Select(n => n.Id).ToList();
+
+            // A key with 3 positions on the newcomer, so the write needs its acknowledgement. A newcomer whose arc of
+            // the ring is tiny may own no such key among the probes: that round tests nothing.
+            var key = Enumerable.Range(0, 20_000).Select(i => $"newcomer-{round}-{i}").FirstOrDefault(k => RingTestData.PositionsOwnedBy(ids, k, newcomer.Id) >= 3);
+            if (key is null)
+            {
+                continue;
+            }
+
+            tested++;
+
+            foreach (var writer in ring.Nodes.Where(n => n != newcomer))
+            {
+                await writer.SetAsync(key, $"from {RingTestData.Short(writer.Id)}"); // throws ChordWriteException when unacknowledged
+            }
+        }
+
+        Assert.True(tested >= 3, $"only {tested} of 12 rounds found a key with 3 positions on the newcomer");
+    }
+}

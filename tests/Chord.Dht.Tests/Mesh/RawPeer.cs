@@ -1,9 +1,7 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
 
@@ -250,24 +248,13 @@ internal sealed class RawPeer : IAsyncDisposable
 internal static class MeshFrames
 {
     /// <summary>A length header followed by <paramref name="body"/>.</summary>
-    public static byte[] Frame(ReadOnlySpan<byte> body)
-    {
-        var frame = new byte[FrameCodec.HeaderLength + body.Length];
-        BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)body.Length);
-        body.CopyTo(frame.AsSpan(FrameCodec.HeaderLength));
-        return frame;
-    }
+    public static byte[] Frame(ReadOnlySpan<byte> body) => Wire.TestFrames.Frame(body);
 
     /// <summary>A bare length header announcing <paramref name="declaredLength"/> bytes.</summary>
-    public static byte[] Header(uint declaredLength)
-    {
-        var header = new byte[FrameCodec.HeaderLength];
-        BinaryPrimitives.WriteUInt32BigEndian(header, declaredLength);
-        return header;
-    }
+    public static byte[] Header(uint declaredLength) => Wire.TestFrames.Header(declaredLength);
 
     /// <summary>A frame whose digest is right for <paramref name="packed"/>, whatever those bytes are.</summary>
-    public static byte[] WithValidDigest(ReadOnlySpan<byte> packed) => Frame([.. SHA256.HashData(packed), .. packed]);
+    public static byte[] WithValidDigest(ReadOnlySpan<byte> packed) => Frame(Wire.TestFrames.BodyFor(packed));
 
     /// <summary>A frame holding <paramref name="message"/> packed as is (it need not be a valid py2p message).</summary>
     public static byte[] WithValidDigest(MsgValue message) => WithValidDigest(MsgPack.Serialize(message));

@@ -71,6 +71,28 @@ public sealed class LegacyPy2pPeer : IAsyncDisposable
         return peer;
     }
 
+    /// <summary>
+    /// Starts stand-ins (ids are random) until one owns at least <paramref name="minShare"/> of the ring among
+    /// <paramref name="ringIds"/>, so that keys with several positions on it are common; the others are disposed.
+    /// </summary>
+    public static async Task<LegacyPy2pPeer> StartOwningAsync(IReadOnlyCollection<string> ringIds, double minShare, bool storing = true, bool answerRetrieves = true)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var peer = await StartAsync(storing, answerRetrieves);
+            var self = RingPosition.FromBase58(peer.Id);
+            var arc = ringIds.Select(id => self.DistanceTo(RingPosition.FromBase58(id))).Min();
+            if ((double)arc / (double)RingPosition.Limit >= minShare)
+            {
+                return peer;
+            }
+
+            await peer.DisposeAsync();
+        }
+
+        throw new InvalidOperationException($"no stand-in owned {minShare:P0} of the ring in 200 attempts");
+    }
+
     /// <summary>Connects to one of our ring nodes (a py2p node learns storing peers only from direct connections).</summary>
     public Task<MeshPeer> ConnectAsync(RingNode node) => Mesh.ConnectAsync(node.Mesh.Address);
 

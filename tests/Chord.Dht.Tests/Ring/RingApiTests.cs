@@ -89,7 +89,7 @@ public class RingApiTests
     /// <summary>A storing py2p node that never answers a retrieve, connected to every node of <paramref name="ring"/>.</summary>
     private static async Task<LegacyPy2pPeer> StartSilentOwnerAsync(RingTestCluster ring)
     {
-        var silent = await LegacyPy2pPeer.StartAsync(storing: true, answerRetrieves: false);
+        var silent = await LegacyPy2pPeer.StartOwningAsync([.. ring.Nodes.Select(n => n.Id)], 0.3, storing: true, answerRetrieves: false);
         foreach (var node in ring.Nodes)
         {
             await silent.ConnectAsync(node);
@@ -625,12 +625,14 @@ public class RingApiTests
     public async Task DisconnectLeastEfficient_returns_false_when_every_connection_is_a_neighbour()
     {
         await using var ring = await StartRingAsync();
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Mesh.Peers.Count == 2), Wait, "each node to hold connections to both others");
 
         foreach (var node in ring.Nodes)
         {
             Assert.False(node.DisconnectLeastEfficient());
-            Assert.Equal(2, node.Mesh.Peers.Count);
         }
+
+        Assert.All(ring.Nodes, n => Assert.All(n.Mesh.Peers, p => Assert.False(p.IsClosed)));
     }
 
     [Fact]

@@ -20,7 +20,7 @@ public class RingLegacyInteropTests
     private static async Task<(RingTestCluster Ring, LegacyPy2pPeer Legacy)> StartMixedRingAsync(bool answerRetrieves = true)
     {
         var ring = await RingTestCluster.StartAsync(3, configure: o => o.KeepPlacementCopies = false); // entries counted exactly
-        var legacy = await LegacyPy2pPeer.StartAsync(storing: true, answerRetrieves);
+        var legacy = await LegacyPy2pPeer.StartOwningAsync([.. ring.Nodes.Select(n => n.Id)], 0.3, storing: true, answerRetrieves);
         foreach (var node in ring.Nodes)
         {
             await legacy.ConnectAsync(node);
@@ -85,9 +85,11 @@ public class RingLegacyInteropTests
         await using var _ = ring;
         await using var __ = legacy;
 
-        await ring.Nodes[1].SetAsync("announced", "value");
+        var key = KeysOwnedByLegacy(StoringIds(ring, legacy), legacy, "announced", c => c <= 2, 1).Single(); // the write succeeds
 
-        await Eventually.UntilAsync(() => legacy.Keys.Contains("announced"), Wait, "the py2p node to learn the key from a notify");
+        await ring.Nodes[1].SetAsync(key, "value");
+
+        await Eventually.UntilAsync(() => legacy.Keys.Contains(key), Wait, "the py2p node to learn the key from a notify");
         var payloads = legacy.Received;
         foreach (var node in ring.Nodes)
         {
@@ -95,7 +97,7 @@ public class RingLegacyInteropTests
         }
 
         var notify = payloads.Where(r => r.Payload[0] == MsgValue.From((long)SubFlag.Notify)).Select(r => r.Payload).ToList();
-        Assert.Contains(notify, p => p.SequenceEqual([MsgValue.From((long)SubFlag.Notify), MsgValue.BinAscii("announced")]));
+        Assert.Contains(notify, p => p.SequenceEqual([MsgValue.From((long)SubFlag.Notify), MsgValue.BinAscii(key)]));
         Assert.All(notify, p => Assert.Equal(2, p.Length)); // notify takes no trailing packets (§6)
     }
 

@@ -73,35 +73,24 @@ public class RingMembershipTests
     }
 
     [Fact]
-    public async Task Writes_to_a_node_that_joined_right_after_connecting_are_acknowledged()
+    public async Task Writes_from_the_seed_to_a_node_that_joined_right_after_connecting_are_acknowledged()
     {
         // A join sends chord meta to every connected peer; racing with the connection just made, it could reach the
-        // seed before the new node's hello, and the seed then took our node for a py2p node (whose writes it counts
-        // as unacknowledged) for as long as they stayed connected. Each round adds a node that joins at once.
-        await using var ring = await RingTestCluster.StartAsync(2, inMemory: true);
-        var tested = 0;
-        for (var round = 0; round < 12; round++)
+        // seed before the new node's hello, and the seed then took our node for a py2p node (whose writes count as
+        // unacknowledged) for as long as they stayed connected. Every owner must acknowledge here (write quorum 5),
+        // so one position on such a node fails the write. Each round adds a node that joins at once. The race
+        // shows on TCP (about one join in a hundred before the fix), not in memory: this test catches it only now
+        // and then, the code review has to do the rest.
+        await using var ring = await RingTestCluster.StartAsync(2, configure: o => o.WriteQuorum = 5);
+        var seed = ring.Nodes[0];
+        for (var round = 0; round < 20; round++)
         {
-            var newcomer = await ring.AddNodeAsync(join: true); // connect to node 0, then join without waiting
+            var newcomer = await ring.AddNodeAsync(join: true); // connect to the seed, then join without waiting
             await ring.WaitUntilConvergedAsync();
             var ids = ring.Storing.Select(n => n.Id).ToList();
+            var key = Enumerable.Range(0, 100_000).Select(i => $"newcomer-{round}-{i}").First(k => RingTestData.PositionsOwnedBy(ids, k, newcomer.Id) >= 1);
 
-            // A key with 3 positions on the newcomer, so the write needs its acknowledgement. A newcomer whose arc of
-            // the ring is tiny may own no such key among the probes: that round tests nothing.
-            var key = Enumerable.Range(0, 20_000).Select(i => $"newcomer-{round}-{i}").FirstOrDefault(k => RingTestData.PositionsOwnedBy(ids, k, newcomer.Id) >= 3);
-            if (key is null)
-            {
-                continue;
-            }
-
-            tested++;
-
-            foreach (var writer in ring.Nodes.Where(n => n != newcomer))
-            {
-                await writer.SetAsync(key, $"from {RingTestData.Short(writer.Id)}"); // throws ChordWriteException when unacknowledged
-            }
+            await seed.SetAsync(key, "value"); // throws ChordWriteException when an owner's acknowledgement is ignored
         }
-
-        Assert.True(tested >= 3, $"only {tested} of 12 rounds found a key with 3 positions on the newcomer");
     }
 }

@@ -65,8 +65,39 @@ public sealed class RingTestCluster : IAsyncDisposable
     }
 
     /// <summary>Waits until every node knows every storing node and is connected to its successor.</summary>
-    public Task WaitUntilConvergedAsync(TimeSpan? timeout = null) =>
-        Eventually.UntilAsync(IsConverged, timeout ?? TimeSpan.FromSeconds(60), "the ring to converge");
+    public async Task WaitUntilConvergedAsync(TimeSpan? timeout = null)
+    {
+        try
+        {
+            await Eventually.UntilAsync(IsConverged, timeout ?? TimeSpan.FromSeconds(60), "the ring to converge");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} {DescribeDivergence()}", e);
+        }
+    }
+
+    /// <summary>What keeps the ring from converging, node by node, for a failure message.</summary>
+    public string DescribeDivergence()
+    {
+        var storing = Nodes.Where(n => !n.IsLeeching).Select(n => n.Id).ToHashSet();
+        var lines = new List<string>();
+        foreach (var n in Nodes)
+        {
+            var missing = storing.Where(id => id != n.Id && !n.Members.Any(m => m.Id == id && m.IsStoring)).Select(RingTestData.Short).ToList();
+            var stale = n.Members.Where(m => m.IsStoring && !storing.Contains(m.Id) && Nodes.Any(x => x.Id == m.Id)).Select(m => RingTestData.Short(m.Id)).ToList();
+            var next = n.Next;
+            var unconnected = next is not null && n.Mesh.GetPeer(next.Id) is null;
+            if (missing.Count > 0 || stale.Count > 0 || unconnected)
+            {
+                lines.Add($"node {RingTestData.Short(n.Id)} ({(n.IsLeeching ? "leeching" : "storing")}, {n.Mesh.Peers.Count} peers): "
+                    + $"lacks [{string.Join(", ", missing)}], wrongly storing [{string.Join(", ", stale)}]"
+                    + (unconnected ? $", not connected to its successor {RingTestData.Short(next!.Id)}" : string.Empty));
+            }
+        }
+
+        return string.Join("; ", lines);
+    }
 
     /// <summary>
     /// True when every node knows exactly the storing nodes as storing members (no stale member left storing) and is

@@ -44,7 +44,7 @@ public sealed partial class RingNode
     /// its predecessor when it owns 3 or more of the key's positions, and on its two predecessors when the key's
     /// positions fall on fewer than 3 distinct nodes, so that no two crashes take every copy.
     /// </summary>
-    private void KeepPlacementCopy(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, byte[] key)
+    private async Task KeepPlacementCopyAsync(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, byte[] key)
     {
         if (!Options.KeepPlacementCopies || _ring.Length < 3 || !_storing)
         {
@@ -55,15 +55,33 @@ public sealed partial class RingNode
         var copies = owners.Distinct().Count() <= 2 ? 2 : owners.Count(o => o == Id) >= 3 ? 1 : 0;
         foreach (var target in Neighbours(-1).Take(copies).ToList())
         {
-            RunInBackground(async () =>
-            {
-                var peer = Mesh.GetPeer(target.Id) ?? await Mesh.ConnectAsync(target.Address, target.Id, _stopping.Token);
-                var copy = new PositionRequest(SubFlag.Store, method, position, value, version, key, Replica: true);
-                await peer.WhisperAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // its ack finds no pending request and is dropped
-                Interlocked.Increment(ref _placementCopies);
-                RingMetrics.PlacementCopies.Add(1);
-            });
+            var peer = Mesh.GetPeer(target.Id) ?? await Mesh.ConnectAsync(target.Address, target.Id, _stopping.Token);
+            var copy = new PositionRequest(SubFlag.Store, method, position, value, version, key, Replica: true);
+            await peer.WhisperAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // its ack finds no pending request and is dropped
+            Interlocked.Increment(ref _placementCopies);
+            RingMetrics.PlacementCopies.Add(1);
         }
+    }
+
+    /// <summary>
+    /// After the ring changed, re-applies the placement rule to every entry this node owns: a key whose positions
+    /// now fall on fewer nodes needs copies that no store has made yet.
+    /// </summary>
+    private async Task RefreshPlacementCopiesAsync()
+    {
+        var owned = _table.Where(e => e.Value is { Key: not null, Version: not null }
+            && OwnerOf(new RingPosition(e.Key.Position).Reduced, null)?.Id == Id).ToList();
+        await Parallel.ForEachAsync(owned, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (entry, _) =>
+        {
+            try
+            {
+                await KeepPlacementCopyAsync(entry.Key.Method, new RingPosition(entry.Key.Position), entry.Value.Value, entry.Value.Version!.Value, entry.Value.Key!);
+            }
+            catch (Exception e) when (e is MeshConnectException or OperationCanceledException)
+            {
+                // The next change or sweep tries again.
+            }
+        });
     }
 
     /// <summary>Re-creates, at their new owners, the positions a vanished member owned (see remarks).</summary>
@@ -104,6 +122,7 @@ public sealed partial class RingNode
                     // The anti-entropy sweep retries what the deadline cut short.
                 }
             });
+            await RefreshPlacementCopiesAsync();
         }
         finally
         {
@@ -173,7 +192,9 @@ public sealed partial class RingNode
                 continue; // no answer: nothing to compare; the next sweep tries again
             }
 
-            var lags = answer.Version is not { } held ? !newest.Value.IsNil : held < newest.Version;
+            // An empty position is filled only by an owner of one of the key's positions: a placement copy may be
+            // older than a delete whose tombstone was already collected, and must not bring the value back.
+            var lags = answer.Version is not { } held ? !newest.Value.IsNil && OwnsAnyPosition(key) : held < newest.Version;
             if (lags)
             {
                 var request = new PositionRequest(SubFlag.Store, (HashMethod)i, positions[i], newest.Value, newest.Version, key);
@@ -190,7 +211,9 @@ public sealed partial class RingNode
         // that it would need to outrank.
         if (newest.Value.IsNil && answers.All(a => a is not null && (a.Version is null || a.Version == newest.Version)))
         {
-            foreach (var (slot, entry) in _table.Where(e => e.Value.IsTombstone && e.Value.Key is { } k && k.AsSpan().SequenceEqual(key)).ToList())
+            // Every entry of the key that the delete outranks goes: the tombstone, and any older copy.
+            foreach (var (slot, entry) in _table.Where(e => e.Value.Key is { } k && k.AsSpan().SequenceEqual(key)
+                && e.Value.Version is { } v && v <= newest.Version).ToList())
             {
                 if (RemoveEntryIfUnchanged(slot, entry))
                 {
@@ -201,6 +224,8 @@ public sealed partial class RingNode
 
         return repaired;
     }
+
+    private bool OwnsAnyPosition(byte[] key) => KeyHashes.All(key).Any(p => OwnerOf(p.Reduced, null)?.Id == Id);
 
     /// <summary>For every key this node holds a versioned entry of, the newest such entry.</summary>
     private Dictionary<byte[], StoredEntry> NewestEntriesByKey()

@@ -291,9 +291,10 @@ public sealed partial class RingNode
             PutEntry(slot, new StoredEntry(value, version, request.Key ?? current?.Key));
         }
 
-        if (!request.Replica && request.Key is { } key && !value.IsNil)
+        if (!request.Replica && request.Key is { } key)
         {
-            KeepPlacementCopy(request.Method, request.Position, value, request.Version!.Value, key);
+            // Tombstones too: a copy left holding the old value would otherwise outlive the delete.
+            RunInBackground(() => KeepPlacementCopyAsync(request.Method, request.Position, value, request.Version!.Value, key));
         }
 
         return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, request.Version, null, Versioned: true);

@@ -97,11 +97,5 @@ public sealed class MeshOptions
         }
     }
 
-    private static void Check(bool ok, string name, object value, string allowed)
-    {
-        if (!ok)
-        {
-            throw new ArgumentOutOfRangeException($"MeshOptions.{name}", value, $"MeshOptions.{name} is {value}; allowed: {allowed}.");
-        }
-    }
+    private static void Check(bool ok, string name, object value, string allowed) => OptionCheck.InRange(ok, "MeshOptions", name, value, allowed);
 }

@@ -46,7 +46,7 @@ public sealed partial class RingNode
     /// </summary>
     private async Task KeepPlacementCopyAsync(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, byte[] key)
     {
-        if (!Options.KeepPlacementCopies || _ring.Length < 3 || !_storing)
+        if (!PlacementCopiesApply)
         {
             return;
         }
@@ -224,6 +224,9 @@ public sealed partial class RingNode
 
         return repaired;
     }
+
+    /// <summary>Whether the placement rule can ask for copies at all; checked before any work on the store path.</summary>
+    private bool PlacementCopiesApply => Options.KeepPlacementCopies && _storing && _ring.Length >= 3;
 
     private bool OwnsAnyPosition(byte[] key) => KeyHashes.All(key).Any(p => OwnerOf(p.Reduced, null)?.Id == Id);
 

@@ -291,7 +291,7 @@ public sealed partial class RingNode
             PutEntry(slot, new StoredEntry(value, version, request.Key ?? current?.Key));
         }
 
-        if (!request.Replica && request.Key is { } key)
+        if (!request.Replica && request.Key is { } key && PlacementCopiesApply)
         {
             // Tombstones too: a copy left holding the old value would otherwise outlive the delete.
             RunInBackground(() => KeepPlacementCopyAsync(request.Method, request.Position, value, request.Version!.Value, key));

@@ -67,11 +67,5 @@ public sealed class RingOptions
         Check(ReadQuorum + WriteQuorum > 5, "ReadQuorum + WriteQuorum", ReadQuorum + WriteQuorum, "more than 5, so every read quorum meets every write quorum");
     }
 
-    private static void Check(bool ok, string name, object value, string allowed)
-    {
-        if (!ok)
-        {
-            throw new ArgumentOutOfRangeException($"RingOptions.{name}", value, $"RingOptions.{name} is {value}; allowed: {allowed}.");
-        }
-    }
+    private static void Check(bool ok, string name, object value, string allowed) => OptionCheck.InRange(ok, "RingOptions", name, value, allowed);
 }

@@ -11,7 +11,7 @@ public static class Base58
     /// <summary>The 58 digits in order of value.</summary>
     public const string Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-    private static readonly BigInteger FiftyEight = 58;
+    private static readonly BigInteger FiftyEightToTheNinth = BigInteger.Pow(58, 9);
     private static readonly sbyte[] DigitValues = BuildDigitValues();
 
     /// <summary>Writes a non-negative integer in base58.</summary>
@@ -27,13 +27,19 @@ public static class Base58
             return "1";
         }
 
-        // 384 bits need 66 digits; size the buffer from the bit length so any width works.
-        Span<char> buffer = stackalloc char[(int)(value.GetBitLength() * 0.1707) + 2];
+        // 384 bits need 66 digits; size the buffer from the bit length so any width works. Nine digits at a time:
+        // one BigInteger division per 9 digits (58^9 < 2^53), the rest in ulong arithmetic.
+        Span<char> buffer = stackalloc char[(int)(value.GetBitLength() * 0.1707) + 10];
         var pos = buffer.Length;
         while (!value.IsZero)
         {
-            value = BigInteger.DivRem(value, FiftyEight, out var digit);
-            buffer[--pos] = Alphabet[(int)digit];
+            value = BigInteger.DivRem(value, FiftyEightToTheNinth, out var chunkValue);
+            var chunk = (ulong)chunkValue;
+            for (var i = 0; i < 9 && (chunk != 0 || !value.IsZero); i++)
+            {
+                buffer[--pos] = Alphabet[(int)(chunk % 58)];
+                chunk /= 58;
+            }
         }
 
         return new string(buffer[pos..]);

@@ -8,6 +8,25 @@ namespace Chord.Dht.Tests.Wire;
 /// <summary>base58 integers beyond the vectors: bad input, and random round trips.</summary>
 public class Base58Tests
 {
+    [Theory]
+    [InlineData(9, 0)]
+    [InlineData(9, -1)]
+    [InlineData(9, 1)]
+    [InlineData(18, 0)]
+    [InlineData(18, -1)]
+    [InlineData(27, 57)]
+    public void Encoding_is_exact_at_the_nine_digit_chunk_boundaries(int power, int offset)
+    {
+        // Encode works nine digits at a time; values around 58^9k have all-zero or all-57 chunks.
+        var value = BigInteger.Pow(58, power) + offset;
+        var text = Base58.Encode(value);
+        Assert.Equal(value, Base58.Decode(text));
+        var expected = offset < 0
+            ? new string('z', power)                                           // 58^k - 1: k digits of 57
+            : "2" + new string('1', power - 1) + Base58.Alphabet[offset];      // 58^k + d: a one, zeros, then d
+        Assert.Equal(expected, text);
+    }
+
     [Fact]
     public void Empty_text_is_a_format_error_that_says_a_digit_is_needed()
     {

@@ -492,7 +492,10 @@ public sealed partial class RingNode
             return;
         }
 
-        if (Mesh.GetPeer(goneId) is null && _members.TryGetValue(goneId, out var known) && known.Epoch <= epoch.AsInt64())
+        // Epochs are not compared: a member first learnt from its chord meta carries -1 at one node and its own epoch
+        // at another, and a report must not be ignored for that. A node we still hold a connection to is alive to us;
+        // one that was wrongly reported comes back with its next hello or member broadcast.
+        if (Mesh.GetPeer(goneId) is null && _members.ContainsKey(goneId))
         {
             RemoveMember(goneId, "another node reported it unreachable");
         }

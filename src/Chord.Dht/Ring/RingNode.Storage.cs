@@ -82,15 +82,6 @@ public sealed partial class RingNode
         }
     }
 
-    /// <summary>Test hook: puts an entry straight into this node's table, as if a write had reached it.</summary>
-    internal void StoreLocalForTest(HashMethod method, RingPosition position, MsgValue value, EntryVersion? version = null, byte[]? key = null)
-    {
-        lock (_tableLock)
-        {
-            PutEntry((method, position.Value), new StoredEntry(value, version, key));
-        }
-    }
-
     /// <summary>Test hook: what this node holds at a position.</summary>
     internal (MsgValue Value, EntryVersion? Version)? PeekLocalForTest(HashMethod method, RingPosition position) =>
         _table.TryGetValue((method, position.Value), out var entry) ? (entry.Value, entry.Version) : null;

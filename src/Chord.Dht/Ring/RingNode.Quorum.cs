@@ -38,6 +38,73 @@ public sealed partial class RingNode
     public Task<VersionedValue> GetVersionedAsync(string key, CancellationToken cancellationToken = default) =>
         GetVersionedAsync(KeyBytes(key), cancellationToken);
 
+    /// <summary>
+    /// Writes <paramref name="value"/> (nil deletes) only when the key's newest version is <paramref name="expected"/>
+    /// (<see cref="EntryVersion.Zero"/>: never written). The check and the write are two quorum rounds, so the
+    /// comparison is atomic only against writers that are ordered with this one: callers that need a compare-and-set
+    /// under concurrent writers route every write of the key through one place (the Orleans key grain does).
+    /// </summary>
+    /// <returns>Whether it was written, and the key's value and version afterwards (or the ones that did not match).</returns>
+    /// <exception cref="ChordWriteException">The version matched but fewer than a write quorum acknowledged the write.</exception>
+    /// <exception cref="ChordTimeoutException">Too few positions answered the read.</exception>
+    public async Task<CompareAndSetResult> SetIfVersionAsync(byte[] key, MsgValue value, EntryVersion expected, CancellationToken cancellationToken = default)
+    {
+        CheckKey(key);
+        ArgumentNullException.ThrowIfNull(value);
+        using var deadline = Deadline(cancellationToken);
+        var read = await ReadQuorumAsync(key, deadline.Token, cancellationToken);
+        if (read.Version != expected)
+        {
+            return new CompareAndSetResult(false, new VersionedValue(read.Value, read.Version));
+        }
+
+        await WriteQuorumAsync(key, SubFlag.Store, value, read.Version, deadline.Token, cancellationToken);
+        await AnnounceKeyAsync(key, added: !value.IsNil);
+        return new CompareAndSetResult(true, new VersionedValue(value, EntryVersion.After(read.Version, Id)));
+    }
+
+    /// <inheritdoc cref="SetIfVersionAsync(byte[], MsgValue, EntryVersion, CancellationToken)"/>
+    public Task<CompareAndSetResult> SetIfVersionAsync(string key, MsgValue value, EntryVersion expected, CancellationToken cancellationToken = default) =>
+        SetIfVersionAsync(KeyBytes(key), value, expected, cancellationToken);
+
+    /// <summary>
+    /// Asks all five positions of the key (waiting for every one until <see cref="RingOptions.RequestTimeout"/>) and
+    /// reports each answer beside the decision a read would make. Nothing is repaired: this is for looking, not reading.
+    /// </summary>
+    public async Task<KeyInspection> InspectAsync(byte[] key, CancellationToken cancellationToken = default)
+    {
+        CheckKey(key);
+        using var deadline = Deadline(cancellationToken);
+        var answers = await CollectAsync(key, _ => false, deadline.Token);
+        cancellationToken.ThrowIfCancellationRequested();
+        MsgValue decided = MsgValue.Nil;
+        EntryVersion? version = null;
+        var hasMajority = false;
+        if (answers.Count > 0 && answers.All(a => a.Answer.Versioned))
+        {
+            var newest = answers.MaxBy(a => a.Answer.Version ?? EntryVersion.Zero)!.Answer;
+            (decided, version, hasMajority) = (newest.Value, newest.Version ?? EntryVersion.Zero, answers.Count >= Options.ReadQuorum);
+        }
+        else if (answers.GroupBy(a => a.Answer.Value).FirstOrDefault(g => g.Count() >= Options.ReadQuorum) is { } agreed)
+        {
+            (decided, hasMajority) = (agreed.Key, true);
+        }
+
+        var positions = KeyHashes.All(key);
+        var report = KeyHashes.Methods.Select(method =>
+        {
+            var position = positions[(int)method];
+            var answer = answers.FirstOrDefault(a => a.Method == method)?.Answer;
+            var agrees = answer is not null && hasMajority && answer.Value.Equals(decided)
+                && (version is null || (answer.Version ?? EntryVersion.Zero) == version);
+            return new PositionInspection(method, position, Find(position), answer is not null, answer?.Value ?? MsgValue.Nil, answer?.Version, agrees);
+        }).ToList();
+        return new KeyInspection(report, decided, version, hasMajority);
+    }
+
+    /// <inheritdoc cref="InspectAsync(byte[], CancellationToken)"/>
+    public Task<KeyInspection> InspectAsync(string key, CancellationToken cancellationToken = default) => InspectAsync(KeyBytes(key), cancellationToken);
+
     private CancellationTokenSource Deadline(CancellationToken cancellationToken)
     {
         var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

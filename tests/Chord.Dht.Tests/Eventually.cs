@@ -31,4 +31,36 @@ public static class Eventually
 
     /// <summary><see cref="UntilAsync(Func{bool}, TimeSpan, string)"/> with the default deadline.</summary>
     public static Task UntilAsync(Func<bool> condition, string because) => UntilAsync(condition, Deadline, because);
+
+    /// <summary>
+    /// Polls an asynchronous condition until it holds; a poll that throws counts as "not yet" (a ring that is still
+    /// converging can time out), and the last exception is reported if the deadline passes.
+    /// </summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string because)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        var deadline = DateTime.UtcNow + timeout;
+        Exception? last = null;
+        while (true)
+        {
+            try
+            {
+                if (await condition())
+                {
+                    return;
+                }
+            }
+            catch (Exception e) when (e is not Xunit.Sdk.XunitException)
+            {
+                last = e;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"Timed out after {timeout.TotalSeconds:0.#} s waiting until {because}." + (last is null ? string.Empty : $" Last error: {last.GetType().Name}: {last.Message}"));
+            }
+
+            await Task.Delay(PollInterval);
+        }
+    }
 }

@@ -117,7 +117,8 @@ public sealed partial class MeshNode : IAsyncDisposable
         }
 
         _listener = await _transport.ListenAsync(Options.ListenHost, Options.ListenPort, cancellationToken);
-        Address = Options.OutwardAddress ?? _listener.BoundAddress;
+        // An outward address with port 0 names only the host: the port is the bound one.
+        Address = Options.OutwardAddress is { } outward ? (outward.Port == 0 ? outward with { Port = _listener.BoundAddress.Port } : outward) : _listener.BoundAddress;
         _id = NodeIdentity.NodeId(Address.Host, Address.Port, ProtocolId, Salt);
         _maintenance = Options.TimeProvider.CreateTimer(_ => RunMaintenance(), null, Options.MaintenanceInterval, Options.MaintenanceInterval);
         _acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);

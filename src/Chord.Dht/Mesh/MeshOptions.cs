@@ -11,7 +11,7 @@ public sealed class MeshOptions
     /// <summary>The port to listen on; 0 lets the OS choose (see <see cref="MeshNode.Address"/>).</summary>
     public int ListenPort { get; set; }
 
-    /// <summary>The address other nodes should dial, when it differs from the listening one (NAT, 0.0.0.0).</summary>
+    /// <summary>The address other nodes should dial, when it differs from the listening one (NAT, 0.0.0.0); port 0 means the bound port.</summary>
     public PeerAddress? OutwardAddress { get; set; }
 
     /// <summary>The subnet: nodes of different subnets refuse each other. py2p's chord default is <c>chord</c>.</summary>

@@ -309,6 +309,49 @@ public sealed partial class RingNode : IAsyncDisposable
         return result.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<RingPosition, MsgValue>)kv.Value);
     }
 
+    /// <summary>
+    /// The original keys of the live entries this node stores (each once, whatever positions it holds), after
+    /// <paramref name="after"/> in ordinal byte order, at most <paramref name="limit"/>. Entries written by py2p carry
+    /// no key and are not listed. A listing across the ring merges every storing node's pages.
+    /// </summary>
+    public IReadOnlyList<byte[]> StoredKeys(byte[]? after, int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        var keys = new SortedSet<byte[]>(ByteArrayComparer.Instance);
+        foreach (var entry in _table.Values)
+        {
+            if (entry is { IsTombstone: false, Key: { } key } && (after is null || ByteArrayComparer.Instance.Compare(key, after) > 0))
+            {
+                keys.Add(key);
+                if (keys.Count > limit)
+                {
+                    keys.Remove(keys.Max!);
+                }
+            }
+        }
+
+        return [.. keys];
+    }
+
+    /// <summary>
+    /// Removes a member that something outside the ring knows to be dead (Orleans declared its silo dead), tells
+    /// the ring, and starts repairing the positions it held. A member that is still connected is left alone: the
+    /// connection is better evidence than a report.
+    /// </summary>
+    /// <returns>True when the member was known and removed.</returns>
+    public async Task<bool> ForgetMemberAsync(string id, string reason)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        if (id == Id || Mesh.GetPeer(id) is not null || !_members.TryGetValue(id, out var member))
+        {
+            return false;
+        }
+
+        RemoveMember(id, reason);
+        await Mesh.BroadcastPayloadAsync((long)RingSubFlag.Gone, MsgValue.BinAscii(id), member.Epoch);
+        return true;
+    }
+
     // ---- typed values ----------------------------------------------------------------------------------
 
     /// <summary>Stores any .NET value, converted by MessagePack-CSharp to maps and arrays a py2p node can read.</summary>

@@ -1,0 +1,87 @@
+using System.Net;
+using Chord.Dht.Mesh;
+using Chord.Dht.Ring;
+using Chord.Dht.Wire;
+using Microsoft.Extensions.Options;
+
+namespace Chord.Grains.Hosting;
+
+/// <summary>Checks <see cref="ChordOptions"/> when the silo starts; each failure names the setting, its value and what is allowed.</summary>
+public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
+{
+    private const int MaxFrameLimit = 1 << 30;
+
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, ChordOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        void Check(bool ok, string setting, object? value, string allowed)
+        {
+            if (!ok)
+            {
+                failures.Add($"Chord:{setting} is '{value}'; allowed: {allowed}.");
+            }
+        }
+
+        Check(options.RingPort is >= 0 and <= 65535, nameof(options.RingPort), options.RingPort, "0 (any free port) to 65535");
+        Check(options.ListenHost is null || IPAddress.TryParse(options.ListenHost, out _) || Uri.CheckHostName(options.ListenHost) != UriHostNameType.Unknown,
+            nameof(options.ListenHost), options.ListenHost, "an IP address or host name, or unset for the silo's address");
+        Check(options.OutwardAddress is null || TryParseAddress(options.OutwardAddress), nameof(options.OutwardAddress), options.OutwardAddress, "host:port with a port of 1 to 65535, or unset");
+        Check(!string.IsNullOrWhiteSpace(options.Subnet), nameof(options.Subnet), options.Subnet, "a non-empty name shared by every node of the ring");
+        Check(options.MaxFrameLength is >= 1024 and <= MaxFrameLimit, nameof(options.MaxFrameLength), options.MaxFrameLength, $"1024 to {MaxFrameLimit} bytes (1 KiB to 1 GiB)");
+        Check(options.WriteQuorum is >= 1 and <= 5, nameof(options.WriteQuorum), options.WriteQuorum, "1 to 5");
+        Check(options.ReadQuorum is >= 1 and <= 5, nameof(options.ReadQuorum), options.ReadQuorum, "1 to 5");
+        Check(options.ReadQuorum + options.WriteQuorum > 5, "ReadQuorum + WriteQuorum", options.ReadQuorum + options.WriteQuorum, "more than 5, so every read meets the latest write");
+        Check(options.RequestTimeout > TimeSpan.Zero, nameof(options.RequestTimeout), options.RequestTimeout, "a positive time");
+        Check(options.JoinTimeout >= TimeSpan.Zero, nameof(options.JoinTimeout), options.JoinTimeout, "zero or a positive time");
+        foreach (var seed in options.Seeds ?? [])
+        {
+            Check(TryParseAddress(seed), nameof(options.Seeds), seed, "host:port entries with a port of 1 to 65535");
+        }
+
+        foreach (var method in options.Compression ?? [])
+        {
+            Check(TryParseCompression(method, out _), nameof(options.Compression), method,
+                string.Join(", ", Compression.Supported.Select(m => m.ToString().ToLowerInvariant())));
+        }
+
+        Check(options.DataDirectory is null || options.DataDirectory.Length > 0, nameof(options.DataDirectory), options.DataDirectory, "a directory path, or unset to keep entries in memory");
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    internal static bool TryParseAddress(string text)
+    {
+        try
+        {
+            var address = PeerAddress.Parse(text);
+            return address.Port is > 0 and <= 65535;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    internal static bool TryParseCompression(string text, out CompressionMethod method) =>
+        Enum.TryParse(text, ignoreCase: true, out method) && Enum.IsDefined(method) && !int.TryParse(text, out _);
+
+    /// <summary>The ring node's settings for these options, once validated.</summary>
+    internal static RingOptions ToRingOptions(ChordOptions options, string listenHost, PeerAddress? outward) => new()
+    {
+        RequestTimeout = options.RequestTimeout,
+        ReadQuorum = options.ReadQuorum,
+        WriteQuorum = options.WriteQuorum,
+        DataDirectory = options.DataDirectory,
+        Mesh = new MeshOptions
+        {
+            ListenHost = listenHost,
+            ListenPort = options.RingPort,
+            OutwardAddress = outward,
+            Subnet = options.Subnet,
+            MaxFrameLength = options.MaxFrameLength,
+            RequestTimeout = options.RequestTimeout,
+            Compression = [.. options.Compression.Select(m => TryParseCompression(m, out var c) ? c : throw new ArgumentException($"Unknown compression '{m}'."))],
+        },
+    };
+}

@@ -1,0 +1,104 @@
+using Chord.Dht.Ring;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.TestingHost;
+
+namespace Chord.Grains.Tests;
+
+/// <summary>Starts an Orleans TestCluster whose silos each run a ring node (AddChord), on loopback with OS-chosen ports.</summary>
+public sealed class ChordTestCluster : IAsyncDisposable
+{
+    private ChordTestCluster(TestCluster cluster) => Cluster = cluster;
+
+    public TestCluster Cluster { get; }
+
+    public IGrainFactory Grains => Cluster.Client;
+
+    public static async Task<ChordTestCluster> StartAsync(int silos = 3)
+    {
+        var builder = new TestClusterBuilder((short)silos);
+        builder.AddSiloBuilderConfigurator<ChordSilo>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        var chord = new ChordTestCluster(cluster);
+        await chord.WaitUntilOneRingAsync();
+        return chord;
+    }
+
+    /// <summary>The ring node of an in-process silo.</summary>
+    public static ChordSiloNode NodeOf(SiloHandle silo) =>
+        ((InProcessSiloHandle)silo).SiloHost.Services.GetRequiredService<ChordSiloNode>();
+
+    public IReadOnlyList<ChordSiloNode> Nodes => [.. Cluster.Silos.Select(NodeOf)];
+
+    /// <summary>Waits until every silo's node is storing and knows every other silo's node as a storing member.</summary>
+    public Task WaitUntilOneRingAsync() => Eventually.UntilAsync(
+        () => IsOneRing(out _),
+        TimeSpan.FromSeconds(60),
+        "every silo's ring node is storing and knows the others");
+
+    public bool IsOneRing(out string divergence)
+    {
+        var nodes = Nodes.Where(n => n.IsStarted).Select(n => n.Node).ToList();
+        var ids = nodes.Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
+        var problems = new List<string>();
+        foreach (var node in nodes)
+        {
+            if (node.IsLeeching)
+            {
+                problems.Add($"{node.Id[..8]} is not storing");
+            }
+
+            var known = node.Members.Where(m => m.IsStoring).Select(m => m.Id).Append(node.Id).ToHashSet(StringComparer.Ordinal);
+            if (!known.SetEquals(ids))
+            {
+                problems.Add($"{node.Id[..8]} knows [{string.Join(", ", known.Select(k => k[..8]))}]");
+            }
+        }
+
+        divergence = string.Join("; ", problems);
+        return nodes.Count == Cluster.Silos.Count && problems.Count == 0;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+    }
+
+    private sealed class ChordSilo : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddChord(options =>
+        {
+            options.ListenHost = "127.0.0.1";
+            options.JoinTimeout = TimeSpan.FromSeconds(10);
+        });
+    }
+}
+
+/// <summary>A 3-silo cluster shared by the tests of one class that do not stop silos.</summary>
+public sealed class SharedChordCluster : IAsyncLifetime
+{
+    private ChordTestCluster? _cluster;
+
+    public ChordTestCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster is not started.");
+
+    public async Task InitializeAsync() => _cluster = await ChordTestCluster.StartAsync(3);
+
+    public async Task DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>Reads a key straight from a ring node (no grain).</summary>
+internal static class RingReads
+{
+    public static async Task<string?> ReadStringAsync(RingNode node, string key)
+    {
+        var read = await node.GetVersionedAsync(key);
+        return read.Value.IsNil ? null : read.Value.AsString();
+    }
+}

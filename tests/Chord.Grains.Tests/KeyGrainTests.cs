@@ -28,10 +28,20 @@ public sealed class KeyGrainTests(SharedChordCluster fixture) : IClassFixture<Sh
             Assert.Equal("hello", await RingReads.ReadStringAsync(node.Node, "greeting"));
         }
 
-        // A fresh activation (possibly on another silo) reads it from the ring, not from a cache.
+        // A fresh activation on another silo reads it from the ring, not from a cache. Placement chooses the silo,
+        // so deactivate and read again until an activation lands elsewhere.
         var management = Chord.Grains.GetGrain<IManagementGrain>(0);
-        await management.ForceActivationCollection(TimeSpan.Zero);
-        Assert.Equal("hello", (await Key("greeting").Get())?.AsString());
+        var writer = await management.GetActivationAddress(Key("greeting"));
+        Assert.NotNull(writer);
+        var reader = writer;
+        for (var attempt = 0; attempt < 40 && reader!.Equals(writer); attempt++)
+        {
+            await management.ForceActivationCollection(TimeSpan.Zero);
+            Assert.Equal("hello", (await Key("greeting").Get())?.AsString());
+            reader = await management.GetActivationAddress(Key("greeting"));
+        }
+
+        Assert.NotEqual(writer, reader);
     }
 
     [Fact]

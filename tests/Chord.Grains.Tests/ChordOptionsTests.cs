@@ -1,0 +1,109 @@
+using System.Net;
+using System.Net.Sockets;
+using Chord.Grains.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Chord.Grains.Tests;
+
+/// <summary>AddChord's settings are checked when the silo starts, and a bad one names itself and what is allowed.</summary>
+public sealed class ChordOptionsTests
+{
+    private static readonly ChordOptionsValidator Validator = new();
+
+    public static TheoryData<string, Action<ChordOptions>, string> BadSettings => new()
+    {
+        { "RingPort", o => o.RingPort = 70_000, "0 (any free port) to 65535" },
+        { "RingPort", o => o.RingPort = -1, "0 (any free port) to 65535" },
+        { "ListenHost", o => o.ListenHost = "not a host!", "an IP address or host name" },
+        { "OutwardAddress", o => o.OutwardAddress = "10.0.0.1", "host:port" },
+        { "OutwardAddress", o => o.OutwardAddress = "10.0.0.1:0", "a port of 1 to 65535" },
+        { "Subnet", o => o.Subnet = " ", "a non-empty name" },
+        { "MaxFrameLength", o => o.MaxFrameLength = 100, "1024 to" },
+        { "WriteQuorum", o => o.WriteQuorum = 6, "1 to 5" },
+        { "ReadQuorum", o => o.ReadQuorum = 6, "1 to 5" },
+        { "ReadQuorum + WriteQuorum", o => (o.ReadQuorum, o.WriteQuorum) = (2, 3), "more than 5" },
+        { "RequestTimeout", o => o.RequestTimeout = TimeSpan.Zero, "a positive time" },
+        { "JoinTimeout", o => o.JoinTimeout = TimeSpan.FromSeconds(-1), "zero or a positive time" },
+        { "Seeds", o => o.Seeds = ["127.0.0.1:4444", "nowhere"], "host:port entries" },
+        { "Compression", o => o.Compression = ["zlib", "lzma"], "zlib" },
+        { "Compression", o => o.Compression = ["7"], "zlib" },
+        { "DataDirectory", o => o.DataDirectory = string.Empty, "a directory path" },
+    };
+
+    [Fact]
+    public void The_defaults_are_valid()
+    {
+        var result = Validator.Validate(null, new ChordOptions());
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
+    [Fact]
+    public void Good_non_default_settings_are_valid()
+    {
+        var options = new ChordOptions
+        {
+            RingPort = 4444,
+            ListenHost = "0.0.0.0",
+            OutwardAddress = "ring.example.org:4444",
+            WriteQuorum = 4,
+            ReadQuorum = 2,
+            Seeds = ["127.0.0.1:4445", "py2p.example.org:4446"],
+            Compression = ["snappy", "ZLIB"],
+            DataDirectory = "/var/lib/chord",
+        };
+
+        var result = Validator.Validate(null, options);
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
+    [Theory]
+    [MemberData(nameof(BadSettings))]
+    public void A_bad_setting_is_named_with_its_value_and_what_is_allowed(string setting, Action<ChordOptions> spoil, string allowed)
+    {
+        var options = new ChordOptions();
+        spoil(options);
+
+        var result = Validator.Validate(null, options);
+
+        Assert.True(result.Failed);
+        var failure = Assert.Single(result.Failures!);
+        Assert.StartsWith($"Chord:{setting} is '", failure, StringComparison.Ordinal);
+        Assert.Contains(allowed, failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_bad_setting_is_reported_at_once()
+    {
+        var options = new ChordOptions { RingPort = -5, WriteQuorum = 9, Subnet = string.Empty };
+
+        var failures = Validator.Validate(null, options).Failures!.ToList();
+
+        Assert.Equal(3, failures.Count);
+        Assert.Contains(failures, f => f.StartsWith("Chord:RingPort is '-5'", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("Chord:WriteQuorum is '9'", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("Chord:Subnet is ''", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_silo_with_a_bad_setting_does_not_start_and_says_which()
+    {
+        using var host = new HostBuilder()
+            .UseOrleans(silo => silo
+                .UseLocalhostClustering(FreePort(), FreePort())
+                .AddChord(options => options.WriteQuorum = 0))
+            .Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Chord:WriteQuorum is '0'; allowed: 1 to 5.", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A port the OS has just handed out and released (Orleans' localhost clustering needs fixed ports).</summary>
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -18,6 +18,8 @@ public interface IChordKeyGrain : IGrainWithStringKey
     Task<ChordValue?> Get();
 
     /// <summary>Stores the value; completes when a write quorum of positions acknowledged it.</summary>
+    /// <exception cref="Chord.Dht.Ring.ChordWriteException">Fewer positions than the write quorum acknowledged (py2p owners never do).</exception>
+    /// <remarks>The ring's exceptions keep their type and message across the grain call (Orleans surrogates in this assembly).</remarks>
     [Alias("set")]
     Task Set(ChordValue value);
 

@@ -1,0 +1,87 @@
+using Chord.Dht.Ring;
+using Chord.Dht.Tests.Ring;
+using Chord.Dht.Wire;
+using Chord.Interfaces;
+using Microsoft.Extensions.Configuration;
+using Orleans.TestingHost;
+
+namespace Chord.Grains.Tests;
+
+/// <summary>
+/// A py2p node (the scripted stand-in that speaks only py2p 0.7) given to the silos as a seed joins the ring the
+/// silos form: it owns positions of keys written through grains, and what it writes in py2p's forms is read through
+/// grains.
+/// </summary>
+public sealed class Py2pSeedTests
+{
+    private const string SeedSetting = "ChordTest:Seed";
+
+    [Fact]
+    public async Task A_py2p_seed_joins_the_silos_ring_holds_its_positions_and_its_writes_read_through_grains()
+    {
+        await using var py2p = await LegacyPy2pPeer.StartAsync(storing: true);
+        var builder = new TestClusterBuilder(3);
+        builder.ConfigureHostConfiguration(c => c.AddInMemoryCollection(new Dictionary<string, string?> { [SeedSetting] = py2p.Mesh.Address.ToString() }));
+        builder.AddSiloBuilderConfigurator<SeededSilo>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        try
+        {
+            var nodes = cluster.Silos.Select(ChordTestCluster.NodeOf).ToList();
+
+            // Each silo dials the seed, so the py2p node learns every silo node from a direct connection (the only way it learns peers).
+            await Eventually.UntilAsync(
+                () => nodes.All(n => n.IsStarted && !n.Node.IsLeeching && n.Node.StoringPeers.Any(m => m.Id == py2p.Id)) && py2p.StoringPeerIds.Count == 3,
+                TimeSpan.FromSeconds(60),
+                "the silo nodes and the py2p seed to know each other as storing");
+
+            // Our writes need 3 acknowledgements, and py2p never acknowledges: keys of which the py2p node owns at
+            // most 2 positions are written (and its positions get the values in py2p's store form); a key of which it
+            // owns 3 or more is refused with the ring's own exception, carried through the grain call.
+            var ids = nodes.Select(n => n.Node.Id).Append(py2p.Id).ToList();
+            var candidates = Enumerable.Range(0, 100_000).Select(i => $"seeded-{i}").ToList();
+            var keys = candidates.Where(k => RingTestData.PositionsOwnedBy(ids, k, py2p.Id) is 1 or 2).Take(30).ToList();
+            foreach (var (key, i) in keys.Select((k, i) => (k, i)))
+            {
+                await cluster.Client.GetGrain<IChordKeyGrain>(key).Set($"value-{i}");
+            }
+
+            await Eventually.UntilAsync(() => py2p.StoredCount >= keys.Count, TimeSpan.FromSeconds(30), "the py2p seed to hold the positions it owns");
+            foreach (var (key, i) in keys.Select((k, i) => (k, i)))
+            {
+                Assert.Equal($"value-{i}", (await cluster.Client.GetGrain<IChordKeyGrain>(key).Get())?.AsString());
+            }
+
+            var mostlyPy2p = candidates.First(k => RingTestData.PositionsOwnedBy(ids, k, py2p.Id) >= 3);
+            var refused = await Assert.ThrowsAsync<ChordWriteException>(() => cluster.Client.GetGrain<IChordKeyGrain>(mostlyPy2p).Set("refused"));
+            Assert.True(refused.Acknowledged < 3, refused.Message);
+            Assert.Contains("acknowledged by", refused.Message, StringComparison.Ordinal);
+
+            // A py2p write (fire-and-forget, unversioned) is read through a grain once it has landed.
+            await py2p.SetAsync("written-by-py2p", MsgValue.Str("hello from python"));
+            await Eventually.UntilAsync(
+                async () => (await cluster.Client.GetGrain<IChordKeyGrain>("written-by-py2p").Get())?.AsString() == "hello from python",
+                TimeSpan.FromSeconds(30),
+                "the py2p write to read through a grain");
+        }
+        finally
+        {
+            await cluster.StopAllSilosAsync();
+            await cluster.DisposeAsync();
+        }
+    }
+
+    private sealed class SeededSilo : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder)
+        {
+            var seed = siloBuilder.Configuration[SeedSetting] ?? throw new InvalidOperationException($"{SeedSetting} is not set.");
+            siloBuilder.AddChord(options =>
+            {
+                options.ListenHost = "127.0.0.1";
+                options.JoinTimeout = TimeSpan.FromSeconds(10);
+                options.Seeds = [seed];
+            });
+        }
+    }
+}

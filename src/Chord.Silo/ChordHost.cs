@@ -69,6 +69,7 @@ public sealed class ChordHost : IAsyncDisposable
                 ["Logging:LogLevel:Default"] = "Information",
                 ["Logging:LogLevel:Microsoft"] = "Warning",
                 ["Logging:LogLevel:Orleans"] = "Warning",
+                ["Logging:LogLevel:Polly"] = "Warning",
                 ["Logging:LogLevel:Chord.Dht"] = "Warning",
                 ["Logging:LogLevel:Chord.Grains.ChordSiloService"] = "Warning",
             },
@@ -84,6 +85,7 @@ public sealed class ChordHost : IAsyncDisposable
         builder.Services.AddChordApi();
 
         var app = builder.Build();
+        CheckRingOptions(app.Services);
         app.MapChordApi();
         return new ChordHost(app, options);
     }
@@ -185,7 +187,7 @@ public sealed class ChordHost : IAsyncDisposable
         await output.WriteLineAsync($"  dotnet run --project src/Chord.Cli -- ring --http {http}");
         if (Options.Clustering != "redis")
         {
-            await output.WriteLineAsync($"  a second silo: dotnet run --project src/Chord.Silo -- --silo-port {Options.SiloPort + 1} --gateway-port {Options.GatewayPort + 1} --http-port {(Options.HttpPort == 0 ? 0 : Options.HttpPort + 1)} --primary 127.0.0.1:{(Options.Primary is { Length: > 0 } p ? p.Split(':')[^1] : Options.SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
+            await output.WriteLineAsync($"  another silo: dotnet run --project src/Chord.Silo -- --silo-port {Options.SiloPort + 1} --gateway-port {Options.GatewayPort + 1} --http-port {(Options.HttpPort == 0 ? 0 : Options.HttpPort + 1)} --primary 127.0.0.1:{(Options.Primary is { Length: > 0 } p ? p.Split(':')[^1] : Options.SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
         }
 
         await output.WriteLineAsync("Ctrl+C stops the silo (its ring node hands its entries to the others first).");
@@ -215,6 +217,24 @@ public sealed class ChordHost : IAsyncDisposable
         }
 
         silo.AddChord(chord => chord.Bind(configuration.GetSection(ChordOptions.SectionName)));
+    }
+
+    /// <summary>Binds and validates ChordOptions now, so a bad ring setting is reported before anything starts.</summary>
+    private static void CheckRingOptions(IServiceProvider services)
+    {
+        try
+        {
+            _ = services.GetRequiredService<IOptions<ChordOptions>>().Value;
+        }
+        catch (OptionsValidationException e)
+        {
+            throw new HostConfigurationException([.. e.Failures.Select(NameFlag)]);
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("configuration", StringComparison.OrdinalIgnoreCase))
+        {
+            // The binder's "Failed to convert configuration value at 'Chord:RequestTimeout' to type ...".
+            throw new HostConfigurationException($"{e.Message} Allowed: see ChordOptions (times as hh:mm:ss, numbers as digits).");
+        }
     }
 
     /// <summary>"Chord:RingPort is ..." with the flag that sets it, where there is one.</summary>

@@ -299,6 +299,16 @@ public sealed class HttpApiTests(HostsFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task The_status_page_shows_the_ring_members()
+    {
+        using var response = await _http.GetAsync("/");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        var page = await response.Content.ReadAsStringAsync();
+        Assert.All(fixture.Hosts.Hosts, h => Assert.Contains($"<td>{h.RingNode.Node.Id}</td>", page, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task An_unknown_route_is_a_404_problem()
     {
         using var response = await _http.GetAsync("no/such/route");

@@ -20,6 +20,7 @@ namespace Chord.Silo.Api;
 /// <item><c>GET /keys?after=&amp;limit=</c>: a page of keys in ordinal order and the next page's <c>after</c>.</item>
 /// <item><c>GET /ring</c>: the members with silo, storing flag, key count and share.</item>
 /// <item><c>GET /health</c>: 200 when this silo's ring node is storing, 503 otherwise.</item>
+/// <item><c>GET /</c>: a status page (HTML) with the ring as a table.</item>
 /// </list>
 /// Errors are problem details (RFC 7807).
 /// </remarks>
@@ -42,6 +43,7 @@ internal static class ChordApi
         app.UseExceptionHandler();
         app.UseStatusCodePages();
 
+        app.MapGet("/", StatusPage.RenderAsync);
         app.MapPut("/kv/{key?}", PutAsync);
         app.MapGet("/kv/{key?}", GetAsync);
         app.MapDelete("/kv/{key?}", DeleteAsync);

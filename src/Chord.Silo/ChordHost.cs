@@ -155,7 +155,7 @@ public sealed class ChordHost : IAsyncDisposable
 
             await host.WriteBannerAsync(output);
             await host.App.WaitForShutdownAsync(cancellationToken);
-            await output.WriteLineAsync("stopped: the ring node handed its entries off and the silo left the cluster.");
+            await output.WriteLineAsync("stopped.");
             return 0;
         }
     }

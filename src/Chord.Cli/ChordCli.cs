@@ -19,6 +19,7 @@ public static class ChordCli
             KeyCommands.Set(),
             KeyCommands.Delete(),
             KeyCommands.Keys(),
+            RingCommand.Create(),
         };
 
         var parsed = root.Parse(args);

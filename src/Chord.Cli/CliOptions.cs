@@ -7,10 +7,14 @@ namespace Chord.Cli;
 /// <summary>Options several verbs share, and their parsing.</summary>
 internal static class CliOptions
 {
-    public static Option<string> Ring() => new("--ring")
+    public static Option<string?> Ring() => new("--ring")
     {
-        Description = "Any node of the ring, as host:port.",
-        Required = true,
+        Description = "Any node of the ring, as host:port: join it as a client (give this or --http).",
+    };
+
+    public static Option<string?> Http() => new("--http")
+    {
+        Description = "A silo's HTTP API, for example http://127.0.0.1:8080: go through it (give this or --ring).",
     };
 
     public static Option<double> Timeout() => new("--timeout")

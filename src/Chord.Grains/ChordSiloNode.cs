@@ -121,6 +121,13 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
     {
         if (_node is { IsLeeching: false } node)
         {
+            if (node.Members.All(m => !m.IsStoring))
+            {
+                // The last storing member has nobody to hand its entries to: say so plainly rather than fail the unjoin.
+                Log.LeftLast(_logger, node.Id, node.StoredCount, _options.DataDirectory is null ? "they are lost with this silo (no DataDirectory)" : $"they stay in {_options.DataDirectory}");
+                return;
+            }
+
             try
             {
                 await node.UnjoinAsync(cancellationToken);
@@ -318,5 +325,8 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
 
         [LoggerMessage(11, LogLevel.Error, "Following cluster membership failed; retrying")]
         public static partial void FollowFailed(ILogger logger, Exception exception);
+
+        [LoggerMessage(12, LogLevel.Warning, "Ring node {NodeId} is the last storing member: its {Entries} entries have no other node to go to; {Fate}")]
+        public static partial void LeftLast(ILogger logger, string nodeId, int entries, string fate);
     }
 }

@@ -1,2 +1,3 @@
-// Skeleton: the host is built in the Chord.Silo work (issue 5).
-return 0;
+using Chord.Silo;
+
+return await ChordHost.RunAsync(args, Console.Out, Console.Error);

@@ -74,6 +74,9 @@ public sealed partial class CliTests : IAsyncLifetime
     {
         await RunAsync("set", "a", "1", "--ring", Ring);
         await RunAsync("set", "b", "2", "--ring", Ring);
+
+        // A write's notify broadcast reaches the seed after the write is acknowledged; keys lists what the seed knows.
+        await WaitAsync(() => _nodes[0].Keys.Count >= 2, "the seed to learn both keys from their notify broadcasts");
         var keys = await RunAsync("keys", "--ring", Ring);
         Assert.Equal(ExitCodes.Ok, keys.Code);
         Assert.Equal(["a", "b"], keys.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));

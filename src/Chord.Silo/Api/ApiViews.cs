@@ -1,0 +1,40 @@
+using System.Text.Json.Nodes;
+using Chord.Interfaces;
+
+namespace Chord.Silo.Api;
+
+/// <summary>The JSON shapes of the HTTP API (camelCase on the wire).</summary>
+internal static class ApiViews
+{
+    public static JsonNode? Json(ChordValue? value) => value is null ? null : Dht.Wire.MsgValueJson.ToNode(value.Value);
+
+    public static RingView Ring(ChordRingStatus status) => new(
+        status.ObservedBy,
+        [.. status.Members.Select(m => new RingMemberView(m.NodeId, m.Address, m.Silo, m.IsStoring, m.KeyCount, m.Share))]);
+
+    public static InspectionView Inspection(ChordKeyInspection inspection) => new(
+        inspection.Key,
+        inspection.HasMajority,
+        Json(inspection.Value),
+        inspection.Version?.ToString(),
+        [.. inspection.Positions.Select(p => new PositionView(p.Method, p.Position, p.OwnerId, p.OwnerAddress, p.Answered, Json(p.Value), p.Version?.ToString(), p.AgreesWithMajority))]);
+}
+
+/// <summary>GET /ring.</summary>
+internal sealed record RingView(string ObservedBy, IReadOnlyList<RingMemberView> Members);
+
+/// <summary>One member in GET /ring.</summary>
+internal sealed record RingMemberView(string NodeId, string Address, string? Silo, bool Storing, int? Keys, double Share);
+
+/// <summary>GET /keys.</summary>
+internal sealed record KeyPageView(IReadOnlyList<string> Keys, string? Next);
+
+/// <summary>GET /kv/{key}/inspect.</summary>
+internal sealed record InspectionView(string Key, bool HasMajority, JsonNode? Value, string? Version, IReadOnlyList<PositionView> Positions);
+
+/// <summary>One position in GET /kv/{key}/inspect.</summary>
+internal sealed record PositionView(
+    string Method, string Position, string? OwnerId, string? OwnerAddress, bool Answered, JsonNode? Value, string? Version, bool AgreesWithMajority);
+
+/// <summary>GET /health.</summary>
+internal sealed record HealthView(string Status, string? NodeId, string? RingAddress, bool Storing, int StoringMembers, int ActiveSilos, string? Problem);

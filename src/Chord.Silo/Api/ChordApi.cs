@@ -1,0 +1,179 @@
+using System.Text.Json;
+using Chord.Grains.Hosting;
+using Chord.Interfaces;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+
+namespace Chord.Silo.Api;
+
+/// <summary>
+/// The HTTP API: minimal-API routes that call the key and ring grains through this silo's grain factory.
+/// </summary>
+/// <remarks>
+/// <list type="bullet">
+/// <item><c>PUT /kv/{key}</c>: a JSON body, raw bytes (<c>application/octet-stream</c>) or text (<c>text/plain</c>); 204.</item>
+/// <item><c>GET /kv/{key}</c>: 200 with the value as JSON (a bin as raw bytes, octet-stream) and its version as ETag; 404.</item>
+/// <item><c>DELETE /kv/{key}</c>: 204; 404 when the key had no value.</item>
+/// <item><c>POST /kv/{key}/delta</c>: a JSON object merged into the stored map; 200 with the merged map.</item>
+/// <item><c>GET /kv/{key}/inspect</c>: each of the five positions beside the decision.</item>
+/// <item><c>GET /keys?after=&amp;limit=</c>: a page of keys in ordinal order and the next page's <c>after</c>.</item>
+/// <item><c>GET /ring</c>: the members with silo, storing flag, key count and share.</item>
+/// <item><c>GET /health</c>: 200 when this silo's ring node is storing, 503 otherwise.</item>
+/// <item><c>GET /</c>: a status page (HTML) with the ring as a table.</item>
+/// </list>
+/// Errors are problem details (RFC 7807).
+/// </remarks>
+internal static class ChordApi
+{
+    private const int FrameOverhead = 64 * 1024;
+
+    private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+
+    public static IServiceCollection AddChordApi(this IServiceCollection services)
+    {
+        services.AddProblemDetails();
+        services.AddExceptionHandler<ChordExceptionHandler>();
+        services.AddHealthChecks().AddCheck<ChordHealthCheck>("chord-ring");
+        return services;
+    }
+
+    public static WebApplication MapChordApi(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+
+        app.MapGet("/", StatusPage.RenderAsync);
+        app.MapPut("/kv/{key?}", PutAsync);
+        app.MapGet("/kv/{key?}", GetAsync);
+        app.MapDelete("/kv/{key?}", DeleteAsync);
+        app.MapPost("/kv/{key}/delta", DeltaAsync);
+        app.MapGet("/kv/{key}/inspect", InspectAsync);
+        app.MapGet("/keys", KeysAsync);
+        app.MapGet("/ring", RingAsync);
+        app.MapHealthChecks("/health", new HealthCheckOptions
+        {
+            ResultStatusCodes =
+            {
+                [HealthStatus.Healthy] = StatusCodes.Status200OK,
+                [HealthStatus.Degraded] = StatusCodes.Status200OK,
+                [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
+            },
+            ResponseWriter = WriteHealthAsync,
+        });
+        return app;
+    }
+
+    private static async Task<IResult> PutAsync(HttpContext context, IGrainFactory grains, IOptions<ChordOptions> options)
+    {
+        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        {
+            return RequestValues.EmptyKey();
+        }
+
+        var (value, problem) = await RequestValues.ReadValueAsync(context.Request, MaxValueBytes(options), context.RequestAborted);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        await grains.GetGrain<IChordKeyGrain>(key).Set(value!);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> GetAsync(HttpContext context, IGrainFactory grains)
+    {
+        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        {
+            return RequestValues.EmptyKey();
+        }
+
+        var read = await grains.GetGrain<IChordKeyGrain>(key).GetVersioned();
+        if (read.Value is not { } value)
+        {
+            return Problems.NotFound($"The key '{key}' has no value.");
+        }
+
+        if (!read.Version.IsNone)
+        {
+            context.Response.Headers.ETag = $"\"{read.Version}\"";
+        }
+
+        return value.Kind == Dht.Wire.MsgKind.Bin
+            ? Results.Bytes(value.AsBytes(), RequestValues.OctetStream)
+            : Results.Text(value.ToJson(), "application/json");
+    }
+
+    private static async Task<IResult> DeleteAsync(HttpContext context, IGrainFactory grains)
+    {
+        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        {
+            return RequestValues.EmptyKey();
+        }
+
+        return await grains.GetGrain<IChordKeyGrain>(key).Delete()
+            ? Results.NoContent()
+            : Problems.NotFound($"The key '{key}' has no value; nothing was deleted.");
+    }
+
+    private static async Task<IResult> DeltaAsync(HttpContext context, IGrainFactory grains, IOptions<ChordOptions> options)
+    {
+        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        {
+            return RequestValues.EmptyKey();
+        }
+
+        var (delta, problem) = await RequestValues.ReadDeltaAsync(context.Request, MaxValueBytes(options), context.RequestAborted);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var merged = await grains.GetGrain<IChordKeyGrain>(key).ApplyDelta(delta!);
+        return Results.Text(merged.ToJson(), "application/json");
+    }
+
+    private static async Task<IResult> InspectAsync(HttpContext context, IGrainFactory grains)
+    {
+        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        {
+            return RequestValues.EmptyKey();
+        }
+
+        var inspection = await grains.GetGrain<IChordKeyGrain>(key).Inspect();
+        return Results.Json(ApiViews.Inspection(inspection), Web);
+    }
+
+    private static async Task<IResult> KeysAsync(HttpContext context, IGrainFactory grains)
+    {
+        var (limit, problem) = RequestValues.Limit(context.Request.Query["limit"]);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var after = context.Request.Query["after"].ToString();
+        var page = await grains.GetGrain<IChordRingGrain>(0).ListKeys(string.IsNullOrEmpty(after) ? null : after, limit);
+        return Results.Json(new KeyPageView(page.Keys, page.Next), Web);
+    }
+
+    private static async Task<IResult> RingAsync(IGrainFactory grains) =>
+        Results.Json(ApiViews.Ring(await grains.GetGrain<IChordRingGrain>(0).GetStatus()), Web);
+
+    private static Task WriteHealthAsync(HttpContext context, HealthReport report)
+    {
+        var entry = report.Entries.Values.FirstOrDefault();
+        object? Data(string name) => entry.Data?.GetValueOrDefault(name);
+        var view = new HealthView(
+            report.Status == HealthStatus.Unhealthy ? "unhealthy" : "healthy",
+            Data("nodeId") as string,
+            Data("ringAddress") as string,
+            Data("storing") is true,
+            Data("storingMembers") as int? ?? 0,
+            Data("activeSilos") as int? ?? 0,
+            report.Status == HealthStatus.Unhealthy ? entry.Description ?? entry.Exception?.Message : null);
+        return context.Response.WriteAsJsonAsync(view, Web);
+    }
+
+    private static int MaxValueBytes(IOptions<ChordOptions> options) => Math.Max(1024, options.Value.MaxFrameLength - FrameOverhead);
+}

@@ -1,0 +1,253 @@
+using System.Net;
+using Chord.Grains;
+using Chord.Grains.Hosting;
+using Chord.Silo.Api;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration.Memory;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+
+namespace Chord.Silo;
+
+/// <summary>
+/// The Chord silo host: an Orleans silo (localhost or Redis clustering) running a ring node (<c>AddChord</c>),
+/// with the HTTP API in the same process. The program runs one; tests start several in-process.
+/// </summary>
+public sealed class ChordHost : IAsyncDisposable
+{
+    private ChordHost(WebApplication app, SiloHostOptions options)
+    {
+        App = app;
+        Options = options;
+    }
+
+    /// <summary>The web application: the silo, its ring node and the HTTP API.</summary>
+    public WebApplication App { get; }
+
+    /// <summary>The host settings in effect.</summary>
+    public SiloHostOptions Options { get; }
+
+    /// <summary>Where the HTTP API listens (with the port bound); available once started.</summary>
+    public Uri HttpAddress
+    {
+        get
+        {
+            var addresses = App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses;
+            var first = addresses?.FirstOrDefault() ?? throw new InvalidOperationException("The host is not started: it has no HTTP address yet.");
+            return new Uri(first.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "[::1]", StringComparison.Ordinal));
+        }
+    }
+
+    /// <summary>This silo's ring node.</summary>
+    public ChordSiloNode RingNode => App.Services.GetRequiredService<ChordSiloNode>();
+
+    /// <summary>The Orleans silo's address.</summary>
+    public SiloAddress SiloAddress => App.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+
+    /// <summary>
+    /// Builds the host from command-line arguments (see <see cref="HostCommandLine.Flags"/>), the environment and
+    /// appsettings.json, in that order of precedence.
+    /// </summary>
+    /// <param name="args">The command line.</param>
+    /// <param name="configure">Last changes to the builder (tests add configuration or logging here).</param>
+    /// <exception cref="HostConfigurationException">A setting is wrong; the message names it and what is allowed.</exception>
+    public static ChordHost Create(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = HostCommandLine.Translate(args),
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        // Defaults below appsettings.json: the host's own log lines, and only warnings from the frameworks.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:Default"] = "Information",
+                ["Logging:LogLevel:Microsoft"] = "Warning",
+                ["Logging:LogLevel:Orleans"] = "Warning",
+                ["Logging:LogLevel:Polly"] = "Warning",
+                ["Logging:LogLevel:Chord.Dht"] = "Warning",
+                ["Logging:LogLevel:Chord.Grains.ChordSiloService"] = "Warning",
+            },
+        });
+        configure?.Invoke(builder);
+
+        HostCommandLine.Validate(builder.Configuration);
+        var options = builder.Configuration.GetSection(SiloHostOptions.SectionName).Get<SiloHostOptions>() ?? new SiloHostOptions();
+
+        var httpIp = HostCommandLine.ParseIp(options.HttpHost)!;
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(httpIp, options.HttpPort));
+        builder.UseOrleans(silo => ConfigureSilo(silo, builder.Configuration, options));
+        builder.Services.AddChordApi();
+
+        var app = builder.Build();
+        CheckRingOptions(app.Services);
+        app.MapChordApi();
+        return new ChordHost(app, options);
+    }
+
+    /// <summary>Starts the silo (it joins the cluster and its ring node joins the ring) and the HTTP API.</summary>
+    /// <exception cref="HostConfigurationException">A ring setting is wrong (ChordOptions validation).</exception>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await App.StartAsync(cancellationToken);
+        }
+        catch (OptionsValidationException e)
+        {
+            throw new HostConfigurationException([.. e.Failures.Select(NameFlag)]);
+        }
+    }
+
+    /// <summary>Stops the HTTP API and the silo; the ring node unjoins first, handing its entries off.</summary>
+    public Task StopAsync(CancellationToken cancellationToken = default) => App.StopAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => App.DisposeAsync();
+
+    /// <summary>
+    /// The program: builds and starts a host, prints where it listens and what to try, and runs until Ctrl+C or
+    /// SIGTERM. Returns 0 after a clean stop, 2 for a bad setting, 1 when the silo could not start.
+    /// </summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        if (args.Any(a => a is "--help" or "-h" or "-?"))
+        {
+            await output.WriteLineAsync(HostCommandLine.Usage);
+            return 0;
+        }
+
+        ChordHost host;
+        try
+        {
+            host = Create(args);
+        }
+        catch (HostConfigurationException e)
+        {
+            await WriteConfigurationErrorAsync(error, e);
+            return 2;
+        }
+
+        await using (host)
+        {
+            try
+            {
+                await host.StartAsync(cancellationToken);
+            }
+            catch (HostConfigurationException e)
+            {
+                await WriteConfigurationErrorAsync(error, e);
+                return 2;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                await error.WriteLineAsync($"Chord.Silo: the silo could not start: {e.GetBaseException().Message}");
+                return 1;
+            }
+
+            await host.WriteBannerAsync(output);
+            await host.App.WaitForShutdownAsync(cancellationToken);
+            await output.WriteLineAsync("stopped.");
+            return 0;
+        }
+    }
+
+    private static async Task WriteConfigurationErrorAsync(TextWriter error, HostConfigurationException e)
+    {
+        foreach (var line in e.Message.Split(Environment.NewLine))
+        {
+            await error.WriteLineAsync($"Chord.Silo: {line}");
+        }
+
+        await error.WriteLineAsync("Run with --help for the flags.");
+    }
+
+    private async Task WriteBannerAsync(TextWriter output)
+    {
+        var node = RingNode.Node;
+        var http = HttpAddress.ToString().TrimEnd('/');
+        var clustering = Options.Clustering == "redis"
+            ? $"redis clustering through {Options.Redis}"
+            : Options.Primary is { Length: > 0 } primary ? $"localhost clustering, primary silo {primary}" : "localhost clustering, this is the primary silo";
+        await output.WriteLineAsync($"Chord silo {SiloAddress} in cluster '{Options.ClusterId}' ({clustering})");
+        await output.WriteLineAsync($"  HTTP API    {http}");
+        await output.WriteLineAsync($"  ring node   {node.Id} on {node.Mesh.Address} ({(node.IsLeeching ? "leeching" : "storing")}, {node.StoringPeers.Count} other storing members)");
+        await output.WriteLineAsync($"  silo port   {Options.SiloPort}, gateway port {Options.GatewayPort}");
+        await output.WriteLineAsync("try:");
+        await output.WriteLineAsync($"  curl -X PUT {http}/kv/greeting -H 'Content-Type: application/json' -d '\"hello\"'");
+        await output.WriteLineAsync($"  curl {http}/kv/greeting");
+        await output.WriteLineAsync($"  dotnet run --project src/Chord.Cli -- ring --http {http}");
+        if (Options.Clustering != "redis")
+        {
+            await output.WriteLineAsync($"  another silo: dotnet run --project src/Chord.Silo -- --silo-port {Options.SiloPort + 1} --gateway-port {Options.GatewayPort + 1} --http-port {(Options.HttpPort == 0 ? 0 : Options.HttpPort + 1)} --primary 127.0.0.1:{(Options.Primary is { Length: > 0 } p ? p.Split(':')[^1] : Options.SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
+        }
+
+        await output.WriteLineAsync("Ctrl+C stops the silo (its ring node hands its entries to the others first).");
+    }
+
+    private static void ConfigureSilo(ISiloBuilder silo, IConfiguration configuration, SiloHostOptions options)
+    {
+        if (options.Clustering == "redis")
+        {
+            silo.UseRedisClustering(redis => redis.ConfigurationOptions = StackExchange.Redis.ConfigurationOptions.Parse(options.Redis));
+            silo.Configure<ClusterOptions>(cluster =>
+            {
+                cluster.ClusterId = options.ClusterId;
+                cluster.ServiceId = options.ServiceId;
+            });
+            silo.ConfigureEndpoints(HostCommandLine.ParseIp(options.Address)!, options.SiloPort, options.GatewayPort);
+        }
+        else
+        {
+            IPEndPoint? primary = null;
+            if (options.Primary is { Length: > 0 } text && HostCommandLine.TryParseEndpoint(text, out var endpoint))
+            {
+                primary = endpoint;
+            }
+
+            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, primary, options.ServiceId, options.ClusterId);
+        }
+
+        silo.AddChord(chord => chord.Bind(configuration.GetSection(ChordOptions.SectionName)));
+    }
+
+    /// <summary>Binds and validates ChordOptions now, so a bad ring setting is reported before anything starts.</summary>
+    private static void CheckRingOptions(IServiceProvider services)
+    {
+        try
+        {
+            _ = services.GetRequiredService<IOptions<ChordOptions>>().Value;
+        }
+        catch (OptionsValidationException e)
+        {
+            throw new HostConfigurationException([.. e.Failures.Select(NameFlag)]);
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("configuration", StringComparison.OrdinalIgnoreCase))
+        {
+            // The binder's "Failed to convert configuration value at 'Chord:RequestTimeout' to type ...".
+            throw new HostConfigurationException($"{e.Message} Allowed: see ChordOptions (times as hh:mm:ss, numbers as digits).");
+        }
+    }
+
+    /// <summary>"Chord:RingPort is ..." with the flag that sets it, where there is one.</summary>
+    private static string NameFlag(string failure)
+    {
+        foreach (var (flag, key, _) in HostCommandLine.Flags)
+        {
+            if (failure.StartsWith(key + " ", StringComparison.Ordinal))
+            {
+                return $"{flag} ({key}){failure[key.Length..]}";
+            }
+        }
+
+        return failure;
+    }
+}

@@ -1,0 +1,203 @@
+using System.Globalization;
+using System.Net;
+using Chord.Grains.Hosting;
+
+namespace Chord.Silo;
+
+/// <summary>
+/// The host's flags, translated into configuration keys so that one model (command line over environment over
+/// appsettings.json) holds every setting, and the checks that give each bad value a message naming its flag.
+/// </summary>
+internal static class HostCommandLine
+{
+    /// <summary>Each flag, its configuration key, and what it takes.</summary>
+    public static readonly IReadOnlyList<(string Flag, string Key, string Help)> Flags =
+    [
+        ("--silo-port", $"{SiloHostOptions.SectionName}:{nameof(SiloHostOptions.SiloPort)}", "PORT   the port silos talk to each other on (default 11111)"),
+        ("--gateway-port", $"{SiloHostOptions.SectionName}:{nameof(SiloHostOptions.GatewayPort)}", "PORT   the port Orleans clients connect to (default 30000)"),
+        ("--ring-port", $"{ChordOptions.SectionName}:{nameof(ChordOptions.RingPort)}", "PORT   the ring node's TCP port, for py2p nodes and chord clients (default 0: any free port)"),
+        ("--http-port", $"{SiloHostOptions.SectionName}:{nameof(SiloHostOptions.HttpPort)}", "PORT   the HTTP API's port (default 8080; 0: any free port)"),
+        ("--http-host", $"{SiloHostOptions.SectionName}:{nameof(SiloHostOptions.HttpHost)}", "IP     the address the HTTP API listens on (default 127.0.0.1)"),
+        ("--address", $"{SiloHostOptions.SectionName}:{nameof(SiloHostOptions.Address)}", "IP     the address the silo and its ring node listen on and advertise (redis clustering; default 127.0.0.1)"),
+        ("--primary", $"{SiloHostOptions.SectionName}:{nameof(SiloHostOptions.Primary)}", "HOST:PORT  the first silo's silo port, for several silos on one machine (localhost clustering)"),
+        ("--seed", $"{ChordOptions.SectionName}:{nameof(ChordOptions.Seeds)}", "HOST:PORT  an extra ring node to connect to (a py2p node, a chord node); repeatable"),
+        ("--cluster-id", $"{SiloHostOptions.SectionName}:{nameof(SiloHostOptions.ClusterId)}", "NAME   the Orleans cluster id (default chord)"),
+        ("--data-dir", $"{ChordOptions.SectionName}:{nameof(ChordOptions.DataDirectory)}", "DIR    keep the ring node's entries in this directory (default: in memory); one per silo"),
+        ("--clustering", $"{SiloHostOptions.SectionName}:{nameof(SiloHostOptions.Clustering)}", "localhost|redis  how silos find each other (default localhost)"),
+        ("--redis", $"{SiloHostOptions.SectionName}:{nameof(SiloHostOptions.Redis)}", "HOST:PORT  the Redis server for --clustering redis (default 127.0.0.1:6379)"),
+    ];
+
+    /// <summary>The usage text.</summary>
+    public static string Usage => "usage: Chord.Silo [flags]   (each flag may also be set as an environment variable or in appsettings.json,"
+        + Environment.NewLine + "       under the configuration key shown; any other key may be given as --Section:Key=value)"
+        + Environment.NewLine + Environment.NewLine
+        + string.Join(Environment.NewLine, Flags.Select(f => $"  {f.Flag,-15} {f.Help}{Environment.NewLine}  {string.Empty,-15} ({f.Key})"));
+
+    /// <summary>
+    /// Rewrites the flags as <c>--Section:Key=value</c> arguments (seeds as <c>Chord:Seeds:0</c>, <c>:1</c>, ...).
+    /// Arguments that already name a configuration key (<c>--Chord:WriteQuorum=3</c>) pass through.
+    /// </summary>
+    /// <exception cref="HostConfigurationException">An unknown flag, or a flag without its value.</exception>
+    public static string[] Translate(IReadOnlyList<string> args)
+    {
+        var result = new List<string>();
+        var seeds = 0;
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            var equals = arg.IndexOf('=', StringComparison.Ordinal);
+            var name = equals > 0 ? arg[..equals] : arg;
+            if (name.StartsWith("--", StringComparison.Ordinal) && name.Contains(':', StringComparison.Ordinal))
+            {
+                result.Add(arg);
+                if (equals < 0 && i + 1 < args.Count)
+                {
+                    result.Add(args[++i]);
+                }
+
+                continue;
+            }
+
+            var flag = Flags.FirstOrDefault(f => string.Equals(f.Flag, name, StringComparison.OrdinalIgnoreCase));
+            if (flag.Flag is null)
+            {
+                throw new HostConfigurationException(
+                    $"Unknown argument '{arg}'. Allowed flags: {string.Join(", ", Flags.Select(f => f.Flag))} (or --Section:Key=value); --help lists them.");
+            }
+
+            string value;
+            if (equals > 0)
+            {
+                value = arg[(equals + 1)..];
+            }
+            else if (i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+            {
+                value = args[++i];
+            }
+            else
+            {
+                throw new HostConfigurationException($"{flag.Flag} needs a value: {flag.Flag} {flag.Help.Split("  ")[0].Trim()}.");
+            }
+
+            var key = flag.Flag == "--seed" ? $"{flag.Key}:{seeds++}" : flag.Key;
+            result.Add($"--{key}={value}");
+        }
+
+        return [.. result];
+    }
+
+    /// <summary>Checks the raw values (before binding, so a word where a number belongs is named, not a binder error).</summary>
+    /// <exception cref="HostConfigurationException">Every problem found.</exception>
+    public static void Validate(IConfiguration configuration)
+    {
+        var problems = new List<string>();
+        string Name(string key) => Flags.FirstOrDefault(f => f.Key == key) is { Flag: not null } f ? $"{f.Flag} ({key})" : key;
+        void Port(string key, int min)
+        {
+            if (configuration[key] is { } text && !(int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port >= min && port <= 65535))
+            {
+                problems.Add($"{Name(key)} is '{text}'; allowed: a port number from {min} to 65535{(min == 0 ? " (0: any free port)" : string.Empty)}.");
+            }
+        }
+
+        void Endpoint(string key, string what)
+        {
+            if (configuration[key] is { Length: > 0 } text && !TryParseEndpoint(text, out _))
+            {
+                problems.Add($"{Name(key)} is '{text}'; allowed: {what} as host:port, an IP address or localhost and a port from 1 to 65535.");
+            }
+        }
+
+        void Ip(string key)
+        {
+            if (configuration[key] is { } text && ParseIp(text) is null)
+            {
+                problems.Add($"{Name(key)} is '{text}'; allowed: an IP address (for example 127.0.0.1, or 0.0.0.0 for every interface) or localhost.");
+            }
+        }
+
+        var silo = SiloHostOptions.SectionName;
+        var chord = ChordOptions.SectionName;
+        Port($"{silo}:{nameof(SiloHostOptions.SiloPort)}", 1);
+        Port($"{silo}:{nameof(SiloHostOptions.GatewayPort)}", 1);
+        Port($"{silo}:{nameof(SiloHostOptions.HttpPort)}", 0);
+        Port($"{chord}:{nameof(ChordOptions.RingPort)}", 0);
+        Ip($"{silo}:{nameof(SiloHostOptions.HttpHost)}");
+        Ip($"{silo}:{nameof(SiloHostOptions.Address)}");
+        Endpoint($"{silo}:{nameof(SiloHostOptions.Primary)}", "the first silo's silo endpoint");
+        foreach (var seed in configuration.GetSection($"{chord}:{nameof(ChordOptions.Seeds)}").GetChildren())
+        {
+            if (seed.Value is { } text && !TryParseHostPort(text))
+            {
+                problems.Add($"--seed ({seed.Path}) is '{text}'; allowed: a ring node as host:port with a port from 1 to 65535.");
+            }
+        }
+
+        var clusteringKey = $"{silo}:{nameof(SiloHostOptions.Clustering)}";
+        var clustering = configuration[clusteringKey] ?? "localhost";
+        if (clustering is not ("localhost" or "redis"))
+        {
+            problems.Add($"{Name(clusteringKey)} is '{clustering}'; allowed: localhost (silos on this machine, through --primary) or redis (silos anywhere, through --redis).");
+        }
+
+        var redisKey = $"{silo}:{nameof(SiloHostOptions.Redis)}";
+        if (clustering == "redis" && configuration[redisKey] is { } redis && string.IsNullOrWhiteSpace(redis))
+        {
+            problems.Add($"{Name(redisKey)} is empty; allowed: the Redis server as host:port, for example 127.0.0.1:6379.");
+        }
+
+        var addressKey = $"{silo}:{nameof(SiloHostOptions.Address)}";
+        if (clustering == "localhost" && configuration[addressKey] is { } address && ParseIp(address) is { } ip && !IPAddress.IsLoopback(ip))
+        {
+            problems.Add($"{Name(addressKey)} is '{address}', but localhost clustering listens on 127.0.0.1 only; use --clustering redis for silos on several machines.");
+        }
+
+        if (clustering == "redis" && configuration[$"{silo}:{nameof(SiloHostOptions.Primary)}"] is { Length: > 0 })
+        {
+            problems.Add($"{Name($"{silo}:{nameof(SiloHostOptions.Primary)}")} applies to localhost clustering only; with --clustering redis, silos find each other through Redis.");
+        }
+
+        var clusterIdKey = $"{silo}:{nameof(SiloHostOptions.ClusterId)}";
+        if (configuration[clusterIdKey] is { } clusterId && string.IsNullOrWhiteSpace(clusterId))
+        {
+            problems.Add($"{Name(clusterIdKey)} is empty; allowed: a non-empty name shared by the silos of one cluster.");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new HostConfigurationException(problems);
+        }
+    }
+
+    /// <summary>An IP address, or localhost as 127.0.0.1; null otherwise.</summary>
+    public static IPAddress? ParseIp(string text) =>
+        string.Equals(text, "localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback : IPAddress.TryParse(text, out var ip) ? ip : null;
+
+    /// <summary>host:port with any host name and a port from 1 to 65535.</summary>
+    public static bool TryParseHostPort(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        return colon > 0 && text[..colon].Trim('[', ']').Length > 0
+            && int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535;
+    }
+
+    /// <summary>host:port with an IP address or localhost; [v6]:port for IPv6.</summary>
+    public static bool TryParseEndpoint(string text, out IPEndPoint endpoint)
+    {
+        endpoint = null!;
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        var host = text[..colon].Trim('[', ']');
+        if (ParseIp(host) is not { } ip)
+        {
+            return false;
+        }
+
+        endpoint = new IPEndPoint(ip, port);
+        return true;
+    }
+}

@@ -1,0 +1,95 @@
+using Microsoft.Extensions.DependencyInjection;
+using Chord.Grains.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Chord.Silo.Tests;
+
+/// <summary>The host's flags, their precedence over the environment and appsettings.json, and bad values (exit 2, nothing started).</summary>
+public sealed class HostConfigurationTests
+{
+    [Theory]
+    [InlineData("--silo-port abc", "--silo-port (Silo:SiloPort) is 'abc'", "1 to 65535")]
+    [InlineData("--gateway-port 70000", "--gateway-port (Silo:GatewayPort) is '70000'", "1 to 65535")]
+    [InlineData("--http-port -1", "--http-port", "0 to 65535")]
+    [InlineData("--ring-port x", "--ring-port (Chord:RingPort) is 'x'", "0 to 65535")]
+    [InlineData("--primary nowhere", "--primary (Silo:Primary) is 'nowhere'", "host:port")]
+    [InlineData("--seed 127.0.0.1", "--seed (Chord:Seeds:0) is '127.0.0.1'", "host:port")]
+    [InlineData("--clustering zookeeper", "--clustering (Silo:Clustering) is 'zookeeper'", "localhost")]
+    [InlineData("--clustering redis --primary 127.0.0.1:11111", "--primary", "localhost clustering only")]
+    [InlineData("--address 10.1.2.3", "--address", "--clustering redis")]
+    [InlineData("--http-host somewhere", "--http-host", "an IP address")]
+    [InlineData("--cluster-id", "--cluster-id needs a value", "NAME")]
+    [InlineData("--frobnicate 1", "Unknown argument '--frobnicate'", "--silo-port")]
+    [InlineData("--Chord:WriteQuorum=9", "Chord:WriteQuorum is '9'", "1 to 5")]
+    [InlineData("--Chord:RequestTimeout=soon", "Chord:RequestTimeout", "hh:mm:ss")]
+    public async Task A_bad_setting_exits_2_naming_it_and_what_is_allowed(string args, string named, string allowed)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await ChordHost.RunAsync(args.Split(' '), output, error);
+        Assert.Equal(2, code);
+        Assert.Contains(named, error.ToString(), StringComparison.Ordinal);
+        Assert.Contains(allowed, error.ToString(), StringComparison.Ordinal);
+        Assert.Empty(output.ToString());
+    }
+
+    [Fact]
+    public async Task Every_problem_is_reported_at_once()
+    {
+        var error = new StringWriter();
+        Assert.Equal(2, await ChordHost.RunAsync(["--silo-port", "0", "--clustering", "etcd"], new StringWriter(), error));
+        Assert.Contains("--silo-port", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("--clustering", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_lists_every_flag_and_its_configuration_key()
+    {
+        var output = new StringWriter();
+        Assert.Equal(0, await ChordHost.RunAsync(["--help"], output, new StringWriter()));
+        foreach (var flag in new[] { "--silo-port", "--gateway-port", "--ring-port", "--http-port", "--primary", "--seed", "--cluster-id", "--data-dir", "--clustering", "--redis" })
+        {
+            Assert.Contains(flag, output.ToString(), StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Silo:SiloPort", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Flags_bind_to_the_host_and_ring_options()
+    {
+        await using var host = ChordHost.Create(
+            ["--silo-port", "12001", "--gateway-port=31001", "--http-port", "0", "--ring-port", "4555", "--primary", "localhost:12000",
+             "--seed", "127.0.0.1:4444", "--seed", "py2p.example:4445", "--cluster-id", "blue", "--data-dir", "/tmp/chord-a"],
+            SiloHosts.QuietLogging);
+        Assert.Equal(12001, host.Options.SiloPort);
+        Assert.Equal(31001, host.Options.GatewayPort);
+        Assert.Equal(0, host.Options.HttpPort);
+        Assert.Equal("localhost:12000", host.Options.Primary);
+        Assert.Equal("blue", host.Options.ClusterId);
+        var chord = host.App.Services.GetRequiredService<IOptions<ChordOptions>>().Value;
+        Assert.Equal(4555, chord.RingPort);
+        Assert.Equal(["127.0.0.1:4444", "py2p.example:4445"], chord.Seeds);
+        Assert.Equal("/tmp/chord-a", chord.DataDirectory);
+    }
+
+    [Fact]
+    public async Task The_command_line_wins_over_the_environment_which_wins_over_appsettings()
+    {
+        // Every other host in these tests passes --cluster-id and --gateway-port, so these variables reach only this one.
+        Environment.SetEnvironmentVariable("Silo__ClusterId", "from-environment");
+        Environment.SetEnvironmentVariable("Silo__GatewayPort", "31999");
+        try
+        {
+            await using var host = ChordHost.Create(["--cluster-id", "from-flag", "--http-port", "0"], SiloHosts.QuietLogging);
+            Assert.Equal("from-flag", host.Options.ClusterId);
+            Assert.Equal(31999, host.Options.GatewayPort);   // appsettings.json says 30000
+            Assert.Equal(11111, host.Options.SiloPort);      // appsettings.json
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("Silo__ClusterId", null);
+            Environment.SetEnvironmentVariable("Silo__GatewayPort", null);
+        }
+    }
+}

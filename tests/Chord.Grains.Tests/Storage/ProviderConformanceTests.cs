@@ -446,6 +446,8 @@ public abstract class ProviderConformanceTests(StorageClusterFixture fixture)
     private IServiceProvider Services(int silo) => ((InProcessSiloHandle)fixture.Chord.Cluster.Silos[silo]).SiloHost.Services;
 }
 
-public sealed class TombstoneProviderConformanceTests(TombstoneStorageCluster fixture) : ProviderConformanceTests(fixture), IClassFixture<TombstoneStorageCluster>;
+[Collection(TombstoneStorageCluster.Collection)]
+public sealed class TombstoneProviderConformanceTests(TombstoneStorageCluster fixture) : ProviderConformanceTests(fixture);
 
-public sealed class DeleteProviderConformanceTests(DeleteStorageCluster fixture) : ProviderConformanceTests(fixture), IClassFixture<DeleteStorageCluster>;
+[Collection(DeleteStorageCluster.Collection)]
+public sealed class DeleteProviderConformanceTests(DeleteStorageCluster fixture) : ProviderConformanceTests(fixture);

@@ -30,6 +30,20 @@ public abstract class StorageClusterFixture(ChordStorageMode mode) : IAsyncLifet
     }
 }
 
-public sealed class TombstoneStorageCluster() : StorageClusterFixture(ChordStorageMode.Tombstone);
+/// <summary>The cluster with DeleteStateOnClear = false, shared by every test class of its collection.</summary>
+public sealed class TombstoneStorageCluster() : StorageClusterFixture(ChordStorageMode.Tombstone)
+{
+    public const string Collection = "grain storage, tombstone clear";
+}
 
-public sealed class DeleteStorageCluster() : StorageClusterFixture(ChordStorageMode.Delete);
+/// <summary>The cluster with DeleteStateOnClear = true, shared by every test class of its collection.</summary>
+public sealed class DeleteStorageCluster() : StorageClusterFixture(ChordStorageMode.Delete)
+{
+    public const string Collection = "grain storage, delete clear";
+}
+
+[CollectionDefinition(TombstoneStorageCluster.Collection)]
+public sealed class TombstoneStorageCollection : ICollectionFixture<TombstoneStorageCluster>;
+
+[CollectionDefinition(DeleteStorageCluster.Collection)]
+public sealed class DeleteStorageCollection : ICollectionFixture<DeleteStorageCluster>;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Chord.Dht.Ring;
 using Chord.Grains.Providers;
 using Chord.Interfaces;
@@ -28,6 +29,9 @@ namespace Chord.Grains.Storage;
 /// <para><b>Failures.</b> A ring that does not answer or acknowledge in time throws
 /// <see cref="ChordGrainStorageException"/>; the grain's ETag is left as it was, since the write is not known to
 /// have happened.</para>
+/// <para><b>Metrics.</b> The <c>Chord.Grains.Storage</c> meter counts operations
+/// (<c>chord.storage.operations</c>, by provider, operation and outcome: ok, conflict, failed) and times them
+/// (<c>chord.storage.duration</c>, in milliseconds).</para>
 /// </remarks>
 public sealed partial class ChordGrainStorage : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
 {
@@ -85,7 +89,10 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
     }
 
     /// <inheritdoc />
-    public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        MeasureAsync("read", () => ReadStateCoreAsync(stateName, grainId, grainState));
+
+    private async Task ReadStateCoreAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
         var key = RingKeyOf(grainId, stateName);
@@ -117,7 +124,10 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
     }
 
     /// <inheritdoc />
-    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        MeasureAsync("write", () => WriteStateCoreAsync(stateName, grainId, grainState));
+
+    private async Task WriteStateCoreAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
         var key = RingKeyOf(grainId, stateName);
@@ -143,7 +153,10 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
     }
 
     /// <inheritdoc />
-    public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        MeasureAsync("clear", () => ClearStateCoreAsync(stateName, grainId, grainState));
+
+    private async Task ClearStateCoreAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         ArgumentNullException.ThrowIfNull(grainState);
         var key = RingKeyOf(grainId, stateName);
@@ -181,6 +194,29 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
 
         Log.Ready(_logger, _name, _options.DeleteStateOnClear, _options.GrainStorageSerializer.GetType().Name);
         return Task.CompletedTask;
+    }
+
+    private async Task MeasureAsync(string operation, Func<Task> run)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var outcome = "failed";
+        try
+        {
+            await run();
+            outcome = "ok";
+        }
+        catch (InconsistentStateException)
+        {
+            outcome = "conflict";
+            throw;
+        }
+        finally
+        {
+            var provider = new KeyValuePair<string, object?>("provider", _name);
+            var op = new KeyValuePair<string, object?>("operation", operation);
+            ChordStorageMetrics.Operations.Add(1, provider, op, new KeyValuePair<string, object?>("outcome", outcome));
+            ChordStorageMetrics.Duration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds, provider, op);
+        }
     }
 
     private T CreateState<T>() => _activators.GetActivator<T>().Create();

@@ -387,6 +387,43 @@ public abstract class ProviderConformanceTests(StorageClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Operations_are_counted_by_outcome_in_the_storage_meter()
+    {
+        var counts = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "Chord.Grains.Storage" && instrument.Name == "chord.storage.operations")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? operation = null, outcome = null;
+            foreach (var tag in tags)
+            {
+                operation = tag.Key == "operation" ? tag.Value as string : operation;
+                outcome = tag.Key == "outcome" ? tag.Value as string : outcome;
+            }
+
+            counts.AddOrUpdate($"{operation}/{outcome}", value, (_, n) => n + value);
+        });
+        listener.Start();
+
+        var id = NewId("metrics");
+        var state = NewState(state: new TestState { A = "m" });
+        await Storage.WriteStateAsync(StateName, id, state);
+        await ReadAsync(id);
+        await Assert.ThrowsAsync<InconsistentStateException>(() => Storage.ClearStateAsync(StateName, id, NewState()));
+
+        // Other tests may run at the same time: at least ours are counted.
+        Assert.True(counts.GetValueOrDefault("write/ok") >= 1);
+        Assert.True(counts.GetValueOrDefault("read/ok") >= 1);
+        Assert.True(counts.GetValueOrDefault("clear/conflict") >= 1);
+    }
+
+    [Fact]
     public async Task The_state_is_stored_under_the_documented_ring_key()
     {
         var id = GrainId.Create("my-grain-type", $"key/with/slashes-{Guid.NewGuid():N}");

@@ -1,6 +1,8 @@
 using Chord.Dht.Ring;
 using Chord.Dht.Wire;
 using Chord.Interfaces;
+using Orleans.Core.Internal;
+using Orleans.Runtime.Placement;
 
 namespace Chord.Grains.Tests;
 
@@ -28,20 +30,25 @@ public sealed class KeyGrainTests(SharedChordCluster fixture) : IClassFixture<Sh
             Assert.Equal("hello", await RingReads.ReadStringAsync(node.Node, "greeting"));
         }
 
-        // A fresh activation on another silo reads it from the ring, not from a cache. Placement chooses the silo,
-        // so deactivate and read again until an activation lands elsewhere.
+        // A fresh activation on another silo reads it from the ring, not from a cache: move the grain to another
+        // silo (it is no migration participant, so the new activation starts with nothing) and read through it.
         var management = Chord.Grains.GetGrain<IManagementGrain>(0);
         var writer = await management.GetActivationAddress(Key("greeting"));
         Assert.NotNull(writer);
-        var reader = writer;
-        for (var attempt = 0; attempt < 40 && reader!.Equals(writer); attempt++)
+        var other = Chord.Cluster.Silos.Select(s => s.SiloAddress).First(s => !s.Equals(writer));
+        RequestContext.Set(IPlacementDirector.PlacementHintKey, other);
+        try
         {
-            await management.ForceActivationCollection(TimeSpan.Zero);
-            Assert.Equal("hello", (await Key("greeting").Get())?.AsString());
-            reader = await management.GetActivationAddress(Key("greeting"));
+            await Key("greeting").AsReference<IGrainManagementExtension>().MigrateOnIdle();
+        }
+        finally
+        {
+            RequestContext.Remove(IPlacementDirector.PlacementHintKey);
         }
 
-        Assert.NotEqual(writer, reader);
+        await Eventually.UntilAsync(async () => other.Equals(await management.GetActivationAddress(Key("greeting"))), TimeSpan.FromSeconds(20), "the grain to move to another silo");
+        Assert.Equal("hello", (await Key("greeting").Get())?.AsString());
+        Assert.Equal(other, await management.GetActivationAddress(Key("greeting")));
     }
 
     [Fact]

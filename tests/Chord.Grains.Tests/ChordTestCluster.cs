@@ -19,12 +19,20 @@ public sealed class ChordTestCluster : IAsyncDisposable
     /// <summary>The name the test silos give the Chord grain storage.</summary>
     public const string StorageName = "chord";
 
-    public static async Task<ChordTestCluster> StartAsync(int silos = 3, ChordStorageMode storage = ChordStorageMode.None)
+    /// <summary>The configuration key that sets each silo's ChordOptions.RequestTimeout (a TimeSpan).</summary>
+    public const string RequestTimeoutKey = "ChordTests:RequestTimeout";
+
+    public static async Task<ChordTestCluster> StartAsync(int silos = 3, ChordStorageMode storage = ChordStorageMode.None, TimeSpan? requestTimeout = null)
     {
         var builder = new TestClusterBuilder((short)silos);
         if (storage != ChordStorageMode.None)
         {
             builder.Properties[StorageModeKey] = storage.ToString();
+        }
+
+        if (requestTimeout is { } timeout)
+        {
+            builder.Properties[RequestTimeoutKey] = timeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
         }
 
         builder.AddSiloBuilderConfigurator<ChordSilo>();
@@ -84,6 +92,10 @@ public sealed class ChordTestCluster : IAsyncDisposable
             {
                 options.ListenHost = "127.0.0.1";
                 options.JoinTimeout = TimeSpan.FromSeconds(10);
+                if (TimeSpan.TryParse(siloBuilder.Configuration[RequestTimeoutKey], System.Globalization.CultureInfo.InvariantCulture, out var timeout))
+                {
+                    options.RequestTimeout = timeout;
+                }
             });
             if (Enum.TryParse<ChordStorageMode>(siloBuilder.Configuration[StorageModeKey], out var mode) && mode != ChordStorageMode.None)
             {

@@ -38,6 +38,7 @@ public static class ChordSiloBuilderExtensions
         }
 
         services.AddOptions<ChordOptions>().ValidateOnStart();
+
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChordOptions>, ChordOptionsValidator>());
         services.AddSingleton<ChordSiloNode>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChordSiloNode>());

@@ -3,6 +3,7 @@ using Chord.Grains.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 
 namespace Orleans.Hosting;
 
@@ -38,6 +39,10 @@ public static class ChordSiloBuilderExtensions
         }
 
         services.AddOptions<ChordOptions>().ValidateOnStart();
+
+        // The ring's exceptions (Chord.Dht.Ring: not found, no majority, timeout, write) travel back from a key grain
+        // on another silo; Orleans' exception codec carries only namespaces it is told of.
+        services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Chord.Dht"));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChordOptions>, ChordOptionsValidator>());
         services.AddSingleton<ChordSiloNode>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChordSiloNode>());

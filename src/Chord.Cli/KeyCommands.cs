@@ -240,7 +240,22 @@ internal static class KeyCommands
                 return ExitCodes.RingError;
             }
 
-            return await operation(parse, node, cancellationToken);
+            var code = await operation(parse, node, cancellationToken);
+
+            // A write's notify broadcast is queued after its acknowledgement; the seed reads a connection in order,
+            // so its pong means it has the broadcast too, and 'keys' through it lists the key at once.
+            using var flush = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            flush.CancelAfter(options.RequestTimeout);
+            try
+            {
+                await peer.PingAsync(flush.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or MeshConnectException or IOException or ObjectDisposedException)
+            {
+                // The operation is done; only 'keys' through this seed may miss the key.
+            }
+
+            return code;
         }
         catch (ChordKeyNotFoundException e)
         {

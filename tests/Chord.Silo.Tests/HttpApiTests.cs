@@ -48,6 +48,61 @@ public sealed class HttpApiTests(HostsFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task If_match_makes_a_put_a_compare_and_set_on_the_etag()
+    {
+        var key = Unique("cas");
+        (await _http.PutAsync($"kv/{key}", Json("1"))).Dispose();
+        using var read = await _http.GetAsync($"kv/{key}");
+        var etag = read.Headers.ETag!.Tag;
+
+        using var first = await Send(HttpMethod.Put, key, "2", ("If-Match", etag));
+        Assert.Equal(HttpStatusCode.NoContent, first.StatusCode);
+        Assert.NotEqual(etag, first.Headers.ETag?.Tag);
+
+        using var stale = await Send(HttpMethod.Put, key, "3", ("If-Match", etag));
+        var problem = await AssertProblemAsync(stale, HttpStatusCode.PreconditionFailed);
+        Assert.Contains("nothing was written", problem.Detail, StringComparison.Ordinal);
+        Assert.Equal(first.Headers.ETag?.Tag, stale.Headers.ETag?.Tag);
+        Assert.Equal("2", await _http.GetStringAsync($"kv/{key}"));
+    }
+
+    [Fact]
+    public async Task If_none_match_star_writes_only_a_key_without_a_value()
+    {
+        var key = Unique("create-once");
+        using var created = await Send(HttpMethod.Put, key, "\"first\"", ("If-None-Match", "*"));
+        Assert.Equal(HttpStatusCode.NoContent, created.StatusCode);
+        using var again = await Send(HttpMethod.Put, key, "\"second\"", ("If-None-Match", "*"));
+        await AssertProblemAsync(again, HttpStatusCode.PreconditionFailed);
+        Assert.Equal("\"first\"", await _http.GetStringAsync($"kv/{key}"));
+    }
+
+    [Fact]
+    public async Task A_conditional_delete_deletes_only_the_version_it_names()
+    {
+        var key = Unique("cas-delete");
+        (await _http.PutAsync($"kv/{key}", Json("1"))).Dispose();
+        using var read = await _http.GetAsync($"kv/{key}");
+        (await _http.PutAsync($"kv/{key}", Json("2"))).Dispose();
+
+        using var stale = await Send(HttpMethod.Delete, key, null, ("If-Match", read.Headers.ETag!.Tag));
+        await AssertProblemAsync(stale, HttpStatusCode.PreconditionFailed);
+        using var current = await Send(HttpMethod.Delete, key, null, ("If-Match", stale.Headers.ETag!.Tag));
+        Assert.Equal(HttpStatusCode.NoContent, current.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await _http.GetAsync($"kv/{key}")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("If-Match", "\"not a version\"")]
+    [InlineData("If-None-Match", "\"1@x\"")]
+    public async Task A_malformed_precondition_is_a_400(string header, string value)
+    {
+        using var response = await Send(HttpMethod.Put, Unique("cas-bad"), "1", (header, value));
+        var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Contains(header, problem.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Octet_stream_is_stored_as_bytes_and_read_back_raw()
     {
         var key = Unique("blob");
@@ -138,12 +193,16 @@ public sealed class HttpApiTests(HostsFixture fixture) : IDisposable
     [Fact]
     public async Task Delta_into_a_value_that_is_not_a_map_is_a_409_and_leaves_it()
     {
-        var key = Unique("plain");
-        (await _http.PutAsync($"kv/{key}", Json("\"just a string\""))).Dispose();
-        using var response = await _http.PostAsync($"kv/{key}/delta", Json("""{"a": 1}"""));
-        var problem = await AssertProblemAsync(response, HttpStatusCode.Conflict);
-        Assert.Contains("not a map", problem.Detail, StringComparison.Ordinal);
-        Assert.Equal("\"just a string\"", await _http.GetStringAsync($"kv/{key}"));
+        // Eight keys: their grains land on all three silos, so the ring's refusal also comes back across silos.
+        for (var i = 0; i < 8; i++)
+        {
+            var key = Unique("plain");
+            (await _http.PutAsync($"kv/{key}", Json("\"just a string\""))).Dispose();
+            using var response = await _http.PostAsync($"kv/{key}/delta", Json("""{"a": 1}"""));
+            var problem = await AssertProblemAsync(response, HttpStatusCode.Conflict);
+            Assert.Contains("not a map", problem.Detail, StringComparison.Ordinal);
+            Assert.Equal("\"just a string\"", await _http.GetStringAsync($"kv/{key}"));
+        }
     }
 
     [Theory]
@@ -245,9 +304,13 @@ public sealed class HttpApiTests(HostsFixture fixture) : IDisposable
         Assert.Equal(key, before.RootElement.GetProperty("keys")[0].GetString());
         Assert.True(before.RootElement.GetProperty("keys").GetArrayLength() <= 100);
 
+        // The listing is each silo's table: a position that applies the delete after its quorum did lists the key until then.
         (await _http.DeleteAsync($"kv/{key}")).Dispose();
-        using var after = JsonDocument.Parse(await _http.GetStringAsync($"keys?after={Uri.EscapeDataString(key[..^1])}"));
-        Assert.DoesNotContain(key, after.RootElement.GetProperty("keys").EnumerateArray().Select(k => k.GetString()));
+        await Eventually.UntilAsync(async () =>
+        {
+            using var after = JsonDocument.Parse(await _http.GetStringAsync($"keys?after={Uri.EscapeDataString(key[..^1])}"));
+            return !after.RootElement.GetProperty("keys").EnumerateArray().Any(k => k.GetString() == key);
+        }, TimeSpan.FromSeconds(20), "the deleted key is no longer listed");
     }
 
     [Theory]
@@ -316,6 +379,13 @@ public sealed class HttpApiTests(HostsFixture fixture) : IDisposable
     }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private async Task<HttpResponseMessage> Send(HttpMethod method, string key, string? json, (string Name, string Value) header)
+    {
+        using var request = new HttpRequestMessage(method, $"kv/{key}") { Content = json is null ? null : Json(json) };
+        request.Headers.TryAddWithoutValidation(header.Name, header.Value);
+        return await _http.SendAsync(request);
+    }
 
     internal static async Task<(string? Title, string Detail)> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status)
     {

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Xunit.Sdk;
 
 namespace Chord.Silo.Tests;
 
@@ -13,7 +12,7 @@ namespace Chord.Silo.Tests;
 /// </summary>
 public sealed class RedisClusteringTests
 {
-    [Fact]
+    [RedisFact]
     public async Task Two_hosts_with_redis_clustering_form_one_ring()
     {
         using var redis = RedisServer.Start();
@@ -27,6 +26,8 @@ public sealed class RedisClusteringTests
         Assert.Equal(HttpStatusCode.NoContent, put.StatusCode);
         Assert.Equal("\"through redis membership\"", await second.GetStringAsync($"kv/{key}"));
     }
+
+    internal static string? FindRedisServer() => RedisServer.FindOnPath("redis-server");
 
     /// <summary>A redis-server child process on a free loopback port, with no persistence.</summary>
     private sealed class RedisServer : IDisposable
@@ -43,16 +44,9 @@ public sealed class RedisClusteringTests
 
         public static RedisServer Start()
         {
-            var executable = FindOnPath("redis-server");
-            if (executable is null)
-            {
-                if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-                {
-                    Assert.Fail("redis-server is not on PATH, and CI=true requires the Redis clustering test to run (.ci/run installs redis-server).");
-                }
-
-                throw SkipException.ForSkip("redis-server is not on PATH; install it (apt-get install redis-server) to run the Redis clustering test.");
-            }
+            // Without redis-server, RedisFact skips the test, except under CI=true, where it runs and fails here.
+            var executable = FindOnPath("redis-server")
+                ?? throw new InvalidOperationException("redis-server is not on PATH, and CI=true requires the Redis clustering test to run (.ci/run installs redis-server).");
 
             var port = SiloHosts.FreePort();
             var start = new ProcessStartInfo(executable)
@@ -108,9 +102,22 @@ public sealed class RedisClusteringTests
             }
         }
 
-        private static string? FindOnPath(string name) =>
+        internal static string? FindOnPath(string name) =>
             (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
                 .Select(dir => Path.Combine(dir, name))
                 .FirstOrDefault(File.Exists);
+    }
+}
+
+/// <summary>A fact skipped when redis-server is not on PATH, unless CI=true: there the test runs, and fails without it.</summary>
+public sealed class RedisFactAttribute : FactAttribute
+{
+    public RedisFactAttribute()
+    {
+        var ci = string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+        if (!ci && RedisClusteringTests.FindRedisServer() is null)
+        {
+            Skip = "redis-server is not on PATH; install it (apt-get install redis-server) to run the Redis clustering test.";
+        }
     }
 }

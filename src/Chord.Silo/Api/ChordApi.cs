@@ -12,7 +12,8 @@ namespace Chord.Silo.Api;
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
-/// <item><c>PUT /kv/{key}</c>: a JSON body, raw bytes (<c>application/octet-stream</c>) or text (<c>text/plain</c>); 204.</item>
+/// <item><c>PUT /kv/{key}</c>: a JSON body, raw bytes (<c>application/octet-stream</c>) or text (<c>text/plain</c>); 204.
+/// With <c>If-Match: "version"</c> (or <c>If-None-Match: *</c>) it is a compare-and-set: 412 when the key is at another version.</item>
 /// <item><c>GET /kv/{key}</c>: 200 with the value as JSON (a bin as raw bytes, octet-stream) and its version as ETag; 404.</item>
 /// <item><c>DELETE /kv/{key}</c>: 204; 404 when the key had no value.</item>
 /// <item><c>POST /kv/{key}/delta</c>: a JSON object merged into the stored map; 200 with the merged map.</item>
@@ -77,8 +78,36 @@ internal static class ChordApi
             return problem;
         }
 
-        await grains.GetGrain<IChordKeyGrain>(key).Set(value!);
+        var (expected, badCondition) = RequestValues.Precondition(context.Request);
+        if (badCondition is not null)
+        {
+            return badCondition;
+        }
+
+        var grain = grains.GetGrain<IChordKeyGrain>(key);
+        if (expected is { } version)
+        {
+            return Conditional(context, key, version, await grain.SetIfVersion(value, version));
+        }
+
+        await grain.Set(value!);
         return Results.NoContent();
+    }
+
+    /// <summary>The answer to a version-checked write: 204 with the new ETag, or 412 with the version the key holds.</summary>
+    private static IResult Conditional(HttpContext context, string key, ChordVersion expected, ChordCasResult result)
+    {
+        if (!result.Current.Version.IsNone)
+        {
+            context.Response.Headers.ETag = $"\"{result.Current.Version}\"";
+        }
+
+        return result.Succeeded
+            ? Results.NoContent()
+            : Results.Problem(
+                detail: $"The key '{key}' is at version {(result.Current.Version.IsNone ? "none (no value)" : result.Current.Version.ToString())}, not {(expected.IsNone ? "none (If-None-Match: *)" : expected.ToString())}; nothing was written. GET it for the current ETag and retry.",
+                statusCode: StatusCodes.Status412PreconditionFailed,
+                title: "Version mismatch");
     }
 
     private static async Task<IResult> GetAsync(HttpContext context, IGrainFactory grains)
@@ -109,6 +138,17 @@ internal static class ChordApi
         if (RequestValues.Key(context) is not { Length: > 0 } key)
         {
             return RequestValues.EmptyKey();
+        }
+
+        var (expected, badCondition) = RequestValues.Precondition(context.Request);
+        if (badCondition is not null)
+        {
+            return badCondition;
+        }
+
+        if (expected is { } version)
+        {
+            return Conditional(context, key, version, await grains.GetGrain<IChordKeyGrain>(key).SetIfVersion(null, version));
         }
 
         return await grains.GetGrain<IChordKeyGrain>(key).Delete()

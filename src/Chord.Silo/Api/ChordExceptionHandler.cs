@@ -37,7 +37,8 @@ internal sealed partial class ChordExceptionHandler(IProblemDetailsService probl
     internal static (int Status, string Title, string Detail) Classify(Exception exception)
     {
         var type = exception is UnavailableExceptionFallbackException fallback ? fallback.ExceptionType ?? string.Empty : exception.GetType().FullName ?? string.Empty;
-        var message = exception.Message;
+        // Orleans puts an inner exception's stack trace into some messages; the first line is what a client needs.
+        var message = exception.Message.Split('\n', 2)[0].TrimEnd();
         if (Is<ChordKeyNotFoundException>(exception, type))
         {
             return (StatusCodes.Status404NotFound, "Not found", message);

@@ -108,6 +108,48 @@ internal static class RequestValues
             : (ChordValue.From(value), null);
     }
 
+    /// <summary>
+    /// The version a conditional write expects: <c>If-Match: "counter@writer"</c> (the ETag of a GET), or
+    /// <see cref="ChordVersion.None"/> for <c>If-None-Match: *</c> (only when the key has no value); null for an
+    /// unconditional write.
+    /// </summary>
+    public static (ChordVersion? Expected, IResult? Problem) Precondition(HttpRequest request)
+    {
+        var ifMatch = request.Headers.IfMatch.ToString();
+        var ifNoneMatch = request.Headers.IfNoneMatch.ToString();
+        if (ifMatch.Length > 0 && ifNoneMatch.Length > 0)
+        {
+            return (null, Problems.BadRequest("Give If-Match or If-None-Match, not both."));
+        }
+
+        if (ifNoneMatch.Length > 0)
+        {
+            return ifNoneMatch.Trim() == "*"
+                ? (ChordVersion.None, null)
+                : (null, Problems.BadRequest($"If-None-Match is '{ifNoneMatch}'; allowed: * (write only when the key has no value)."));
+        }
+
+        if (ifMatch.Length == 0)
+        {
+            return (null, null);
+        }
+
+        var tag = ifMatch.Trim();
+        if (tag.StartsWith("W/", StringComparison.Ordinal))
+        {
+            tag = tag[2..];
+        }
+
+        try
+        {
+            return (ChordVersion.Parse(tag.Trim('"')), null);
+        }
+        catch (FormatException)
+        {
+            return (null, Problems.BadRequest($"If-Match is '{ifMatch}'; allowed: one ETag as GET /kv/{{key}} returns it, \"counter@writer\"."));
+        }
+    }
+
     /// <summary>The limit of GET /keys: 1 to <see cref="MaxPage"/>, <see cref="DefaultPage"/> when absent.</summary>
     public static (int Limit, IResult? Problem) Limit(string? text)
     {

@@ -61,7 +61,8 @@ public interface IChordRingGrain : IGrainWithIntegerKey
 
     /// <summary>
     /// Keys stored on the ring after <paramref name="after"/> (null: from the start), in ordinal order, at most
-    /// <paramref name="limit"/> (1 to 10,000). Deleted keys are not listed.
+    /// <paramref name="limit"/> (1 to 10,000). Deleted keys are not listed once
+    /// their positions have applied the delete (a key deleted a moment ago can still be listed while they do).
     /// </summary>
     [ReadOnly, Alias("keys")]
     Task<ChordKeyPage> ListKeys(string? after, int limit);

@@ -166,6 +166,36 @@ public class DurabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Two_nodes_cannot_share_a_data_directory_and_the_directory_is_free_again_once_its_node_is_gone()
+    {
+        var root = Directory.CreateTempSubdirectory("chord-shared-dir-");
+        try
+        {
+            var options = new RingOptions { DataDirectory = root.FullName };
+            int stored;
+            await using (var owner = new RingNode(options))
+            {
+                await owner.StartAsync();
+                await owner.JoinAsync(); // alone on its ring: it owns all five positions
+                await owner.SetAsync("kept", "value");
+                stored = owner.StoredCount;
+                var refused = Assert.Throws<InvalidOperationException>(() => new RingNode(new RingOptions { DataDirectory = root.FullName }));
+                Assert.Contains($"'{root.FullName}' is in use by another ring node", refused.Message, StringComparison.Ordinal);
+                Assert.Contains("Each node needs a directory of its own", refused.Message, StringComparison.Ordinal);
+            }
+
+            await using var successor = new RingNode(new RingOptions { DataDirectory = root.FullName });
+            await successor.StartAsync();
+            Assert.True(stored >= 5, $"the owner stored {stored} entries");
+            Assert.Equal(stored, successor.StoredCount); // what the first node kept in the directory
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_node_owning_three_positions_keeps_copies_on_its_predecessor_so_its_crash_loses_nothing()
     {
         await using var cluster = await RingTestCluster.StartAsync(6);

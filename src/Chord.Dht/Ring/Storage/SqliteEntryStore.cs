@@ -14,10 +14,12 @@ internal sealed class SqliteEntryStore : IEntryStore
     private readonly Lock _lock = new();
     private readonly SqliteCommand _put;
     private readonly SqliteCommand _remove;
+    private readonly FileStream _ownership;
 
     public SqliteEntryStore(string directory)
     {
         Directory.CreateDirectory(directory);
+        _ownership = TakeOwnership(directory);
         var path = Path.Combine(directory, "chord-ring.db");
         _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         _connection.Open();
@@ -115,6 +117,25 @@ internal sealed class SqliteEntryStore : IEntryStore
             _put.Dispose();
             _remove.Dispose();
             _connection.Dispose();
+            _ownership.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Locks the directory for this node: two nodes sharing one directory would share one salt, so one node id, and
+    /// overwrite each other's entries. The lock is the operating system's (released when the process dies).
+    /// </summary>
+    private static FileStream TakeOwnership(string directory)
+    {
+        var path = Path.Combine(directory, "chord-ring.lock");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new InvalidOperationException(
+                $"The data directory '{directory}' is in use by another ring node ({path} is locked). Each node needs a directory of its own.", ex);
         }
     }
 

@@ -17,11 +17,24 @@ internal static class CliOptions
         Description = "A silo's HTTP API, for example http://127.0.0.1:8080: go through it (give this or --ring).",
     };
 
-    public static Option<double> Timeout() => new("--timeout")
+    /// <summary>Seconds to wait, checked at parse time so every verb refuses a bad value the same way (exit code 2).</summary>
+    public static Option<double> Timeout()
     {
-        Description = "Seconds to wait for the ring to answer.",
-        DefaultValueFactory = _ => 10,
-    };
+        var option = new Option<double>("--timeout")
+        {
+            Description = "Seconds to wait for the ring to answer (more than 0, at most 3600).",
+            DefaultValueFactory = _ => 10,
+        };
+        option.Validators.Add(result =>
+        {
+            var seconds = result.GetValueOrDefault<double>();
+            if (seconds is <= 0 or > 3600)
+            {
+                result.AddError($"--timeout {seconds} is out of range: give 0 < seconds <= 3600.");
+            }
+        });
+        return option;
+    }
 
     public static Option<string> Subnet() => new("--subnet")
     {

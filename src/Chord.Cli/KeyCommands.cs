@@ -182,11 +182,6 @@ internal static class KeyCommands
             }
 
             var seconds = parse.GetValue(timeout);
-            if (seconds is <= 0 or > 3600)
-            {
-                await error.WriteLineAsync($"chord: --timeout {seconds} is out of range: give 0 < seconds <= 3600.");
-                return ExitCodes.Usage;
-            }
 
             return api is not null
                 ? await RunHttpAsync(parse, api, TimeSpan.FromSeconds(seconds), httpOperation, cancellationToken)

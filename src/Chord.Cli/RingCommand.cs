@@ -32,11 +32,6 @@ internal static class RingCommand
             }
 
             var seconds = parse.GetValue(timeout);
-            if (seconds is <= 0 or > 3600)
-            {
-                await error.WriteLineAsync($"chord: --timeout {seconds} is out of range: give 0 < seconds <= 3600.");
-                return ExitCodes.Usage;
-            }
 
             return await KeyCommands.RunHttpAsync(parse, address, TimeSpan.FromSeconds(seconds), async (p, api, ct) =>
             {

@@ -98,6 +98,17 @@ public sealed partial class CliTests : IAsyncLifetime
         Assert.StartsWith("chord:", result.Error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("get", "k", "--ring", "127.0.0.1:1", "--timeout", "0")]
+    [InlineData("keys", "--ring", "127.0.0.1:1", "--timeout", "-2")]
+    [InlineData("ring", "--http", "http://127.0.0.1:1", "--timeout", "3601")]
+    public async Task A_timeout_out_of_range_exits_2_naming_the_range(params string[] args)
+    {
+        var result = await RunAsync(args);
+        Assert.Equal(ExitCodes.Usage, result.Code);
+        Assert.Contains($"--timeout {args[^1]} is out of range: give 0 < seconds <= 3600.", result.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_unreachable_ring_exits_3()
     {

@@ -43,7 +43,7 @@ public sealed class BenchOptions
           --duration S  seconds measured per cell (default 5, quick 1)
           --warmup S    seconds run before each cell is measured (default 1, quick 0.3)
           --nodes LIST  ring sizes for 'ring' (default 3,5,16)
-          --scale LIST  ring sizes for 'scale' (default 16,64,256)
+          --scale LIST  ring sizes for 'scale' (default 16,64,256; quick 16,64: 256 nodes take minutes to start)
           --values LIST value sizes in bytes (default 64,4096)
           --callers LIST concurrent callers (default 1,64)
           --results DIR where SCENARIO.md is written (default bench/results of the repository)

@@ -17,7 +17,7 @@ public static class ScaleScenario
         var floor = await context.FloorMicrosAsync();
         var table = new ResultTable("Scale: single-position lookups (RetrieveAsync) on the in-memory transport",
             ["nodes", "mean hops", "p99 hops", "max hops", "½·log₂N+1", "memory/node KiB", "start s", .. ResultTable.MeasuredColumns]);
-        foreach (var n in options.ScaleNodes ?? [16, 64, 256])
+        foreach (var n in options.ScaleNodes ?? (options.Quick ? [16, 64] : [16, 64, 256]))
         {
             context.Log($"scale: starting {n} nodes in memory");
             var before = GC.GetTotalMemory(forceFullCollection: true);

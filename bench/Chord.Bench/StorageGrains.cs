@@ -22,16 +22,16 @@ public interface IStorageBenchGrain : IGrainWithIntegerKey
 }
 
 /// <summary>The storage grain on Orleans' memory storage (provider "memory").</summary>
-[Alias("chord.bench.IMemoryStorageGrain")]
-public interface IMemoryStorageGrain : IStorageBenchGrain;
+[Alias("chord.bench.IMemoryStateBenchGrain")]
+public interface IMemoryStateBenchGrain : IStorageBenchGrain;
 
 /// <summary>The storage grain on Orleans' Redis storage (provider "redis").</summary>
-[Alias("chord.bench.IRedisStorageGrain")]
-public interface IRedisStorageGrain : IStorageBenchGrain;
+[Alias("chord.bench.IRedisStateBenchGrain")]
+public interface IRedisStateBenchGrain : IStorageBenchGrain;
 
 /// <summary>The storage grain on our ring (provider "chord").</summary>
-[Alias("chord.bench.IChordStorageGrain")]
-public interface IChordStorageGrain : IStorageBenchGrain;
+[Alias("chord.bench.IChordStateBenchGrain")]
+public interface IChordStateBenchGrain : IStorageBenchGrain;
 
 /// <summary>What the three storage grains share; each subclass names its provider in <c>[PersistentState]</c>.</summary>
 public abstract class StorageBenchGrain(IPersistentState<BenchState> state) : Grain, IStorageBenchGrain
@@ -63,8 +63,11 @@ public abstract class StorageBenchGrain(IPersistentState<BenchState> state) : Gr
     }
 }
 
-public sealed class MemoryStorageGrain([PersistentState("bench", "memory")] IPersistentState<BenchState> state) : StorageBenchGrain(state), IMemoryStorageGrain;
+[GrainType("chord-bench-memory-state")]
+public sealed class MemoryStateBenchGrain([PersistentState("bench", "memory")] IPersistentState<BenchState> state) : StorageBenchGrain(state), IMemoryStateBenchGrain;
 
-public sealed class RedisStorageGrain([PersistentState("bench", "redis")] IPersistentState<BenchState> state) : StorageBenchGrain(state), IRedisStorageGrain;
+[GrainType("chord-bench-redis-state")]
+public sealed class RedisStateBenchGrain([PersistentState("bench", "redis")] IPersistentState<BenchState> state) : StorageBenchGrain(state), IRedisStateBenchGrain;
 
-public sealed class ChordStorageGrain([PersistentState("bench", "chord")] IPersistentState<BenchState> state) : StorageBenchGrain(state), IChordStorageGrain;
+[GrainType("chord-bench-chord-state")]
+public sealed class ChordStateBenchGrain([PersistentState("bench", "chord")] IPersistentState<BenchState> state) : StorageBenchGrain(state), IChordStateBenchGrain;

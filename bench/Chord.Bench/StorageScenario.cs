@@ -16,8 +16,8 @@ public static class StorageScenario
     private static readonly (string Name, Func<IGrainFactory, long, IStorageBenchGrain> Grain)[] Providers =
     [
         // ("chord", ...) joins when the storage branch's provider is merged.
-        ("memory", (f, k) => f.GetGrain<IMemoryStorageGrain>(k)),
-        ("redis", (f, k) => f.GetGrain<IRedisStorageGrain>(k)),
+        ("memory", (f, k) => f.GetGrain<IMemoryStateBenchGrain>(k)),
+        ("redis", (f, k) => f.GetGrain<IRedisStateBenchGrain>(k)),
     ];
 
     public static async Task RunAsync(BenchContext context)

@@ -12,6 +12,7 @@ public sealed class BenchContext : IDisposable
     {
         Options = options;
         Output = output;
+        Allocations = options.AllocationProfile ? new AllocationSampler() : null;
     }
 
     public BenchOptions Options { get; }
@@ -19,6 +20,9 @@ public sealed class BenchContext : IDisposable
     public TextWriter Output { get; }
 
     public FrameCounter Frames { get; } = new();
+
+    /// <summary>The allocation sampler when <c>--alloc-profile</c> is on.</summary>
+    public AllocationSampler? Allocations { get; private set; }
 
     /// <summary>The tables each scenario produced, by scenario name.</summary>
     public Dictionary<string, List<ResultTable>> Results { get; } = new(StringComparer.Ordinal);
@@ -83,5 +87,9 @@ public sealed class BenchContext : IDisposable
         "The machine (2 cores) was shared with two other engineers' builds and tests: absolute numbers are noisy.",
     ];
 
-    public void Dispose() => Frames.Dispose();
+    public void Dispose()
+    {
+        Frames.Dispose();
+        Allocations?.Dispose();
+    }
 }

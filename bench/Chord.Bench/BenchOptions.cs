@@ -29,6 +29,12 @@ public sealed class BenchOptions
     /// <summary>Concurrent caller counts.</summary>
     public IReadOnlyList<int>? Callers { get; init; }
 
+    /// <summary>Operation mixes of the ring and grain scenarios.</summary>
+    public IReadOnlyList<Mix>? Mixes { get; init; }
+
+    /// <summary>Print the top allocated types of each cell (sampled by <see cref="AllocationSampler"/>).</summary>
+    public bool AllocationProfile { get; init; }
+
     /// <summary>Where SCENARIO.md files go.</summary>
     public required string ResultsDirectory { get; init; }
 
@@ -46,6 +52,8 @@ public sealed class BenchOptions
           --scale LIST  ring sizes for 'scale' (default 16,64,256; quick 16,64: 256 nodes take minutes to start)
           --values LIST value sizes in bytes (default 64,4096)
           --callers LIST concurrent callers (default 1,64)
+          --mixes LIST  get, set and/or 90/10 for 'ring' and 'grain' (default all three)
+          --alloc-profile print each cell's top allocated types (GCAllocationTick samples)
           --results DIR where SCENARIO.md is written (default bench/results of the repository)
         """;
 
@@ -64,9 +72,11 @@ public sealed class BenchOptions
         }
 
         var quick = false;
+        var allocationProfile = false;
         double? duration = null;
         double? warmup = null;
         IReadOnlyList<int>? nodes = null, scale = null, values = null, callers = null;
+        IReadOnlyList<Mix>? mixes = null;
         string? results = null;
         for (var i = 1; i < args.Count; i++)
         {
@@ -74,6 +84,9 @@ public sealed class BenchOptions
             string Next() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{arg} needs a value.");
             switch (arg)
             {
+                case "--alloc-profile":
+                    allocationProfile = true;
+                    break;
                 case "--quick":
                     quick = true;
                     break;
@@ -95,6 +108,9 @@ public sealed class BenchOptions
                 case "--callers":
                     callers = List(arg, Next(), 1, 4096);
                     break;
+                case "--mixes":
+                    mixes = ParseMixes(arg, Next());
+                    break;
                 case "--results":
                     results = Next();
                     break;
@@ -113,6 +129,8 @@ public sealed class BenchOptions
             ScaleNodes = scale,
             Values = values,
             Callers = callers,
+            Mixes = mixes,
+            AllocationProfile = allocationProfile,
             ResultsDirectory = results ?? DefaultResultsDirectory(),
             CommandLine = "dotnet run -c Release --project bench/Chord.Bench -- " + string.Join(' ', args),
         };
@@ -144,6 +162,15 @@ public sealed class BenchOptions
 
         return list.Count > 0 ? [.. list] : throw new ArgumentException($"{name} needs at least one number.");
     }
+
+    private static Mix[] ParseMixes(string name, string text) =>
+        [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(part => part switch
+        {
+            "get" => Mix.All[0],
+            "set" => Mix.All[1],
+            "90/10" => Mix.All[2],
+            _ => throw new ArgumentException($"{name} takes a comma-separated list of get, set and 90/10; '{part}' is not one."),
+        })];
 
     private static string DefaultResultsDirectory()
     {

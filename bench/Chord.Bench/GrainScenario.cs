@@ -27,14 +27,14 @@ public static class GrainScenario
                 await RingScenario.PrefillAsync(grains, (g, _) => g.Set(value));
                 foreach (var callers in options.Callers ?? [1, 64])
                 {
-                    foreach (var mix in Mix.All)
+                    foreach (var mix in options.Mixes ?? Mix.All)
                     {
                         context.Log($"grain: {mix.Name}, {callers} callers, {size} B");
                         var m = await LoadRunner.RunAsync(callers, options.Warmup, options.Duration, (_, random) =>
                         {
                             var grain = grains[random.Next(grains.Length)];
                             return mix.NextIsGet(random) ? grain.Get() : grain.Set(value);
-                        }, context.Frames);
+                        }, context.Frames, context.Allocations, context.Log);
                         table.Add(["3", mix.Name, callers.ToString(), size.ToString()], m, floor);
                         if (m.FirstError is { } error)
                         {

@@ -14,7 +14,10 @@ public static class LoadRunner
     /// <param name="duration">The measured window.</param>
     /// <param name="operation">One operation: (caller index, the caller's random source).</param>
     /// <param name="frames">Where frames and bytes sent are counted, or null.</param>
-    public static async Task<Measurement> RunAsync(int callers, TimeSpan warmup, TimeSpan duration, Func<int, Random, Task> operation, FrameCounter? frames)
+    /// <param name="allocations">When given, sampled over the window and its top types printed to <paramref name="log"/>.</param>
+    /// <param name="log">Where the allocation profile goes.</param>
+    public static async Task<Measurement> RunAsync(int callers, TimeSpan warmup, TimeSpan duration, Func<int, Random, Task> operation, FrameCounter? frames,
+        AllocationSampler? allocations = null, Action<string>? log = null)
     {
         var measuring = 0; // 0 warm-up, 1 measured window, 2 stopped
         var histograms = new LatencyHistogram[callers];
@@ -65,6 +68,7 @@ public static class LoadRunner
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
         var framesBefore = frames?.Frames ?? 0;
         var bytesBefore = frames?.Bytes ?? 0;
+        allocations?.Reset();
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref measuring, 1);
         await Task.Delay(duration);
@@ -73,6 +77,14 @@ public static class LoadRunner
         var allocated = GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore;
         var framesSent = (frames?.Frames ?? 0) - framesBefore;
         var bytesSent = (frames?.Bytes ?? 0) - bytesBefore;
+        if (allocations is not null && log is not null)
+        {
+            foreach (var (type, share) in allocations.Top(25))
+            {
+                log($"  alloc {share,6:P1} {type}");
+            }
+        }
+
         await Task.WhenAll(tasks);
 
         var merged = new LatencyHistogram();

@@ -30,7 +30,7 @@ public static class RingScenario
                 await PrefillAsync(keys, (key, i) => ring.Nodes[i % n].SetAsync(key, value));
                 foreach (var callers in options.Callers ?? [1, 64])
                 {
-                    foreach (var mix in Mix.All)
+                    foreach (var mix in options.Mixes ?? Mix.All)
                     {
                         context.Log($"ring: {n} nodes, {mix.Name}, {callers} callers, {size} B");
                         var m = await LoadRunner.RunAsync(callers, options.Warmup, options.Duration, (caller, random) =>
@@ -38,7 +38,7 @@ public static class RingScenario
                             var node = ring.Nodes[caller % n];
                             var key = keys[random.Next(keys.Length)];
                             return mix.NextIsGet(random) ? node.GetAsync(key) : node.SetAsync(key, value);
-                        }, context.Frames);
+                        }, context.Frames, context.Allocations, context.Log);
                         table.Add([n.ToString(), mix.Name, callers.ToString(), size.ToString()], m, floor);
                         if (m.FirstError is { } error)
                         {

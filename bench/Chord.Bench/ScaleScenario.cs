@@ -34,7 +34,7 @@ public static class ScaleScenario
                 var position = new RingPosition(new BigInteger(bytes, isUnsigned: true));
                 var result = await ring.Nodes[random.Next(n)].RetrieveAsync(HashMethod.Sha384, position);
                 hops.Add(result.Hops);
-            }, context.Frames);
+            }, context.Frames, context.Allocations, context.Log);
             hops.Sort();
             table.Add(
             [

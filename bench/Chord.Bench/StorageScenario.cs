@@ -46,7 +46,7 @@ public static class StorageScenario
                             await Task.WhenAll(grains.Select(g => g.Write(size)));
                             context.Log($"storage: {name} {op}, {callers} callers, {size} B");
                             var m = await LoadRunner.RunAsync(callers, options.Warmup, options.Duration,
-                                (caller, _) => op == "write" ? grains[caller].Write(size) : grains[caller].Read(), context.Frames);
+                                (caller, _) => op == "write" ? grains[caller].Write(size) : grains[caller].Read(), context.Frames, context.Allocations, context.Log);
                             results[(name, op, callers, size)] = m;
                             table.Add([name, op, callers.ToString(), size.ToString()], m, floor);
                             if (m.FirstError is { } error)

@@ -80,6 +80,8 @@ public sealed class BenchContext : IDisposable
         "Everything runs in one process: the callers, every node (and silo) and the GC; `alloc B/op` is "
             + "GC.GetTotalAllocatedBytes over the measured window divided by the operations completed in it, so it counts "
             + "all of them together.",
+        "`CPU µs/op` is this process's CPU time (every thread, user and kernel) over the window per operation; "
+            + "it is the steadiest number on a shared machine, since other processes' load lengthens latencies but not it.",
         "`frames/op` and `bytes/op` are the frames and bytes all ring nodes sent (the `Chord.Dht` meter's "
             + "`chord.mesh.frames_out` and `chord.mesh.bytes_out`, read by a MeterListener) per operation.",
         "Latencies are per operation, from a log-bucket histogram (32 sub-buckets per power of two, ≤3% error); "

@@ -69,11 +69,15 @@ public static class LoadRunner
         var framesBefore = frames?.Frames ?? 0;
         var bytesBefore = frames?.Bytes ?? 0;
         allocations?.Reset();
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         Volatile.Write(ref measuring, 1);
         await Task.Delay(duration);
         Volatile.Write(ref measuring, 2);
         var elapsed = clock.Elapsed;
+        process.Refresh();
+        var cpu = process.TotalProcessorTime - cpuBefore;
         var allocated = GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore;
         var framesSent = (frames?.Frames ?? 0) - framesBefore;
         var bytesSent = (frames?.Bytes ?? 0) - bytesBefore;
@@ -93,6 +97,6 @@ public static class LoadRunner
             merged.Merge(h);
         }
 
-        return new Measurement(ops.Sum(), errors.Sum(), elapsed, merged, allocated, framesSent, bytesSent, firstError);
+        return new Measurement(ops.Sum(), errors.Sum(), elapsed, merged, allocated, framesSent, bytesSent, firstError, cpu);
     }
 }

@@ -7,7 +7,7 @@ namespace Chord.Bench;
 public sealed class ResultTable
 {
     public static readonly string[] MeasuredColumns =
-        ["ops/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "p50 ×floor", "p99 ×floor", "alloc B/op", "frames/op", "bytes/op", "errors"];
+        ["ops/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "p50 ×floor", "p99 ×floor", "CPU µs/op", "alloc B/op", "frames/op", "bytes/op", "errors"];
 
     private readonly List<string[]> _rows = [];
 
@@ -55,6 +55,7 @@ public sealed class ResultTable
             N(m.Latency.PercentileMicros(0.999), "#,0.0"),
             N(p50 / floorMicros, "0.0"),
             N(p99 / floorMicros, "0.0"),
+            N(m.CpuMicrosPerOp, "#,0"),
             N(m.AllocatedPerOp, "#,0"),
             N(m.FramesPerOp, "0.0"),
             N(m.BytesPerOp, "#,0"),

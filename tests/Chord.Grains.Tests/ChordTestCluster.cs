@@ -13,9 +13,28 @@ public sealed class ChordTestCluster : IAsyncDisposable
 
     public IGrainFactory Grains => Cluster.Client;
 
-    public static async Task<ChordTestCluster> StartAsync(int silos = 3)
+    /// <summary>The configuration key that makes each silo add the grain storage "chord": "tombstone" or "delete" (its clear mode).</summary>
+    public const string StorageModeKey = "ChordTests:GrainStorage";
+
+    /// <summary>The name the test silos give the Chord grain storage.</summary>
+    public const string StorageName = "chord";
+
+    /// <summary>The configuration key that sets each silo's ChordOptions.RequestTimeout (a TimeSpan).</summary>
+    public const string RequestTimeoutKey = "ChordTests:RequestTimeout";
+
+    public static async Task<ChordTestCluster> StartAsync(int silos = 3, ChordStorageMode storage = ChordStorageMode.None, TimeSpan? requestTimeout = null)
     {
         var builder = new TestClusterBuilder((short)silos);
+        if (storage != ChordStorageMode.None)
+        {
+            builder.Properties[StorageModeKey] = storage.ToString();
+        }
+
+        if (requestTimeout is { } timeout)
+        {
+            builder.Properties[RequestTimeoutKey] = timeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         builder.AddSiloBuilderConfigurator<ChordSilo>();
         var cluster = builder.Build();
         await cluster.DeployAsync();
@@ -67,12 +86,36 @@ public sealed class ChordTestCluster : IAsyncDisposable
 
     private sealed class ChordSilo : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddChord(options =>
+        public void Configure(ISiloBuilder siloBuilder)
         {
-            options.ListenHost = "127.0.0.1";
-            options.JoinTimeout = TimeSpan.FromSeconds(10);
-        });
+            siloBuilder.AddChord(options =>
+            {
+                options.ListenHost = "127.0.0.1";
+                options.JoinTimeout = TimeSpan.FromSeconds(10);
+                if (TimeSpan.TryParse(siloBuilder.Configuration[RequestTimeoutKey], System.Globalization.CultureInfo.InvariantCulture, out var timeout))
+                {
+                    options.RequestTimeout = timeout;
+                }
+            });
+            if (Enum.TryParse<ChordStorageMode>(siloBuilder.Configuration[StorageModeKey], out var mode) && mode != ChordStorageMode.None)
+            {
+                siloBuilder.AddChordGrainStorage(StorageName, options => options.DeleteStateOnClear = mode == ChordStorageMode.Delete);
+            }
+        }
     }
+}
+
+/// <summary>Whether the test silos add the Chord grain storage, and what its clear does.</summary>
+public enum ChordStorageMode
+{
+    /// <summary>No grain storage.</summary>
+    None,
+
+    /// <summary>The grain storage "chord" with DeleteStateOnClear = false: a clear writes a cleared record.</summary>
+    Tombstone,
+
+    /// <summary>The grain storage "chord" with DeleteStateOnClear = true: a clear deletes the ring key.</summary>
+    Delete,
 }
 
 /// <summary>A 3-silo cluster shared by the tests of one class that do not stop silos.</summary>

@@ -3,6 +3,7 @@ using Chord.Grains.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 
 namespace Orleans.Hosting;
 
@@ -38,6 +39,11 @@ public static class ChordSiloBuilderExtensions
         }
 
         services.AddOptions<ChordOptions>().ValidateOnStart();
+
+        // The ring's exceptions (Chord.Dht.Ring.ChordWriteException, ...) cross silos when a key grain runs on another
+        // silo than its caller: without this, Orleans finds no codec for them and the caller gets a CodecNotFoundException
+        // instead of the ring's message.
+        services.Configure<ExceptionSerializationOptions>(o => o.SupportedNamespacePrefixes.Add("Chord"));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ChordOptions>, ChordOptionsValidator>());
         services.AddSingleton<ChordSiloNode>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ChordSiloNode>());

@@ -15,7 +15,7 @@ public static class StorageScenario
     /// <summary>The providers measured, in table order: (name, grain factory).</summary>
     private static readonly (string Name, Func<IGrainFactory, long, IStorageBenchGrain> Grain)[] Providers =
     [
-        // ("chord", ...) joins when the storage branch's provider is merged.
+        ("chord", (f, k) => f.GetGrain<IChordStateBenchGrain>(k)),
         ("memory", (f, k) => f.GetGrain<IMemoryStateBenchGrain>(k)),
         ("redis", (f, k) => f.GetGrain<IRedisStateBenchGrain>(k)),
     ];
@@ -55,11 +55,7 @@ public static class StorageScenario
                             }
                         }
 
-                        if (!results.TryGetValue(("chord", op, callers, size), out var chord))
-                        {
-                            continue;
-                        }
-
+                        var chord = results[("chord", op, callers, size)];
                         var memory = results[("memory", op, callers, size)];
                         var red = results[("redis", op, callers, size)];
                         ratios.Add(
@@ -93,6 +89,7 @@ public static class StorageScenario
                 options.ListenHost = "127.0.0.1";
                 options.JoinTimeout = TimeSpan.FromSeconds(30);
             });
+            siloBuilder.AddChordGrainStorage("chord");
             siloBuilder.AddMemoryGrainStorage("memory");
             siloBuilder.AddRedisGrainStorage("redis", options => options.ConfigurationOptions = ConfigurationOptions.Parse(redis));
         }

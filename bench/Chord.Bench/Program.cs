@@ -1,2 +1,3 @@
-// Skeleton: the load generator is built in the benchmark work (issue 7).
-return 0;
+using Chord.Bench;
+
+return await BenchRunner.RunAsync(args, Console.Out);

@@ -82,6 +82,19 @@ public sealed partial class MeshNode : IAsyncDisposable
     /// <summary>The connections in the routing table (handshake done), keyed by node id.</summary>
     public IReadOnlyCollection<MeshPeer> Peers => [.. _routing.Values];
 
+    /// <summary>
+    /// The routing table's connections, enumerated without a snapshot: ConcurrentDictionary's enumerator takes no
+    /// lock and copies nothing, where <see cref="Peers"/> (its <c>Values</c>) takes every bucket lock and copies.
+    /// For the per-request paths; a peer added or removed meanwhile may or may not be seen.
+    /// </summary>
+    internal IEnumerable<MeshPeer> EnumeratePeers()
+    {
+        foreach (var pair in _routing)
+        {
+            yield return pair.Value;
+        }
+    }
+
     /// <summary>How many routing-table connections we dialled.</summary>
     public int OutgoingCount => _routing.Values.Count(p => p.IsOutgoing);
 

@@ -245,9 +245,8 @@ public sealed partial class RingNode
     {
         try
         {
-            var excluded = from.Id is null ? new HashSet<string>() : new HashSet<string>(StringComparer.Ordinal) { from.Id };
-            using var timeout = new CancellationTokenSource(Options.RequestTimeout);
-            return await NextHopAsync(position, excluded, timeout.Token);
+            // No timer per request: the timeout exists only when the owner must be dialled.
+            return await NextHopAsync(position, null, from.Id, Options.RequestTimeout, CancellationToken.None);
         }
         catch (Exception e) when (e is ChordTimeoutException or OperationCanceledException or MeshConnectException)
         {

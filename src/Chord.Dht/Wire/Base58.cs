@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Numerics;
 
 namespace Chord.Dht.Wire;
@@ -11,7 +12,7 @@ public static class Base58
     /// <summary>The 58 digits in order of value.</summary>
     public const string Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-    private static readonly BigInteger FiftyEightToTheNinth = BigInteger.Pow(58, 9);
+    private const uint FiftyEightToTheFifth = 58 * 58 * 58 * 58 * 58;
     private static readonly sbyte[] DigitValues = BuildDigitValues();
 
     /// <summary>Writes a non-negative integer in base58.</summary>
@@ -27,15 +28,39 @@ public static class Base58
             return "1";
         }
 
-        // 384 bits need 66 digits; size the buffer from the bit length so any width works. Nine digits at a time:
-        // one BigInteger division per 9 digits (58^9 < 2^53), the rest in ulong arithmetic.
-        Span<char> buffer = stackalloc char[(int)(value.GetBitLength() * 0.1707) + 10];
-        var pos = buffer.Length;
-        while (!value.IsZero)
+        // The number as 32-bit limbs on the stack, divided in place by 58^5 (which fits a uint) five digits at a
+        // time: no BigInteger arithmetic, so nothing is allocated but the string. 384 bits are 12 limbs, 66 digits.
+        var byteCount = value.GetByteCount(isUnsigned: true);
+        var limbCount = (byteCount + 3) / 4;
+        Span<byte> bytes = limbCount <= 64 ? stackalloc byte[limbCount * 4] : new byte[limbCount * 4];
+        bytes.Clear();
+        value.TryWriteBytes(bytes, out _, isUnsigned: true, isBigEndian: false);
+        Span<uint> limbs = limbCount <= 64 ? stackalloc uint[limbCount] : new uint[limbCount];
+        for (var i = 0; i < limbCount; i++)
         {
-            value = BigInteger.DivRem(value, FiftyEightToTheNinth, out var chunkValue);
-            var chunk = (ulong)chunkValue;
-            for (var i = 0; i < 9 && (chunk != 0 || !value.IsZero); i++)
+            limbs[i] = BinaryPrimitives.ReadUInt32LittleEndian(bytes[(i * 4)..]);
+        }
+
+        Span<char> buffer = limbCount <= 64 ? stackalloc char[(limbCount * 6) + 10] : new char[(limbCount * 6) + 10];
+        var pos = buffer.Length;
+        var top = limbCount; // limbs[top..] are zero
+        while (top > 0)
+        {
+            ulong remainder = 0;
+            for (var i = top - 1; i >= 0; i--)
+            {
+                var current = (remainder << 32) | limbs[i];
+                limbs[i] = (uint)(current / FiftyEightToTheFifth);
+                remainder = current % FiftyEightToTheFifth;
+            }
+
+            while (top > 0 && limbs[top - 1] == 0)
+            {
+                top--;
+            }
+
+            var chunk = (uint)remainder;
+            for (var d = 0; d < 5 && (chunk != 0 || top > 0); d++)
             {
                 buffer[--pos] = Alphabet[(int)(chunk % 58)];
                 chunk /= 58;
@@ -79,30 +104,52 @@ public static class Base58
             return false;
         }
 
-        // Nine digits at a time fit a ulong (58^9 < 2^53), which keeps BigInteger work to one multiply per chunk.
+        // Five digits at a time (58^5 < 2^32) multiplied into 32-bit limbs on the stack; one BigInteger is made at
+        // the end. Each digit adds log2(58) < 5.86 bits.
+        var limbCapacity = (int)((text.Length * 5.86) / 32) + 2;
+        Span<uint> limbs = limbCapacity <= 64 ? stackalloc uint[limbCapacity] : new uint[limbCapacity];
+        limbs.Clear();
+        var used = 0; // limbs[used..] are zero
         var i = 0;
         while (i < text.Length)
         {
-            var chunk = Math.Min(9, text.Length - i);
-            ulong part = 0;
-            ulong scale = 1;
+            var chunk = Math.Min(5, text.Length - i);
+            uint part = 0;
+            uint scale = 1;
             for (var j = 0; j < chunk; j++, i++)
             {
                 var c = text[i];
                 var digit = c < 128 ? DigitValues[c] : (sbyte)-1;
                 if (digit < 0)
                 {
-                    value = BigInteger.Zero;
                     return false;
                 }
 
-                part = (part * 58) + (ulong)digit;
+                part = (part * 58) + (uint)digit;
                 scale *= 58;
             }
 
-            value = (value * scale) + part;
+            ulong carry = part;
+            for (var k = 0; k < used; k++)
+            {
+                var product = ((ulong)limbs[k] * scale) + carry;
+                limbs[k] = (uint)product;
+                carry = product >> 32;
+            }
+
+            if (carry != 0)
+            {
+                limbs[used++] = (uint)carry;
+            }
         }
 
+        Span<byte> bytes = used <= 64 ? stackalloc byte[used * 4] : new byte[used * 4];
+        for (var k = 0; k < used; k++)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(bytes[(k * 4)..], limbs[k]);
+        }
+
+        value = new BigInteger(bytes, isUnsigned: true, isBigEndian: false);
         return true;
     }
 

@@ -59,27 +59,40 @@ public sealed class Message
         }
 
         var items = ImmutableArray.Create(payload);
-        var buffer = new ArrayBufferWriter<byte>(64 + sender.Length);
-        var writer = new MessagePackWriter(buffer);
-        writer.WriteArrayHeader(3 + items.Length);
-        writer.Write((byte)type);
-        writer.Write(Encoding.ASCII.GetBytes(sender));
-        if (time < 0)
+        var buffer = ScratchBuffer.Rent();
+        var senderBytes = ArrayPool<byte>.Shared.Rent(Encoding.ASCII.GetMaxByteCount(sender.Length));
+        byte[] packed;
+        try
         {
-            writer.Write(time);
+            // The sender id (base58, ASCII) goes out as a bin without a byte[] of its own.
+            var senderLength = Encoding.ASCII.GetBytes(sender, senderBytes);
+            var writer = new MessagePackWriter(buffer);
+            writer.WriteArrayHeader(3 + items.Length);
+            writer.Write((byte)type);
+            writer.Write(senderBytes.AsSpan(0, senderLength));
+            if (time < 0)
+            {
+                writer.Write(time);
+            }
+            else
+            {
+                writer.Write((ulong)time);
+            }
+
+            foreach (var item in items)
+            {
+                MsgPack.Write(ref writer, item);
+            }
+
+            writer.Flush();
+            packed = buffer.WrittenSpan.ToArray();
         }
-        else
+        finally
         {
-            writer.Write((ulong)time);
+            ScratchBuffer.Return(buffer);
+            ArrayPool<byte>.Shared.Return(senderBytes);
         }
 
-        foreach (var item in items)
-        {
-            MsgPack.Write(ref writer, item);
-        }
-
-        writer.Flush();
-        var packed = buffer.WrittenSpan.ToArray();
         Span<byte> digest = stackalloc byte[32];
         SHA256.HashData(packed, digest);
         return new Message(type, sender, time, items, packed, MessageId.FromDigest(digest));

@@ -15,11 +15,18 @@ public static class MsgPack
     /// <summary>Encodes one value to a new array.</summary>
     public static byte[] Serialize(MsgValue value)
     {
-        var buffer = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(buffer);
-        Write(ref writer, value);
-        writer.Flush();
-        return buffer.WrittenSpan.ToArray();
+        var buffer = ScratchBuffer.Rent();
+        try
+        {
+            var writer = new MessagePackWriter(buffer);
+            Write(ref writer, value);
+            writer.Flush();
+            return buffer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            ScratchBuffer.Return(buffer);
+        }
     }
 
     /// <summary>Decodes exactly one value; trailing bytes are an error.</summary>

@@ -33,7 +33,8 @@ public readonly struct RingPosition : IEquatable<RingPosition>, IComparable<Ring
     public BigInteger Value { get; }
 
     /// <summary>The position on the ring proper, reduced modulo 2^384.</summary>
-    public RingPosition Reduced => new(Value & Mask);
+    /// <remarks>Every position a hash or a node id gives is reduced already; those are returned as they are, unallocated.</remarks>
+    public RingPosition Reduced => Value < Limit ? this : new(Value & Mask);
 
     /// <summary>Reads a base58 position or node id.</summary>
     public static RingPosition FromBase58(ReadOnlySpan<char> text) => new(Base58.Decode(text));
@@ -46,6 +47,23 @@ public readonly struct RingPosition : IEquatable<RingPosition>, IComparable<Ring
 
     /// <summary>The clockwise distance from this point to <paramref name="target"/>, in [0, 2^384).</summary>
     public BigInteger DistanceTo(RingPosition target) => (target.Value - Value) & Mask;
+
+    /// <summary>
+    /// True when <paramref name="candidate"/> is nearer at or before <paramref name="target"/> than
+    /// <paramref name="incumbent"/> is: <c>candidate.DistanceTo(target) &lt; incumbent.DistanceTo(target)</c>, decided
+    /// by comparisons alone (no big-integer arithmetic, nothing allocated). All three must be reduced.
+    /// </summary>
+    /// <remarks>
+    /// A point at or before the target (p ≤ t) is t − p away, at most t; a point after it wraps, t − p + 2^384 away,
+    /// more than t. So every point at or before the target is nearer than every point after it, and within each
+    /// group the greater point is the nearer.
+    /// </remarks>
+    public static bool IsNearer(RingPosition candidate, RingPosition incumbent, RingPosition target)
+    {
+        var candidateBefore = candidate.Value <= target.Value;
+        var incumbentBefore = incumbent.Value <= target.Value;
+        return candidateBefore != incumbentBefore ? candidateBefore : candidate.Value > incumbent.Value;
+    }
 
     /// <summary>The clockwise distance from <paramref name="from"/> to <paramref name="to"/>.</summary>
     public static BigInteger Distance(RingPosition from, RingPosition to) => from.DistanceTo(to);

@@ -49,6 +49,17 @@ public sealed class ChordTestCluster : IAsyncDisposable
 
     public IReadOnlyList<ChordSiloNode> Nodes => [.. Cluster.Silos.Select(NodeOf)];
 
+    /// <summary>Kills a silo (no shutdown, no unjoin) and waits until every remaining silo's node has removed its node.</summary>
+    public async Task KillSiloAsync(SiloHandle victim)
+    {
+        var victimId = NodeOf(victim).Node.Id;
+        await Cluster.KillSiloAsync(victim);
+        await Eventually.UntilAsync(
+            () => Nodes.All(n => n.Node.Members.All(m => m.Id != victimId)),
+            TimeSpan.FromSeconds(60),
+            "every remaining silo's node removed the killed silo's node");
+    }
+
     /// <summary>Waits until every silo's node is storing and knows every other silo's node as a storing member.</summary>
     public Task WaitUntilOneRingAsync() => Eventually.UntilAsync(
         () => IsOneRing(out _),

@@ -71,14 +71,9 @@ public sealed class RingMembershipTests
         await using var chord = await ChordTestCluster.StartAsync(3);
         await WriteKeysAsync(chord, "killed");
         var victim = chord.Cluster.SecondarySilos[0];
-        var victimId = ChordTestCluster.NodeOf(victim).Node.Id;
 
-        await chord.Cluster.KillSiloAsync(victim);
+        await chord.KillSiloAsync(victim);
 
-        await Eventually.UntilAsync(
-            () => chord.Nodes.All(n => n.Node.Members.All(m => m.Id != victimId)),
-            TimeSpan.FromSeconds(60),
-            "every remaining silo's node removed the killed silo's node");
         await AssertAllKeysReadAsync(chord, "killed");
 
         // And the ring keeps taking writes with one silo fewer.

@@ -71,8 +71,9 @@ public sealed class RingTestCluster : IAsyncDisposable
         {
             await Eventually.UntilAsync(IsConverged, timeout ?? TimeSpan.FromSeconds(60), "the ring to converge");
         }
-        catch (TimeoutException e)
+        catch (Xunit.Sdk.XunitException e)
         {
+            // Eventually fails the test through xunit (not a TimeoutException): say what kept the ring apart.
             throw new TimeoutException($"{e.Message} {DescribeDivergence()}", e);
         }
     }

@@ -105,8 +105,9 @@ public sealed partial class RingNode
             }
 
             var answer = ApplyLocally(request, hops);
-            if (requestId is not null)
+            if (requestId is not null && !replica)
             {
+                // A placement copy is not acknowledged: its sender waits for nothing (half of a copy's frames).
                 await from.WhisperAsync(AckPayload(requestId, answer));
             }
 
@@ -171,6 +172,15 @@ public sealed partial class RingNode
 
     private async ValueTask HandleRetrievedAsync(ImmutableArray<MsgValue> p)
     {
+        // Our own answers carry the request id, which is all that matches them: no need to decode the position.
+        if (p.Length > 5 && p[4].Kind == MsgKind.Str && p[5].TryGetInt32(out var answerHops) && p[2].Kind == MsgKind.Bin)
+        {
+            var (version, key) = ReadVersionAndKey(p, 6);
+            var answerValue = p[3];
+            await CompleteAsync(p[4].AsString(), new Answer(answerValue, answerHops, true, null, null, version, key, version is not null || answerValue.IsNil), p[2]);
+            return;
+        }
+
         if (!TryReadRequest(p, 4, out var method, out var position, out var requestId, out var hops))
         {
             return;

@@ -57,7 +57,7 @@ public sealed partial class RingNode
         {
             var peer = Mesh.GetPeer(target.Id) ?? await Mesh.ConnectAsync(target.Address, target.Id, _stopping.Token);
             var copy = new PositionRequest(SubFlag.Store, method, position, value, version, key, Replica: true);
-            await peer.WhisperAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // its ack finds no pending request and is dropped
+            await peer.WhisperAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // not acknowledged (the replica mark says so)
             Interlocked.Increment(ref _placementCopies);
             RingMetrics.PlacementCopies.Add(1);
         }

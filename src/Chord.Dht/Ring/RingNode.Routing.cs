@@ -106,7 +106,8 @@ public sealed partial class RingNode
 
     private async Task<Answer> RetrieveForQuorumAsync(HashMethod method, RingPosition position, CancellationToken cancellationToken)
     {
-        var answer = await RouteAsync(new PositionRequest(SubFlag.Retrieve, method, position), cancellationToken);
+        // Inline: the answer's read loop runs this and the collection step; `collected` hands over to the caller.
+        var answer = await RouteAsync(new PositionRequest(SubFlag.Retrieve, method, position), cancellationToken, inlineAnswer: true);
         RingMetrics.LookupHops.Record(answer.Hops);
         return answer;
     }
@@ -114,31 +115,58 @@ public sealed partial class RingNode
     /// <summary>Sends one request per position, all at once; returns each position's answer, or null where none came.</summary>
     private async Task<Answer?[]> SendToPositionsAsync(byte[] key, Func<HashMethod, RingPosition, PositionRequest?> request, CancellationToken cancellationToken)
     {
+        // As in CollectAsync: the answers run their bookkeeping inline on the read loop that brought them, and one
+        // completion (asynchronous, so the caller's code never runs on a read loop) ends the wait when all are in.
         var positions = KeyHashes.All(key);
-        var tasks = KeyHashes.Methods
-            .Select(m => request(m, positions[(int)m]) is { } r ? RouteAsync(r, cancellationToken) : Task.FromResult<Answer>(null!))
-            .ToArray();
-        try
+        var answers = new Answer?[KeyHashes.Methods.Count];
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var outstanding = 1; // this method's own share, so that no early answer can end the wait before all are sent
+        foreach (var method in KeyHashes.Methods)
         {
-            await Task.WhenAll(tasks);
-        }
-        catch (Exception) when (!cancellationToken.IsCancellationRequested || tasks.Any(t => t.IsCompletedSuccessfully))
-        {
-            // Some positions failed; the caller counts the answers.
-        }
-        catch (OperationCanceledException)
-        {
-            // The deadline passed; the caller counts what answered in time.
+            if (request(method, positions[(int)method]) is { } r)
+            {
+                Interlocked.Increment(ref outstanding);
+                _ = SendOneAsync((int)method, r);
+            }
         }
 
-        return [.. tasks.Select(t => t.IsCompletedSuccessfully ? t.Result : null)];
+        if (Interlocked.Decrement(ref outstanding) == 0)
+        {
+            done.TrySetResult();
+        }
+
+        await done.Task;
+        return answers;
+
+        async Task SendOneAsync(int index, PositionRequest positionRequest)
+        {
+            try
+            {
+                answers[index] = await RouteAsync(positionRequest, cancellationToken, inlineAnswer: true);
+            }
+            catch (Exception)
+            {
+                // A position that fails (timeout, no route, the deadline) stays null; the caller counts the answers.
+            }
+
+            if (Interlocked.Decrement(ref outstanding) == 0)
+            {
+                done.TrySetResult();
+            }
+        }
     }
 
     /// <summary>
     /// Takes one request to the owner of its position: handled here when this node owns it, otherwise forwarded to
     /// the best next hop, and re-routed when that hop's connection closes.
     /// </summary>
-    private async Task<Answer> RouteAsync(PositionRequest request, CancellationToken cancellationToken)
+    /// <param name="request">The request.</param>
+    /// <param name="cancellationToken">The deadline.</param>
+    /// <param name="inlineAnswer">
+    /// Run the continuation on the read loop that brings the answer (no thread hop), for callers whose continuation is
+    /// our own short bookkeeping that ends in an asynchronous completion; never for a caller that may run user code.
+    /// </param>
+    private async Task<Answer> RouteAsync(PositionRequest request, CancellationToken cancellationToken, bool inlineAnswer = false)
     {
         RingMetrics.Requests.Add(1);
         HashSet<string>? excluded = null; // made on the first retry
@@ -152,7 +180,7 @@ public sealed partial class RingNode
             }
 
             var requestId = NewRequestId();
-            var pending = new TaskCompletionSource<Answer>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var pending = new TaskCompletionSource<Answer>(inlineAnswer ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
             _pending[requestId] = pending;
             try
             {
@@ -170,8 +198,10 @@ public sealed partial class RingNode
                     return Answer.Refused(1, PyOwnerCannotAcknowledge);
                 }
 
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, next.ClosedToken);
-                return await pending.Task.WaitAsync(linked.Token);
+                // Two registrations instead of a linked source and WaitAsync (both per request, both on the profile).
+                using var onDeadline = cancellationToken.UnsafeRegister(CancelPending, pending);
+                using var onClose = next.ClosedToken.UnsafeRegister(CancelPending, pending);
+                return await pending.Task;
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && attempt + 1 < Options.MaxRouteAttempts)
             {
@@ -193,6 +223,13 @@ public sealed partial class RingNode
             }
         }
     }
+
+    /// <summary>
+    /// Ends a wait for an answer that will not come. From the thread pool: an inline continuation must not run
+    /// inside whoever cancelled (a connection's Close, a timer).
+    /// </summary>
+    private static readonly Action<object?> CancelPending = static state =>
+        ThreadPool.UnsafeQueueUserWorkItem(static s => ((TaskCompletionSource<Answer>)s!).TrySetCanceled(), state);
 
     private const string PyOwnerCannotAcknowledge = "a py2p node cannot acknowledge writes";
 

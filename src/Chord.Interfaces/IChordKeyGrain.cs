@@ -46,6 +46,21 @@ public interface IChordKeyGrain : IGrainWithStringKey
     [Alias("set-if-version")]
     Task<ChordCasResult> SetIfVersion(ChordValue? value, ChordVersion expected);
 
+    /// <summary>
+    /// <see cref="SetIfVersion"/> for a caller that has just read <paramref name="expected"/> from the ring with a
+    /// quorum read (<see cref="GetVersioned"/>, or a ring node's <c>GetVersionedAsync</c>). When <paramref name="expected"/>
+    /// is also the version this activation's last compare-and-set wrote, no write can have come through the grain
+    /// since, and the caller's read stands for the grain's own: the write goes out in one quorum round instead of two.
+    /// Otherwise it is exactly <see cref="SetIfVersion"/>. Chord's grain storage writes this way.
+    /// </summary>
+    /// <remarks>
+    /// A write that bypasses the grain (a bare ring node, a py2p node) after the caller's read is not seen by this
+    /// one; before the read, the caller's read sees it. <see cref="SetIfVersion"/> has the same window, between its
+    /// own read and its write.
+    /// </remarks>
+    [Alias("set-if-version-after-read")]
+    Task<ChordCasResult> SetIfVersionAfterRead(ChordValue? value, ChordVersion expected);
+
     /// <summary>Each of the five positions: its owner, what it holds, and whether it agrees with the majority.</summary>
     [ReadOnly, Alias("inspect")]
     Task<ChordKeyInspection> Inspect();

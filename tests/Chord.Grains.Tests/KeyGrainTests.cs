@@ -162,6 +162,42 @@ public sealed class KeyGrainTests(SharedChordCluster fixture) : IClassFixture<Sh
     }
 
     [Fact]
+    public async Task Compare_and_set_after_a_read_is_one_winner_per_version_and_sees_writes_through_the_grain()
+    {
+        var grain = Key("cas-after-read");
+        var read = await grain.GetVersioned();
+        var first = await grain.SetIfVersionAfterRead("v1", read.Version);
+        Assert.True(first.Succeeded);
+
+        // The grain wrote v1 itself: this write skips the grain's own read, and lands.
+        var second = await grain.SetIfVersionAfterRead("v2", first.Current.Version);
+        Assert.True(second.Succeeded);
+        Assert.Equal(second.Current, await grain.GetVersioned());
+
+        // A second caller that read v1 too is refused: the grain's own version is v2 now, so it reads, and finds v2.
+        var stale = await grain.SetIfVersionAfterRead("v-stale", first.Current.Version);
+        Assert.False(stale.Succeeded);
+        Assert.Equal(second.Current, stale.Current);
+
+        // Other writes through the grain (here a plain Set) make it forget its version: the next one reads again.
+        await grain.Set("plain");
+        var afterPlain = await grain.SetIfVersionAfterRead("v3", second.Current.Version);
+        Assert.False(afterPlain.Succeeded);
+        Assert.Equal("plain", afterPlain.Current.Value?.AsString());
+
+        // A write that bypassed the grain before the caller's read is seen by that read, as the storage provider does.
+        await Chord.Nodes[0].Node.SetAsync("cas-after-read", "bypass");
+        var fresh = await grain.GetVersioned();
+        Assert.Equal("bypass", fresh.Value?.AsString());
+        var last = await grain.SetIfVersionAfterRead("v4", fresh.Version);
+        Assert.True(last.Succeeded);
+        foreach (var node in Chord.Nodes)
+        {
+            Assert.Equal("v4", await RingReads.ReadStringAsync(node.Node, "cas-after-read"));
+        }
+    }
+
+    [Fact]
     public async Task Inspect_reports_five_positions_owned_by_silo_nodes_all_agreeing()
     {
         await Key("inspected").Set("seen");

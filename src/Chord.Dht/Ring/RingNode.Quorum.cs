@@ -68,6 +68,38 @@ public sealed partial class RingNode
         SetIfVersionAsync(KeyBytes(key), value, expected, cancellationToken);
 
     /// <summary>
+    /// Writes <paramref name="value"/> (nil deletes) with the version after <paramref name="current"/>, without the
+    /// read of <see cref="SetIfVersionAsync(byte[], MsgValue, EntryVersion, CancellationToken)"/>: one quorum round
+    /// instead of two, for a caller that is the key's only writer and knows <paramref name="current"/> is its newest
+    /// version because it wrote it (the Orleans key grain, between two of its own writes). An owner that holds a
+    /// newer version keeps it and says so; then a write not routed through that caller got in, and the result is
+    /// "not written" with the key's version as a quorum read finds it. (Owners that held older versions may have
+    /// taken the value meanwhile; the newer version wins every read, as ABD writes do.)
+    /// </summary>
+    /// <returns>Whether it was written, and the key's value and version afterwards (or the newer ones found).</returns>
+    /// <exception cref="ChordWriteException">Fewer than a write quorum acknowledged the write.</exception>
+    public async Task<CompareAndSetResult> SetAfterOwnWriteAsync(byte[] key, MsgValue value, EntryVersion current, CancellationToken cancellationToken = default)
+    {
+        CheckKey(key);
+        ArgumentNullException.ThrowIfNull(value);
+        using var deadline = Deadline(cancellationToken);
+        var acks = await WriteQuorumAsync(key, SubFlag.Store, value, current, deadline.Token, cancellationToken);
+        var written = EntryVersion.After(current, Id);
+        if (acks.Any(a => a.Version is { } held && held > written))
+        {
+            var read = await ReadQuorumAsync(key, deadline.Token, cancellationToken);
+            return new CompareAndSetResult(false, new VersionedValue(read.Value, read.Version));
+        }
+
+        await AnnounceKeyAsync(key, added: !value.IsNil);
+        return new CompareAndSetResult(true, new VersionedValue(value, written));
+    }
+
+    /// <inheritdoc cref="SetAfterOwnWriteAsync(byte[], MsgValue, EntryVersion, CancellationToken)"/>
+    public Task<CompareAndSetResult> SetAfterOwnWriteAsync(string key, MsgValue value, EntryVersion current, CancellationToken cancellationToken = default) =>
+        SetAfterOwnWriteAsync(KeyBytes(key), value, current, cancellationToken);
+
+    /// <summary>
     /// Asks all five positions of the key (waiting for every one until <see cref="RingOptions.RequestTimeout"/>) and
     /// reports each answer beside the decision a read would make. Nothing is repaired: this is for looking, not reading.
     /// </summary>
@@ -181,9 +213,10 @@ public sealed partial class RingNode
 
     /// <summary>
     /// Writes (store or delta) to all five positions with the version after <paramref name="basedOn"/>; returns the
-    /// acknowledging owners' results, or throws <see cref="ChordWriteException"/> saying how many acknowledged.
+    /// acknowledging owners' answers (the result, and the version each holds), or throws
+    /// <see cref="ChordWriteException"/> saying how many acknowledged.
     /// </summary>
-    private async Task<List<MsgValue?>> WriteQuorumAsync(byte[] key, SubFlag kind, MsgValue value, EntryVersion basedOn, CancellationToken deadline, CancellationToken caller)
+    private async Task<List<Answer>> WriteQuorumAsync(byte[] key, SubFlag kind, MsgValue value, EntryVersion basedOn, CancellationToken deadline, CancellationToken caller)
     {
         var version = EntryVersion.After(basedOn, Id);
         var acks = await SendToPositionsAsync(key, (method, position) => new PositionRequest(kind, method, position, value, version, key), deadline);
@@ -199,7 +232,7 @@ public sealed partial class RingNode
                 + (refusal is null ? string.Empty : $" An owner refused it: {refusal}"), acknowledged.Count);
         }
 
-        return [.. acknowledged.Select(a => a!.Result)];
+        return [.. acknowledged.Select(a => a!)];
     }
 
     /// <summary>py2p's rule: the value at least the read quorum of positions agree on.</summary>

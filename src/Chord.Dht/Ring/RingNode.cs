@@ -192,7 +192,7 @@ public sealed partial class RingNode : IAsyncDisposable
 
         using var deadline = Deadline(cancellationToken);
         var highest = await HighestVersionAsync(key, deadline.Token, cancellationToken);
-        var results = await WriteQuorumAsync(key, SubFlag.Delta, delta, highest, deadline.Token, cancellationToken);
+        var results = (await WriteQuorumAsync(key, SubFlag.Delta, delta, highest, deadline.Token, cancellationToken)).Select(a => a.Result);
         await AnnounceKeyAsync(key, added: true);
         var merged = results.Where(r => r is not null).GroupBy(r => r!).OrderByDescending(g => g.Count()).FirstOrDefault();
         return merged?.Key ?? throw new ChordWriteException("No owner returned the merged map.", 0);

@@ -21,7 +21,9 @@ namespace Chord.Grains.Storage;
 /// <para><b>Reads</b> of nothing give ETag null, <c>RecordExists</c> false and a new state; of a cleared record, its
 /// ETag, <c>RecordExists</c> false and a new state.</para>
 /// <para><b>Writes and clears</b> read the record first and go on only when its ETag equals the one given; then they
-/// write through the key grain's <see cref="IChordKeyGrain.SetIfVersion"/> with the version read. The key grain runs
+/// write through the key grain's <see cref="IChordKeyGrain.SetIfVersionAfterRead"/> with the version read (which
+/// lets the key grain skip a read of its own when it wrote that version itself: one round fewer on every write after
+/// a grain's first). The key grain runs
 /// the version-checked writes of a key one at a time, so of two writers that present the same ETag, one writes and
 /// the other finds the new version and fails. A mismatch throws <see cref="InconsistentStateException"/> with the
 /// stored and the given ETag and writes nothing. Each write gets a new ring version, so a new ETag, even when the
@@ -271,7 +273,8 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
         try
         {
             var grain = _grains.GetGrain<IChordKeyGrain>(key);
-            result = await grain.SetIfVersion(value is null ? null : ChordValue.From(value), ChordVersion.From(current.Version));
+            // `current` was just read with a quorum read: the key grain can take it for its own read.
+            result = await grain.SetIfVersionAfterRead(value is null ? null : ChordValue.From(value), ChordVersion.From(current.Version));
         }
         catch (Exception ex) when (ex is not InconsistentStateException)
         {

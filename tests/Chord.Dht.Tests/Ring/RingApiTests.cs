@@ -215,6 +215,57 @@ public class RingApiTests
         }
     }
 
+    // ---- GetVersionedAsync, SetIfVersionAsync, SetAfterOwnWriteAsync ---------------------------------------------
+
+    [Fact]
+    public async Task SetIfVersionAsync_writes_only_at_the_expected_version()
+    {
+        await using var ring = await StartRingAsync();
+        var (a, b) = (ring.Nodes[0], ring.Nodes[1]);
+        Assert.Equal(EntryVersion.Zero, (await a.GetVersionedAsync("cas")).Version);
+
+        var first = await a.SetIfVersionAsync("cas", "one", EntryVersion.Zero);
+        Assert.True(first.Succeeded);
+        Assert.Equal(first.Current.Version, (await b.GetVersionedAsync("cas")).Version);
+
+        // A second writer with the same expectation finds the new version and writes nothing.
+        var stale = await b.SetIfVersionAsync("cas", "two", EntryVersion.Zero);
+        Assert.False(stale.Succeeded);
+        Assert.Equal(first.Current, stale.Current);
+        Assert.Equal("one", (await b.GetAsync("cas")).AsString());
+    }
+
+    [Fact]
+    public async Task SetAfterOwnWriteAsync_writes_after_its_own_version_and_reports_a_newer_one_it_finds()
+    {
+        await using var ring = await StartRingAsync();
+        var (writer, other) = (ring.Nodes[0], ring.Nodes[2]);
+        var first = await writer.SetIfVersionAsync("own", "v1", EntryVersion.Zero);
+
+        var second = await writer.SetAfterOwnWriteAsync("own", "v2", first.Current.Version);
+        Assert.True(second.Succeeded);
+        Assert.True(second.Current.Version > first.Current.Version);
+        Assert.Equal(second.Current, await other.GetVersionedAsync("own"));
+
+        // Two writes that bypass the writer put the key two counters ahead: the owners keep the newer version and
+        // say so, so the write based on the writer's own last version is reported as not written.
+        await other.SetAsync("own", "outside-1");
+        await other.SetAsync("own", "outside-2");
+        var late = await writer.SetAfterOwnWriteAsync("own", "v3", second.Current.Version);
+        Assert.False(late.Succeeded);
+        Assert.Equal("outside-2", late.Current.Value.AsString());
+        Assert.Equal("outside-2", (await writer.GetAsync("own")).AsString());
+    }
+
+    [Fact]
+    public async Task SetAfterOwnWriteAsync_refuses_a_null_key_and_a_null_value()
+    {
+        await using var ring = await StartRingAsync(1);
+        var node = ring.Nodes[0];
+        await Assert.ThrowsAsync<ArgumentNullException>(() => node.SetAfterOwnWriteAsync((byte[])null!, "v", EntryVersion.Zero));
+        await Assert.ThrowsAsync<ArgumentNullException>(() => node.SetAfterOwnWriteAsync("key", null!, EntryVersion.Zero));
+    }
+
     // ---- ApplyDeltaAsync -----------------------------------------------------------------------------------------
 
     [Fact]

@@ -35,6 +35,12 @@ public sealed class BenchOptions
     /// <summary>Print the top allocated types of each cell (sampled by <see cref="AllocationSampler"/>).</summary>
     public bool AllocationProfile { get; init; }
 
+    /// <summary>
+    /// When set, ring node i listens on this port + i with a fixed salt, so every run has the same node ids and so
+    /// the same ring layout (which positions each node owns); 0: ports chosen by the OS, a new layout each run.
+    /// </summary>
+    public int BasePort { get; init; }
+
     /// <summary>Where SCENARIO.md files go.</summary>
     public required string ResultsDirectory { get; init; }
 
@@ -53,6 +59,8 @@ public sealed class BenchOptions
           --values LIST value sizes in bytes (default 64,4096)
           --callers LIST concurrent callers (default 1,64)
           --mixes LIST  get, set and/or 90/10 for 'ring' and 'grain' (default all three)
+          --base-port N ring nodes listen on N, N+1, ... with fixed salts: the same node ids, so the same
+                        ring layout, in every run (for before/after comparisons; default: OS ports, random ids)
           --alloc-profile print each cell's top allocated types (GCAllocationTick samples)
           --results DIR where SCENARIO.md is written (default bench/results of the repository)
         """;
@@ -78,6 +86,7 @@ public sealed class BenchOptions
         IReadOnlyList<int>? nodes = null, scale = null, values = null, callers = null;
         IReadOnlyList<Mix>? mixes = null;
         string? results = null;
+        var basePort = 0;
         for (var i = 1; i < args.Count; i++)
         {
             var arg = args[i];
@@ -111,6 +120,9 @@ public sealed class BenchOptions
                 case "--mixes":
                     mixes = ParseMixes(arg, Next());
                     break;
+                case "--base-port":
+                    basePort = List(arg, Next(), 1024, 65000)[0];
+                    break;
                 case "--results":
                     results = Next();
                     break;
@@ -131,6 +143,7 @@ public sealed class BenchOptions
             Callers = callers,
             Mixes = mixes,
             AllocationProfile = allocationProfile,
+            BasePort = basePort,
             ResultsDirectory = results ?? DefaultResultsDirectory(),
             CommandLine = "dotnet run -c Release --project bench/Chord.Bench -- " + string.Join(' ', args),
         };

@@ -11,7 +11,11 @@ public sealed class BenchRing : IAsyncDisposable
 
     public IReadOnlyList<RingNode> Nodes { get; }
 
-    public static async Task<BenchRing> StartAsync(int count, IMeshTransport? transport = null, TimeSpan? convergeTimeout = null)
+    /// <param name="count">How many nodes.</param>
+    /// <param name="transport">The transport; null: TCP.</param>
+    /// <param name="convergeTimeout">How long to wait for the ring to converge.</param>
+    /// <param name="basePort">0: OS-chosen ports and random salts; otherwise node i listens on basePort + i with a fixed salt (the same ids every run).</param>
+    public static async Task<BenchRing> StartAsync(int count, IMeshTransport? transport = null, TimeSpan? convergeTimeout = null, int basePort = 0)
     {
         var nodes = new List<RingNode>(count);
         var ring = new BenchRing(nodes);
@@ -19,7 +23,13 @@ public sealed class BenchRing : IAsyncDisposable
         {
             for (var i = 0; i < count; i++)
             {
-                var node = new RingNode(new RingOptions { Mesh = { ListenHost = "127.0.0.1", ListenPort = 0 } }, null, transport);
+                var options = new RingOptions { Mesh = { ListenHost = "127.0.0.1", ListenPort = basePort == 0 ? 0 : basePort + i } };
+                if (basePort != 0)
+                {
+                    options.Mesh.Salt = $"chord-bench-{i}";
+                }
+
+                var node = new RingNode(options, null, transport);
                 nodes.Add(node);
                 await node.StartAsync();
                 if (i > 0)

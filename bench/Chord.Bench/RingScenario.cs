@@ -20,7 +20,7 @@ public static class RingScenario
         foreach (var n in options.Nodes ?? [3, 5, 16])
         {
             context.Log($"ring: starting {n} nodes");
-            await using var ring = await BenchRing.StartAsync(n);
+            await using var ring = await BenchRing.StartAsync(n, basePort: options.BasePort == 0 ? 0 : options.BasePort + (100 * n));
             foreach (var size in options.Values ?? [64, 4096])
             {
                 var keys = Enumerable.Range(0, keyCount).Select(i => Encoding.UTF8.GetBytes($"bench-{size}-{i}")).ToArray();

@@ -1,3 +1,4 @@
+using Chord.Testing;
 using Orleans.TestingHost;
 using StackExchange.Redis;
 
@@ -28,9 +29,11 @@ public static class StorageScenario
         var ratios = new ResultTable("Storage: ours / memory and ours / redis (ops/s, and p50 latency)",
             ["op", "callers", "value B", "chord ops/s", "memory ops/s", "redis ops/s", "chord/memory ops/s", "chord/redis ops/s", "chord/redis p50"]);
         var results = new Dictionary<(string, string, int, int), Measurement>();
-        using var redis = await RedisServer.StartAsync(context.Log);
+        var executable = LocalRedisServer.FindExecutable() ?? await LocalRedisServer.InstallAsync(context.Log);
+        using var redis = await LocalRedisServer.StartAsync(executable);
+        context.Log($"redis-server {executable} on {redis.Endpoint}, persistence off");
         context.Log("storage: starting a 3-silo cluster with the chord, memory and redis providers");
-        await using (var cluster = await BenchCluster.StartAsync<StorageSilo>(3, new Dictionary<string, string> { [RedisProperty] = redis.ConnectionString }))
+        await using (var cluster = await BenchCluster.StartAsync<StorageSilo>(3, new Dictionary<string, string> { [RedisProperty] = redis.Endpoint }))
         {
             foreach (var size in options.Values ?? [64, 4096])
             {

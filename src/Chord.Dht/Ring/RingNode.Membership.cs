@@ -22,7 +22,15 @@ public sealed partial class RingNode
     private volatile RingMember[] _ring = []; // storing members, this node included when storing, by position
     private volatile HashSet<string> _wanted = new(StringComparer.Ordinal);
     private volatile bool _storing;
-    private long _epoch;
+    // Starts at the clock's milliseconds, so a node restarted under the same id (its salt kept in its data directory)
+    // announces an epoch above any it had before, and news of it is not taken for old news (see _departed).
+    private long _epoch = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    // Members removed, with the epoch they had and when: relayed news of a departed member at that epoch or older is
+    // stale (a peer's directory that has not caught up yet) and must not bring it back. First-hand news (its own
+    // hello or chord meta) and a newer epoch do. Forgotten after DepartedMemory.
+    private readonly ConcurrentDictionary<string, (long Epoch, long At)> _departed = new(StringComparer.Ordinal);
+    private static readonly TimeSpan DepartedMemory = TimeSpan.FromMinutes(10);
     private int _stabilizeScheduled;
 
     /// <summary>The storing members this node is connected to (py2p's <c>data_storing</c>).</summary>
@@ -185,6 +193,13 @@ public sealed partial class RingNode
                     continue;
                 }
 
+                if (known is null && !force && _departed.TryGetValue(member.Id, out var departed) && member.Epoch <= departed.Epoch)
+                {
+                    continue; // relayed news from before its departure
+                }
+
+                _departed.TryRemove(member.Id, out _);
+
                 if (known is not null && known.IsStoring == member.IsStoring && known.Address == member.Address && known.Epoch == member.Epoch)
                 {
                     continue;
@@ -227,6 +242,8 @@ public sealed partial class RingNode
             {
                 return;
             }
+
+            _departed[id] = (removed.Epoch, Options.Mesh.TimeProvider.GetTimestamp());
 
             RebuildRing();
         }
@@ -404,6 +421,54 @@ public sealed partial class RingNode
         }
     }
 
+    /// <summary>
+    /// Membership anti-entropy, once per <see cref="RingOptions.StabilizeInterval"/>: our whole directory, as a hello,
+    /// to one connected peer of ours picked at random. Member and gone broadcasts are flooded once; a node that misses
+    /// one (a connection closed mid-flood, a duplicate connection dropped with the frames on it) would otherwise
+    /// keep a stale directory for as long as its connections last. With one push per node per interval, a change
+    /// reaches every node in about log₂N intervals even when its broadcast was lost. Entries merge by epoch, and a
+    /// departed member is not brought back by a peer that has not heard of its departure yet.
+    /// </summary>
+    private void GossipMembership()
+    {
+        if (_disposed != 0)
+        {
+            return;
+        }
+
+        MeshPeer? chosen = null;
+        var seen = 0;
+        foreach (var peer in Mesh.EnumeratePeers())
+        {
+            // Ours only (py2p peers ignore hello but need not carry it), picked uniformly by reservoir sampling.
+            if (peer.Id is { } id && !peer.IsClosed && _introduced.ContainsKey(peer) && SpeaksExtensionsKnown(id) && Random.Shared.Next(++seen) == 0)
+            {
+                chosen = peer;
+            }
+        }
+
+        if (chosen is null)
+        {
+            return;
+        }
+
+        MsgValue[] members = [MemberEntry(Self), .. _members.Values.Select(MemberEntry)];
+        chosen.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members)));
+        RingMetrics.MembershipGossip.Add(1);
+
+        var forgetBefore = Options.Mesh.TimeProvider.GetTimestamp() - (long)(DepartedMemory.TotalSeconds * Options.Mesh.TimeProvider.TimestampFrequency);
+        foreach (var (id, departed) in _departed)
+        {
+            if (departed.At < forgetBefore)
+            {
+                _departed.TryRemove(id, out _);
+            }
+        }
+    }
+
+    private bool SpeaksExtensionsKnown(string id) =>
+        _capabilities.TryGetValue(id, out var known) && known.Task.IsCompletedSuccessfully && known.Task.Result;
+
     private void ExpireRelays()
     {
         var now = Options.Mesh.TimeProvider.GetTimestamp();
@@ -488,7 +553,9 @@ public sealed partial class RingNode
         var goneId = id.AsAscii();
         if (goneId == Id)
         {
-            RunInBackground(AnnounceSelfAsync); // we are alive: say so
+            // We are alive: say so, with a new epoch, which every node that removed us takes over its departure mark.
+            Interlocked.Increment(ref _epoch);
+            RunInBackground(AnnounceSelfAsync);
             return;
         }
 

@@ -73,6 +73,16 @@ public sealed partial class RingNode
     /// <summary>Test hook: the node, as owner, drops every store and delta without answering (an owner cut off).</summary>
     internal volatile bool IgnoreWritesForTest;
 
+    /// <summary>For tests: forgets a member as if its announcement never arrived (no departure mark, no repair, no broadcast).</summary>
+    internal void ForgetMemberForTest(string id)
+    {
+        lock (_membershipLock)
+        {
+            _members.TryRemove(id, out _);
+            RebuildRing();
+        }
+    }
+
     /// <summary>Test hook: forgets the entry at a position, as a position that missed a write.</summary>
     internal void RemoveLocalForTest(HashMethod method, RingPosition position)
     {

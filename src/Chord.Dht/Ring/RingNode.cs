@@ -83,7 +83,11 @@ public sealed partial class RingNode : IAsyncDisposable
         Position = RingPosition.FromBase58(Id);
         LoadStoredEntries();
         var interval = Options.StabilizeInterval;
-        _stabilizer = Options.Mesh.TimeProvider.CreateTimer(_ => Stabilize(), null, interval, interval);
+        _stabilizer = Options.Mesh.TimeProvider.CreateTimer(_ =>
+        {
+            Stabilize();
+            GossipMembership();
+        }, null, interval, interval);
         _antiEntropy = Options.Mesh.TimeProvider.CreateTimer(_ => RunInBackground(() => RunAntiEntropyAsync(_stopping.Token)), null,
             Options.AntiEntropyInterval, Options.AntiEntropyInterval);
     }

@@ -15,6 +15,6 @@ internal enum RingSubFlag : byte
     /// <summary>broadcast <c>[gone, id, epoch]</c>: a node vanished (its connections closed and it cannot be dialled).</summary>
     Gone = 0x32,
 
-    /// <summary>whisper <c>[hello, version, [members...]]</c>: sent on every new connection; says "I speak the extensions".</summary>
+    /// <summary>whisper <c>[hello, version, [members...]]</c>: sent on every new connection (says "I speak the extensions"), and once per stabilize interval to one random peer of ours (membership anti-entropy).</summary>
     Hello = 0x33,
 }

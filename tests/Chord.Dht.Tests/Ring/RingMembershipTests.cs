@@ -1,4 +1,5 @@
 using Chord.Dht.Ring;
+using Chord.Dht.Tests.Mesh;
 using Chord.Dht.Wire;
 
 namespace Chord.Dht.Tests.Ring;
@@ -21,6 +22,42 @@ public class RingMembershipTests
         var ids = ring.Storing.Select(n => n.Id).ToList();
         return ring.Nodes.Sum(n => n.StoredCount) == 5 * entries.Count
             && ring.Storing.All(n => n.StoredCount == OwnedBy(entries, ids, n.Id).Count);
+    }
+
+    [Fact]
+    public async Task A_node_that_missed_a_members_announcement_learns_it_from_a_peers_directory()
+    {
+        // Member broadcasts are flooded once; a node that missed one and already holds every connection it wants
+        // makes no new connection, so no hello would ever tell it. The periodic directory push must.
+        await using var ring = await RingTestCluster.StartAsync(3, inMemory: true);
+        var (forgetful, member) = (ring.Nodes[0], ring.Nodes[2]);
+        Assert.NotNull(forgetful.Mesh.GetPeer(member.Id));
+        forgetful.ForgetMemberForTest(member.Id);
+        Assert.DoesNotContain(forgetful.Members, m => m.Id == member.Id);
+
+        await Eventually.UntilAsync(() => forgetful.Members.Any(m => m.Id == member.Id && m.IsStoring), Wait,
+            "the node to learn the member again from a peer's directory");
+        await ring.WaitUntilConvergedAsync();
+    }
+
+    [Fact]
+    public async Task A_stale_directory_from_a_peer_does_not_bring_back_a_departed_member()
+    {
+        await using var ring = await RingTestCluster.StartAsync(3);
+        var (survivor, departed) = (ring.Nodes[0], ring.Nodes[2]);
+        var entry = MsgValue.Array(
+            MsgValue.Array(departed.Mesh.Address.Host, departed.Mesh.Address.Port), MsgValue.BinAscii(departed.Id), true, departed.Self.Epoch);
+        await ring.Remove(departed).DisposeAsync(); // a crash: no unjoin
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Members.All(m => m.Id != departed.Id)), Wait, "every survivor to drop the departed member");
+
+        // A peer whose directory still lists it (at the epoch it departed with) pushes that directory.
+        await using var stale = await RawPeer.ConnectAsync(survivor.Mesh.Address);
+        await stale.HandshakeAsync(survivor.Mesh);
+        await stale.SendMessageAsync(MainFlag.Whisper, 0x33L /* hello */, 1L, MsgValue.Array(entry));
+        await stale.SendMessageAsync(MainFlag.Ping, (long)SubFlag.Ping, "after-hello");
+        await stale.WaitForAsync(m => m.Type == MainFlag.Pong && Inbox.TextOf(m) == "after-hello", "the pong after the hello (so the hello was handled)");
+
+        Assert.DoesNotContain(survivor.Members, m => m.Id == departed.Id);
     }
 
     [Fact]

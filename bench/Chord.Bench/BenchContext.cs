@@ -56,7 +56,8 @@ public sealed class BenchContext : IDisposable
             .Append(", mode ").Append(Options.Quick ? "--quick" : "full").Append(", ")
             .Append(Options.Duration.TotalSeconds.ToString("0.##", CultureInfo.InvariantCulture)).Append(" s measured per cell after ")
             .Append(Options.Warmup.TotalSeconds.ToString("0.##", CultureInfo.InvariantCulture)).Append(" s warm-up, ")
-            .Append(Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)).AppendLine(" logical CPUs.").AppendLine();
+            .Append(Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture)).Append(" logical CPUs")
+            .Append(LoadAverage() is { } load ? $", load average {load} (1, 5, 15 min) as the scenario ended" : string.Empty).AppendLine(".").AppendLine();
         foreach (var line in preamble)
         {
             text.Append("* ").AppendLine(line);
@@ -86,8 +87,27 @@ public sealed class BenchContext : IDisposable
             + "`chord.mesh.frames_out` and `chord.mesh.bytes_out`, read by a MeterListener) per operation.",
         "Latencies are per operation, from a log-bucket histogram (32 sub-buckets per power of two, ≤3% error); "
             + "`×floor` divides by the p50 of the `floor` scenario (one loopback TCP ping-pong of one frame).",
-        "The machine (2 cores) was shared with two other engineers' builds and tests: absolute numbers are noisy.",
+        "Other processes' load (the load average above counts this run too: about 1-2 while a cell runs) lengthens "
+            + "latencies and lowers ops/s but changes CPU µs/op and alloc B/op much less: compare runs by those.",
     ];
+
+    /// <summary>The first three fields of /proc/loadavg, or null where there is none.</summary>
+    private static string? LoadAverage()
+    {
+        try
+        {
+            var fields = File.ReadAllText("/proc/loadavg").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return fields.Length >= 3 ? string.Join(", ", fields[..3]) : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 
     public void Dispose()
     {

@@ -44,6 +44,9 @@ public sealed partial class RingNode
             case (int)RingSubFlag.Hello when p.Length >= 3:
                 HandleHello(from, p[2]);
                 return true;
+            case (int)RingSubFlag.Digest when p.Length >= 3 && p[1].Kind == MsgKind.Bin && p[2].Kind == MsgKind.Bool:
+                HandleDigest(from, p[1].AsBytes().Span, p[2].AsBool());
+                return true;
             default:
                 return false;
         }

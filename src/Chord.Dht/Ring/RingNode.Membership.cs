@@ -31,6 +31,8 @@ public sealed partial class RingNode
     // hello or chord meta) and a newer epoch do. Forgotten after DepartedMemory.
     private readonly ConcurrentDictionary<string, (long Epoch, long At)> _departed = new(StringComparer.Ordinal);
     private static readonly TimeSpan DepartedMemory = TimeSpan.FromMinutes(10);
+    private long _directoryVersion; // bumped by every change of the directory or of this node's own entry
+    private volatile DigestCache? _digest;
     private int _stabilizeScheduled;
 
     /// <summary>The storing members this node is connected to (py2p's <c>data_storing</c>).</summary>
@@ -268,6 +270,7 @@ public sealed partial class RingNode
             }
 
             _ring = [.. storing.OrderBy(m => m.Position)];
+            Interlocked.Increment(ref _directoryVersion);
         }
     }
 
@@ -422,12 +425,14 @@ public sealed partial class RingNode
     }
 
     /// <summary>
-    /// Membership anti-entropy, once per <see cref="RingOptions.StabilizeInterval"/>: our whole directory, as a hello,
-    /// to one connected peer of ours picked at random. Member and gone broadcasts are flooded once; a node that misses
-    /// one (a connection closed mid-flood, a duplicate connection dropped with the frames on it) would otherwise
-    /// keep a stale directory for as long as its connections last. With one push per node per interval, a change
-    /// reaches every node in about log₂N intervals even when its broadcast was lost. Entries merge by epoch, and a
-    /// departed member is not brought back by a peer that has not heard of its departure yet.
+    /// Membership anti-entropy, once per <see cref="RingOptions.StabilizeInterval"/>: a digest of our directory to one
+    /// connected peer of ours picked at random; where the directories differ, the peers exchange them
+    /// (<see cref="HandleDigest"/>). Member and gone broadcasts are flooded once; a node that misses one (a
+    /// connection closed mid-flood, a duplicate connection dropped with the frames on it) would otherwise keep a
+    /// stale directory for as long as its connections last. With one digest per node per interval, a change reaches
+    /// every node in about log₂N intervals even when its broadcast was lost, and a converged ring exchanges 16-byte
+    /// digests only. Entries merge by epoch, and a departed member is not brought back by a peer that has not heard
+    /// of its departure yet.
     /// </summary>
     private void GossipMembership()
     {
@@ -440,21 +445,18 @@ public sealed partial class RingNode
         var seen = 0;
         foreach (var peer in Mesh.EnumeratePeers())
         {
-            // Ours only (py2p peers ignore hello but need not carry it), picked uniformly by reservoir sampling.
+            // Ours only (py2p peers know no digest), picked uniformly by reservoir sampling.
             if (peer.Id is { } id && !peer.IsClosed && _introduced.ContainsKey(peer) && SpeaksExtensionsKnown(id) && Random.Shared.Next(++seen) == 0)
             {
                 chosen = peer;
             }
         }
 
-        if (chosen is null)
+        if (chosen is not null)
         {
-            return;
+            chosen.TryEnqueue(DigestMessage(isReply: false));
+            RingMetrics.MembershipGossip.Add(1);
         }
-
-        MsgValue[] members = [MemberEntry(Self), .. _members.Values.Select(MemberEntry)];
-        chosen.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members)));
-        RingMetrics.MembershipGossip.Add(1);
 
         var forgetBefore = Options.Mesh.TimeProvider.GetTimestamp() - (long)(DepartedMemory.TotalSeconds * Options.Mesh.TimeProvider.TimestampFrequency);
         foreach (var (id, departed) in _departed)
@@ -465,6 +467,79 @@ public sealed partial class RingNode
             }
         }
     }
+
+    /// <summary>A peer's directory digest: when ours differs, send our directory, and (to a first digest) ours back.</summary>
+    private void HandleDigest(MeshPeer from, ReadOnlySpan<byte> theirs, bool isReply)
+    {
+        if (from.Id is null || !_introduced.ContainsKey(from) || theirs.SequenceEqual(DirectoryDigest()))
+        {
+            return;
+        }
+
+        from.TryEnqueue(HelloMessage());
+        if (!isReply)
+        {
+            // After our hello is merged there, if the directories still differ, its sender has news for us.
+            from.TryEnqueue(DigestMessage(isReply: true));
+        }
+    }
+
+    private Message HelloMessage()
+    {
+        MsgValue[] members = [MemberEntry(Self), .. _members.Values.Select(MemberEntry)];
+        return Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members));
+    }
+
+    private Message DigestMessage(bool isReply) =>
+        Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Digest, MsgValue.Bin(DirectoryDigest()), isReply);
+
+    /// <summary>16 bytes of SHA-256 over the directory a hello would carry (this node and its members), in id order.</summary>
+    internal byte[] DirectoryDigestForTest() => DirectoryDigest();
+
+    /// <summary>Computed again only after the directory changed (every change goes through <see cref="RebuildRing"/>).</summary>
+    private byte[] DirectoryDigest()
+    {
+        var version = Interlocked.Read(ref _directoryVersion);
+        if (_digest is { } cached && cached.Version == version)
+        {
+            return cached.Digest;
+        }
+
+        var members = _members.Values.Append(Self).OrderBy(m => m.Id, StringComparer.Ordinal);
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        Span<byte> buffer = stackalloc byte[512];
+        foreach (var member in members)
+        {
+            // id, host, port, storing, epoch: what a hello entry carries.
+            AppendText(hash, member.Id, buffer);
+            AppendText(hash, member.Address.Host, buffer);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(buffer, member.Address.Port);
+            buffer[4] = member.IsStoring ? (byte)1 : (byte)0;
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(buffer[5..], member.Epoch);
+            hash.AppendData(buffer[..13]);
+        }
+
+        var digest = hash.GetHashAndReset()[..16];
+        _digest = new DigestCache(version, digest);
+        return digest;
+
+        static void AppendText(System.Security.Cryptography.IncrementalHash hash, string text, Span<byte> buffer)
+        {
+            // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ.
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(buffer, text.Length);
+            hash.AppendData(buffer[..4]);
+            if (System.Text.Encoding.UTF8.GetMaxByteCount(text.Length) <= buffer.Length)
+            {
+                hash.AppendData(buffer[..System.Text.Encoding.UTF8.GetBytes(text, buffer)]);
+            }
+            else
+            {
+                hash.AppendData(System.Text.Encoding.UTF8.GetBytes(text));
+            }
+        }
+    }
+
+    private sealed record DigestCache(long Version, byte[] Digest);
 
     private bool SpeaksExtensionsKnown(string id) =>
         _capabilities.TryGetValue(id, out var known) && known.Task.IsCompletedSuccessfully && known.Task.Result;
@@ -555,6 +630,7 @@ public sealed partial class RingNode
         {
             // We are alive: say so, with a new epoch, which every node that removed us takes over its departure mark.
             Interlocked.Increment(ref _epoch);
+            Interlocked.Increment(ref _directoryVersion);
             RunInBackground(AnnounceSelfAsync);
             return;
         }
@@ -575,8 +651,7 @@ public sealed partial class RingNode
 
         // Hello first (it tells the peer we speak the extensions before anything else arrives), then chord meta
         // and the keys we know, as py2p sends them on every new connection.
-        MsgValue[] members = [MemberEntry(Self), .. _members.Values.Select(MemberEntry)];
-        peer.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members)));
+        peer.TryEnqueue(HelloMessage());
         _introduced[peer] = 0; // from here on JoinAsync/UnjoinAsync may send it chord meta too; _storing is read after
         peer.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)SubFlag.Handshake, _storing ? "0" : "1"));
         foreach (var key in _keys.Keys)

@@ -41,6 +41,21 @@ public class RingMembershipTests
     }
 
     [Fact]
+    public async Task A_converged_ring_agrees_on_one_directory_digest_so_gossip_sends_digests_only()
+    {
+        // Anti-entropy sends whole directories only where digests differ: in a settled ring they must all match.
+        await using var ring = await RingTestCluster.StartAsync(8, inMemory: true);
+        await ring.WaitUntilConvergedAsync();
+        await Eventually.UntilAsync(() => ring.Nodes.Select(n => Convert.ToHexString(n.DirectoryDigestForTest())).Distinct().Count() == 1, Wait,
+            "every node's directory digest to be the same");
+
+        // And any change shows in the digest: a node that forgets a member no longer matches the others.
+        var before = ring.Nodes[0].DirectoryDigestForTest();
+        ring.Nodes[0].ForgetMemberForTest(ring.Nodes[1].Id);
+        Assert.NotEqual(before, ring.Nodes[0].DirectoryDigestForTest());
+    }
+
+    [Fact]
     public async Task A_stale_directory_from_a_peer_does_not_bring_back_a_departed_member()
     {
         await using var ring = await RingTestCluster.StartAsync(3);

@@ -493,10 +493,13 @@ public sealed partial class RingNode
     private Message DigestMessage(bool isReply) =>
         Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Digest, MsgValue.Bin(DirectoryDigest()), isReply);
 
-    /// <summary>16 bytes of SHA-256 over the directory a hello would carry (this node and its members), in id order.</summary>
+    /// <summary>For tests: <see cref="DirectoryDigest"/>.</summary>
     internal byte[] DirectoryDigestForTest() => DirectoryDigest();
 
-    /// <summary>Computed again only after the directory changed (every change goes through <see cref="RebuildRing"/>).</summary>
+    /// <summary>
+    /// 16 bytes of SHA-256 over the directory a hello would carry (this node and its members), in id order; computed
+    /// again only after the directory changed (every change goes through <see cref="RebuildRing"/>).
+    /// </summary>
     private byte[] DirectoryDigest()
     {
         var version = Interlocked.Read(ref _directoryVersion);

@@ -165,7 +165,10 @@ public class MeshFeatureTests
         var received = new ConcurrentQueue<(object? Sender, MeshMessageEventArgs Args)>();
         a.MessageReceived += (sender, e) => received.Enqueue((sender, e));
 
+        // The events of one connection are raised on its own read loop, after its handshake: wait for the first
+        // connection's before making the second, or the second's PeerConnected may come between them (it did once).
         await a.ConnectAsync(b.Address);
+        await Eventually.UntilAsync(() => log.Contains("network"), "a raised ConnectedToNetwork for its first peer");
         await a.ConnectAsync(c.Address);
         await Eventually.UntilAsync(() => b.GetPeer(a.Id) is not null && c.GetPeer(a.Id) is not null, "b and c have a in their routing tables");
 

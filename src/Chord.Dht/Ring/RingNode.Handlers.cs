@@ -184,21 +184,14 @@ public sealed partial class RingNode
             return;
         }
 
-        if (!TryReadRequest(p, 4, out var method, out var position, out var requestId, out var hops))
+        // A py2p answer: no id (an answer with one went above), so it answers every request for this (method,
+        // position) we sent its way.
+        if (!TryReadRequest(p, 4, out var method, out var position, out _, out _))
         {
             return;
         }
 
         var value = p[3];
-        if (requestId is not null)
-        {
-            var (version, key) = ReadVersionAndKey(p, 6);
-            var versioned = version is not null || value.IsNil;
-            await CompleteAsync(requestId, new Answer(value, hops, true, null, null, version, key, versioned), p[2]);
-            return;
-        }
-
-        // A py2p answer: no id, so it answers every request for this (method, position) we sent its way.
         if (_legacyWaiters.TryRemove((method, position.Value), out var waiters))
         {
             while (waiters.TryDequeue(out var waiting))

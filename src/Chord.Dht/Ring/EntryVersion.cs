@@ -3,11 +3,17 @@ using Chord.Dht.Wire;
 namespace Chord.Dht.Ring;
 
 /// <summary>
-/// The version of a stored entry: a counter and the id of the node that wrote it. Versions order by counter, then
-/// by writer id (ordinal), so two writers that pick the same counter are still ordered the same way everywhere.
-/// Versions never come from a clock: a writer first asks a quorum for the highest version and writes counter + 1
-/// (the ABD register), which keeps writes ordered even when nodes' clocks disagree.
+/// A version of a stored entry, and the shape of a register ballot: a counter and the id of the node that made it.
+/// Versions order by counter, then by writer id (ordinal), so two writers that pick the same counter are still
+/// ordered the same way everywhere. Versions never come from a clock: a proposer picks a counter above every one a
+/// quorum reported, which keeps writes ordered even when nodes' clocks disagree.
 /// </summary>
+/// <remarks>
+/// Counters from the wire are at most <see cref="MaxCounter"/> (2^53, far beyond what honest writers reach: a key
+/// written a million times a second takes 285 years) and a writer id is at most <see cref="MaxWriterLength"/>
+/// characters; anything else is refused where it is read, so a peer cannot park a key at the top of the range.
+/// <see cref="After"/> is checked: it never wraps.
+/// </remarks>
 /// <param name="Counter">Increases with every write of the key.</param>
 /// <param name="Writer">The node id of the writer (empty for the zero version).</param>
 public readonly record struct EntryVersion(long Counter, string Writer) : IComparable<EntryVersion>
@@ -15,8 +21,21 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
     /// <summary>The version below every written one.</summary>
     public static EntryVersion Zero { get; } = new(0, string.Empty);
 
+    /// <summary>The largest counter a version from the wire may carry.</summary>
+    public const long MaxCounter = 1L << 53;
+
+    /// <summary>The longest writer id a version from the wire may carry (a node id is 64 to 90 base58 digits).</summary>
+    public const int MaxWriterLength = 128;
+
     /// <summary>The version a writer uses after seeing <paramref name="highest"/>.</summary>
-    public static EntryVersion After(EntryVersion highest, string writer) => new(highest.Counter + 1, writer);
+    /// <exception cref="ChordWriteException">The counter is already at <see cref="MaxCounter"/>: no later version exists.</exception>
+    public static EntryVersion After(EntryVersion highest, string writer) =>
+        highest.Counter < MaxCounter
+            ? new(highest.Counter + 1, writer)
+            : throw new ChordWriteException($"No version follows {highest}: counters stop at {MaxCounter} (2^53).", 0);
+
+    /// <summary>True when the counter and writer are in the range a version from the wire may take.</summary>
+    public bool IsInRange => Counter is >= 0 and <= MaxCounter && Writer.Length <= MaxWriterLength;
 
     /// <inheritdoc />
     public int CompareTo(EntryVersion other)
@@ -50,7 +69,8 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
         }
 
         var parts = value.AsArray();
-        if (parts[0].Kind != MsgKind.Int || parts[0].AsInteger() < 0 || parts[0].AsInteger() > long.MaxValue || parts[1].Kind != MsgKind.Bin)
+        if (parts[0].Kind != MsgKind.Int || parts[0].AsInteger() < 0 || parts[0].AsInteger() > MaxCounter
+            || parts[1].Kind != MsgKind.Bin || parts[1].AsBytes().Length > MaxWriterLength)
         {
             return false;
         }

@@ -2,12 +2,32 @@ using Chord.Dht.Wire;
 
 namespace Chord.Dht.Ring;
 
-/// <summary>What an owner holds at one position.</summary>
-/// <param name="Value">The value; nil is a tombstone (a versioned delete).</param>
-/// <param name="Version">The version; null when a py2p node wrote it (py2p has no versions).</param>
+/// <summary>What an owner holds at one position: the value, and the acceptor state of the key's register there.</summary>
+/// <param name="Value">The value; nil is a tombstone (a versioned delete) or, without a version, nothing yet (a promise only).</param>
+/// <param name="Version">
+/// The version of the value: the ballot under which it was last changed. Null when a py2p node wrote it (py2p has
+/// no versions) or when the position holds only a promise.
+/// </param>
 /// <param name="Key">The original key, so any holder can recompute the other four positions; null from py2p.</param>
-internal sealed record StoredEntry(MsgValue Value, EntryVersion? Version, byte[]? Key)
+/// <param name="Accepted">
+/// The ballot of the accept that put the value here, when it is later than <paramref name="Version"/> (a proposer
+/// re-accepted an unchanged value to commit it); null means the same as the version.
+/// </param>
+/// <param name="Promised">The highest ballot this acceptor promised (prepare, or the next ballot an accept asked for); null: none beyond the accepted one.</param>
+internal sealed record StoredEntry(MsgValue Value, EntryVersion? Version, byte[]? Key, EntryVersion? Accepted = null, EntryVersion? Promised = null)
 {
-    /// <summary>True for a tombstone.</summary>
-    public bool IsTombstone => Value.IsNil;
+    /// <summary>True for a tombstone: a delete with its version.</summary>
+    public bool IsTombstone => Value.IsNil && Version is not null;
+
+    /// <summary>True when the position holds a value (not a tombstone, not a bare promise).</summary>
+    public bool HasValue => !Value.IsNil;
+
+    /// <summary>True when the entry holds only a promise: no value has been accepted here.</summary>
+    public bool IsPromiseOnly => Value.IsNil && Version is null;
+
+    /// <summary>The ballot of the accepted value; zero for py2p's unversioned values and for bare promises.</summary>
+    public EntryVersion AcceptedBallot => Accepted ?? Version ?? EntryVersion.Zero;
+
+    /// <summary>The ballot below which this acceptor refuses prepares and accepts (never below the accepted one).</summary>
+    public EntryVersion PromisedBallot => Promised is { } promised && promised > AcceptedBallot ? promised : AcceptedBallot;
 }

@@ -12,6 +12,12 @@ internal interface IEntryStore : IDisposable
     /// <summary>Keeps the salt, so a restart gives the same node id.</summary>
     void SaveSalt(string salt);
 
+    /// <summary>The register's ballot floor kept from an earlier run (0 when none): see <c>RingNode</c>'s register.</summary>
+    long LoadBallotFloor();
+
+    /// <summary>Keeps the ballot floor durably before returning.</summary>
+    void SaveBallotFloor(long floor);
+
     /// <summary>Every entry kept.</summary>
     IEnumerable<(HashMethod Method, BigInteger Position, StoredEntry Entry)> LoadEntries();
 

@@ -32,13 +32,37 @@ internal sealed class SqliteEntryStore : IEntryStore
                 counter INTEGER, writer TEXT, key BLOB,
                 PRIMARY KEY (method, position));
             """);
+        AddRegisterColumns();
         _put = _connection.CreateCommand();
         _put.CommandText = """
-            INSERT INTO entries (method, position, value, counter, writer, key) VALUES ($m, $p, $v, $c, $w, $k)
-            ON CONFLICT (method, position) DO UPDATE SET value = $v, counter = $c, writer = $w, key = $k;
+            INSERT INTO entries (method, position, value, counter, writer, key, accepted_counter, accepted_writer, promised_counter, promised_writer)
+            VALUES ($m, $p, $v, $c, $w, $k, $ac, $aw, $pc, $pw)
+            ON CONFLICT (method, position) DO UPDATE SET value = $v, counter = $c, writer = $w, key = $k,
+                accepted_counter = $ac, accepted_writer = $aw, promised_counter = $pc, promised_writer = $pw;
             """;
         _remove = _connection.CreateCommand();
         _remove.CommandText = "DELETE FROM entries WHERE method = $m AND position = $p;";
+    }
+
+    public long LoadBallotFloor()
+    {
+        lock (_lock)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT value FROM meta WHERE name = 'ballot-floor';";
+            return command.ExecuteScalar() is string text && long.TryParse(text, out var floor) ? floor : 0;
+        }
+    }
+
+    public void SaveBallotFloor(long floor)
+    {
+        lock (_lock)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "INSERT INTO meta (name, value) VALUES ('ballot-floor', $f) ON CONFLICT (name) DO UPDATE SET value = $f;";
+            command.Parameters.AddWithValue("$f", floor.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            command.ExecuteNonQuery();
+        }
     }
 
     public string? LoadSalt()
@@ -68,7 +92,7 @@ internal sealed class SqliteEntryStore : IEntryStore
         lock (_lock)
         {
             using var command = _connection.CreateCommand();
-            command.CommandText = "SELECT method, position, value, counter, writer, key FROM entries;";
+            command.CommandText = "SELECT method, position, value, counter, writer, key, accepted_counter, accepted_writer, promised_counter, promised_writer FROM entries;";
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
@@ -77,7 +101,9 @@ internal sealed class SqliteEntryStore : IEntryStore
                 var value = MsgPack.Deserialize((byte[])reader[2]);
                 EntryVersion? version = reader.IsDBNull(3) ? null : new EntryVersion(reader.GetInt64(3), reader.GetString(4));
                 var key = reader.IsDBNull(5) ? null : (byte[])reader[5];
-                result.Add((method, position, new StoredEntry(value, version, key)));
+                EntryVersion? accepted = reader.IsDBNull(6) ? null : new EntryVersion(reader.GetInt64(6), reader.GetString(7));
+                EntryVersion? promised = reader.IsDBNull(8) ? null : new EntryVersion(reader.GetInt64(8), reader.GetString(9));
+                result.Add((method, position, new StoredEntry(value, version, key, accepted, promised)));
             }
         }
 
@@ -95,6 +121,10 @@ internal sealed class SqliteEntryStore : IEntryStore
             _put.Parameters.AddWithValue("$c", entry.Version is { } v ? v.Counter : DBNull.Value);
             _put.Parameters.AddWithValue("$w", entry.Version is { } w ? w.Writer : DBNull.Value);
             _put.Parameters.AddWithValue("$k", (object?)entry.Key ?? DBNull.Value);
+            _put.Parameters.AddWithValue("$ac", entry.Accepted is { } a ? a.Counter : DBNull.Value);
+            _put.Parameters.AddWithValue("$aw", entry.Accepted is { } aw ? aw.Writer : DBNull.Value);
+            _put.Parameters.AddWithValue("$pc", entry.Promised is { } pr ? pr.Counter : DBNull.Value);
+            _put.Parameters.AddWithValue("$pw", entry.Promised is { } pw ? pw.Writer : DBNull.Value);
             _put.ExecuteNonQuery();
         }
     }
@@ -136,6 +166,29 @@ internal sealed class SqliteEntryStore : IEntryStore
         {
             throw new InvalidOperationException(
                 $"The data directory '{directory}' is in use by another ring node ({path} is locked). Each node needs a directory of its own.", ex);
+        }
+    }
+
+    /// <summary>The register's ballots (added after the first version): added to a data directory made before them.</summary>
+    private void AddRegisterColumns()
+    {
+        var present = new HashSet<string>(StringComparer.Ordinal);
+        using (var command = _connection.CreateCommand())
+        {
+            command.CommandText = "PRAGMA table_info(entries);";
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                present.Add(reader.GetString(1));
+            }
+        }
+
+        foreach (var (column, type) in new[] { ("accepted_counter", "INTEGER"), ("accepted_writer", "TEXT"), ("promised_counter", "INTEGER"), ("promised_writer", "TEXT") })
+        {
+            if (!present.Contains(column))
+            {
+                Execute($"ALTER TABLE entries ADD COLUMN {column} {type};");
+            }
         }
     }
 

@@ -1,0 +1,87 @@
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring.Register;
+
+/// <summary>
+/// The acceptor rules of a key's CASPaxos register at one position, as pure functions of what the position holds
+/// (<see cref="StoredEntry"/>): no I/O, no clock, so the ring and the deterministic simulation run the same rules.
+/// </summary>
+/// <remarks>
+/// <para>Invariant: the promised ballot is never below the accepted one, and neither ever goes down.</para>
+/// <para><b>Prepare(b)</b>: refused when b is below the promise; otherwise the acceptor promises b and answers with the
+/// value, its version and the ballot it was accepted under. Equal to the promise is allowed: it is the same
+/// proposer's repeat, or the next ballot a proposer asked for on its last accept (the sticky proposer).</para>
+/// <para><b>Accept(b, v)</b>: refused when b is below the promise; a repeat of the accepted ballot is acknowledged
+/// again (it carries the same value: a ballot has one value); otherwise the value is taken. An accept may ask the
+/// acceptor to promise the proposer's next ballot at once, which is what lets that proposer's next write skip its
+/// prepare (one round).</para>
+/// <para><b>Floor.</b> A node that drops a key's state (a collected tombstone) raises its floor above that state's
+/// ballots, and a position without state refuses ballots at or below the floor, so no proposer that prepared before
+/// the drop can get a lower-ballot value accepted after it.</para>
+/// </remarks>
+internal static class Acceptor
+{
+    /// <summary>A writer id above every node id (base58 digits are letters and digits, all below '~').</summary>
+    private const string AboveEveryWriter = "~";
+
+    /// <summary>The ballot a position without state refuses at and below.</summary>
+    public static EntryVersion FloorBallot(long floor) => floor > 0 ? new EntryVersion(floor, AboveEveryWriter) : EntryVersion.Zero;
+
+    /// <summary>The promise a position stands by: its entry's, or the node's floor when it holds nothing.</summary>
+    public static EntryVersion PromisedOf(StoredEntry? entry, long floor) => entry?.PromisedBallot ?? FloorBallot(floor);
+
+    /// <summary>Phase 1. Returns the entry to keep (null: unchanged) and the answer.</summary>
+    public static (StoredEntry? Updated, AcceptorReply Reply) Prepare(StoredEntry? entry, EntryVersion ballot, byte[]? key, long floor)
+    {
+        var promised = PromisedOf(entry, floor);
+        if (ballot < promised)
+        {
+            return (null, Refused(entry, promised));
+        }
+
+        StoredEntry? updated = null;
+        if (entry is null)
+        {
+            updated = new StoredEntry(MsgValue.Nil, null, key, Promised: ballot);
+        }
+        else if (ballot > entry.PromisedBallot || (entry.Key is null && key is not null))
+        {
+            updated = entry with { Promised = ballot > entry.PromisedBallot ? ballot : entry.Promised, Key = entry.Key ?? key };
+        }
+
+        var held = updated ?? entry!;
+        return (updated, new AcceptorReply(true, held.Value, held.Version, held.AcceptedBallot, held.PromisedBallot));
+    }
+
+    /// <summary>
+    /// Phase 2. <paramref name="version"/> is the value's own version (the ballot that last changed it), never above
+    /// <paramref name="ballot"/>; <paramref name="next"/>, when given, is promised as well once the value is accepted.
+    /// Returns the entry to keep (null: unchanged) and the answer.
+    /// </summary>
+    public static (StoredEntry? Updated, AcceptorReply Reply) Accept(
+        StoredEntry? entry, EntryVersion ballot, MsgValue value, EntryVersion version, byte[]? key, EntryVersion? next, long floor)
+    {
+        var promised = PromisedOf(entry, floor);
+        if (ballot < promised || version > ballot || ballot == EntryVersion.Zero)
+        {
+            return (null, Refused(entry, promised));
+        }
+
+        if (entry is not null && entry.AcceptedBallot == ballot && entry.Version is not null)
+        {
+            // A repeat (a duplicated message, a retry, a repair of the same accept): nothing new but the promise.
+            var raise = next is { } n && n > entry.PromisedBallot;
+            var kept = raise ? entry with { Promised = next } : null;
+            var now = kept ?? entry;
+            return (kept, new AcceptorReply(true, MsgValue.Nil, null, now.AcceptedBallot, now.PromisedBallot));
+        }
+
+        var updated = new StoredEntry(value, version, key ?? entry?.Key,
+            Accepted: ballot == version ? null : ballot,
+            Promised: next is { } p && p > ballot ? p : null);
+        return (updated, new AcceptorReply(true, MsgValue.Nil, null, updated.AcceptedBallot, updated.PromisedBallot));
+    }
+
+    private static AcceptorReply Refused(StoredEntry? entry, EntryVersion promised) =>
+        new(false, MsgValue.Nil, null, entry?.AcceptedBallot ?? EntryVersion.Zero, promised);
+}

@@ -1,0 +1,15 @@
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring.Register;
+
+/// <summary>One acceptor's answer to a prepare or an accept of a key's register.</summary>
+/// <param name="Ok">True when it promised (prepare) or accepted (accept); false when a higher ballot stood in the way.</param>
+/// <param name="Value">Prepare: the value it holds (nil: none, or a delete). Accept: nil.</param>
+/// <param name="Version">Prepare: the version of that value (null: nothing here). Accept: null.</param>
+/// <param name="Accepted">The ballot of the value it holds (zero: nothing accepted).</param>
+/// <param name="Promised">The highest ballot it has promised; a refused proposer picks a ballot above it.</param>
+internal readonly record struct AcceptorReply(bool Ok, MsgValue Value, EntryVersion? Version, EntryVersion Accepted, EntryVersion Promised)
+{
+    /// <summary>True when the acceptor holds nothing for the key (it never accepted a value, or it is a new owner).</summary>
+    public bool IsEmpty => Version is null && Value.IsNil;
+}

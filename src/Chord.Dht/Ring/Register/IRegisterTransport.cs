@@ -1,0 +1,22 @@
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring.Register;
+
+/// <summary>
+/// How a <see cref="RegisterProposer"/> reaches the five acceptors of a key (one per hash method, by index): the ring
+/// routes to the positions' owners; the deterministic simulation delivers through its seeded scheduler.
+/// </summary>
+internal interface IRegisterTransport
+{
+    /// <summary>The proposer's id: the writer part of its ballots (a node id).</summary>
+    string ProposerId { get; }
+
+    /// <summary>The clock for the proposer's waits (position deadline, back-off).</summary>
+    TimeProvider Time { get; }
+
+    /// <summary>Sends a prepare; the answer, or null when none came (no route, a closed connection, the token).</summary>
+    Task<AcceptorReply?> PrepareAsync(byte[] key, int position, EntryVersion ballot, CancellationToken cancellationToken);
+
+    /// <summary>Sends an accept; the answer, or null when none came.</summary>
+    Task<AcceptorReply?> AcceptAsync(byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken);
+}

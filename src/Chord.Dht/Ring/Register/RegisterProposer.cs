@@ -1,0 +1,395 @@
+using System.Collections.Concurrent;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring.Register;
+
+/// <summary>
+/// The proposer side of the per-key CASPaxos register (Rystsov, 2018): an update is a prepare to the key's five
+/// acceptors, the change applied to the newest value a quorum reports, and an accept of the result under the same
+/// ballot. One proposer per node serves every key; it keeps, per key, the ballot its last accept asked the
+/// acceptors to promise next, so the node's next update of that key is one round (accept only).
+/// </summary>
+/// <remarks>
+/// <para><b>Ballots</b> are <see cref="EntryVersion"/>s (counter, proposer id). A refused round learns the highest
+/// promise and the next one goes above it, after a random pause that breaks duels between proposers.</para>
+/// <para><b>Versions.</b> A value's version is the ballot that changed it; an update that keeps the value commits it
+/// unchanged, version included, so reading never changes a key's ETag.</para>
+/// <para><b>Retries never apply a change twice.</b> When an accept of ours may have landed and a later prepare of the
+/// same update finds that value, the update is done: it commits it and reports it written.</para>
+/// <para><b>Timeouts</b> come from the caller's token (the ring's request deadline). A cancelled update throws
+/// <see cref="OperationCanceledException"/>; its write may or may not have been committed.</para>
+/// </remarks>
+internal sealed class RegisterProposer
+{
+    private readonly ConcurrentDictionary<byte[], KeyState> _keys = new(ByteArrayComparer.Instance);
+    private readonly IRegisterTransport _transport;
+    private readonly RegisterSettings _settings;
+    private readonly Random _random;
+    private readonly Lock _randomLock = new();
+    private long _oneRoundWrites;
+    private long _fullRounds;
+    private long _conflicts;
+
+    public RegisterProposer(IRegisterTransport transport, RegisterSettings settings, Random? random = null)
+    {
+        _transport = transport;
+        _settings = settings;
+        _random = random ?? new Random();
+    }
+
+    /// <summary>Updates committed in one round (the sticky ballot held).</summary>
+    public long OneRoundWrites => Interlocked.Read(ref _oneRoundWrites);
+
+    /// <summary>Prepare rounds run (first updates of a key here, and after conflicts).</summary>
+    public long FullRounds => Interlocked.Read(ref _fullRounds);
+
+    /// <summary>Rounds refused by a higher ballot or short of a quorum.</summary>
+    public long Conflicts => Interlocked.Read(ref _conflicts);
+
+    /// <summary>Forgets the sticky ballot of a key (its next update prepares first).</summary>
+    public void Forget(byte[] key) => _keys.TryRemove(key, out _);
+
+    /// <summary>
+    /// Applies <paramref name="change"/> to the key's committed value, atomically: the change is decided on the value
+    /// that is current when it commits. Updates of one key from this proposer run one at a time.
+    /// </summary>
+    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken)
+    {
+        var state = _keys.GetOrAdd(key, static _ => new KeyState());
+        await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await RunAsync(key, state, change, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            state.Gate.Release();
+            Trim();
+        }
+    }
+
+    private async Task<RegisterOutcome> RunAsync(byte[] key, KeyState state, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken)
+    {
+        List<EntryVersion>? ourWrites = null; // ballots under which this update sent a changed value
+        VersionedValue? decidedOn = null;
+        var mayHaveLanded = false; // an accept of a change of ours may have been taken somewhere
+        for (var round = 1; ; round++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (state.Next is { } sticky)
+            {
+                // One round: the acceptors promised `sticky` when they accepted our last write of this key.
+                var before = new VersionedValue(state.Value, state.Version);
+                var decision = change(before);
+                var (value, version) = decision.Write ? (decision.Value, sticky) : (before.Value, before.Version);
+                if (decision.Write)
+                {
+                    (ourWrites ??= []).Add(sticky);
+                    decidedOn = before;
+                }
+
+                var following = EntryVersion.After(sticky, _transport.ProposerId);
+                var accepted = await CollectAsync(i => _transport.AcceptAsync(key, i, sticky, value, version, following, cancellationToken),
+                    _settings.AcceptQuorum, waitForEmpty: false, cancellationToken).ConfigureAwait(false);
+                if (accepted.Ok.Count >= _settings.AcceptQuorum)
+                {
+                    state.Commit(following, value, version);
+                    Interlocked.Increment(ref _oneRoundWrites);
+                    return new RegisterOutcome(decision.Write, before, new VersionedValue(value, version), round);
+                }
+
+                // Another proposer got in (or too few answered): prepare above what the refusals named.
+                mayHaveLanded |= decision.Write && accepted.MayHaveLanded;
+                Interlocked.Increment(ref _conflicts);
+                state.Lose(accepted.Highest);
+                continue;
+            }
+
+            Interlocked.Increment(ref _fullRounds);
+            var ballot = EntryVersion.After(state.Highest, _transport.ProposerId);
+            var promises = await CollectAsync(i => _transport.PrepareAsync(key, i, ballot, cancellationToken),
+                _settings.PrepareQuorum, waitForEmpty: true, cancellationToken).ConfigureAwait(false);
+            state.See(promises.Highest);
+            if (promises.Ok.Count < _settings.PrepareQuorum)
+            {
+                Interlocked.Increment(ref _conflicts);
+                await BackoffAsync(round, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            var newest = promises.Ok[0];
+            foreach (var reply in promises.Ok)
+            {
+                if (reply.Accepted > newest.Accepted)
+                {
+                    newest = reply;
+                }
+            }
+
+            var current = new VersionedValue(newest.Value, newest.Version ?? EntryVersion.Zero);
+            var chosen = promises.Ok.Count(r => r.Accepted == newest.Accepted) >= _settings.AcceptQuorum;
+            bool write;
+            MsgValue newValue;
+            EntryVersion newVersion;
+            if (ourWrites is not null && ourWrites.Contains(current.Version))
+            {
+                // An accept of ours from an earlier round of this update landed: it is the change; commit it.
+                (write, newValue, newVersion) = (true, current.Value, current.Version);
+            }
+            else
+            {
+                if (mayHaveLanded && decidedOn is { } basis && current.Version != basis.Version)
+                {
+                    // Someone else's value is newer than the one our change was decided on: our change may have been
+                    // committed and then overwritten, or never. Applying it again could apply it twice.
+                    throw new ChordWriteException(
+                        $"The update of {RingNode.Describe(key)} met a concurrent write after its own was sent: it may or may not have been applied (the key is now at version {current.Version}).", 0);
+                }
+
+                var decision = change(current);
+                (write, newValue, newVersion) = decision.Write ? (true, decision.Value, ballot) : (false, current.Value, current.Version);
+                if (decision.Write)
+                {
+                    (ourWrites ??= []).Add(ballot);
+                    decidedOn = current;
+                }
+                else if (chosen)
+                {
+                    // Nothing to write and the value is already committed: done in one round, and our accept may
+                    // use this ballot next time (a quorum promised it; nobody accepted it).
+                    state.Commit(ballot, current.Value, current.Version);
+                    return new RegisterOutcome(false, current, current, round);
+                }
+            }
+
+            var next = EntryVersion.After(ballot, _transport.ProposerId);
+            var acks = await CollectAsync(i => _transport.AcceptAsync(key, i, ballot, newValue, newVersion, next, cancellationToken),
+                _settings.AcceptQuorum, waitForEmpty: false, cancellationToken).ConfigureAwait(false);
+            if (acks.Ok.Count >= _settings.AcceptQuorum)
+            {
+                state.Commit(next, newValue, newVersion);
+                var result = new VersionedValue(newValue, newVersion);
+                return write ? new RegisterOutcome(true, decidedOn ?? current, result, round) : new RegisterOutcome(false, current, current, round);
+            }
+
+            mayHaveLanded |= write && acks.MayHaveLanded;
+            Interlocked.Increment(ref _conflicts);
+            state.Lose(acks.Highest);
+            await BackoffAsync(round, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A random pause that grows with the attempts, so duelling proposers stop refusing each other.</summary>
+    private async Task BackoffAsync(int round, CancellationToken cancellationToken)
+    {
+        double fraction;
+        lock (_randomLock)
+        {
+            fraction = _random.NextDouble();
+        }
+
+        var pause = TimeSpan.FromMilliseconds(fraction * Math.Min(_settings.MaxBackoff.TotalMilliseconds, 2.0 * round));
+        if (pause <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var done = NewCompletion();
+        using var timer = _transport.Time.CreateTimer(static s => ((TaskCompletionSource)s!).TrySetResult(), done, pause, Timeout.InfiniteTimeSpan);
+        using var cancelled = cancellationToken.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), done);
+        await done.Task.ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    private TaskCompletionSource NewCompletion() =>
+        new(_settings.InlineContinuations ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Sends one request to each position and waits until a quorum said yes (and, with <paramref name="waitForEmpty"/>,
+    /// no yes was "nothing here", or the position deadline passed), a quorum became impossible, all answered, or the
+    /// token ended it.
+    /// </summary>
+    private async Task<Collected> CollectAsync(Func<int, Task<AcceptorReply?>> send, int quorum, bool waitForEmpty, CancellationToken cancellationToken)
+    {
+        var collector = new Collector(quorum, waitForEmpty, NewCompletion());
+        for (var i = 0; i < RegisterSettings.Positions; i++)
+        {
+            Task<AcceptorReply?> answer;
+            try
+            {
+                answer = send(i);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                answer = Task.FromResult<AcceptorReply?>(null);
+            }
+
+            collector.Track(answer);
+        }
+
+        using var deadline = waitForEmpty
+            ? _transport.Time.CreateTimer(static s => ((Collector)s!).PositionDeadline(), collector, _settings.PositionTimeout, Timeout.InfiniteTimeSpan)
+            : null;
+        using var cancelled = cancellationToken.Register(static s => ((Collector)s!).Cancel(), collector);
+        await collector.Done.ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        return collector.Snapshot();
+    }
+
+    private void Trim()
+    {
+        if (_keys.Count <= _settings.CacheCapacity)
+        {
+            return;
+        }
+
+        // Drop idle keys until a tenth is free; a dropped key's next update prepares first (two rounds).
+        var excess = _keys.Count - (_settings.CacheCapacity * 9 / 10);
+        foreach (var (key, state) in _keys)
+        {
+            if (excess <= 0)
+            {
+                break;
+            }
+
+            if (state.Gate.CurrentCount == 1 && _keys.TryRemove(key, out _))
+            {
+                excess--;
+            }
+        }
+    }
+
+    /// <summary>What one round collected: the yes answers, the highest promise any answer named, and whether any position may have said yes unheard.</summary>
+    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard)
+    {
+        /// <summary>For an accept: some acceptor may hold the value (it said yes, or its answer never came).</summary>
+        public bool MayHaveLanded => Ok.Count > 0 || Unheard;
+    }
+
+    private sealed class Collector(int quorum, bool waitForEmpty, TaskCompletionSource done)
+    {
+        private readonly List<AcceptorReply> _ok = new(RegisterSettings.Positions);
+        private EntryVersion _highest = EntryVersion.Zero;
+        private int _no;
+        private int _refused; // answered no
+        private int _answered;
+        private bool _deadlinePassed;
+
+        public Task Done => done.Task;
+
+        public void Track(Task<AcceptorReply?> answer)
+        {
+            if (answer.IsCompleted)
+            {
+                Report(answer);
+            }
+            else
+            {
+                answer.ContinueWith(static (t, s) => ((Collector)s!).Report(t), this, CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+
+        public void PositionDeadline()
+        {
+            lock (_ok)
+            {
+                _deadlinePassed = true;
+                Decide();
+            }
+        }
+
+        public void Cancel() => done.TrySetResult();
+
+        public Collected Snapshot()
+        {
+            lock (_ok)
+            {
+                return new Collected([.. _ok], _highest, _ok.Count + _refused < RegisterSettings.Positions);
+            }
+        }
+
+        private void Report(Task<AcceptorReply?> answer)
+        {
+            var reply = answer.IsCompletedSuccessfully ? answer.Result : null;
+            lock (_ok)
+            {
+                if (done.Task.IsCompleted)
+                {
+                    return;
+                }
+
+                _answered++;
+                if (reply is { } r)
+                {
+                    if (r.Promised > _highest)
+                    {
+                        _highest = r.Promised;
+                    }
+
+                    if (r.Ok)
+                    {
+                        _ok.Add(r);
+                    }
+                    else
+                    {
+                        _no++;
+                        _refused++;
+                    }
+                }
+                else
+                {
+                    _no++;
+                }
+
+                Decide();
+            }
+        }
+
+        private void Decide()
+        {
+            var enough = _ok.Count >= quorum && (!waitForEmpty || _deadlinePassed || !_ok.Exists(r => r.IsEmpty));
+            if (enough || _answered == RegisterSettings.Positions || RegisterSettings.Positions - _no < quorum)
+            {
+                done.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>This proposer's knowledge of one key.</summary>
+    private sealed class KeyState
+    {
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        /// <summary>The ballot a quorum promised us next; null when we must prepare first.</summary>
+        public EntryVersion? Next { get; private set; }
+
+        /// <summary>The value and version we last committed (valid while <see cref="Next"/> is set).</summary>
+        public MsgValue Value { get; private set; } = MsgValue.Nil;
+
+        public EntryVersion Version { get; private set; } = EntryVersion.Zero;
+
+        /// <summary>The highest ballot seen for the key; the next prepare goes above it.</summary>
+        public EntryVersion Highest { get; private set; } = EntryVersion.Zero;
+
+        public void Commit(EntryVersion next, MsgValue value, EntryVersion version)
+        {
+            (Next, Value, Version) = (next, value, version);
+            See(next);
+        }
+
+        public void Lose(EntryVersion highest)
+        {
+            Next = null;
+            See(highest);
+        }
+
+        public void See(EntryVersion ballot)
+        {
+            if (ballot > Highest)
+            {
+                Highest = ballot;
+            }
+        }
+    }
+}

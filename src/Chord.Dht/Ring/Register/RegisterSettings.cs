@@ -1,0 +1,32 @@
+namespace Chord.Dht.Ring.Register;
+
+/// <summary>How a <see cref="RegisterProposer"/> counts and waits.</summary>
+internal sealed class RegisterSettings
+{
+    /// <summary>Acceptors (positions) per key.</summary>
+    public const int Positions = 5;
+
+    /// <summary>Promises a prepare needs (the ring's read quorum).</summary>
+    public int PrepareQuorum { get; init; } = 3;
+
+    /// <summary>Acknowledgements an accept needs (the ring's write quorum); with <see cref="PrepareQuorum"/> more than five.</summary>
+    public int AcceptQuorum { get; init; } = 3;
+
+    /// <summary>
+    /// Once a quorum answered, how long (from the start of the round) the rest are still waited for when an answer
+    /// was "nothing here" (a new owner may not hold what the others do).
+    /// </summary>
+    public TimeSpan PositionTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest random pause between two attempts after a conflict (duelling proposers back off).</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMilliseconds(40);
+
+    /// <summary>How many keys' proposer state (sticky ballot, last value) are kept.</summary>
+    public int CacheCapacity { get; init; } = 100_000;
+
+    /// <summary>
+    /// Run the proposer's continuations where answers complete (the simulation's single thread). Off on the ring, so
+    /// that an update function never runs on a connection's read loop.
+    /// </summary>
+    public bool InlineContinuations { get; init; }
+}

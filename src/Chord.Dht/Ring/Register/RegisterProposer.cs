@@ -88,6 +88,9 @@ internal sealed class RegisterProposer
                     decidedOn = before;
                 }
 
+                // A ballot carries one value: consume it before it goes out, so that no later update (after a
+                // cancellation, say) can send another value under it.
+                state.Lose(sticky);
                 var following = EntryVersion.After(sticky, _transport.ProposerId);
                 var accepted = await CollectAsync(i => _transport.AcceptAsync(key, i, sticky, value, version, following, cancellationToken),
                     _settings.AcceptQuorum, waitForEmpty: false, cancellationToken).ConfigureAwait(false);
@@ -107,6 +110,7 @@ internal sealed class RegisterProposer
 
             Interlocked.Increment(ref _fullRounds);
             var ballot = EntryVersion.After(state.Highest, _transport.ProposerId);
+            state.See(ballot); // never prepared twice, whatever happens to this round
             var promises = await CollectAsync(i => _transport.PrepareAsync(key, i, ballot, cancellationToken),
                 _settings.PrepareQuorum, waitForEmpty: true, cancellationToken).ConfigureAwait(false);
             state.See(promises.Highest);

@@ -333,7 +333,7 @@ public sealed partial class RingNode
         {
             case SubFlag.Retrieve:
                 return _table.TryGetValue(slot, out var held)
-                    ? new Answer(held.Value, hops, true, null, null, held.Version, held.Key, Versioned: held.Version is not null || held.IsTombstone)
+                    ? new Answer(held.Value, hops, true, null, null, held.Version, held.Key, Versioned: held.Version is not null || !held.HasValue)
                     : new Answer(MsgValue.Nil, hops, true, null, null, null, null, Versioned: true);
             case SubFlag.Store:
                 return ApplyStore(slot, request, hops);
@@ -397,7 +397,7 @@ public sealed partial class RingNode
         lock (_tableLock)
         {
             _table.TryGetValue(slot, out var current);
-            var stored = current is null || current.IsTombstone ? MsgValue.Map(Array.Empty<KeyValuePair<MsgValue, MsgValue>>()) : current.Value;
+            var stored = current is null || !current.HasValue ? MsgValue.Map(Array.Empty<KeyValuePair<MsgValue, MsgValue>>()) : current.Value;
             if (stored.Kind != MsgKind.Map)
             {
                 return Answer.Refused(hops, $"the stored value is a {stored.Kind}, not a map, so a delta cannot merge into it");

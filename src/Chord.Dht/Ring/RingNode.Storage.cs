@@ -35,7 +35,7 @@ public sealed partial class RingNode
         foreach (var (method, position, entry) in _store.LoadEntries())
         {
             _table[(method, position)] = entry;
-            if (entry.Key is { } key && !entry.IsTombstone)
+            if (entry.Key is { } key && entry.HasValue)
             {
                 _keys.TryAdd(key, 0);
             }

@@ -73,8 +73,8 @@ public sealed partial class RingNode : IAsyncDisposable
     /// <summary>The keys this node knows of, from its own writes and the ring's notify broadcasts.</summary>
     public IReadOnlyCollection<byte[]> Keys => [.. _keys.Keys];
 
-    /// <summary>How many entries (positions) this node stores, tombstones excluded.</summary>
-    public int StoredCount => _table.Values.Count(e => !e.IsTombstone);
+    /// <summary>How many entries (positions) with a value this node stores (tombstones and bare promises excluded).</summary>
+    public int StoredCount => _table.Values.Count(e => e.HasValue);
 
     /// <summary>Starts the mesh node (listener, id) and the ring's maintenance.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
@@ -304,7 +304,7 @@ public sealed partial class RingNode : IAsyncDisposable
         foreach (var ((method, position), entry) in _table)
         {
             var p = new RingPosition(position);
-            if (!entry.IsTombstone && start.Reduced.DistanceTo(p.Reduced) < span)
+            if (entry.HasValue && start.Reduced.DistanceTo(p.Reduced) < span)
             {
                 result[method][p] = entry.Value;
             }
@@ -324,7 +324,7 @@ public sealed partial class RingNode : IAsyncDisposable
         var keys = new SortedSet<byte[]>(ByteArrayComparer.Instance);
         foreach (var entry in _table.Values)
         {
-            if (entry is { IsTombstone: false, Key: { } key } && (after is null || ByteArrayComparer.Instance.Compare(key, after) > 0))
+            if (entry is { HasValue: true, Key: { } key } && (after is null || ByteArrayComparer.Instance.Compare(key, after) > 0))
             {
                 keys.Add(key);
                 if (keys.Count > limit)

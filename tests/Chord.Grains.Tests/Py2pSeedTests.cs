@@ -52,9 +52,21 @@ public sealed class Py2pSeedTests
                 Assert.Equal($"value-{i}", (await cluster.Client.GetGrain<IChordKeyGrain>(key).Get())?.AsString());
             }
 
-            // Three positions on the py2p node, two on silo nodes: the two acknowledge, and the count travels with
-            // the exception to the client.
-            var mostlyPy2p = candidates.First(k => RingTestData.PositionsOwnedBy(ids, k, py2p.Id) == 3);
+            // Three positions on a py2p node, two on silo nodes: the two acknowledge, and the count travels with the
+            // exception to the client. The seed's share of the ring is random (it may be too small for any key to
+            // have three positions on it), so a second stand-in that owns a large arc dials every silo.
+            await using var heavy = await LegacyPy2pPeer.StartOwningAsync(ids, 0.3, storing: true);
+            foreach (var node in nodes)
+            {
+                await heavy.ConnectAsync(node.Node);
+            }
+
+            await Eventually.UntilAsync(
+                () => nodes.All(n => n.Node.StoringPeers.Any(m => m.Id == heavy.Id)),
+                TimeSpan.FromSeconds(30),
+                "the silo nodes to know the second py2p node as storing");
+            var withHeavy = ids.Append(heavy.Id).ToList();
+            var mostlyPy2p = candidates.First(k => RingTestData.PositionsOwnedBy(withHeavy, k, heavy.Id) == 3 && RingTestData.PositionsOwnedBy(withHeavy, k, py2p.Id) == 0);
             var refused = await Assert.ThrowsAsync<ChordWriteException>(() => cluster.Client.GetGrain<IChordKeyGrain>(mostlyPy2p).Set("refused"));
             Assert.Equal(2, refused.Acknowledged);
             Assert.Contains("acknowledged by 2 of 5", refused.Message, StringComparison.OrdinalIgnoreCase);

@@ -28,6 +28,10 @@ public sealed partial class RingNode
             case (int)SubFlag.Notify when p.Length is 2 or 3:
                 HandleNotify(p);
                 return true;
+            case (int)RingSubFlag.Prepare when p.Length >= 7:
+            case (int)RingSubFlag.Accept when p.Length >= 10:
+                await HandleRegisterRequestAsync(from, p);
+                return true;
             case (int)RingSubFlag.Ack when p.Length >= 5:
                 await HandleAckAsync(p);
                 return true;
@@ -167,11 +171,15 @@ public sealed partial class RingNode
         requestId is null
             ? [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, answer.Value]
             : [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, answer.Value, requestId, answer.Hops,
-                answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Key is null ? MsgValue.Nil : MsgValue.Bin(answer.Key)];
+                answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Key is null ? MsgValue.Nil : MsgValue.Bin(answer.Key),
+                answer.Accepted?.ToMsgValue() ?? MsgValue.Nil];
 
     private static MsgValue[] AckPayload(string requestId, Answer answer) =>
-        [(long)RingSubFlag.Ack, requestId, answer.Hops, answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused",
-            answer.Version?.ToMsgValue() ?? MsgValue.Nil];
+        answer.Accepted is null && answer.Promised is null
+            ? [(long)RingSubFlag.Ack, requestId, answer.Hops, answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused",
+                answer.Version?.ToMsgValue() ?? MsgValue.Nil]
+            : [(long)RingSubFlag.Ack, requestId, answer.Hops, answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused",
+                answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.Promised?.ToMsgValue() ?? MsgValue.Nil];
 
     private async ValueTask HandleRetrievedAsync(ImmutableArray<MsgValue> p)
     {
@@ -180,7 +188,11 @@ public sealed partial class RingNode
         {
             var (version, key) = ReadVersionAndKey(p, 6);
             var answerValue = p[3];
-            await CompleteAsync(p[4].AsString(), new Answer(answerValue, answerHops, true, null, null, version, key, version is not null || answerValue.IsNil), p[2]);
+            EntryVersion? accepted = p.Length > 8 && EntryVersion.TryRead(p[8], out var a) ? a : null;
+            await CompleteAsync(p[4].AsString(), new Answer(answerValue, answerHops, true, null, null, version, key, version is not null || answerValue.IsNil)
+            {
+                Accepted = accepted ?? version,
+            }, p[2]);
             return;
         }
 
@@ -210,8 +222,14 @@ public sealed partial class RingNode
 
         var ok = p[3].AsBool();
         EntryVersion? version = p.Length > 5 && EntryVersion.TryRead(p[5], out var v) ? v : null;
+        EntryVersion? accepted = p.Length > 6 && EntryVersion.TryRead(p[6], out var a) ? a : null;
+        EntryVersion? promised = p.Length > 7 && EntryVersion.TryRead(p[7], out var pr) ? pr : null;
         var answer = new Answer(MsgValue.Nil, hops, ok, ok ? null : p[4].Kind == MsgKind.Str ? p[4].AsString() : "refused",
-            ok ? p[4] : null, version, null, Versioned: version is not null);
+            ok ? p[4] : null, version, null, Versioned: version is not null)
+        {
+            Accepted = accepted,
+            Promised = promised,
+        };
         await CompleteAsync(p[1].AsString(), answer, null);
     }
 

@@ -727,6 +727,16 @@ public sealed partial class RingNode
     private async Task<int> MoveEntriesAsync(Func<(HashMethod Method, BigInteger Position), bool> select, CancellationToken cancellationToken)
     {
         var entries = _table.Where(e => select(e.Key)).ToList();
+
+        // A bare promise (no value accepted yet) has nothing to hand over: the new owner's acceptor starts empty, as
+        // after a crash (DURABILITY.md). Dropped here, below the raised floor, rather than sent as py2p's delete.
+        foreach (var promiseOnly in entries.Where(e => e.Value.IsPromiseOnly).ToList())
+        {
+            RaiseBallotFloor(promiseOnly.Value);
+            RemoveEntryIfUnchanged(promiseOnly.Key, promiseOnly.Value);
+            entries.Remove(promiseOnly);
+        }
+
         var failed = 0;
         await Parallel.ForEachAsync(entries, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (entry, ct) =>
         {

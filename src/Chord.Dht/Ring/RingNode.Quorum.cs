@@ -30,7 +30,7 @@ public sealed partial class RingNode
     {
         CheckKey(key);
         using var deadline = Deadline(cancellationToken);
-        var read = await ReadQuorumAsync(key, deadline.Token, cancellationToken);
+        var read = await ReadAsync(key, deadline.Token, cancellationToken);
         return new VersionedValue(read.Value, read.Version);
     }
 
@@ -39,61 +39,27 @@ public sealed partial class RingNode
         GetVersionedAsync(KeyBytes(key), cancellationToken);
 
     /// <summary>
-    /// Writes <paramref name="value"/> (nil deletes) only when the key's newest version is <paramref name="expected"/>
-    /// (<see cref="EntryVersion.Zero"/>: never written). The check and the write are two quorum rounds, so the
-    /// comparison is atomic only against writers that are ordered with this one: callers that need a compare-and-set
-    /// under concurrent writers route every write of the key through one place (the Orleans key grain does).
+    /// Writes <paramref name="value"/> (nil deletes) only when the key's committed version is <paramref name="expected"/>
+    /// (<see cref="EntryVersion.Zero"/>: never written): <see cref="CompareAndSetAsync(byte[], EntryVersion, MsgValue, CancellationToken)"/>,
+    /// atomic against every writer of the key (for a key with a py2p owner: a read and a write, atomic only against
+    /// writers ordered with this one).
     /// </summary>
     /// <returns>Whether it was written, and the key's value and version afterwards (or the ones that did not match).</returns>
-    /// <exception cref="ChordWriteException">The version matched but fewer than a write quorum acknowledged the write.</exception>
-    /// <exception cref="ChordTimeoutException">Too few positions answered the read.</exception>
-    public async Task<CompareAndSetResult> SetIfVersionAsync(byte[] key, MsgValue value, EntryVersion expected, CancellationToken cancellationToken = default)
-    {
-        CheckKey(key);
-        ArgumentNullException.ThrowIfNull(value);
-        using var deadline = Deadline(cancellationToken);
-        var read = await ReadQuorumAsync(key, deadline.Token, cancellationToken);
-        if (read.Version != expected)
-        {
-            return new CompareAndSetResult(false, new VersionedValue(read.Value, read.Version));
-        }
-
-        await WriteQuorumAsync(key, SubFlag.Store, value, read.Version, deadline.Token, cancellationToken);
-        await AnnounceKeyAsync(key, added: !value.IsNil);
-        return new CompareAndSetResult(true, new VersionedValue(value, EntryVersion.After(read.Version, Id)));
-    }
+    /// <exception cref="ChordWriteException">No quorum committed the write in time (it may or may not have been applied).</exception>
+    public Task<CompareAndSetResult> SetIfVersionAsync(byte[] key, MsgValue value, EntryVersion expected, CancellationToken cancellationToken = default) =>
+        CompareAndSetAsync(key, expected, value, cancellationToken);
 
     /// <inheritdoc cref="SetIfVersionAsync(byte[], MsgValue, EntryVersion, CancellationToken)"/>
     public Task<CompareAndSetResult> SetIfVersionAsync(string key, MsgValue value, EntryVersion expected, CancellationToken cancellationToken = default) =>
         SetIfVersionAsync(KeyBytes(key), value, expected, cancellationToken);
 
     /// <summary>
-    /// Writes <paramref name="value"/> (nil deletes) with the version after <paramref name="current"/>, without the
-    /// read of <see cref="SetIfVersionAsync(byte[], MsgValue, EntryVersion, CancellationToken)"/>: one quorum round
-    /// instead of two, for a caller that is the key's only writer and knows <paramref name="current"/> is its newest
-    /// version because it wrote it (the Orleans key grain, between two of its own writes). An owner that holds a
-    /// newer version keeps it and says so; then a write not routed through that caller got in, and the result is
-    /// "not written" with the key's version as a quorum read finds it. (Owners that held older versions may have
-    /// taken the value meanwhile; the newer version wins every read, as ABD writes do.)
+    /// The compare-and-set of a caller that wrote <paramref name="current"/> itself. With the register this is
+    /// <see cref="CompareAndSetAsync(byte[], EntryVersion, MsgValue, CancellationToken)"/>: the node that committed the
+    /// key's last write holds its acceptors' promise for the next ballot, so the write is one quorum round anyway.
     /// </summary>
-    /// <returns>Whether it was written, and the key's value and version afterwards (or the newer ones found).</returns>
-    /// <exception cref="ChordWriteException">Fewer than a write quorum acknowledged the write.</exception>
-    public async Task<CompareAndSetResult> SetAfterOwnWriteAsync(byte[] key, MsgValue value, EntryVersion current, CancellationToken cancellationToken = default)
-    {
-        CheckKey(key);
-        ArgumentNullException.ThrowIfNull(value);
-        using var deadline = Deadline(cancellationToken);
-        var acks = await WriteQuorumAsync(key, SubFlag.Store, value, current, deadline.Token, cancellationToken);
-        var written = EntryVersion.After(current, Id);
-        if (acks.Any(a => a.Version is { } held && held > written))
-        {
-            var read = await ReadQuorumAsync(key, deadline.Token, cancellationToken);
-            return new CompareAndSetResult(false, new VersionedValue(read.Value, read.Version));
-        }
-
-        await AnnounceKeyAsync(key, added: !value.IsNil);
-        return new CompareAndSetResult(true, new VersionedValue(value, written));
-    }
+    public Task<CompareAndSetResult> SetAfterOwnWriteAsync(byte[] key, MsgValue value, EntryVersion current, CancellationToken cancellationToken = default) =>
+        CompareAndSetAsync(key, current, value, cancellationToken);
 
     /// <inheritdoc cref="SetAfterOwnWriteAsync(byte[], MsgValue, EntryVersion, CancellationToken)"/>
     public Task<CompareAndSetResult> SetAfterOwnWriteAsync(string key, MsgValue value, EntryVersion current, CancellationToken cancellationToken = default) =>
@@ -146,6 +112,10 @@ public sealed partial class RingNode
 
     /// <summary>The outcome of a quorum read.</summary>
     private readonly record struct QuorumRead(MsgValue Value, EntryVersion Version, bool Legacy);
+
+    /// <summary>A read: through the register, or py2p's path for a key with a py2p owner.</summary>
+    private Task<QuorumRead> ReadAsync(byte[] key, CancellationToken deadline, CancellationToken caller) =>
+        RegisterServes(key) ? ReadRegisterAsync(key, deadline, caller) : ReadQuorumAsync(key, deadline, caller);
 
     /// <summary>Reads a quorum of positions and decides; repairs lagging positions when every answer is versioned.</summary>
     private async Task<QuorumRead> ReadQuorumAsync(byte[] key, CancellationToken deadline, CancellationToken caller)
@@ -202,7 +172,7 @@ public sealed partial class RingNode
         var acks = await SendToPositionsAsync(key, (method, position) => holders.Contains(method)
             ? null
             : new PositionRequest(SubFlag.Store, method, position, newest.Value, newest.Version, newest.Key ?? key), deadline);
-        var held = holders.Count + acks.Count(a => a is { Ok: true, Versioned: true });
+        var held = holders.Count + acks.Count(a => a is { Versioned: true } && (a.Ok || (a.Version is { } v && v >= newest.Version!.Value)));
         if (held < Options.WriteQuorum)
         {
             // Returning the value unrepaired could let a later read see an older one: fail instead.

@@ -215,6 +215,8 @@ public sealed partial class RingNode
             foreach (var (slot, entry) in _table.Where(e => e.Value.Key is { } k && k.AsSpan().SequenceEqual(key)
                 && e.Value.Version is { } v && v <= newest.Version).ToList())
             {
+                // The floor first: a position without state must refuse every ballot this entry promised or took.
+                RaiseBallotFloor(entry);
                 if (RemoveEntryIfUnchanged(slot, entry))
                 {
                     RingMetrics.TombstonesCollected.Add(1);

@@ -186,6 +186,12 @@ public sealed partial class RingNode
             {
                 var speaksExtensions = await SpeaksExtensionsAsync(next, cancellationToken);
                 next.ClosedToken.ThrowIfCancellationRequested(); // it closed while we waited: go around it
+                if (!speaksExtensions && request.IsRegister)
+                {
+                    // py2p has no register: a prepare or accept is never sent its way (the key takes the py2p path).
+                    return Answer.Refused(1, PyOwnerHasNoRegister);
+                }
+
                 if (!speaksExtensions && request.Kind == SubFlag.Retrieve)
                 {
                     _legacyWaiters.GetOrAdd((request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
@@ -233,6 +239,8 @@ public sealed partial class RingNode
 
     private const string PyOwnerCannotAcknowledge = "a py2p node cannot acknowledge writes";
 
+    private const string PyOwnerHasNoRegister = "the owner is a py2p node, which has no register";
+
     private string NewRequestId() => $"{Id[..Math.Min(8, Id.Length)]}.{Interlocked.Increment(ref _requestCounter)}";
 
     /// <summary>
@@ -246,6 +254,18 @@ public sealed partial class RingNode
         if (request.Kind == SubFlag.Retrieve)
         {
             return [(long)SubFlag.Retrieve, methodName, pos, requestId, hops];
+        }
+
+        var keyPacket = request.Key is null ? MsgValue.Nil : MsgValue.Bin(request.Key);
+        if (request.Kind == PrepareKind)
+        {
+            return [(long)RingSubFlag.Prepare, methodName, pos, requestId, hops, request.Ballot!.Value.ToMsgValue(), keyPacket];
+        }
+
+        if (request.Kind == AcceptKind)
+        {
+            return [(long)RingSubFlag.Accept, methodName, pos, request.Value!, requestId, hops, request.Ballot!.Value.ToMsgValue(),
+                request.Version!.Value.ToMsgValue(), keyPacket, request.Next?.ToMsgValue() ?? MsgValue.Nil];
         }
 
         var version = request.Version?.ToMsgValue() ?? MsgValue.Nil;
@@ -334,56 +354,61 @@ public sealed partial class RingNode
             case SubFlag.Retrieve:
                 return _table.TryGetValue(slot, out var held)
                     ? new Answer(held.Value, hops, true, null, null, held.Version, held.Key, Versioned: held.Version is not null || !held.HasValue)
+                    {
+                        Accepted = held.Version is null ? null : held.AcceptedBallot,
+                    }
                     : new Answer(MsgValue.Nil, hops, true, null, null, null, null, Versioned: true);
+            case PrepareKind:
+                return ApplyPrepare(slot, request, hops);
+            case AcceptKind:
+                return ApplyAccept(slot, request, hops);
             case SubFlag.Store:
                 return ApplyStore(slot, request, hops);
             case SubFlag.Delta:
                 return ApplyDelta(slot, request, hops);
             default:
-                throw new ArgumentOutOfRangeException(nameof(request), request.Kind, "Only store, retrieve and delta reach an owner.");
+                throw new ArgumentOutOfRangeException(nameof(request), request.Kind, "Only store, retrieve, delta, prepare and accept reach an owner.");
         }
     }
 
     /// <summary>
-    /// A store at the owner. A versioned store replaces the entry only when its version is newer (ABD: a late or
-    /// repeated write never rolls a position back) and is acknowledged either way; a nil value leaves a tombstone.
-    /// An unversioned store (from py2p) replaces the entry as py2p does, and nil deletes it.
+    /// A store at the owner. A versioned store is an accept of the key's register at the ballot of its version (see
+    /// <c>ApplyVersionedStore</c>): taken when nothing newer is held or promised, acknowledged when it repeats what is
+    /// held, refused (saying so) otherwise; a nil value leaves a tombstone. An unversioned store (from py2p) replaces
+    /// the entry as py2p does, and nil deletes it.
     /// </summary>
     private Answer ApplyStore((HashMethod Method, BigInteger Position) slot, PositionRequest request, int hops)
     {
         var value = request.Value ?? MsgValue.Nil;
-        lock (_tableLock)
+        if (request.Version is not { } version)
         {
-            _table.TryGetValue(slot, out var current);
-            if (request.Version is not { } version)
+            lock (_tableLock)
             {
-                if (value.IsNil)
+                // py2p's store replaces the value but never the register's promise: a proposer counting on it
+                // must still find it (the value itself has no ballot, so reads of it take py2p's rule).
+                _table.TryGetValue(slot, out var current);
+                var promise = current?.PromisedBallot is { } p && p > EntryVersion.Zero ? p : (EntryVersion?)null;
+                if (value.IsNil && promise is null)
                 {
                     RemoveEntry(slot);
                 }
                 else
                 {
-                    PutEntry(slot, new StoredEntry(value, null, request.Key));
+                    PutEntry(slot, new StoredEntry(value, null, request.Key ?? current?.Key, Promised: promise));
                 }
-
-                return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, null, null, Versioned: false);
             }
 
-            if (current?.Version is { } held && held >= version)
-            {
-                return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, held, null, Versioned: true);
-            }
-
-            PutEntry(slot, new StoredEntry(value, version, request.Key ?? current?.Key));
+            return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, null, null, Versioned: false);
         }
 
-        if (!request.Replica && request.Key is { } key && PlacementCopiesApply)
+        var answer = ApplyVersionedStore(slot, value, version, request.Key, hops, out var applied);
+        if (applied && !request.Replica && request.Key is { } key && PlacementCopiesApply)
         {
             // Tombstones too: a copy left holding the old value would otherwise outlive the delete.
-            RunInBackground(() => KeepPlacementCopyAsync(request.Method, request.Position, value, request.Version!.Value, key));
+            RunInBackground(() => KeepPlacementCopyAsync(request.Method, request.Position, value, version, key));
         }
 
-        return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, request.Version, null, Versioned: true);
+        return answer;
     }
 
     private Answer ApplyDelta((HashMethod Method, BigInteger Position) slot, PositionRequest request, int hops)
@@ -434,8 +459,18 @@ public sealed partial class RingNode
     /// <param name="Version">The version of a write; null from py2p.</param>
     /// <param name="Key">The original key, kept with the entry so holders can find its other positions.</param>
     /// <param name="Replica">A placement copy: stored where it is sent, whoever owns the position.</param>
+    /// <param name="Ballot">The register ballot of a prepare or an accept.</param>
+    /// <param name="Next">An accept's request to promise the proposer's next ballot too (the sticky proposer).</param>
     private sealed record PositionRequest(SubFlag Kind, HashMethod Method, RingPosition Position, MsgValue? Value = null,
-        EntryVersion? Version = null, byte[]? Key = null, bool Replica = false);
+        EntryVersion? Version = null, byte[]? Key = null, bool Replica = false, EntryVersion? Ballot = null, EntryVersion? Next = null)
+    {
+        /// <summary>A prepare or an accept of the key's register (our sub-flags, never sent to py2p).</summary>
+        public bool IsRegister => Kind is PrepareKind or AcceptKind;
+    }
+
+    // The register's requests travel as PositionRequests too; their kinds are our sub-flags.
+    private const SubFlag PrepareKind = (SubFlag)RingSubFlag.Prepare;
+    private const SubFlag AcceptKind = (SubFlag)RingSubFlag.Accept;
 
     /// <summary>An answer to one position request.</summary>
     /// <param name="Value">The retrieved value (retrieve); nil when the position holds nothing or a tombstone.</param>
@@ -448,6 +483,12 @@ public sealed partial class RingNode
     /// <param name="Versioned">False when a py2p node answered, or the entry was written by one: py2p's rules apply.</param>
     private sealed record Answer(MsgValue Value, int Hops, bool Ok, string? Error, MsgValue? Result, EntryVersion? Version, byte[]? Key, bool Versioned)
     {
+        /// <summary>The ballot the held value was accepted under (retrieve, prepare, accept); null when unknown (py2p).</summary>
+        public EntryVersion? Accepted { get; init; }
+
+        /// <summary>The acceptor's promise after a prepare or an accept (granted or not); null when unknown.</summary>
+        public EntryVersion? Promised { get; init; }
+
         public static Answer Refused(int hops, string why) => new(MsgValue.Nil, hops, false, why, null, null, null, Versioned: false);
     }
 

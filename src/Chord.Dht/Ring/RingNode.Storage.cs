@@ -32,6 +32,7 @@ public sealed partial class RingNode
             return;
         }
 
+        _ballotFloor = _store.LoadBallotFloor();
         foreach (var (method, position, entry) in _store.LoadEntries())
         {
             _table[(method, position)] = entry;

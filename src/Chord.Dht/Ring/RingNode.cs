@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Text;
 using Chord.Dht.Mesh;
 using Chord.Dht.Mesh.Transport;
+using Chord.Dht.Ring.Register;
 using Chord.Dht.Wire;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -114,7 +115,7 @@ public sealed partial class RingNode : IAsyncDisposable
     {
         CheckKey(key);
         using var deadline = Deadline(cancellationToken);
-        var read = await ReadQuorumAsync(key, deadline.Token, cancellationToken);
+        var read = await ReadAsync(key, deadline.Token, cancellationToken);
         return read.Value.IsNil ? throw NotFound(key) : read.Value;
     }
 
@@ -159,8 +160,7 @@ public sealed partial class RingNode : IAsyncDisposable
         }
 
         using var deadline = Deadline(cancellationToken);
-        var highest = await HighestVersionAsync(key, deadline.Token, cancellationToken);
-        await WriteQuorumAsync(key, SubFlag.Store, value, highest, deadline.Token, cancellationToken);
+        await UpdateWithinAsync(key, _ => RegisterChange.To(value), deadline.Token, cancellationToken);
         await AnnounceKeyAsync(key, added: true);
     }
 
@@ -195,6 +195,15 @@ public sealed partial class RingNode : IAsyncDisposable
         }
 
         using var deadline = Deadline(cancellationToken);
+        if (RegisterServes(key))
+        {
+            // Merged at the proposer over the committed map, so concurrent deltas never lose each other's fields.
+            var outcome = await UpdateWithinAsync(key, current => RegisterChange.To(Merge(key, current.Value, delta)), deadline.Token, cancellationToken);
+            await AnnounceKeyAsync(key, added: true);
+            return outcome.Current.Value;
+        }
+
+        // py2p's form: each owner merges the delta into what it holds.
         var highest = await HighestVersionAsync(key, deadline.Token, cancellationToken);
         var results = (await WriteQuorumAsync(key, SubFlag.Delta, delta, highest, deadline.Token, cancellationToken)).Select(a => a.Result);
         await AnnounceKeyAsync(key, added: true);
@@ -202,21 +211,47 @@ public sealed partial class RingNode : IAsyncDisposable
         return merged?.Key ?? throw new ChordWriteException("No owner returned the merged map.", 0);
     }
 
+    /// <summary>The map <paramref name="stored"/> (nil: empty) with the fields of <paramref name="delta"/> set.</summary>
+    private static MsgValue Merge(byte[] key, MsgValue stored, MsgValue delta)
+    {
+        if (!stored.IsNil && stored.Kind != MsgKind.Map)
+        {
+            throw new ChordWriteException($"The value of {Describe(key)} is a {stored.Kind}, not a map, so a delta cannot merge into it.", 0);
+        }
+
+        var merged = stored.IsNil ? [] : stored.AsMap().ToList();
+        foreach (var entry in delta.AsMap())
+        {
+            var index = merged.FindIndex(e => e.Key.Equals(entry.Key));
+            if (index >= 0)
+            {
+                merged[index] = entry;
+            }
+            else
+            {
+                merged.Add(entry);
+            }
+        }
+
+        return MsgValue.Map(merged);
+    }
+
     /// <summary>Reads and deletes the key; throws <see cref="ChordKeyNotFoundException"/> when it has no value.</summary>
     public async Task<MsgValue> PopAsync(byte[] key, CancellationToken cancellationToken = default)
     {
         CheckKey(key);
         using var deadline = Deadline(cancellationToken);
-        var read = await ReadQuorumAsync(key, deadline.Token, cancellationToken);
-        if (read.Value.IsNil)
+
+        // A versioned tombstone: it outranks every older write, so a lagging position cannot bring the value back.
+        var outcome = await UpdateWithinAsync(key, static current => current.Value.IsNil ? RegisterChange.Keep : RegisterChange.To(MsgValue.Nil),
+            deadline.Token, cancellationToken);
+        if (!outcome.Written)
         {
             throw NotFound(key);
         }
 
-        // A versioned tombstone: it outranks every older write, so a lagging position cannot bring the value back.
-        await WriteQuorumAsync(key, SubFlag.Store, MsgValue.Nil, read.Version, deadline.Token, cancellationToken);
         await AnnounceKeyAsync(key, added: false);
-        return read.Value;
+        return outcome.Previous.Value;
     }
 
     /// <summary>Reads and deletes the key, or returns <paramref name="fallback"/> when it has no value.</summary>

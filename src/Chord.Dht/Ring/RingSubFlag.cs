@@ -6,7 +6,12 @@ namespace Chord.Dht.Ring;
 /// </summary>
 internal enum RingSubFlag : byte
 {
-    /// <summary><c>[ack, req_id, hops, ok, result]</c>: the owner's answer to a store or delta that carried a req_id.</summary>
+    /// <summary>
+    /// <c>[ack, req_id, hops, ok, result, version, accepted, promised]</c>: the owner's answer to a store, delta,
+    /// prepare or accept that carried a req_id. <c>result</c> is the merged map (delta), the held value (prepare) or,
+    /// when <c>ok</c> is false, the reason; <c>version</c> the held value's version; <c>accepted</c> and
+    /// <c>promised</c> the acceptor's ballots (register requests; nil otherwise).
+    /// </summary>
     Ack = 0x30,
 
     /// <summary>broadcast <c>[member, [[host, port], id, storing, epoch]]</c>: a node joined, unjoined or appeared.</summary>
@@ -25,4 +30,18 @@ internal enum RingSubFlag : byte
     /// still differ.
     /// </summary>
     Digest = 0x34,
+
+    /// <summary>
+    /// <c>[prepare, method, position, req_id, hops, ballot, key]</c>: phase 1 of the key's register at one position,
+    /// routed to its owner like a store. Answered by an <see cref="Ack"/> carrying the held value, its version, the
+    /// accepted ballot and the promise.
+    /// </summary>
+    Prepare = 0x35,
+
+    /// <summary>
+    /// <c>[accept, method, position, value, req_id, hops, ballot, version, key, next|nil]</c>: phase 2 of the key's
+    /// register at one position; <c>next</c> asks the acceptor to promise the proposer's next ballot as well. Answered
+    /// by an <see cref="Ack"/> carrying the accepted ballot and the promise.
+    /// </summary>
+    Accept = 0x36,
 }

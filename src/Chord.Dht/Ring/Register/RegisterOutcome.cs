@@ -5,4 +5,4 @@ namespace Chord.Dht.Ring.Register;
 /// <param name="Previous">The committed value the change was decided on.</param>
 /// <param name="Current">The committed value afterwards (equal to <paramref name="Previous"/> when nothing was written).</param>
 /// <param name="Rounds">Quorum rounds it took: 1 for a sticky proposer's write, 2 for prepare + accept, more after conflicts.</param>
-internal sealed record RegisterOutcome(bool Written, VersionedValue Previous, VersionedValue Current, int Rounds);
+public sealed record RegisterOutcome(bool Written, VersionedValue Previous, VersionedValue Current, int Rounds);

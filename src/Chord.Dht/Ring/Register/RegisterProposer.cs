@@ -56,10 +56,15 @@ internal sealed class RegisterProposer
     public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken)
     {
         var state = _keys.GetOrAdd(key, static _ => new KeyState());
+        var progress = new Progress();
         await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await RunAsync(key, state, change, cancellationToken).ConfigureAwait(false);
+            return await RunAsync(key, state, change, progress, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && e is not RegisterTimeoutException)
+        {
+            throw new RegisterTimeoutException(progress.BestAccepts, progress.MayHaveLanded, cancellationToken);
         }
         finally
         {
@@ -68,7 +73,7 @@ internal sealed class RegisterProposer
         }
     }
 
-    private async Task<RegisterOutcome> RunAsync(byte[] key, KeyState state, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken)
+    private async Task<RegisterOutcome> RunAsync(byte[] key, KeyState state, Func<VersionedValue, RegisterChange> change, Progress progress, CancellationToken cancellationToken)
     {
         List<EntryVersion>? ourWrites = null; // ballots under which this update sent a changed value
         VersionedValue? decidedOn = null;
@@ -93,7 +98,8 @@ internal sealed class RegisterProposer
                 state.Lose(sticky);
                 var following = EntryVersion.After(sticky, _transport.ProposerId);
                 var accepted = await CollectAsync(i => _transport.AcceptAsync(key, i, sticky, value, version, following, cancellationToken),
-                    _settings.AcceptQuorum, waitForEmpty: false, cancellationToken).ConfigureAwait(false);
+                    _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: decision.Write).ConfigureAwait(false);
+                progress.Saw(accepted.Ok.Count);
                 if (accepted.Ok.Count >= _settings.AcceptQuorum)
                 {
                     state.Commit(following, value, version);
@@ -103,6 +109,7 @@ internal sealed class RegisterProposer
 
                 // Another proposer got in (or too few answered): prepare above what the refusals named.
                 mayHaveLanded |= decision.Write && accepted.MayHaveLanded;
+                progress.MayHaveLanded = mayHaveLanded;
                 Interlocked.Increment(ref _conflicts);
                 state.Lose(accepted.Highest);
                 continue;
@@ -168,7 +175,8 @@ internal sealed class RegisterProposer
 
             var next = EntryVersion.After(ballot, _transport.ProposerId);
             var acks = await CollectAsync(i => _transport.AcceptAsync(key, i, ballot, newValue, newVersion, next, cancellationToken),
-                _settings.AcceptQuorum, waitForEmpty: false, cancellationToken).ConfigureAwait(false);
+                _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write).ConfigureAwait(false);
+            progress.Saw(acks.Ok.Count);
             if (acks.Ok.Count >= _settings.AcceptQuorum)
             {
                 state.Commit(next, newValue, newVersion);
@@ -177,6 +185,7 @@ internal sealed class RegisterProposer
             }
 
             mayHaveLanded |= write && acks.MayHaveLanded;
+            progress.MayHaveLanded = mayHaveLanded;
             Interlocked.Increment(ref _conflicts);
             state.Lose(acks.Highest);
             await BackoffAsync(round, cancellationToken).ConfigureAwait(false);
@@ -213,9 +222,17 @@ internal sealed class RegisterProposer
     /// no yes was "nothing here", or the position deadline passed), a quorum became impossible, all answered, or the
     /// token ended it.
     /// </summary>
-    private async Task<Collected> CollectAsync(Func<int, Task<AcceptorReply?>> send, int quorum, bool waitForEmpty, CancellationToken cancellationToken)
+    /// <param name="send">Sends the request to the acceptor at a position index.</param>
+    /// <param name="quorum">The yes answers needed.</param>
+    /// <param name="waitForEmpty">Wait (until the position deadline) for more answers when a yes said "nothing here".</param>
+    /// <param name="cancellationToken">The update's deadline.</param>
+    /// <param name="settle">
+    /// When the quorum fails, wait for the other answers too (until the position deadline): an accept of a changed
+    /// value that every position refused certainly did not land, so the update can retry it on a newer value.
+    /// </param>
+    private async Task<Collected> CollectAsync(Func<int, Task<AcceptorReply?>> send, int quorum, bool waitForEmpty, CancellationToken cancellationToken, bool settle = false)
     {
-        var collector = new Collector(quorum, waitForEmpty, NewCompletion());
+        var collector = new Collector(quorum, waitForEmpty, settle, NewCompletion());
         for (var i = 0; i < RegisterSettings.Positions; i++)
         {
             Task<AcceptorReply?> answer;
@@ -231,7 +248,7 @@ internal sealed class RegisterProposer
             collector.Track(answer);
         }
 
-        using var deadline = waitForEmpty
+        using var deadline = waitForEmpty || settle
             ? _transport.Time.CreateTimer(static s => ((Collector)s!).PositionDeadline(), collector, _settings.PositionTimeout, Timeout.InfiniteTimeSpan)
             : null;
         using var cancelled = cancellationToken.Register(static s => ((Collector)s!).Cancel(), collector);
@@ -270,7 +287,7 @@ internal sealed class RegisterProposer
         public bool MayHaveLanded => Ok.Count > 0 || Unheard;
     }
 
-    private sealed class Collector(int quorum, bool waitForEmpty, TaskCompletionSource done)
+    private sealed class Collector(int quorum, bool waitForEmpty, bool settle, TaskCompletionSource done)
     {
         private readonly List<AcceptorReply> _ok = new(RegisterSettings.Positions);
         private EntryVersion _highest = EntryVersion.Zero;
@@ -353,11 +370,22 @@ internal sealed class RegisterProposer
         private void Decide()
         {
             var enough = _ok.Count >= quorum && (!waitForEmpty || _deadlinePassed || !_ok.Exists(r => r.IsEmpty));
-            if (enough || _answered == RegisterSettings.Positions || RegisterSettings.Positions - _no < quorum)
+            var impossible = RegisterSettings.Positions - _no < quorum;
+            if (enough || _answered == RegisterSettings.Positions || (impossible && (!settle || _deadlinePassed)))
             {
                 done.TrySetResult();
             }
         }
+    }
+
+    /// <summary>What one update got furthest to, reported when its deadline ends it.</summary>
+    private sealed class Progress
+    {
+        public int BestAccepts { get; private set; }
+
+        public bool MayHaveLanded { get; set; }
+
+        public void Saw(int accepts) => BestAccepts = Math.Max(BestAccepts, accepts);
     }
 
     /// <summary>This proposer's knowledge of one key.</summary>

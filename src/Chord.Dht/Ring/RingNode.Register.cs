@@ -1,0 +1,433 @@
+using System.Collections.Immutable;
+using System.Numerics;
+using Chord.Dht.Mesh;
+using Chord.Dht.Ring.Register;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring;
+
+/// <summary>
+/// The per-key consensus register (CASPaxos) at the key's five positions: this node's acceptors (its entries) and its
+/// proposer, which coordinates updates from here, whichever node (or grain activation) asks.
+/// </summary>
+/// <remarks>
+/// <para>Keys whose positions are all owned by our nodes use the register. A key with a position on a py2p node (which
+/// has no register and cannot acknowledge) keeps the ABD path of <c>RingNode.Quorum.cs</c>; see DURABILITY.md.</para>
+/// <para>Versioned stores (read repair, anti-entropy, handoff, placement copies) obey the acceptor's promise: a store
+/// at version v is an accept at ballot v, so no repair can slip a value under a promise a proposer relies on.</para>
+/// </remarks>
+public sealed partial class RingNode
+{
+    private RegisterProposer? _proposer;
+
+    // The node's ballot floor: a position holding nothing refuses ballots at or below it (raised when a key's state is
+    // dropped, so that a proposer that prepared before the drop cannot get a lower ballot accepted after it).
+    private long _ballotFloor;
+
+    /// <summary>The register's proposer on this node (made on first use).</summary>
+    private RegisterProposer Proposer => _proposer ??= CreateProposer();
+
+    private RegisterProposer CreateProposer()
+    {
+        var proposer = new RegisterProposer(new RingRegisterTransport(this), new RegisterSettings
+        {
+            PrepareQuorum = Options.ReadQuorum,
+            AcceptQuorum = Options.WriteQuorum,
+        });
+        return Interlocked.CompareExchange(ref _proposer, proposer, null) ?? proposer;
+    }
+
+    /// <summary>Updates of the register committed in one round (this node's proposer kept the keys' promises).</summary>
+    public long RegisterOneRoundWrites => _proposer?.OneRoundWrites ?? 0;
+
+    /// <summary>Prepare rounds this node's proposer ran (first writes of a key here, reads that commit, conflicts).</summary>
+    public long RegisterPrepareRounds => _proposer?.FullRounds ?? 0;
+
+    /// <summary>Rounds of this node's proposer that another proposer's ballot (or too few answers) refused.</summary>
+    public long RegisterConflicts => _proposer?.Conflicts ?? 0;
+
+    /// <summary>
+    /// Applies <paramref name="change"/> to the key's committed value atomically (compare-and-set at ring level): the
+    /// change is decided on the value that is current when it commits, whichever node or process writes the key
+    /// meanwhile. One quorum round when this node wrote the key last; two otherwise. The change may run more than
+    /// once (a conflict retries it on the newer value); it must not have side effects.
+    /// </summary>
+    /// <returns>Whether the change wrote, the value it was decided on, and the key's value afterwards.</returns>
+    /// <exception cref="ChordWriteException">No quorum committed the update in time; its write may or may not have been applied.</exception>
+    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken = default)
+    {
+        CheckKey(key);
+        ArgumentNullException.ThrowIfNull(change);
+        using var deadline = Deadline(cancellationToken);
+        var outcome = await UpdateWithinAsync(key, change, deadline.Token, cancellationToken);
+        if (outcome.Written && outcome.Current.Value.IsNil != outcome.Previous.Value.IsNil)
+        {
+            await AnnounceKeyAsync(key, added: !outcome.Current.Value.IsNil);
+        }
+        else if (outcome.Written && !outcome.Current.Value.IsNil)
+        {
+            await AnnounceKeyAsync(key, added: true);
+        }
+
+        return outcome;
+    }
+
+    /// <inheritdoc cref="UpdateAsync(byte[], Func{VersionedValue, RegisterChange}, CancellationToken)"/>
+    public Task<RegisterOutcome> UpdateAsync(string key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken = default) =>
+        UpdateAsync(KeyBytes(key), change, cancellationToken);
+
+    /// <summary>
+    /// Writes <paramref name="value"/> (nil deletes) only when the key's committed version is <paramref name="expected"/>
+    /// (<see cref="EntryVersion.Zero"/>: never written, or deleted and collected), atomically against every other
+    /// writer of the key.
+    /// </summary>
+    /// <returns>Whether it was written, and the key's value and version afterwards (or the ones that did not match).</returns>
+    public async Task<CompareAndSetResult> CompareAndSetAsync(byte[] key, EntryVersion expected, MsgValue value, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var outcome = await UpdateAsync(key, current => current.Version == expected ? RegisterChange.To(value) : RegisterChange.Keep, cancellationToken);
+        return new CompareAndSetResult(outcome.Written, outcome.Current);
+    }
+
+    /// <inheritdoc cref="CompareAndSetAsync(byte[], EntryVersion, MsgValue, CancellationToken)"/>
+    public Task<CompareAndSetResult> CompareAndSetAsync(string key, EntryVersion expected, MsgValue value, CancellationToken cancellationToken = default) =>
+        CompareAndSetAsync(KeyBytes(key), expected, value, cancellationToken);
+
+    /// <summary>The update, within the operation's deadline; the py2p path for keys the register cannot serve.</summary>
+    private async Task<RegisterOutcome> UpdateWithinAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken deadline, CancellationToken caller)
+    {
+        if (!RegisterServes(key))
+        {
+            return await LegacyUpdateAsync(key, change, deadline, caller);
+        }
+
+        try
+        {
+            return await Proposer.UpdateAsync(key, change, deadline);
+        }
+        catch (OperationCanceledException e) when (!caller.IsCancellationRequested)
+        {
+            var acknowledged = (e as RegisterTimeoutException)?.BestAccepts ?? 0;
+            var landed = (e as RegisterTimeoutException)?.MayHaveLanded ?? true;
+            throw new ChordWriteException(
+                $"The write to {Describe(key)} was acknowledged by {acknowledged} of 5 positions within {Options.RequestTimeout.TotalSeconds:0.#} s; {Options.WriteQuorum} are needed."
+                + (landed ? " It may still take effect: a later read either sees it or never will." : " It did not take effect."), acknowledged);
+        }
+    }
+
+    /// <summary>
+    /// True when every position of the key is owned by one of our nodes (or none is known: the proposer finds out),
+    /// so the register can serve it; false when a py2p node owns one.
+    /// </summary>
+    private bool RegisterServes(byte[] key)
+    {
+        foreach (var position in KeyHashes.All(key))
+        {
+            if (OwnerOf(position.Reduced, null) is { } owner && IsPy2pMember(owner))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A member that is a py2p node: learnt first-hand from its chord meta, and never heard speak our extensions.</summary>
+    private bool IsPy2pMember(RingMember member) => member.Id != Id && member.Epoch < 0 && !SpeaksExtensionsKnown(member.Id);
+
+    /// <summary>
+    /// A read of the register: the value a quorum of positions holds under the newest accepted ballot they report.
+    /// When fewer than a quorum hold it (a write in flight, a position that missed one), the read commits what it
+    /// found through the proposer (an update that keeps the value), so no later read can see an older value.
+    /// </summary>
+    private async Task<QuorumRead> ReadRegisterAsync(byte[] key, CancellationToken deadline, CancellationToken caller)
+    {
+        var quorum = Options.ReadQuorum;
+        var answers = await CollectAsync(key, a => a.Exists(x => !x.Answer.Versioned)
+            ? a.GroupBy(x => x.Answer.Value).Any(g => g.Count() >= quorum)
+            : NewestHeldBy(a) >= quorum, deadline);
+        caller.ThrowIfCancellationRequested();
+        if (answers.Exists(a => !a.Answer.Versioned))
+        {
+            // A py2p-written entry among them: py2p's rule decides.
+            return new QuorumRead(DecideByMajority(key, answers), EntryVersion.Zero, Legacy: true);
+        }
+
+        if (answers.Count >= quorum && NewestHeldBy(answers) >= quorum)
+        {
+            var newest = answers.MaxBy(a => a.Answer.Accepted ?? EntryVersion.Zero)!.Answer;
+            return new QuorumRead(newest.Value, newest.Version ?? EntryVersion.Zero, Legacy: false);
+        }
+
+        try
+        {
+            RingMetrics.ReadRepairs.Add(1);
+            var committed = await Proposer.UpdateAsync(key, static _ => RegisterChange.Keep, deadline);
+            return new QuorumRead(committed.Current.Value, committed.Current.Version, Legacy: false);
+        }
+        catch (OperationCanceledException) when (!caller.IsCancellationRequested)
+        {
+            throw new ChordTimeoutException(
+                $"The read of {Describe(key)} found no value held by {quorum} positions and could not commit one within {Options.RequestTimeout.TotalSeconds:0.#} s ({answers.Count} of 5 answered).", answers.Count);
+        }
+    }
+
+    /// <summary>How many answers hold the newest accepted ballot among them ("nothing here" counts as ballot zero).</summary>
+    private static int NewestHeldBy(List<PositionAnswer> answers)
+    {
+        if (answers.Count == 0)
+        {
+            return 0;
+        }
+
+        var newest = EntryVersion.Zero;
+        foreach (var a in answers)
+        {
+            if ((a.Answer.Accepted ?? EntryVersion.Zero) > newest)
+            {
+                newest = a.Answer.Accepted ?? EntryVersion.Zero;
+            }
+        }
+
+        var count = 0;
+        foreach (var a in answers)
+        {
+            if ((a.Answer.Accepted ?? EntryVersion.Zero) == newest)
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// The py2p path of an update (a key with a position on a py2p node): a quorum read, the change, and an ABD write
+    /// of the result. Not atomic against concurrent writers of the key (py2p cannot take part in a register).
+    /// </summary>
+    private async Task<RegisterOutcome> LegacyUpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken deadline, CancellationToken caller)
+    {
+        var read = await ReadQuorumAsync(key, deadline, caller);
+        var before = new VersionedValue(read.Value, read.Version);
+        var decision = change(before);
+        if (!decision.Write)
+        {
+            return new RegisterOutcome(false, before, before, 1);
+        }
+
+        var highest = read.Legacy ? await HighestVersionAsync(key, deadline, caller) : read.Version;
+        await WriteQuorumAsync(key, SubFlag.Store, decision.Value, highest, deadline, caller);
+        return new RegisterOutcome(true, before, new VersionedValue(decision.Value, EntryVersion.After(highest, Id)), 2);
+    }
+
+    // ---- the acceptor: requests at this node ----------------------------------------------------------
+
+    private async ValueTask HandleRegisterRequestAsync(MeshPeer from, ImmutableArray<MsgValue> p)
+    {
+        var isPrepare = p[0].AsInt64() == (long)RingSubFlag.Prepare;
+        var trailingAt = isPrepare ? 3 : 4;
+        if (!TryReadRequest(p, trailingAt, out var method, out var position, out var requestId, out var hops) || requestId is null
+            || !TryReadRegisterPackets(p, isPrepare, out var ballot, out var version, out var key, out var next))
+        {
+            RingLog.Malformed(Logger, isPrepare ? "prepare" : "accept", from.Id ?? "?");
+            return;
+        }
+
+        var request = isPrepare
+            ? new PositionRequest(PrepareKind, method, position, Key: key, Ballot: ballot)
+            : new PositionRequest(AcceptKind, method, position, p[3], version, key, Ballot: ballot, Next: next);
+        var nextHop = await NextHopOrNullAsync(position, from);
+        if (nextHop is null)
+        {
+            if (IgnoreWritesForTest)
+            {
+                return; // a test's unreachable owner: no answer
+            }
+
+            await from.WhisperAsync(AckPayload(requestId, ApplyLocally(request, hops)));
+            return;
+        }
+
+        RingMetrics.Forwarded.Add(1);
+        if (!await SpeaksExtensionsAsync(nextHop, CancellationToken.None))
+        {
+            await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops + 1, PyOwnerHasNoRegister)));
+            return;
+        }
+
+        _relays[requestId] = new Relay(from, requestId, request.Kind, method, position, RelayExpiry());
+        await nextHop.WhisperAsync(RequestPayload(request, requestId, hops + 1));
+    }
+
+    /// <summary>Reads a prepare's ballot and key, or an accept's ballot, version, key and next ballot (all range-checked).</summary>
+    private static bool TryReadRegisterPackets(ImmutableArray<MsgValue> p, bool isPrepare, out EntryVersion ballot, out EntryVersion version, out byte[]? key, out EntryVersion? next)
+    {
+        version = EntryVersion.Zero;
+        key = null;
+        next = null;
+        var at = isPrepare ? 5 : 6;
+        if (!EntryVersion.TryRead(p[at], out ballot) || ballot == EntryVersion.Zero)
+        {
+            return false;
+        }
+
+        if (!isPrepare && !EntryVersion.TryRead(p[at + 1], out version))
+        {
+            return false;
+        }
+
+        var keyAt = isPrepare ? at + 1 : at + 2;
+        key = p[keyAt].Kind == MsgKind.Bin ? p[keyAt].AsBytes().ToArray() : null;
+        if (!isPrepare && !p[keyAt + 1].IsNil)
+        {
+            if (!EntryVersion.TryRead(p[keyAt + 1], out var n))
+            {
+                return false;
+            }
+
+            next = n;
+        }
+
+        return true;
+    }
+
+    private Answer ApplyPrepare((HashMethod Method, BigInteger Position) slot, PositionRequest request, int hops)
+    {
+        lock (_tableLock)
+        {
+            _table.TryGetValue(slot, out var current);
+            var (updated, reply) = Acceptor.Prepare(current, request.Ballot!.Value, request.Key, Interlocked.Read(ref _ballotFloor));
+            if (updated is not null)
+            {
+                PutEntry(slot, updated);
+            }
+
+            return RegisterAnswer(reply, hops, refusal: "promised a higher ballot");
+        }
+    }
+
+    private Answer ApplyAccept((HashMethod Method, BigInteger Position) slot, PositionRequest request, int hops)
+    {
+        StoredEntry? updated;
+        AcceptorReply reply;
+        lock (_tableLock)
+        {
+            _table.TryGetValue(slot, out var current);
+            (updated, reply) = Acceptor.Accept(current, request.Ballot!.Value, request.Value ?? MsgValue.Nil, request.Version!.Value,
+                request.Key, request.Next, Interlocked.Read(ref _ballotFloor));
+            if (updated is not null)
+            {
+                PutEntry(slot, updated);
+            }
+        }
+
+        if (reply.Ok && updated is { Version: { } version } && request.Key is { } key && PlacementCopiesApply && updated.AcceptedBallot == request.Ballot)
+        {
+            RunInBackground(() => KeepPlacementCopyAsync(request.Method, request.Position, updated.Value, version, key));
+        }
+
+        return RegisterAnswer(reply, hops, refusal: "promised a higher ballot");
+    }
+
+    private static Answer RegisterAnswer(AcceptorReply reply, int hops, string refusal) =>
+        new(MsgValue.Nil, hops, reply.Ok, reply.Ok ? null : refusal, reply.Ok ? reply.Value : null, reply.Version, null, Versioned: true)
+        {
+            Accepted = reply.Accepted,
+            Promised = reply.Promised,
+        };
+
+    /// <summary>
+    /// A versioned store at the owner (repair, anti-entropy, handoff, placement copy, or a py2p-path write): an accept
+    /// at the ballot of its version. Taken when no higher ballot is promised or accepted here; a repeat of what is
+    /// held is acknowledged; otherwise refused, saying what is held.
+    /// </summary>
+    private Answer ApplyVersionedStore((HashMethod Method, BigInteger Position) slot, MsgValue value, EntryVersion version, byte[]? key, int hops, out bool applied)
+    {
+        lock (_tableLock)
+        {
+            _table.TryGetValue(slot, out var current);
+            if (version == EntryVersion.Zero)
+            {
+                applied = false;
+                return new Answer(MsgValue.Nil, hops, false, "a version must be above zero", null, current?.Version, null, Versioned: true);
+            }
+
+            var (updated, reply) = Acceptor.Accept(current, version, value, version, key, null, Interlocked.Read(ref _ballotFloor));
+            if (updated is not null)
+            {
+                PutEntry(slot, updated);
+            }
+
+            applied = updated is not null && reply.Ok && updated.AcceptedBallot == version;
+            var held = updated ?? current;
+            return reply.Ok
+                ? new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, version, null, Versioned: true)
+                : new Answer(MsgValue.Nil, hops, false, NewerHeld, null, held?.Version, null, Versioned: true)
+                {
+                    Accepted = reply.Accepted,
+                    Promised = reply.Promised,
+                };
+        }
+    }
+
+    /// <summary>The refusal of a versioned store at an owner that holds (or promised) a newer ballot.</summary>
+    private const string NewerHeld = "the owner holds or promised a newer version";
+
+    /// <summary>Raises the ballot floor above the ballots of an entry about to be dropped, durably, before it goes.</summary>
+    private void RaiseBallotFloor(StoredEntry dropped)
+    {
+        var counter = dropped.PromisedBallot.Counter;
+        long floor;
+        do
+        {
+            floor = Interlocked.Read(ref _ballotFloor);
+            if (counter <= floor)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _ballotFloor, counter, floor) != floor);
+
+        _store?.SaveBallotFloor(counter);
+    }
+
+    /// <summary>How a node's proposer reaches the acceptors of a key: requests routed to the positions' owners.</summary>
+    private sealed class RingRegisterTransport(RingNode node) : IRegisterTransport
+    {
+        public string ProposerId => node.Id;
+
+        public TimeProvider Time => node.Options.Mesh.TimeProvider;
+
+        public Task<AcceptorReply?> PrepareAsync(byte[] key, int position, EntryVersion ballot, CancellationToken cancellationToken)
+        {
+            var method = (HashMethod)position;
+            return SendAsync(new PositionRequest(PrepareKind, method, KeyHashes.Position(method, key), Key: key, Ballot: ballot), cancellationToken);
+        }
+
+        public Task<AcceptorReply?> AcceptAsync(byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken)
+        {
+            var method = (HashMethod)position;
+            return SendAsync(new PositionRequest(AcceptKind, method, KeyHashes.Position(method, key), value, version, key, Ballot: ballot, Next: next), cancellationToken);
+        }
+
+        private async Task<AcceptorReply?> SendAsync(PositionRequest request, CancellationToken cancellationToken)
+        {
+            try
+            {
+                var answer = await node.RouteAsync(request, cancellationToken, inlineAnswer: true);
+                RingMetrics.LookupHops.Record(answer.Hops);
+                if (answer.Error == PyOwnerHasNoRegister)
+                {
+                    return null; // no acceptor there
+                }
+
+                return new AcceptorReply(answer.Ok, answer.Result ?? MsgValue.Nil, answer.Version,
+                    answer.Accepted ?? EntryVersion.Zero, answer.Promised ?? EntryVersion.Zero);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
+            {
+                return null;
+            }
+        }
+    }
+}

@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using Chord.Dht.Ring;
 using Chord.Dht.Wire;
 using Chord.Interfaces;
@@ -5,22 +6,15 @@ using Chord.Interfaces;
 namespace Chord.Grains;
 
 /// <summary>
-/// One key: each call goes to the key's five positions through this silo's ring node. The grain keeps no copy of
-/// the value, so a read always reflects the ring (a write by any grain, client or bare node that completed before
-/// the read started is seen). Writes run one at a time in this activation, which orders them.
+/// One key: each call goes to the key's five positions through the calling silo's ring node, whose proposer
+/// coordinates the key's consensus register from there. The grain holds nothing (a stateless worker): a read always
+/// reflects the ring, and every write is a compare-and-set at ring level, atomic against every other writer of the
+/// key (other silos, bare <c>chord</c> nodes, the HTTP API), so no silo is the key's single coordinator and a
+/// frozen or dead silo stalls only the calls made on it.
 /// </summary>
-/// <remarks>
-/// The activation remembers the version of its own last compare-and-set. When a caller that has just read the key
-/// (<see cref="IChordKeyGrain.SetIfVersionAfterRead"/>) expects exactly that version, nothing can have been written
-/// through the grain in between (this activation runs writes one at a time) and the caller's read stands for the
-/// grain's: it writes in one quorum round (<see cref="RingNode.SetAfterOwnWriteAsync(string, MsgValue, EntryVersion, CancellationToken)"/>).
-/// This is what a grain's <c>WriteStateAsync</c> on the Chord storage does on every write after the first.
-/// </remarks>
+[StatelessWorker]
 internal sealed class ChordKeyGrain(ChordSiloNode silo) : Grain, IChordKeyGrain
 {
-    // The version of this activation's last successful compare-and-set; null after any other write or a failure.
-    private EntryVersion? _ownVersion;
-
     private string Key => this.GetPrimaryKeyString();
 
     private RingNode Ring => silo.Node;
@@ -34,26 +28,22 @@ internal sealed class ChordKeyGrain(ChordSiloNode silo) : Grain, IChordKeyGrain
     public async Task Set(ChordValue value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        _ownVersion = null;
         await Ring.SetAsync(Key, value.Value);
     }
 
     public async Task<bool> Delete()
     {
-        _ownVersion = null;
         return !(await Ring.PopAsync(RingKey, MsgValue.Nil)).IsNil;
     }
 
     public async Task<ChordValue> ApplyDelta(ChordValue delta)
     {
         ArgumentNullException.ThrowIfNull(delta);
-        _ownVersion = null;
         return ChordValue.From(await Ring.ApplyDeltaAsync(Key, delta.Value));
     }
 
     public async Task<ChordValue?> Pop()
     {
-        _ownVersion = null;
         return ChordValue.FromNullable(await Ring.PopAsync(RingKey, MsgValue.Nil));
     }
 
@@ -63,19 +53,13 @@ internal sealed class ChordKeyGrain(ChordSiloNode silo) : Grain, IChordKeyGrain
         return new ChordVersionedValue(ChordValue.FromNullable(read.Value), ChordVersion.From(read.Version));
     }
 
-    public Task<ChordCasResult> SetIfVersion(ChordValue? value, ChordVersion expected) => CompareAndSetAsync(value, expected, callerJustRead: false);
+    public Task<ChordCasResult> SetIfVersion(ChordValue? value, ChordVersion expected) => CompareAndSetAsync(value, expected);
 
-    public Task<ChordCasResult> SetIfVersionAfterRead(ChordValue? value, ChordVersion expected) => CompareAndSetAsync(value, expected, callerJustRead: true);
+    public Task<ChordCasResult> SetIfVersionAfterRead(ChordValue? value, ChordVersion expected) => CompareAndSetAsync(value, expected);
 
-    private async Task<ChordCasResult> CompareAndSetAsync(ChordValue? value, ChordVersion expected, bool callerJustRead)
+    private async Task<ChordCasResult> CompareAndSetAsync(ChordValue? value, ChordVersion expected)
     {
-        var expectedVersion = expected.ToEntryVersion();
-        var ownVersion = _ownVersion;
-        _ownVersion = null; // until this write is known to have succeeded
-        var result = callerJustRead && ownVersion == expectedVersion && expectedVersion > EntryVersion.Zero
-            ? await Ring.SetAfterOwnWriteAsync(Key, value?.Value ?? MsgValue.Nil, expectedVersion)
-            : await Ring.SetIfVersionAsync(Key, value?.Value ?? MsgValue.Nil, expectedVersion);
-        _ownVersion = result.Succeeded ? result.Current.Version : null;
+        var result = await Ring.CompareAndSetAsync(Key, expected.ToEntryVersion(), value?.Value ?? MsgValue.Nil);
         return new ChordCasResult(result.Succeeded, new ChordVersionedValue(ChordValue.FromNullable(result.Current.Value), ChordVersion.From(result.Current.Version)));
     }
 

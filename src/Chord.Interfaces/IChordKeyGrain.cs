@@ -3,10 +3,9 @@ using Orleans.Concurrency;
 namespace Chord.Interfaces;
 
 /// <summary>
-/// One key of the ring (the grain's string key is the ring key, UTF-8). The grain fans each call out to the key's
-/// five positions through the ring node of the silo it runs on. Writes are ordered by the single activation, so
-/// writes through grains are linearizable per key; reads interleave with each other and always ask the ring, so a
-/// read never returns a value that another writer has since replaced.
+/// One key of the ring (the grain's string key is the ring key, UTF-8). A stateless worker: each call runs on the
+/// caller's silo and goes to the key's five positions through that silo's ring node, whose proposer coordinates the
+/// key's consensus register. Reads and writes are linearizable per key, whatever silo, client or node makes them.
 /// </summary>
 [Alias("chord.IChordKeyGrain")]
 public interface IChordKeyGrain : IGrainWithStringKey
@@ -40,24 +39,18 @@ public interface IChordKeyGrain : IGrainWithStringKey
     Task<ChordVersionedValue> GetVersioned();
 
     /// <summary>
-    /// Writes <paramref name="value"/> (null deletes) only when the key's version is <paramref name="expected"/>.
-    /// Every version-checked write of the key goes through this one activation, which makes it a compare-and-set.
+    /// Writes <paramref name="value"/> (null deletes) only when the key's version is <paramref name="expected"/>: a
+    /// compare-and-set of the key's consensus register, atomic against every writer of the key (any silo, a bare ring
+    /// node, the HTTP API). One quorum round when the calling silo wrote the key last, two otherwise.
     /// </summary>
     [Alias("set-if-version")]
     Task<ChordCasResult> SetIfVersion(ChordValue? value, ChordVersion expected);
 
     /// <summary>
-    /// <see cref="SetIfVersion"/> for a caller that has just read <paramref name="expected"/> from the ring with a
-    /// quorum read (<see cref="GetVersioned"/>, or a ring node's <c>GetVersionedAsync</c>). When <paramref name="expected"/>
-    /// is also the version this activation's last compare-and-set wrote, no write can have come through the grain
-    /// since, and the caller's read stands for the grain's own: the write goes out in one quorum round instead of two.
-    /// Otherwise it is exactly <see cref="SetIfVersion"/>. Chord's grain storage writes this way.
+    /// Kept for callers of the first version, where it saved a read when the activation had written
+    /// <paramref name="expected"/> itself. The register makes every compare-and-set atomic and, from the silo that
+    /// wrote the key last, one round: this is exactly <see cref="SetIfVersion"/>.
     /// </summary>
-    /// <remarks>
-    /// A write that bypasses the grain (a bare ring node, a py2p node) after the caller's read is not seen by this
-    /// one; before the read, the caller's read sees it. <see cref="SetIfVersion"/> has the same window, between its
-    /// own read and its write.
-    /// </remarks>
     [Alias("set-if-version-after-read")]
     Task<ChordCasResult> SetIfVersionAfterRead(ChordValue? value, ChordVersion expected);
 

@@ -54,27 +54,30 @@ public sealed partial class RingNode
     /// </summary>
     /// <returns>Whether the change wrote, the value it was decided on, and the key's value afterwards.</returns>
     /// <exception cref="ChordWriteException">No quorum committed the update in time; its write may or may not have been applied.</exception>
-    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken = default)
+    /// <param name="key">The key.</param>
+    /// <param name="change">Decides the new value from the committed one.</param>
+    /// <param name="announce">
+    /// Broadcast py2p's notify when a write adds or deletes the key (on by default, as every write of the dictionary
+    /// API does); off for keys nobody lists, such as grain-state records (a broadcast is a frame per peer).
+    /// </param>
+    /// <param name="cancellationToken">Ends the wait; the update may or may not have been applied then.</param>
+    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, bool announce = true, CancellationToken cancellationToken = default)
     {
         CheckKey(key);
         ArgumentNullException.ThrowIfNull(change);
         using var deadline = Deadline(cancellationToken);
         var outcome = await UpdateWithinAsync(key, change, deadline.Token, cancellationToken);
-        if (outcome.Written && outcome.Current.Value.IsNil != outcome.Previous.Value.IsNil)
+        if (announce && outcome.Written)
         {
             await AnnounceKeyAsync(key, added: !outcome.Current.Value.IsNil);
-        }
-        else if (outcome.Written && !outcome.Current.Value.IsNil)
-        {
-            await AnnounceKeyAsync(key, added: true);
         }
 
         return outcome;
     }
 
-    /// <inheritdoc cref="UpdateAsync(byte[], Func{VersionedValue, RegisterChange}, CancellationToken)"/>
-    public Task<RegisterOutcome> UpdateAsync(string key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken = default) =>
-        UpdateAsync(KeyBytes(key), change, cancellationToken);
+    /// <inheritdoc cref="UpdateAsync(byte[], Func{VersionedValue, RegisterChange}, bool, CancellationToken)"/>
+    public Task<RegisterOutcome> UpdateAsync(string key, Func<VersionedValue, RegisterChange> change, bool announce = true, CancellationToken cancellationToken = default) =>
+        UpdateAsync(KeyBytes(key), change, announce, cancellationToken);
 
     /// <summary>
     /// Writes <paramref name="value"/> (nil deletes) only when the key's committed version is <paramref name="expected"/>
@@ -85,7 +88,7 @@ public sealed partial class RingNode
     public async Task<CompareAndSetResult> CompareAndSetAsync(byte[] key, EntryVersion expected, MsgValue value, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(value);
-        var outcome = await UpdateAsync(key, current => current.Version == expected ? RegisterChange.To(value) : RegisterChange.Keep, cancellationToken);
+        var outcome = await UpdateAsync(key, current => current.Version == expected ? RegisterChange.To(value) : RegisterChange.Keep, announce: true, cancellationToken);
         return new CompareAndSetResult(outcome.Written, outcome.Current);
     }
 

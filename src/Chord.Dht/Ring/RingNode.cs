@@ -216,7 +216,7 @@ public sealed partial class RingNode : IAsyncDisposable
     {
         if (!stored.IsNil && stored.Kind != MsgKind.Map)
         {
-            throw new ChordWriteException($"The value of {Describe(key)} is a {stored.Kind}, not a map, so a delta cannot merge into it.", 0);
+            throw new ChordWriteException($"The delta to {Describe(key)} was refused: its value is a {stored.Kind}, not a map, so a delta cannot merge into it (nothing was written).", 0);
         }
 
         var merged = stored.IsNil ? [] : stored.AsMap().ToList();

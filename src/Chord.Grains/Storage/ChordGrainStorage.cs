@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Chord.Dht.Ring;
+using Chord.Dht.Ring.Register;
+using Chord.Dht.Wire;
 using Chord.Grains.Providers;
 using Chord.Interfaces;
 using Microsoft.Extensions.Logging;
@@ -144,12 +146,15 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
                 $"The state '{stateName}' of {grainId} ({typeof(T)}) could not be serialized by {_options.GrainStorageSerializer.GetType().Name}: {ex.Message}", ex);
         }
 
-        var current = await ReadRecordAsync(key, "write", stateName, grainId);
-        CheckETag(current, grainState.ETag, "write", stateName, grainId, key);
-        var incarnation = current.Incarnation ?? ChordStateRecord.NewIncarnation();
-        var value = ChordStateRecord.Encode(incarnation, grainId, stateName, bytes.ToMemory());
-        var written = await SetIfVersionAsync(key, value, current, grainState.ETag, "write", stateName, grainId);
-        grainState.ETag = ChordStateRecord.MakeETag(written, incarnation);
+        var state = bytes.ToMemory();
+        var given = grainState.ETag;
+        string? incarnation = null;
+        var outcome = await UpdateRecordAsync(key, "write", stateName, grainId, given, current =>
+        {
+            incarnation = current.Incarnation ?? ChordStateRecord.NewIncarnation();
+            return ChordStateRecord.Encode(incarnation, grainId, stateName, state);
+        });
+        grainState.ETag = ChordStateRecord.MakeETag(outcome.Current.Version, incarnation!);
         grainState.RecordExists = true;
         Log.Written(_logger, _name, stateName, grainId.ToString(), key, grainState.ETag);
     }
@@ -162,24 +167,18 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
     {
         ArgumentNullException.ThrowIfNull(grainState);
         var key = RingKeyOf(grainId, stateName);
-        var current = await ReadRecordAsync(key, "clear", stateName, grainId);
-        CheckETag(current, grainState.ETag, "clear", stateName, grainId, key);
-        string? etag = null;
-        if (current.Exists)
+        string? incarnation = null;
+        var outcome = await UpdateRecordAsync(key, "clear", stateName, grainId, grainState.ETag, current =>
         {
-            if (_options.DeleteStateOnClear)
+            incarnation = current.Incarnation;
+            if (!current.Exists)
             {
-                await SetIfVersionAsync(key, null, current, grainState.ETag, "clear", stateName, grainId);
+                return null; // nothing stored (never written, or deleted): clearing it again changes nothing and succeeds
             }
-            else
-            {
-                var value = ChordStateRecord.Encode(current.Incarnation!, grainId, stateName, null);
-                var written = await SetIfVersionAsync(key, value, current, grainState.ETag, "clear", stateName, grainId);
-                etag = ChordStateRecord.MakeETag(written, current.Incarnation!);
-            }
-        }
 
-        // Nothing stored (never written, or deleted): clearing it again changes nothing and succeeds.
+            return _options.DeleteStateOnClear ? MsgValue.Nil : ChordStateRecord.Encode(current.Incarnation!, grainId, stateName, null);
+        });
+        var etag = outcome.Current.Value.IsNil || incarnation is null ? null : ChordStateRecord.MakeETag(outcome.Current.Version, incarnation);
         grainState.ETag = etag;
         grainState.RecordExists = false;
         grainState.State = CreateState<T>();
@@ -239,18 +238,6 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
         return ChordStateRecord.Decode(read, key);
     }
 
-    private void CheckETag(ChordStateRecord current, string? given, string operation, string stateName, GrainId grainId, string key)
-    {
-        var stored = current.ETag;
-        if (string.Equals(stored, given, StringComparison.Ordinal))
-        {
-            return;
-        }
-
-        Log.ETagMismatch(_logger, _name, operation, stateName, grainId.ToString(), key, stored, given);
-        throw Mismatch(operation, stateName, grainId, key, stored, given);
-    }
-
     private InconsistentStateException Mismatch(string operation, string stateName, GrainId grainId, string key, string? stored, string? given)
     {
         var what = (stored, given) switch
@@ -265,34 +252,53 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
             given ?? string.Empty);
     }
 
-    /// <summary>The version-checked write through the key grain; returns the new version, or throws a mismatch or a failure.</summary>
-    private async Task<EntryVersion> SetIfVersionAsync(
-        string key, Dht.Wire.MsgValue? value, ChordStateRecord current, string? given, string operation, string stateName, GrainId grainId)
+    /// <summary>
+    /// The ETag-checked write: one update of the key's register from this silo, so the check and the write are one
+    /// atomic step against every writer of the key (one quorum round when this silo wrote the key last).
+    /// </summary>
+    /// <param name="key">The ring key of the state.</param>
+    /// <param name="operation">"write" or "clear", for messages.</param>
+    /// <param name="stateName">The state's name, for messages.</param>
+    /// <param name="grainId">The grain, for messages.</param>
+    /// <param name="given">The ETag the grain holds; the write happens only when it is the stored one.</param>
+    /// <param name="record">The new value given the current record (nil deletes), or null to write nothing.</param>
+    private async Task<RegisterOutcome> UpdateRecordAsync(
+        string key, string operation, string stateName, GrainId grainId, string? given, Func<ChordStateRecord, MsgValue?> record)
     {
-        ChordCasResult result;
+        string? mismatch = null;
+        RegisterOutcome outcome;
         try
         {
-            var grain = _grains.GetGrain<IChordKeyGrain>(key);
-            // `current` was just read with a quorum read: the key grain can take it for its own read.
-            result = await grain.SetIfVersionAfterRead(value is null ? null : ChordValue.From(value), ChordVersion.From(current.Version));
+            outcome = await _silo.Node.UpdateAsync(RingNodeKey(key), current =>
+            {
+                var stored = ChordStateRecord.Decode(current, key);
+                mismatch = string.Equals(stored.ETag, given, StringComparison.Ordinal) ? null : stored.ETag ?? string.Empty;
+                if (mismatch is not null)
+                {
+                    return RegisterChange.Keep;
+                }
+
+                return record(stored) is { } value ? RegisterChange.To(value) : RegisterChange.Keep;
+            }, announce: false);
         }
-        catch (Exception ex) when (ex is not InconsistentStateException)
+        catch (Exception ex) when (ex is ChordTimeoutException or ChordNoMajorityException or ChordWriteException or InvalidOperationException)
         {
             throw new ChordGrainStorageException(
-                $"The Chord grain storage '{_name}' could not {operation} the state '{stateName}' of {grainId}: the version-checked write of the ring key '{key}' failed, so it is not known to be stored "
+                $"The Chord grain storage '{_name}' could not {operation} the state '{stateName}' of {grainId}: the ETag-checked write of the ring key '{key}' failed, so it is not known to be stored "
                 + $"(read the state before writing again): {ex.Message}", ex);
         }
 
-        if (!result.Succeeded)
+        if (mismatch is not null)
         {
-            // Another writer got in between our read and the key grain's check.
-            var now = ChordStateRecord.Decode(new VersionedValue(result.Current.Value?.Value ?? Dht.Wire.MsgValue.Nil, result.Current.Version.ToEntryVersion()), key);
-            Log.ETagMismatch(_logger, _name, operation, stateName, grainId.ToString(), key, now.ETag, given);
-            throw Mismatch(operation, stateName, grainId, key, now.ETag, given);
+            var stored = mismatch.Length == 0 ? null : mismatch;
+            Log.ETagMismatch(_logger, _name, operation, stateName, grainId.ToString(), key, stored, given);
+            throw Mismatch(operation, stateName, grainId, key, stored, given);
         }
 
-        return result.Current.Version.ToEntryVersion();
+        return outcome;
     }
+
+    private static byte[] RingNodeKey(string key) => System.Text.Encoding.UTF8.GetBytes(key);
 
     private static partial class Log
     {

@@ -78,6 +78,7 @@ internal sealed class RegisterProposer
         List<EntryVersion>? ourWrites = null; // ballots under which this update sent a changed value
         VersionedValue? decidedOn = null;
         var mayHaveLanded = false; // an accept of a change of ours may have been taken somewhere
+        var quorumRounds = 0; // prepare and accept rounds sent, what the outcome reports
         for (var round = 1; ; round++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -97,6 +98,7 @@ internal sealed class RegisterProposer
                 // cancellation, say) can send another value under it.
                 state.Lose(sticky);
                 var following = EntryVersion.After(sticky, _transport.ProposerId);
+                quorumRounds++;
                 var accepted = await CollectAsync(i => _transport.AcceptAsync(key, i, sticky, value, version, following, cancellationToken),
                     _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: decision.Write).ConfigureAwait(false);
                 progress.Saw(accepted.Ok.Count);
@@ -104,7 +106,7 @@ internal sealed class RegisterProposer
                 {
                     state.Commit(following, value, version);
                     Interlocked.Increment(ref _oneRoundWrites);
-                    return new RegisterOutcome(decision.Write, before, new VersionedValue(value, version), round);
+                    return new RegisterOutcome(decision.Write, before, new VersionedValue(value, version), quorumRounds);
                 }
 
                 // Another proposer got in (or too few answered): prepare above what the refusals named.
@@ -118,6 +120,7 @@ internal sealed class RegisterProposer
             Interlocked.Increment(ref _fullRounds);
             var ballot = EntryVersion.After(state.Highest, _transport.ProposerId);
             state.See(ballot); // never prepared twice, whatever happens to this round
+            quorumRounds++;
             var promises = await CollectAsync(i => _transport.PrepareAsync(key, i, ballot, cancellationToken),
                 _settings.PrepareQuorum, waitForEmpty: true, cancellationToken).ConfigureAwait(false);
             state.See(promises.Highest);
@@ -169,11 +172,12 @@ internal sealed class RegisterProposer
                     // Nothing to write and the value is already committed: done in one round, and our accept may
                     // use this ballot next time (a quorum promised it; nobody accepted it).
                     state.Commit(ballot, current.Value, current.Version);
-                    return new RegisterOutcome(false, current, current, round);
+                    return new RegisterOutcome(false, current, current, quorumRounds);
                 }
             }
 
             var next = EntryVersion.After(ballot, _transport.ProposerId);
+            quorumRounds++;
             var acks = await CollectAsync(i => _transport.AcceptAsync(key, i, ballot, newValue, newVersion, next, cancellationToken),
                 _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write).ConfigureAwait(false);
             progress.Saw(acks.Ok.Count);
@@ -181,7 +185,7 @@ internal sealed class RegisterProposer
             {
                 state.Commit(next, newValue, newVersion);
                 var result = new VersionedValue(newValue, newVersion);
-                return write ? new RegisterOutcome(true, decidedOn ?? current, result, round) : new RegisterOutcome(false, current, current, round);
+                return write ? new RegisterOutcome(true, decidedOn ?? current, result, quorumRounds) : new RegisterOutcome(false, current, current, quorumRounds);
             }
 
             mayHaveLanded |= write && acks.MayHaveLanded;

@@ -16,7 +16,11 @@ public class RingBulkTests(ITestOutputHelper output)
 
         await RingTestData.WriteAllAsync(ring.Nodes, entries, seed: n);
 
-        Assert.Equal(5 * entries.Count, ring.Nodes.Sum(node => node.StoredCount)); // each position stored once, at its owner
+        // Each position stored once, at its owner. A write returns once three owners accepted it; the other two
+        // accepts may still be on their way.
+        await Eventually.UntilAsync(() => ring.Nodes.Sum(node => node.StoredCount) == 5 * entries.Count, TimeSpan.FromSeconds(30),
+            $"the {5 * entries.Count} positions to be stored");
+        Assert.Equal(5 * entries.Count, ring.Nodes.Sum(node => node.StoredCount));
         var client = await ring.AddNodeAsync(join: false);
         await ring.WaitUntilConvergedAsync();
         var started = DateTime.UtcNow;

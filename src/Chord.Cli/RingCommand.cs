@@ -54,7 +54,8 @@ internal static class RingCommand
                 member.GetProperty("nodeId").GetString() ?? "?",
                 member.GetProperty("address").GetString() ?? "?",
                 member.TryGetProperty("silo", out var silo) && silo.ValueKind == JsonValueKind.String ? silo.GetString()! : "-",
-                member.GetProperty("storing").GetBoolean() ? "yes" : "no",
+                (member.GetProperty("storing").GetBoolean() ? "yes" : "no")
+                    + (member.TryGetProperty("suspect", out var suspect) && suspect.ValueKind == JsonValueKind.True ? " (suspect)" : string.Empty),
                 member.TryGetProperty("keys", out var keys) && keys.ValueKind == JsonValueKind.Number ? keys.GetInt32().ToString(CultureInfo.InvariantCulture) : "-",
                 (member.GetProperty("share").GetDouble() * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%",
             ]);

@@ -35,7 +35,8 @@ internal sealed class ChordRingGrain(ChordSiloNode silo, IChordSiloServiceClient
                 byNode.TryGetValue(m.Id, out var info) ? info.Silo : null,
                 m.IsStoring,
                 byNode.TryGetValue(m.Id, out info) ? info.KeyCount : null,
-                shares.GetValueOrDefault(m.Id)))
+                shares.GetValueOrDefault(m.Id),
+                node.IsSuspect(m.Id)))
             .ToList();
         return new ChordRingStatus(node.Id, report);
     }

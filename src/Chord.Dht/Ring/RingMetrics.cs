@@ -18,5 +18,7 @@ internal static class RingMetrics
     public static readonly Counter<long> AntiEntropyRepairs = Meter.CreateCounter<long>("chord.ring.anti_entropy_repairs", "{entry}", "Positions repaired by the anti-entropy sweep");
     public static readonly Counter<long> PlacementCopies = Meter.CreateCounter<long>("chord.ring.placement_copies", "{entry}", "Copies kept on a predecessor because one node owned 3 or more of a key's positions");
     public static readonly Counter<long> TombstonesCollected = Meter.CreateCounter<long>("chord.ring.tombstones_collected", "{entry}", "Tombstones removed once every position had the delete");
+    public static readonly Counter<long> Suspected = Meter.CreateCounter<long>("chord.ring.suspected", "{member}", "Members that turned suspect (a request unanswered for SuspectAfter, nothing else heard)");
+    public static readonly Counter<long> SuspectSkips = Meter.CreateCounter<long>("chord.ring.suspect_skips", "{request}", "Requests not waited for because their owner was suspect");
     public static readonly Counter<long> HandedOff = Meter.CreateCounter<long>("chord.ring.handed_off", "{entry}", "Entries moved to a new owner on join or unjoin");
 }

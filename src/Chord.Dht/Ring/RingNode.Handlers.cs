@@ -16,6 +16,11 @@ public sealed partial class RingNode
 
         var p = received.Payload;
         var from = received.Peer;
+        if (from.Id is { } fromId)
+        {
+            Heard(fromId);
+        }
+
         switch (received.Message.SubFlagValue)
         {
             case (int)SubFlag.Handshake when p.Length == 2:

@@ -675,6 +675,11 @@ public sealed partial class RingNode
             known.TrySetCanceled();
         }
 
+        if (Mesh.GetPeer(id) is null)
+        {
+            ForgetLiveness(id); // a new connection starts unsuspected
+        }
+
         if (_disposed != 0 || !_members.TryGetValue(id, out var member))
         {
             return;

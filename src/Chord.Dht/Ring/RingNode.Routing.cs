@@ -204,6 +204,22 @@ public sealed partial class RingNode
                     return Answer.Refused(1, PyOwnerCannotAcknowledge);
                 }
 
+                if (IsSuspect(next.Id!))
+                {
+                    // It has not answered for a while: the request went out (an answer clears the mark), but it is
+                    // not waited for. A suspect next hop that is not the owner is routed around instead.
+                    if (OwnerOf(request.Position.Reduced, null)?.Id == next.Id)
+                    {
+                        RingMetrics.SuspectSkips.Add(1);
+                        throw new ChordTimeoutException($"The owner {next.Id} of {request.Method.WireName()} position {request.Position} is suspect (no answer for {Options.SuspectAfter.TotalSeconds:0.#} s).", 0);
+                    }
+
+                    (excluded ??= new HashSet<string>(StringComparer.Ordinal)).Add(next.Id!);
+                    continue;
+                }
+
+                Awaiting(next);
+
                 // Two registrations instead of a linked source and WaitAsync (both per request, both on the profile).
                 using var onDeadline = cancellationToken.UnsafeRegister(CancelPending, pending);
                 using var onClose = next.ClosedToken.UnsafeRegister(CancelPending, pending);

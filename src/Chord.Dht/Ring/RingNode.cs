@@ -88,6 +88,7 @@ public sealed partial class RingNode : IAsyncDisposable
         {
             Stabilize();
             GossipMembership();
+            ReportSuspects();
         }, null, interval, interval);
         _antiEntropy = Options.Mesh.TimeProvider.CreateTimer(_ => RunInBackground(() => RunAntiEntropyAsync(_stopping.Token)), null,
             Options.AntiEntropyInterval, Options.AntiEntropyInterval);

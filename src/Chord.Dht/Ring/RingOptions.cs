@@ -50,6 +50,13 @@ public sealed class RingOptions
     /// <summary>How many entries one anti-entropy sweep checks at most (its rate limit).</summary>
     public int AntiEntropyBatch { get; set; } = 256;
 
+    /// <summary>
+    /// How long a member may leave a request unanswered, with nothing else heard from it, before this node suspects it
+    /// (a frozen process keeps its sockets open): its positions are then not waited for, and it is routed around,
+    /// until anything comes from it again.
+    /// </summary>
+    public TimeSpan SuspectAfter { get; set; } = TimeSpan.FromSeconds(3);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {
@@ -63,6 +70,7 @@ public sealed class RingOptions
         Check(MaxRouteAttempts >= 1, nameof(MaxRouteAttempts), MaxRouteAttempts, "at least 1");
         Check(RepairTimeout > TimeSpan.Zero, nameof(RepairTimeout), RepairTimeout, "a positive time");
         Check(AntiEntropyInterval > TimeSpan.Zero, nameof(AntiEntropyInterval), AntiEntropyInterval, "a positive time");
+        Check(SuspectAfter > TimeSpan.Zero, nameof(SuspectAfter), SuspectAfter, "a positive time");
         Check(AntiEntropyBatch >= 1, nameof(AntiEntropyBatch), AntiEntropyBatch, "at least 1");
         Check(ReadQuorum + WriteQuorum > 5, "ReadQuorum + WriteQuorum", ReadQuorum + WriteQuorum, "more than 5, so every read quorum meets every write quorum");
     }

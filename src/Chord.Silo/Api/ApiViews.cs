@@ -10,7 +10,7 @@ internal static class ApiViews
 
     public static RingView Ring(ChordRingStatus status) => new(
         status.ObservedBy,
-        [.. status.Members.Select(m => new RingMemberView(m.NodeId, m.Address, m.Silo, m.IsStoring, m.KeyCount, m.Share))]);
+        [.. status.Members.Select(m => new RingMemberView(m.NodeId, m.Address, m.Silo, m.IsStoring, m.KeyCount, m.Share, m.IsSuspect))]);
 
     public static InspectionView Inspection(ChordKeyInspection inspection) => new(
         inspection.Key,
@@ -24,7 +24,7 @@ internal static class ApiViews
 internal sealed record RingView(string ObservedBy, IReadOnlyList<RingMemberView> Members);
 
 /// <summary>One member in GET /ring.</summary>
-internal sealed record RingMemberView(string NodeId, string Address, string? Silo, bool Storing, int? Keys, double Share);
+internal sealed record RingMemberView(string NodeId, string Address, string? Silo, bool Storing, int? Keys, double Share, bool Suspect);
 
 /// <summary>GET /keys.</summary>
 internal sealed record KeyPageView(IReadOnlyList<string> Keys, string? Next);

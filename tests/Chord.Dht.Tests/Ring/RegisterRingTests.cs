@@ -209,4 +209,58 @@ public sealed class RegisterRingTests
 
         Assert.Contains((await writer.GetAsync(key)).AsString(), new[] { "old", "new" });
     }
+
+    [Fact]
+    public async Task A_member_that_stops_answering_is_suspected_routed_around_and_cleared_when_it_answers_again()
+    {
+        await using var ring = await RingTestCluster.StartAsync(5, inMemory: true, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromSeconds(20);
+            o.SuspectAfter = TimeSpan.FromSeconds(1);
+        });
+        var (frozen, observer) = (ring.Nodes[1], ring.Nodes[4]);
+        var ids = ring.Nodes.Select(n => n.Id).ToList();
+        var keys = Enumerable.Range(0, 10_000).Select(i => $"suspect-{i}")
+            .Where(k => RingTestData.PositionsOwnedBy(ids, k, frozen.Id) is 1 or 2).Take(10).ToList();
+        foreach (var key in keys)
+        {
+            await observer.SetAsync(key, "v");
+        }
+
+        Assert.Empty(observer.SuspectMembers);
+        frozen.FreezeForTest();
+        try
+        {
+            // Reads keep working (three other positions answer); the frozen member's silence makes it suspect.
+            await Eventually.UntilAsync(async () =>
+            {
+                foreach (var key in keys)
+                {
+                    Assert.Equal("v", (await observer.GetAsync(key)).AsString());
+                }
+
+                return observer.IsSuspect(frozen.Id);
+            }, TimeSpan.FromSeconds(30), "the observer to suspect the frozen member");
+            Assert.Equal([frozen.Id], observer.SuspectMembers);
+
+            // While suspect, its positions are not waited for: every key stays writable and readable.
+            foreach (var key in keys)
+            {
+                await observer.SetAsync(key, "while-suspect");
+                Assert.Equal("while-suspect", (await observer.GetAsync(key)).AsString());
+            }
+        }
+        finally
+        {
+            frozen.ThawForTest();
+        }
+
+        // Thawed, it answers what waited (the requests sent to it as probes), which clears the mark.
+        await Eventually.UntilAsync(async () =>
+        {
+            await observer.GetVersionedAsync(keys[0]);
+            return !observer.IsSuspect(frozen.Id);
+        }, TimeSpan.FromSeconds(30), "the observer to clear its suspicion once the member answers");
+        Assert.Empty(observer.SuspectMembers);
+    }
 }

@@ -108,8 +108,11 @@ public sealed partial class RingNode
             return;
         }
 
-        var (version, key) = requestId is null ? (null, null) : ReadVersionAndKey(p, 6);
-        var replica = requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
+        // Versions (and with them the register's ballots) are taken only from our own nodes: a py2p node has none, so
+        // trailing packets from one are someone's forgery, and a forged version could outrank every honest write.
+        var fromOurs = from.Id is { } senderId && SpeaksExtensionsKnown(senderId);
+        var (version, key) = requestId is null || !fromOurs ? (null, null) : ReadVersionAndKey(p, 6);
+        var replica = fromOurs && requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
         var request = new PositionRequest(kind, method, position, p[3], version, key, replica);
 
         // A placement copy is kept where it is sent; anything else goes on toward its owner.

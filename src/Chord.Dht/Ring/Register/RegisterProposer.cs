@@ -294,7 +294,7 @@ internal sealed class RegisterProposer
     private sealed class Collector(int quorum, bool waitForEmpty, bool settle, TaskCompletionSource done)
     {
         private readonly List<AcceptorReply> _ok = new(RegisterSettings.Positions);
-        private EntryVersion _highest = EntryVersion.Zero;
+        private readonly List<EntryVersion> _promises = new(RegisterSettings.Positions);
         private int _no;
         private int _refused; // answered no
         private int _answered;
@@ -330,7 +330,7 @@ internal sealed class RegisterProposer
         {
             lock (_ok)
             {
-                return new Collected([.. _ok], _highest, _ok.Count + _refused < RegisterSettings.Positions);
+                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions);
             }
         }
 
@@ -347,10 +347,7 @@ internal sealed class RegisterProposer
                 _answered++;
                 if (reply is { } r)
                 {
-                    if (r.Promised > _highest)
-                    {
-                        _highest = r.Promised;
-                    }
+                    _promises.Add(r.Promised);
 
                     if (r.Ok)
                     {
@@ -369,6 +366,22 @@ internal sealed class RegisterProposer
 
                 Decide();
             }
+        }
+
+        /// <summary>
+        /// The promise the next ballot must exceed: the quorum-th lowest of those answered, which is enough for a
+        /// quorum of these acceptors to take it. Not the highest: one or two acceptors claiming an absurd promise (a
+        /// hostile or corrupt entry) are outvoted instead of pushing every later ballot toward the end of the range.
+        /// </summary>
+        private EntryVersion BallotToBeat()
+        {
+            if (_promises.Count == 0)
+            {
+                return EntryVersion.Zero;
+            }
+
+            _promises.Sort();
+            return _promises[Math.Min(quorum, _promises.Count) - 1];
         }
 
         private void Decide()

@@ -1,0 +1,105 @@
+using Chord.Dht.Ring;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Tests.Ring;
+
+/// <summary>
+/// No message from a py2p node can poison a key's register (issue 13, part 3): versions are taken only from our own
+/// nodes, so a store that carries a forged version at the top of the range is a plain py2p store, and an honest
+/// quorum write still overwrites and deletes the key.
+/// </summary>
+public sealed class HostileVersionTests
+{
+    private static MsgValue[] ForgedStore(HashMethod method, RingPosition position, MsgValue value, byte[] key) =>
+    [
+        (long)SubFlag.Store, MsgValue.BinAscii(method.WireName()), MsgValue.BinAscii(position.ToBase58()), value,
+        "forged.1", 1, new EntryVersion(EntryVersion.MaxCounter, "zzzzzzzz").ToMsgValue(), MsgValue.Bin(key),
+    ];
+
+    [Fact]
+    public async Task A_store_with_a_forged_top_version_from_a_py2p_peer_takes_no_version_and_honest_writes_overwrite_and_delete_it()
+    {
+        await using var ring = await RingTestCluster.StartAsync(3);
+        await using var hostile = await LegacyPy2pPeer.StartAsync(storing: false);
+        foreach (var node in ring.Nodes)
+        {
+            await hostile.ConnectAsync(node);
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Members.Any(m => m.Id == hostile.Id)), "every node to know the py2p peer");
+        const string key = "victim";
+        var keyBytes = RingNode.KeyBytes(key);
+        await ring.Nodes[0].SetAsync(key, "honest-1");
+
+        // A forged store straight to the owner of every position.
+        var positions = KeyHashes.All(keyBytes);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var owner = ring.Nodes.Single(n => n.Id == ring.Nodes[0].Find(positions[(int)method])!.Id);
+            await hostile.Mesh.GetPeer(owner.Id)!.WhisperAsync(ForgedStore(method, positions[(int)method], "poison", keyBytes));
+        }
+
+        await Eventually.UntilAsync(
+            () => KeyHashes.Methods.All(m => ring.Nodes.Any(n => n.PeekLocalForTest(m, positions[(int)m]) is { } held && held.Value.Equals(MsgValue.Str("poison")))),
+            "the forged stores to arrive");
+
+        // They were taken as py2p stores: the value, no version (so nothing at the top of the range anywhere).
+        foreach (var method in KeyHashes.Methods)
+        {
+            foreach (var node in ring.Nodes)
+            {
+                if (node.PeekLocalForTest(method, positions[(int)method]) is { } held)
+                {
+                    Assert.True(held.Version is null || held.Version.Value.Counter < 1_000, $"{node.Id} holds version {held.Version} at {method}");
+                }
+            }
+        }
+
+        // An honest write overwrites it through the register, and a delete deletes it.
+        await ring.Nodes[1].SetAsync(key, "honest-2");
+        foreach (var node in ring.Nodes)
+        {
+            Assert.Equal("honest-2", (await node.GetAsync(key)).AsString());
+        }
+
+        var versioned = await ring.Nodes[2].GetVersionedAsync(key);
+        Assert.True(versioned.Version.Counter < 1_000);
+        await ring.Nodes[2].DeleteAsync(key);
+        await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[0].GetAsync(key));
+    }
+
+    [Fact]
+    public async Task One_forged_position_leaves_reads_with_the_honest_value_and_the_repair_does_not_spread_it()
+    {
+        await using var ring = await RingTestCluster.StartAsync(3, configure: o => o.AntiEntropyInterval = TimeSpan.FromMilliseconds(200));
+        await using var hostile = await LegacyPy2pPeer.StartAsync(storing: false);
+        foreach (var node in ring.Nodes)
+        {
+            await hostile.ConnectAsync(node);
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Members.Any(m => m.Id == hostile.Id)), "every node to know the py2p peer");
+        const string key = "one-forged";
+        var keyBytes = RingNode.KeyBytes(key);
+        await ring.Nodes[0].SetAsync(key, "honest");
+        var position = KeyHashes.All(keyBytes)[0];
+        var owner = ring.Nodes.Single(n => n.Id == ring.Nodes[0].Find(position)!.Id);
+        await hostile.Mesh.GetPeer(owner.Id)!.WhisperAsync(ForgedStore(HashMethod.Sha256, position, "poison", keyBytes));
+        await Eventually.UntilAsync(() => owner.PeekLocalForTest(HashMethod.Sha256, position)?.Value.Equals(MsgValue.Str("poison")) == true, "the forged store to arrive");
+
+        // Anti-entropy sweeps (every 200 ms here) run while reads go on; the forged value never gains a version or a
+        // second position, and every read returns the honest value.
+        for (var round = 0; round < 10; round++)
+        {
+            foreach (var node in ring.Nodes)
+            {
+                Assert.Equal("honest", (await node.GetAsync(key)).AsString());
+            }
+        }
+
+        var poisoned = KeyHashes.Methods.Count(m => ring.Nodes.Any(n => n.PeekLocalForTest(m, KeyHashes.All(keyBytes)[(int)m]) is { } held
+            && held.Value.Equals(MsgValue.Str("poison"))));
+        Assert.True(poisoned <= 1, $"the forged value spread to {poisoned} positions");
+        Assert.All(ring.Nodes, n => Assert.False(n.PeekLocalForTest(HashMethod.Sha256, position) is { Version: { Counter: >= 1_000 } }));
+    }
+}

@@ -735,7 +735,10 @@ public sealed partial class RingNode
 
         // A bare promise (no value accepted yet) has nothing to hand over: the new owner's acceptor starts empty, as
         // after a crash (DURABILITY.md). Dropped here, below the raised floor, rather than sent as py2p's delete.
-        foreach (var promiseOnly in entries.Where(e => e.Value.IsPromiseOnly).ToList())
+        // A tombstone is not handed to a py2p owner either: py2p's delete of an entry it lacks raises and drops the
+        // connection. Its value is gone there already, or py2p never had it.
+        foreach (var promiseOnly in entries.Where(e => e.Value.IsPromiseOnly
+            || (e.Value.IsTombstone && OwnerOf(new RingPosition(e.Key.Position).Reduced, null) is { } owner && IsPy2pMember(owner))).ToList())
         {
             RaiseBallotFloor(promiseOnly.Value);
             RemoveEntryIfUnchanged(promiseOnly.Key, promiseOnly.Value);

@@ -188,21 +188,35 @@ public sealed partial class RingNode
     /// </summary>
     private async Task<List<Answer>> WriteQuorumAsync(byte[] key, SubFlag kind, MsgValue value, EntryVersion basedOn, CancellationToken deadline, CancellationToken caller)
     {
-        var version = EntryVersion.After(basedOn, Id);
-        var acks = await SendToPositionsAsync(key, (method, position) => new PositionRequest(kind, method, position, value, version, key), deadline);
-        caller.ThrowIfCancellationRequested();
-        var acknowledged = acks.Where(a => a is { Ok: true, Versioned: true }).ToList();
-        if (acknowledged.Count < Options.WriteQuorum)
+        for (var attempt = 0; ; attempt++)
         {
+            var version = EntryVersion.After(basedOn, Id);
+            var acks = await SendToPositionsAsync(key, (method, position) => new PositionRequest(kind, method, position, value, version, key), deadline);
+            caller.ThrowIfCancellationRequested();
+
+            // Our owners acknowledge what they applied; a py2p owner's store counts once a retrieve right after it
+            // returned the written value.
+            var acknowledged = acks.Where(a => a is { Ok: true } && (a.Versioned || a.ConfirmedByPy2p)).ToList();
+            if (acknowledged.Count >= Options.WriteQuorum)
+            {
+                return [.. acknowledged.Select(a => a!)];
+            }
+
+            // An owner holding a newer version (one a py2p answer hid from the version query) refused: go above it.
+            var newer = acks.Where(a => a is { Ok: false, Error: NewerHeld, Version: not null }).Select(a => a!.Version!.Value).DefaultIfEmpty(EntryVersion.Zero).Max();
+            if (newer > version && attempt < 2)
+            {
+                basedOn = newer;
+                continue;
+            }
+
             var refusal = acks.FirstOrDefault(a => a is { Ok: false, Error: not null and not PyOwnerCannotAcknowledge })?.Error;
             var unacknowledged = acks.Count(a => a is { Error: PyOwnerCannotAcknowledge });
             throw new ChordWriteException(
                 $"The write to {Describe(key)} was acknowledged by {acknowledged.Count} of 5 positions; {Options.WriteQuorum} are needed."
-                + (unacknowledged > 0 ? $" {unacknowledged} positions are owned by py2p nodes, which cannot acknowledge." : string.Empty)
+                + (unacknowledged > 0 ? $" {unacknowledged} positions are owned by py2p nodes that could not confirm it." : string.Empty)
                 + (refusal is null ? string.Empty : $" An owner refused it: {refusal}"), acknowledged.Count);
         }
-
-        return [.. acknowledged.Select(a => a!)];
     }
 
     /// <summary>py2p's rule: the value at least the read quorum of positions agree on.</summary>

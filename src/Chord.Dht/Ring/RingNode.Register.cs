@@ -120,9 +120,10 @@ public sealed partial class RingNode
 
     /// <summary>
     /// True when every position of the key is owned by one of our nodes (or none is known: the proposer finds out),
-    /// so the register can serve it; false when a py2p node owns one.
+    /// so the register can serve it; false when a py2p node owns one (the key then takes py2p's path: see
+    /// DURABILITY.md).
     /// </summary>
-    private bool RegisterServes(byte[] key)
+    public bool RegisterServes(byte[] key)
     {
         foreach (var position in KeyHashes.All(key))
         {
@@ -218,9 +219,12 @@ public sealed partial class RingNode
             return new RegisterOutcome(false, before, before, 1);
         }
 
+        // A delete's tombstone (any write's version) must be newer than every version a position holds: the version
+        // query asks again when the read went by py2p's rule, and the write goes above any newer one an owner names.
         var highest = read.Legacy ? await HighestVersionAsync(key, deadline, caller) : read.Version;
-        await WriteQuorumAsync(key, SubFlag.Store, decision.Value, highest, deadline, caller);
-        return new RegisterOutcome(true, before, new VersionedValue(decision.Value, EntryVersion.After(highest, Id)), 2);
+        var acks = await WriteQuorumAsync(key, SubFlag.Store, decision.Value, highest, deadline, caller);
+        var written = acks.Where(a => a.Versioned && a.Version is not null).Select(a => a.Version!.Value).DefaultIfEmpty(EntryVersion.After(highest, Id)).Max();
+        return new RegisterOutcome(true, before, new VersionedValue(decision.Value, written), 2);
     }
 
     // ---- the acceptor: requests at this node ----------------------------------------------------------

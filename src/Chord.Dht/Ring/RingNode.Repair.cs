@@ -53,7 +53,8 @@ public sealed partial class RingNode
 
         var owners = KeyHashes.All(key).Select(p => OwnerOf(p.Reduced, null)?.Id).ToList();
         var copies = owners.Distinct().Count() <= 2 ? 2 : owners.Count(o => o == Id) >= 3 ? 1 : 0;
-        foreach (var target in Neighbours(-1).Take(copies).ToList())
+        // Never on a py2p node: it does not own the copy, so it would forward it on as its own unversioned store.
+        foreach (var target in Neighbours(-1).Where(n => !IsPy2pMember(n)).Take(copies).ToList())
         {
             var peer = Mesh.GetPeer(target.Id) ?? await Mesh.ConnectAsync(target.Address, target.Id, _stopping.Token);
             var copy = new PositionRequest(SubFlag.Store, method, position, value, version, key, Replica: true);

@@ -200,8 +200,23 @@ public sealed partial class RingNode
                 await next.WhisperAsync(RequestPayload(request, requestId, hops: 1));
                 if (!speaksExtensions && request.Kind != SubFlag.Retrieve)
                 {
-                    // A py2p owner cannot acknowledge: the write went out, but it does not count toward the quorum.
-                    return Answer.Refused(1, PyOwnerCannotAcknowledge);
+                    if (request.Kind != SubFlag.Store || OwnerOf(request.Position.Reduced, null)?.Id != next.Id)
+                    {
+                        // A delta (its result is unknown) or a py2p node that forwards it on: nothing can confirm it.
+                        return Answer.Refused(1, PyOwnerCannotAcknowledge);
+                    }
+
+                    // py2p handles one connection's messages in order, so a retrieve sent right after the store on
+                    // the same connection is answered after the store was applied: the written value proves it.
+                    _legacyWaiters.GetOrAdd((request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
+                    await next.WhisperAsync(RequestPayload(new PositionRequest(SubFlag.Retrieve, request.Method, request.Position), requestId, hops: 1));
+                    Awaiting(next);
+                    using var onCheckDeadline = cancellationToken.UnsafeRegister(CancelPending, pending);
+                    using var onCheckClose = next.ClosedToken.UnsafeRegister(CancelPending, pending);
+                    var check = await pending.Task;
+                    return check.Value.Equals(request.Value ?? MsgValue.Nil)
+                        ? new Answer(MsgValue.Nil, 1, true, null, MsgValue.True, null, null, Versioned: false) { ConfirmedByPy2p = true }
+                        : Answer.Refused(1, "the py2p owner did not hold the written value when asked right after the store");
                 }
 
                 if (IsSuspect(next.Id!))
@@ -504,6 +519,9 @@ public sealed partial class RingNode
 
         /// <summary>The acceptor's promise after a prepare or an accept (granted or not); null when unknown.</summary>
         public EntryVersion? Promised { get; init; }
+
+        /// <summary>A py2p owner's store, proven applied by its answer to a retrieve sent right after it.</summary>
+        public bool ConfirmedByPy2p { get; init; }
 
         public static Answer Refused(int hops, string why) => new(MsgValue.Nil, hops, false, why, null, null, null, Versioned: false);
     }

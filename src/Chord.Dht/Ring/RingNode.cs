@@ -161,7 +161,17 @@ public sealed partial class RingNode : IAsyncDisposable
         }
 
         using var deadline = Deadline(cancellationToken);
-        await UpdateWithinAsync(key, _ => RegisterChange.To(value), deadline.Token, cancellationToken);
+        if (RegisterServes(key))
+        {
+            await UpdateWithinAsync(key, _ => RegisterChange.To(value), deadline.Token, cancellationToken);
+        }
+        else
+        {
+            // py2p's path: a blind write needs only the versions, not the value.
+            var highest = await HighestVersionAsync(key, deadline.Token, cancellationToken);
+            await WriteQuorumAsync(key, SubFlag.Store, value, highest, deadline.Token, cancellationToken);
+        }
+
         await AnnounceKeyAsync(key, added: true);
     }
 

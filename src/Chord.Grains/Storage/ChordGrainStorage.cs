@@ -267,9 +267,17 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
     {
         string? mismatch = null;
         RegisterOutcome outcome;
+        var ringKey = RingNodeKey(key);
+        if (!_silo.Node.RegisterServes(ringKey))
+        {
+            // py2p nodes keep no versions, so an ETag-checked write cannot be made atomic there (nor read back with one).
+            throw new ChordGrainStorageException(
+                $"The Chord grain storage '{_name}' could not {operation} the state '{stateName}' of {grainId}: the ring key '{key}' has positions on py2p nodes, which keep no versions, so grain state cannot be stored there with ETags. Nothing was written.");
+        }
+
         try
         {
-            outcome = await _silo.Node.UpdateAsync(RingNodeKey(key), current =>
+            outcome = await _silo.Node.UpdateAsync(ringKey, current =>
             {
                 var stored = ChordStateRecord.Decode(current, key);
                 mismatch = string.Equals(stored.ETag, given, StringComparison.Ordinal) ? null : stored.ETag ?? string.Empty;

@@ -110,7 +110,7 @@ public sealed partial class RingNode
 
         // Versions (and with them the register's ballots) are taken only from our own nodes: a py2p node has none, so
         // trailing packets from one are someone's forgery, and a forged version could outrank every honest write.
-        var fromOurs = from.Id is { } senderId && SpeaksExtensionsKnown(senderId);
+        var fromOurs = from.Id is { } senderId && IsOurNode(senderId);
         var (version, key) = requestId is null || !fromOurs ? (null, null) : ReadVersionAndKey(p, 6);
         var replica = fromOurs && requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
         var request = new PositionRequest(kind, method, position, p[3], version, key, replica);
@@ -185,14 +185,15 @@ public sealed partial class RingNode
             ? [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, answer.Value]
             : [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, answer.Value, requestId, answer.Hops,
                 answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Key is null ? MsgValue.Nil : MsgValue.Bin(answer.Key),
-                answer.Accepted?.ToMsgValue() ?? MsgValue.Nil];
+                answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.IsCopy];
 
     private static MsgValue[] AckPayload(string requestId, Answer answer) =>
         answer.Accepted is null && answer.Promised is null
             ? [(long)RingSubFlag.Ack, requestId, answer.Hops, answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused",
                 answer.Version?.ToMsgValue() ?? MsgValue.Nil]
             : [(long)RingSubFlag.Ack, requestId, answer.Hops, answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused",
-                answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.Promised?.ToMsgValue() ?? MsgValue.Nil];
+                answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.Promised?.ToMsgValue() ?? MsgValue.Nil,
+                answer.IsCopy];
 
     private async ValueTask HandleRetrievedAsync(ImmutableArray<MsgValue> p)
     {
@@ -205,6 +206,7 @@ public sealed partial class RingNode
             await CompleteAsync(p[4].AsString(), new Answer(answerValue, answerHops, true, null, null, version, key, version is not null || answerValue.IsNil)
             {
                 Accepted = accepted ?? version,
+                IsCopy = p.Length > 9 && p[9].Kind == MsgKind.Bool && p[9].AsBool(),
             }, p[2]);
             return;
         }
@@ -242,6 +244,7 @@ public sealed partial class RingNode
         {
             Accepted = accepted,
             Promised = promised,
+            IsCopy = p.Length > 8 && p[8].Kind == MsgKind.Bool && p[8].AsBool(),
         };
         await CompleteAsync(p[1].AsString(), answer, null);
     }

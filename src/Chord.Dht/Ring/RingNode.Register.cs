@@ -33,6 +33,7 @@ public sealed partial class RingNode
         {
             PrepareQuorum = Options.ReadQuorum,
             AcceptQuorum = Options.WriteQuorum,
+            EmptyTimeout = Options.SuspectAfter + TimeSpan.FromSeconds(1) < Options.RequestTimeout ? Options.SuspectAfter + TimeSpan.FromSeconds(1) : Options.RequestTimeout,
         });
         return Interlocked.CompareExchange(ref _proposer, proposer, null) ?? proposer;
     }
@@ -136,6 +137,13 @@ public sealed partial class RingNode
         return true;
     }
 
+    /// <summary>
+    /// True when <paramref name="id"/> is one of our nodes: a member not learnt as a py2p node, or a peer heard speaking
+    /// our extensions. (Not the capability alone: it is forgotten for a moment when a duplicate connection closes.)
+    /// </summary>
+    private bool IsOurNode(string id) =>
+        _members.TryGetValue(id, out var member) ? !IsPy2pMember(member) : SpeaksExtensionsKnown(id);
+
     /// <summary>A member that is a py2p node: learnt first-hand from its chord meta, and never heard speak our extensions.</summary>
     private bool IsPy2pMember(RingMember member) => member.Id != Id && member.Epoch < 0 && !SpeaksExtensionsKnown(member.Id);
 
@@ -149,7 +157,7 @@ public sealed partial class RingNode
         var quorum = Options.ReadQuorum;
         var answers = await CollectAsync(key, a => a.Exists(x => !x.Answer.Versioned)
             ? a.GroupBy(x => x.Answer.Value).Any(g => g.Count() >= quorum)
-            : NewestHeldBy(a) >= quorum, deadline);
+            : Decided(a, quorum), deadline);
         caller.ThrowIfCancellationRequested();
         if (answers.Exists(a => !a.Answer.Versioned))
         {
@@ -157,7 +165,7 @@ public sealed partial class RingNode
             return new QuorumRead(DecideByMajority(key, answers), EntryVersion.Zero, Legacy: true);
         }
 
-        if (answers.Count >= quorum && NewestHeldBy(answers) >= quorum)
+        if (Decided(answers, quorum))
         {
             var newest = answers.MaxBy(a => a.Answer.Accepted ?? EntryVersion.Zero)!.Answer;
             return new QuorumRead(newest.Value, newest.Version ?? EntryVersion.Zero, Legacy: false);
@@ -176,7 +184,24 @@ public sealed partial class RingNode
         }
     }
 
-    /// <summary>How many answers hold the newest accepted ballot among them ("nothing here" counts as ballot zero).</summary>
+    /// <summary>
+    /// True when the answers decide the read: the newest accepted ballot among them is held by a quorum of positions'
+    /// own acceptor state (placement copies are hints and do not count). Three "nothing here" answers, or any copy,
+    /// decide nothing while other positions are still out: a position whose owner just changed (a crash, a join)
+    /// answers with nothing or with an old copy until repair reaches it.
+    /// </summary>
+    private static bool Decided(List<PositionAnswer> answers, int quorum)
+    {
+        if (answers.Count < quorum || NewestHeldBy(answers) < quorum)
+        {
+            return false;
+        }
+
+        var uncertain = answers.Exists(a => a.Answer.IsCopy || (a.Answer.Accepted ?? EntryVersion.Zero) == EntryVersion.Zero);
+        return !uncertain || answers.Count == 5;
+    }
+
+    /// <summary>How many answers hold the newest accepted ballot among them ("nothing here" counts as ballot zero; copies do not count).</summary>
     private static int NewestHeldBy(List<PositionAnswer> answers)
     {
         if (answers.Count == 0)
@@ -196,7 +221,7 @@ public sealed partial class RingNode
         var count = 0;
         foreach (var a in answers)
         {
-            if ((a.Answer.Accepted ?? EntryVersion.Zero) == newest)
+            if (!a.Answer.IsCopy && (a.Answer.Accepted ?? EntryVersion.Zero) == newest)
             {
                 count++;
             }
@@ -341,6 +366,7 @@ public sealed partial class RingNode
         {
             Accepted = reply.Accepted,
             Promised = reply.Promised,
+            IsCopy = reply.IsCopy,
         };
 
     /// <summary>
@@ -348,7 +374,7 @@ public sealed partial class RingNode
     /// at the ballot of its version. Taken when no higher ballot is promised or accepted here; a repeat of what is
     /// held is acknowledged; otherwise refused, saying what is held.
     /// </summary>
-    private Answer ApplyVersionedStore((HashMethod Method, BigInteger Position) slot, MsgValue value, EntryVersion version, byte[]? key, int hops, out bool applied)
+    private Answer ApplyVersionedStore((HashMethod Method, BigInteger Position) slot, MsgValue value, EntryVersion version, byte[]? key, int hops, out bool applied, bool copy = false)
     {
         lock (_tableLock)
         {
@@ -359,7 +385,12 @@ public sealed partial class RingNode
                 return new Answer(MsgValue.Nil, hops, false, "a version must be above zero", null, current?.Version, null, Versioned: true);
             }
 
-            var (updated, reply) = Acceptor.Accept(current, version, value, version, key, null, Interlocked.Read(ref _ballotFloor));
+            var (updated, reply) = Acceptor.Accept(current, version, value, version, key, null, Interlocked.Read(ref _ballotFloor), learn: true);
+            if (updated is not null && copy && !updated.IsCopy && updated.AcceptedBallot == version)
+            {
+                updated = updated with { IsCopy = true }; // a placement copy is a hint, not this position's acceptor state
+            }
+
             if (updated is not null)
             {
                 PutEntry(slot, updated);
@@ -405,6 +436,9 @@ public sealed partial class RingNode
 
         public TimeProvider Time => node.Options.Mesh.TimeProvider;
 
+        public string? AcceptorNode(byte[] key, int position) =>
+            node.OwnerOf(KeyHashes.Position((HashMethod)position, key).Reduced, null)?.Id;
+
         public Task<AcceptorReply?> PrepareAsync(byte[] key, int position, EntryVersion ballot, CancellationToken cancellationToken)
         {
             var method = (HashMethod)position;
@@ -429,7 +463,7 @@ public sealed partial class RingNode
                 }
 
                 return new AcceptorReply(answer.Ok, answer.Result ?? MsgValue.Nil, answer.Version,
-                    answer.Accepted ?? EntryVersion.Zero, answer.Promised ?? EntryVersion.Zero);
+                    answer.Accepted ?? EntryVersion.Zero, answer.Promised ?? EntryVersion.Zero, answer.IsCopy);
             }
             catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
             {

@@ -91,7 +91,7 @@ public sealed partial class RingNode
         try
         {
             var work = new List<PositionRequest>();
-            foreach (var (key, entry) in NewestEntriesByKey())
+            foreach (var (key, entry) in NewestEntriesByKey(includeCopies: false))
             {
                 var positions = KeyHashes.All(key);
                 foreach (var method in KeyHashes.Methods)
@@ -145,7 +145,7 @@ public sealed partial class RingNode
         Interlocked.Increment(ref _repairsInProgress);
         try
         {
-            var keys = NewestEntriesByKey().ToList();
+            var keys = NewestEntriesByKey(includeCopies: true).ToList();
             if (keys.Count == 0)
             {
                 return 0;
@@ -234,12 +234,17 @@ public sealed partial class RingNode
     private bool OwnsAnyPosition(byte[] key) => KeyHashes.All(key).Any(p => OwnerOf(p.Reduced, null)?.Id == Id);
 
     /// <summary>For every key this node holds a versioned entry of, the newest such entry.</summary>
-    private Dictionary<byte[], StoredEntry> NewestEntriesByKey()
+    /// <param name="includeCopies">
+    /// Count placement copies (the anti-entropy sweep, which compares with the positions and collects tombstones). Off
+    /// for re-replication: a copy is a hint that may be older than the key's value; a read finds and commits it, but a
+    /// crash repair never spreads one as a position's own state.
+    /// </param>
+    private Dictionary<byte[], StoredEntry> NewestEntriesByKey(bool includeCopies)
     {
         var newest = new Dictionary<byte[], StoredEntry>(ByteArrayComparer.Instance);
         foreach (var entry in _table.Values)
         {
-            if (entry.Key is { } key && entry.Version is { } version
+            if (entry.Key is { } key && entry.Version is { } version && (includeCopies || !entry.IsCopy)
                 && (!newest.TryGetValue(key, out var known) || known.Version!.Value < version))
             {
                 newest[key] = entry;

@@ -387,6 +387,7 @@ public sealed partial class RingNode
                     ? new Answer(held.Value, hops, true, null, null, held.Version, held.Key, Versioned: held.Version is not null || !held.HasValue)
                     {
                         Accepted = held.Version is null ? null : held.AcceptedBallot,
+                        IsCopy = held.IsCopy,
                     }
                     : new Answer(MsgValue.Nil, hops, true, null, null, null, null, Versioned: true);
             case PrepareKind:
@@ -432,7 +433,7 @@ public sealed partial class RingNode
             return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, null, null, Versioned: false);
         }
 
-        var answer = ApplyVersionedStore(slot, value, version, request.Key, hops, out var applied);
+        var answer = ApplyVersionedStore(slot, value, version, request.Key, hops, out var applied, copy: request.Replica);
         if (applied && !request.Replica && request.Key is { } key && PlacementCopiesApply)
         {
             // Tombstones too: a copy left holding the old value would otherwise outlive the delete.
@@ -519,6 +520,9 @@ public sealed partial class RingNode
 
         /// <summary>The acceptor's promise after a prepare or an accept (granted or not); null when unknown.</summary>
         public EntryVersion? Promised { get; init; }
+
+        /// <summary>What the position holds is a placement copy: a hint, maybe older than the key's value.</summary>
+        public bool IsCopy { get; init; }
 
         /// <summary>A py2p owner's store, proven applied by its answer to a retrieve sent right after it.</summary>
         public bool ConfirmedByPy2p { get; init; }

@@ -14,7 +14,12 @@ namespace Chord.Dht.Ring;
 /// re-accepted an unchanged value to commit it); null means the same as the version.
 /// </param>
 /// <param name="Promised">The highest ballot this acceptor promised (prepare, or the next ballot an accept asked for); null: none beyond the accepted one.</param>
-internal sealed record StoredEntry(MsgValue Value, EntryVersion? Version, byte[]? Key, EntryVersion? Accepted = null, EntryVersion? Promised = null)
+/// <param name="IsCopy">
+/// A placement copy (or the entry a copy left when this node took its position over): a hint of the value, not the
+/// acceptor's own state. It may be older than what the position's owner accepted since, so readers and proposers that
+/// meet one wait for every position's answer and take the newest, as for a position that holds nothing.
+/// </param>
+internal sealed record StoredEntry(MsgValue Value, EntryVersion? Version, byte[]? Key, EntryVersion? Accepted = null, EntryVersion? Promised = null, bool IsCopy = false)
 {
     /// <summary>True for a tombstone: a delete with its version.</summary>
     public bool IsTombstone => Value.IsNil && Version is not null;

@@ -243,6 +243,12 @@ public class DurabilityTests(ITestOutputHelper output)
         await cluster.Nodes[0].SetAsync("heal", "v");
         var position = KeyHashes.Position(HashMethod.Sha256, RingNode.KeyBytes("heal"));
         var owner = cluster.Nodes.Single(n => n.Id == cluster.Nodes[0].Find(position)!.Id);
+
+        // The write returned once a quorum accepted; the accept to this position may still be on its way.
+        await Eventually.UntilAsync(() => owner.PeekLocalForTest(HashMethod.Sha256, position)?.Value == MsgValue.Str("v"), "the owner to hold the value");
+
+        // The write returned once a quorum accepted; the accept to this position may still be on its way.
+        await Eventually.UntilAsync(() => owner.PeekLocalForTest(HashMethod.Sha256, position)?.Value == MsgValue.Str("v"), "the owner to hold the value");
         owner.RemoveLocalForTest(HashMethod.Sha256, position);
 
         var repaired = 0;

@@ -233,4 +233,30 @@ public class RingLegacyInteropTests
         var delta = legacy.Received.Select(r => r.Payload).Single(p => p[0] == MsgValue.From((long)SubFlag.Delta) && p[2] == MsgValue.BinAscii(sha1.ToBase58()));
         Assert.Equal(Vector("delta"), delta.Take(4));
     }
+
+    [Fact]
+    public async Task Placement_copies_never_go_to_a_py2p_node()
+    {
+        // Placement copies on (the default): a py2p node does not own a copy, so it would forward it as its own
+        // unversioned store and erase the owner's version.
+        var ring = await RingTestCluster.StartAsync(3);
+        await using var _ = ring;
+        await using var legacy = await LegacyPy2pPeer.StartOwningAsync([.. ring.Nodes.Select(n => n.Id)], 0.3, storing: true);
+        foreach (var node in ring.Nodes)
+        {
+            await legacy.ConnectAsync(node);
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.StoringPeers.Any(m => m.Id == legacy.Id)), Wait, "the ring to know the py2p node as storing");
+        var ids = StoringIds(ring, legacy);
+        var keys = KeysOwnedByLegacy(ids, legacy, "copies", c => c == 0, 60);
+        foreach (var key in keys)
+        {
+            await ring.Nodes[0].SetAsync(key, "v");
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.Sum(n => n.GetStatistics().PlacementCopies) > 0, Wait, "some placement copies to be made");
+        Assert.Equal(0, legacy.StoredCount);
+        Assert.DoesNotContain(legacy.Received, r => r.Payload.Length > 8 && r.Payload[8] == MsgValue.Str("replica"));
+    }
 }

@@ -275,7 +275,7 @@ internal sealed class RegisterSimulation
         public AcceptorReply Accept(EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next)
         {
             // The broken acceptor forgets its promises: the control that shows the checker catches a bad register.
-            var (updated, reply) = Acceptor.Accept(broken && _durable is not null ? _durable with { Promised = null } : _durable, ballot, value, version, Key, next, floor: 0);
+            var (updated, reply) = Acceptor.Accept(broken && _durable is not null ? _durable with { Promised = null } : _durable, ballot, value, version, Key, next, floor: 0, learn: broken);
             _durable = updated ?? _durable;
             return reply;
         }

@@ -50,7 +50,7 @@ internal static class Acceptor
         }
 
         var held = updated ?? entry!;
-        return (updated, new AcceptorReply(true, held.Value, held.Version, held.AcceptedBallot, held.PromisedBallot));
+        return (updated, new AcceptorReply(true, held.Value, held.Version, held.AcceptedBallot, held.PromisedBallot, held.IsCopy));
     }
 
     /// <summary>
@@ -58,8 +58,22 @@ internal static class Acceptor
     /// <paramref name="ballot"/>; <paramref name="next"/>, when given, is promised as well once the value is accepted.
     /// Returns the entry to keep (null: unchanged) and the answer.
     /// </summary>
+    /// <param name="entry">What the position holds.</param>
+    /// <param name="ballot">The accept's ballot.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="version">The value's version.</param>
+    /// <param name="key">The original key.</param>
+    /// <param name="next">The proposer's next ballot, to promise as well.</param>
+    /// <param name="floor">The node's ballot floor.</param>
+    /// <param name="learn">
+    /// A versioned store (repair, handoff, a copy): a value some proposer had accepted at this very ballot, taken when
+    /// nothing newer is promised here. A proposer's accept (<c>false</c>) is stricter: it is taken only under a promise
+    /// of exactly its ballot (a prepare, or the next ballot of this proposer's last accept), so a position that lost its
+    /// state (a new owner, a crash without a disk) refuses a sticky proposer's one-round write until it is prepared
+    /// again, and that prepare sees what the other positions hold.
+    /// </param>
     public static (StoredEntry? Updated, AcceptorReply Reply) Accept(
-        StoredEntry? entry, EntryVersion ballot, MsgValue value, EntryVersion version, byte[]? key, EntryVersion? next, long floor)
+        StoredEntry? entry, EntryVersion ballot, MsgValue value, EntryVersion version, byte[]? key, EntryVersion? next, long floor, bool learn = false)
     {
         var promised = PromisedOf(entry, floor);
         if (ballot < promised || version > ballot || ballot == EntryVersion.Zero)
@@ -67,11 +81,18 @@ internal static class Acceptor
             return (null, Refused(entry, promised));
         }
 
+        var isRepeat = entry is not null && entry.AcceptedBallot == ballot && entry.Version is not null;
+        if (!learn && !isRepeat && (entry is null || entry.PromisedBallot != ballot))
+        {
+            // No promise of this ballot here: the proposer did not prepare this position (or it forgot).
+            return (null, Refused(entry, promised));
+        }
+
         if (entry is not null && entry.AcceptedBallot == ballot && entry.Version is not null)
         {
             // A repeat (a duplicated message, a retry, a repair of the same accept): nothing new but the promise.
             var raise = next is { } n && n > entry.PromisedBallot;
-            var kept = raise ? entry with { Promised = next } : null;
+            var kept = raise || entry.IsCopy ? entry with { Promised = raise ? next : entry.Promised, IsCopy = false } : null;
             var now = kept ?? entry;
             return (kept, new AcceptorReply(true, MsgValue.Nil, null, now.AcceptedBallot, now.PromisedBallot));
         }

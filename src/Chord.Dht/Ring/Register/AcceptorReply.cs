@@ -8,8 +8,12 @@ namespace Chord.Dht.Ring.Register;
 /// <param name="Version">Prepare: the version of that value (null: nothing here). Accept: null.</param>
 /// <param name="Accepted">The ballot of the value it holds (zero: nothing accepted).</param>
 /// <param name="Promised">The highest ballot it has promised; a refused proposer picks a ballot above it.</param>
-internal readonly record struct AcceptorReply(bool Ok, MsgValue Value, EntryVersion? Version, EntryVersion Accepted, EntryVersion Promised)
+/// <param name="IsCopy">Prepare: what it holds is a placement copy, a hint that may be older than the key's value.</param>
+internal readonly record struct AcceptorReply(bool Ok, MsgValue Value, EntryVersion? Version, EntryVersion Accepted, EntryVersion Promised, bool IsCopy = false)
 {
-    /// <summary>True when the acceptor holds nothing for the key (it never accepted a value, or it is a new owner).</summary>
-    public bool IsEmpty => Version is null && Value.IsNil;
+    /// <summary>
+    /// True when the acceptor knows nothing reliable of the key: it holds nothing (it never accepted a value, or it
+    /// is a new owner), or only a placement copy.
+    /// </summary>
+    public bool IsEmpty => (Version is null && Value.IsNil) || IsCopy;
 }

@@ -17,6 +17,13 @@ internal interface IRegisterTransport
     /// <summary>Sends a prepare; the answer, or null when none came (no route, a closed connection, the token).</summary>
     Task<AcceptorReply?> PrepareAsync(byte[] key, int position, EntryVersion ballot, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The node that holds the acceptor at a position, when the transport knows it (null: every position its own
+    /// node). An accept is complete only when its yes answers come from as many distinct nodes as a quorum has
+    /// positions (or all there are), so that no two crashes can take every copy of an acknowledged write.
+    /// </summary>
+    string? AcceptorNode(byte[] key, int position) => null;
+
     /// <summary>Sends an accept; the answer, or null when none came.</summary>
     Task<AcceptorReply?> AcceptAsync(byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken);
 }

@@ -100,7 +100,7 @@ internal sealed class RegisterProposer
                 var following = EntryVersion.After(sticky, _transport.ProposerId);
                 quorumRounds++;
                 var accepted = await CollectAsync(i => _transport.AcceptAsync(key, i, sticky, value, version, following, cancellationToken),
-                    _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: decision.Write).ConfigureAwait(false);
+                    _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: decision.Write, spread: AcceptorNodes(key)).ConfigureAwait(false);
                 progress.Saw(accepted.Ok.Count);
                 if (accepted.Ok.Count >= _settings.AcceptQuorum)
                 {
@@ -138,6 +138,16 @@ internal sealed class RegisterProposer
                 {
                     newest = reply;
                 }
+            }
+
+            if (promises.RefusedNewest is { } refused && refused.Accepted > newest.Accepted && promises.Ok.Exists(r => r.IsEmpty))
+            {
+                // Empty positions (new owners that lost the state) promised, while a position that holds a newer value
+                // refused: deciding on the empties would commit "nothing" over that value. Go above its promise.
+                Interlocked.Increment(ref _conflicts);
+                state.See(refused.Promised);
+                await BackoffAsync(round, cancellationToken).ConfigureAwait(false);
+                continue;
             }
 
             var current = new VersionedValue(newest.Value, newest.Version ?? EntryVersion.Zero);
@@ -179,7 +189,7 @@ internal sealed class RegisterProposer
             var next = EntryVersion.After(ballot, _transport.ProposerId);
             quorumRounds++;
             var acks = await CollectAsync(i => _transport.AcceptAsync(key, i, ballot, newValue, newVersion, next, cancellationToken),
-                _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write).ConfigureAwait(false);
+                _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write, spread: AcceptorNodes(key)).ConfigureAwait(false);
             progress.Saw(acks.Ok.Count);
             if (acks.Ok.Count >= _settings.AcceptQuorum)
             {
@@ -194,6 +204,18 @@ internal sealed class RegisterProposer
             state.Lose(acks.Highest);
             await BackoffAsync(round, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The node of each acceptor of the key, as the transport sees it (a position without one is its own).</summary>
+    private string[] AcceptorNodes(byte[] key)
+    {
+        var nodes = new string[RegisterSettings.Positions];
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            nodes[i] = _transport.AcceptorNode(key, i) ?? $"#{i}";
+        }
+
+        return nodes;
     }
 
     /// <summary>A random pause that grows with the attempts, so duelling proposers stop refusing each other.</summary>
@@ -230,13 +252,18 @@ internal sealed class RegisterProposer
     /// <param name="quorum">The yes answers needed.</param>
     /// <param name="waitForEmpty">Wait (until the position deadline) for more answers when a yes said "nothing here".</param>
     /// <param name="cancellationToken">The update's deadline.</param>
+    /// <param name="spread">
+    /// The node of each position, for accepts: yes answers must come from as many distinct nodes as the quorum has
+    /// positions (or as there are), until the position deadline passes.
+    /// </param>
     /// <param name="settle">
     /// When the quorum fails, wait for the other answers too (until the position deadline): an accept of a changed
     /// value that every position refused certainly did not land, so the update can retry it on a newer value.
     /// </param>
-    private async Task<Collected> CollectAsync(Func<int, Task<AcceptorReply?>> send, int quorum, bool waitForEmpty, CancellationToken cancellationToken, bool settle = false)
+    private async Task<Collected> CollectAsync(Func<int, Task<AcceptorReply?>> send, int quorum, bool waitForEmpty, CancellationToken cancellationToken, bool settle = false, string[]? spread = null)
     {
-        var collector = new Collector(quorum, waitForEmpty, settle, NewCompletion());
+        var distinct = spread is null ? 0 : spread.Distinct(StringComparer.Ordinal).Count();
+        var collector = new Collector(quorum, waitForEmpty, settle, spread, Math.Min(quorum, distinct), NewCompletion());
         for (var i = 0; i < RegisterSettings.Positions; i++)
         {
             Task<AcceptorReply?> answer;
@@ -249,11 +276,12 @@ internal sealed class RegisterProposer
                 answer = Task.FromResult<AcceptorReply?>(null);
             }
 
-            collector.Track(answer);
+            collector.Track(answer, i);
         }
 
-        using var deadline = waitForEmpty || settle
-            ? _transport.Time.CreateTimer(static s => ((Collector)s!).PositionDeadline(), collector, _settings.PositionTimeout, Timeout.InfiniteTimeSpan)
+        using var deadline = waitForEmpty || settle || (distinct > 0 && distinct < RegisterSettings.Positions)
+            ? _transport.Time.CreateTimer(static s => ((Collector)s!).PositionDeadline(), collector,
+                waitForEmpty ? _settings.EmptyTimeout : _settings.PositionTimeout, Timeout.InfiniteTimeSpan)
             : null;
         using var cancelled = cancellationToken.Register(static s => ((Collector)s!).Cancel(), collector);
         await collector.Done.ConfigureAwait(false);
@@ -285,14 +313,20 @@ internal sealed class RegisterProposer
     }
 
     /// <summary>What one round collected: the yes answers, the highest promise any answer named, and whether any position may have said yes unheard.</summary>
-    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard)
+    /// <param name="Ok">The yes answers.</param>
+    /// <param name="Highest">The promise the next ballot must exceed (see BallotToBeat).</param>
+    /// <param name="Unheard">True when some position gave no answer at all.</param>
+    /// <param name="RefusedNewest">Of the refusals, the one that reported the highest accepted ballot (null: none refused).</param>
+    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null)
     {
         /// <summary>For an accept: some acceptor may hold the value (it said yes, or its answer never came).</summary>
         public bool MayHaveLanded => Ok.Count > 0 || Unheard;
     }
 
-    private sealed class Collector(int quorum, bool waitForEmpty, bool settle, TaskCompletionSource done)
+    private sealed class Collector(int quorum, bool waitForEmpty, bool settle, string[]? spread, int distinctNeeded, TaskCompletionSource done)
     {
+        private readonly HashSet<string> _okNodes = new(StringComparer.Ordinal);
+        private AcceptorReply? _refusedNewest;
         private readonly List<AcceptorReply> _ok = new(RegisterSettings.Positions);
         private readonly List<EntryVersion> _promises = new(RegisterSettings.Positions);
         private int _no;
@@ -302,15 +336,15 @@ internal sealed class RegisterProposer
 
         public Task Done => done.Task;
 
-        public void Track(Task<AcceptorReply?> answer)
+        public void Track(Task<AcceptorReply?> answer, int position)
         {
             if (answer.IsCompleted)
             {
-                Report(answer);
+                Report(answer, position);
             }
             else
             {
-                answer.ContinueWith(static (t, s) => ((Collector)s!).Report(t), this, CancellationToken.None,
+                answer.ContinueWith((t, s) => ((Collector)s!).Report(t, position), this, CancellationToken.None,
                     TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
         }
@@ -330,11 +364,11 @@ internal sealed class RegisterProposer
         {
             lock (_ok)
             {
-                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions);
+                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest);
             }
         }
 
-        private void Report(Task<AcceptorReply?> answer)
+        private void Report(Task<AcceptorReply?> answer, int position)
         {
             var reply = answer.IsCompletedSuccessfully ? answer.Result : null;
             lock (_ok)
@@ -352,11 +386,19 @@ internal sealed class RegisterProposer
                     if (r.Ok)
                     {
                         _ok.Add(r);
+                        if (spread is not null)
+                        {
+                            _okNodes.Add(spread[position]);
+                        }
                     }
                     else
                     {
                         _no++;
                         _refused++;
+                        if (_refusedNewest is not { } known || r.Accepted > known.Accepted)
+                        {
+                            _refusedNewest = r;
+                        }
                     }
                 }
                 else
@@ -386,7 +428,8 @@ internal sealed class RegisterProposer
 
         private void Decide()
         {
-            var enough = _ok.Count >= quorum && (!waitForEmpty || _deadlinePassed || !_ok.Exists(r => r.IsEmpty));
+            var enough = _ok.Count >= quorum && (!waitForEmpty || _deadlinePassed || !_ok.Exists(r => r.IsEmpty))
+                && (_okNodes.Count >= distinctNeeded || _deadlinePassed);
             var impossible = RegisterSettings.Positions - _no < quorum;
             if (enough || _answered == RegisterSettings.Positions || (impossible && (!settle || _deadlinePassed)))
             {

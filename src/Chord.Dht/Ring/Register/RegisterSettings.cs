@@ -18,6 +18,14 @@ internal sealed class RegisterSettings
     /// </summary>
     public TimeSpan PositionTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long (from the start of the round) a prepare waits for the other positions once a quorum promised but one of
+    /// them knew nothing reliable (nothing, or only a placement copy): the newest value among all five answers is the
+    /// one to build on, and a position that lost its state (a new owner after a crash) must not outvote one that holds
+    /// the value. On the ring: the suspect time plus a second (a frozen owner is not waited for after that).
+    /// </summary>
+    public TimeSpan EmptyTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The longest random pause between two attempts after a conflict (duelling proposers back off).</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMilliseconds(40);
 

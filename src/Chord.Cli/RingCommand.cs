@@ -12,7 +12,7 @@ internal static class RingCommand
         var http = CliOptions.Http();
         var ring = CliOptions.Ring();
         var timeout = CliOptions.Timeout();
-        var command = new Command("ring", "Print the ring's members as a silo sees them: node id, address, silo, storing, keys and share of the ring.")
+        var command = new Command("ring", "Print the ring's members as a silo sees them (node id, address, silo, storing, keys and share of the ring), then that silo's health.")
         {
             http, ring, timeout,
         };
@@ -37,10 +37,31 @@ internal static class RingCommand
             {
                 using var status = await api.GetJsonAsync("ring", ct);
                 Print(p.InvocationConfiguration.Output, status.RootElement);
+                using var health = await api.GetHealthAsync(ct);
+                PrintHealth(p.InvocationConfiguration.Output, health.RootElement);
                 return ExitCodes.Ok;
             }, cancellationToken);
         });
         return command;
+    }
+
+    /// <summary>Writes the observing silo's health: its status, and what each check that is not healthy found.</summary>
+    internal static void PrintHealth(TextWriter output, JsonElement health)
+    {
+        var status = health.GetProperty("status").GetString() ?? "?";
+        output.WriteLine($"health of the observing silo: {status}");
+        if (health.TryGetProperty("checks", out var checks) && checks.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var check in checks.EnumerateObject())
+            {
+                var checkStatus = check.Value.GetProperty("status").GetString();
+                if (checkStatus != "healthy" || status != "healthy")
+                {
+                    var description = check.Value.TryGetProperty("description", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+                    output.WriteLine($"  {check.Name}: {checkStatus}{(description is null ? string.Empty : " - " + description)}");
+                }
+            }
+        }
     }
 
     /// <summary>Writes the members as an aligned table, then who observed it.</summary>

@@ -85,7 +85,8 @@ public sealed class CliHttpTests(HostsFixture fixture)
             Assert.Matches(@"\syes\s+\d+\s+\d+\.\d%$", row);
         }
 
-        Assert.StartsWith("3 members, 3 storing", lines[^1], StringComparison.Ordinal);
+        Assert.StartsWith("3 members, 3 storing", lines[^2], StringComparison.Ordinal);
+        Assert.Equal("health of the observing silo: healthy", lines[^1]);
     }
 
     [Theory]

@@ -36,5 +36,10 @@ internal sealed record InspectionView(string Key, bool HasMajority, JsonNode? Va
 internal sealed record PositionView(
     string Method, string Position, string? OwnerId, string? OwnerAddress, bool Answered, JsonNode? Value, string? Version, bool AgreesWithMajority);
 
-/// <summary>GET /health.</summary>
-internal sealed record HealthView(string Status, string? NodeId, string? RingAddress, bool Storing, int StoringMembers, int ActiveSilos, string? Problem);
+/// <summary>GET /health, /health/ready and /health/live: the overall status, the ring node's summary, and each check.</summary>
+internal sealed record HealthView(
+    string Status, string? NodeId, string? RingAddress, bool Storing, int StoringMembers, int ActiveSilos, string? Problem,
+    IReadOnlyDictionary<string, HealthCheckView> Checks);
+
+/// <summary>One health check's status, what it found, and its details.</summary>
+internal sealed record HealthCheckView(string Status, string? Description, IReadOnlyDictionary<string, object>? Data);

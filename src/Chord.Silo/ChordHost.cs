@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using OpenTelemetry.Metrics;
 
 namespace Chord.Silo;
 
@@ -27,6 +28,12 @@ public sealed class ChordHost : IAsyncDisposable
 
     /// <summary>The host settings in effect.</summary>
     public SiloHostOptions Options { get; }
+
+    /// <summary>The Prometheus scrape endpoint's path (when <see cref="SiloHostOptions.Metrics"/> is on).</summary>
+    public const string MetricsPath = "/metrics";
+
+    /// <summary>The meters exported at <see cref="MetricsPath"/>: every <c>Chord.*</c> meter and Orleans' own.</summary>
+    public static readonly IReadOnlyList<string> ExportedMeters = ["Chord.*", "Microsoft.Orleans"];
 
     /// <summary>Where the HTTP API listens (with the port bound); available once started.</summary>
     public Uri HttpAddress
@@ -83,10 +90,21 @@ public sealed class ChordHost : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(httpIp, options.HttpPort));
         builder.UseOrleans(silo => ConfigureSilo(silo, builder.Configuration, options));
         builder.Services.AddChordApi();
+        var meterScope = new MeterScope();
+        if (options.Metrics)
+        {
+            AddMetrics(builder.Services, meterScope);
+        }
 
         var app = builder.Build();
+        meterScope.Factory = app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         CheckRingOptions(app.Services);
         app.MapChordApi();
+        if (options.Metrics)
+        {
+            _ = app.Services.GetRequiredService<Health.MembershipObserver>(); // its gauges exist from the start
+            app.MapPrometheusScrapingEndpoint(MetricsPath);
+        }
         return new ChordHost(app, options);
     }
 
@@ -193,6 +211,17 @@ public sealed class ChordHost : IAsyncDisposable
         await output.WriteLineAsync("Ctrl+C stops the silo (its ring node hands its entries to the others first).");
     }
 
+    private static void AddMetrics(IServiceCollection services, MeterScope scope) =>
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter([.. ExportedMeters])
+            // Orleans' meters and the host's own come from this host's IMeterFactory; with several hosts in one
+            // process (the tests) another host's meter of the same name would otherwise be exported here too.
+            .AddView(instrument => instrument.Meter.Scope is null || ReferenceEquals(instrument.Meter.Scope, scope.Factory) ? null : MetricStreamConfiguration.Drop)
+            // Hops per lookup are small integers (about half log2 N): buckets that tell 1 from 2 from 3.
+            .AddView("chord.ring.lookup_hops", new ExplicitBucketHistogramConfiguration { Boundaries = [0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32] })
+            // Every scrape reads the meters now (the exporter's default keeps a response for 300 ms).
+            .AddPrometheusExporter(prometheus => prometheus.ScrapeResponseCacheDurationMilliseconds = 0));
+
     private static void ConfigureSilo(ISiloBuilder silo, IConfiguration configuration, SiloHostOptions options)
     {
         if (options.Clustering == "redis")
@@ -249,5 +278,11 @@ public sealed class ChordHost : IAsyncDisposable
         }
 
         return failure;
+    }
+
+    /// <summary>This host's meter factory, known once the app is built (before the meter provider starts).</summary>
+    private sealed class MeterScope
+    {
+        public object? Factory { get; set; }
     }
 }

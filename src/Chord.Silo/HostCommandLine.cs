@@ -157,6 +157,12 @@ internal static class HostCommandLine
             problems.Add($"{Name($"{silo}:{nameof(SiloHostOptions.Primary)}")} applies to localhost clustering only; with --clustering redis, silos find each other through Redis.");
         }
 
+        var metricsKey = $"{silo}:{nameof(SiloHostOptions.Metrics)}";
+        if (configuration[metricsKey] is { } metrics && !bool.TryParse(metrics, out _))
+        {
+            problems.Add($"{metricsKey} is '{metrics}'; allowed: true (export the meters at /metrics) or false (no /metrics).");
+        }
+
         var clusterIdKey = $"{silo}:{nameof(SiloHostOptions.ClusterId)}";
         if (configuration[clusterIdKey] is { } clusterId && string.IsNullOrWhiteSpace(clusterId))
         {

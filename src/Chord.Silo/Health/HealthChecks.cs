@@ -15,6 +15,7 @@ internal static class HostHealth
     public static IServiceCollection AddHostHealthChecks(this IServiceCollection services)
     {
         services.AddSingleton<KeyOperations>();
+        services.AddSingleton<MembershipObserver>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddHealthChecks()
             .AddCheck("process", () => HealthCheckResult.Healthy("The process is up and serving HTTP."), [Live])
@@ -38,11 +39,8 @@ internal static class HostHealth
 /// as active. With localhost clustering the store lives on the primary silo: when the primary is gone, the others
 /// cannot detect failures or admit silos, and this check says so instead of repeating the last view.
 /// </summary>
-internal sealed class MembershipHealthCheck(IMembershipTable table, ILocalSiloDetails local, IClusterMembershipService membership) : IHealthCheck
+internal sealed class MembershipHealthCheck(MembershipObserver observer, ILocalSiloDetails local, IClusterMembershipService membership) : IHealthCheck
 {
-    /// <summary>How long the membership store has to answer.</summary>
-    public static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(3);
-
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var data = new Dictionary<string, object>
@@ -50,39 +48,31 @@ internal sealed class MembershipHealthCheck(IMembershipTable table, ILocalSiloDe
             ["silo"] = local.SiloAddress.ToString(),
             ["cachedActiveSilos"] = membership.CurrentSnapshot.Members.Values.Count(m => m.Status == SiloStatus.Active),
         };
-        MembershipTableData read;
-        try
-        {
-            read = await table.ReadAllAsync(cancellationToken).WaitAsync(ReadTimeout, cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        var reading = await observer.ReadAsync(cancellationToken);
+        if (!reading.Reachable)
         {
             return HealthCheckResult.Unhealthy(
-                $"The cluster's membership store did not answer within {ReadTimeout.TotalSeconds:0} s ({e.GetType().Name}: {e.Message.Split('\n', 2)[0].TrimEnd()}); "
+                $"The cluster's membership store did not answer within {MembershipObserver.ReadTimeout.TotalSeconds:0} s ({reading.Problem}); "
                 + "failed silos cannot be detected and new ones cannot join. With localhost clustering this means the primary silo is gone.",
                 data: data);
         }
 
-        var entries = read.Members.Select(m => m.Item1).ToList();
-        var active = entries.Where(e => e.Status == SiloStatus.Active).ToList();
-        var suspected = active.Where(e => e.SuspectTimes is { Count: > 0 }).Select(e => e.SiloAddress.ToString()).ToList();
-        data["activeSilos"] = active.Count;
-        data["suspectedSilos"] = suspected.Count;
-        if (suspected.Count > 0)
+        data["activeSilos"] = reading.Active;
+        data["suspectedSilos"] = reading.Suspected.Count;
+        if (reading.Suspected.Count > 0)
         {
-            data["suspected"] = string.Join(", ", suspected);
+            data["suspected"] = string.Join(", ", reading.Suspected);
         }
 
-        var self = entries.FirstOrDefault(e => e.SiloAddress.Equals(local.SiloAddress));
-        data["status"] = self?.Status.ToString() ?? "absent";
-        if (self is not { Status: SiloStatus.Active })
+        data["status"] = reading.SelfStatus;
+        if (reading.SelfStatus != nameof(SiloStatus.Active))
         {
-            return HealthCheckResult.Unhealthy($"The membership store lists this silo as {self?.Status.ToString() ?? "absent"}, not Active.", data: data);
+            return HealthCheckResult.Unhealthy($"The membership store lists this silo as {reading.SelfStatus}, not Active.", data: data);
         }
 
-        return suspected.Count > 0
-            ? HealthCheckResult.Degraded($"This silo is active; {suspected.Count} active silo(s) are suspected by others: {string.Join(", ", suspected)}.", data: data)
-            : HealthCheckResult.Healthy($"This silo is active among {active.Count} active silo(s).", data);
+        return reading.Suspected.Count > 0
+            ? HealthCheckResult.Degraded($"This silo is active; {reading.Suspected.Count} active silo(s) are suspected by others: {string.Join(", ", reading.Suspected)}.", data: data)
+            : HealthCheckResult.Healthy($"This silo is active among {reading.Active} active silo(s).", data);
     }
 }
 

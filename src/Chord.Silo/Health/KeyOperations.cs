@@ -23,6 +23,9 @@ public sealed class KeyOperations : IDisposable
     /// <summary>How old an operation may be and still count in the window.</summary>
     public static readonly TimeSpan WindowAge = TimeSpan.FromMinutes(1);
 
+    /// <summary>The duration histogram's buckets in seconds: from a fast local read to a request timeout.</summary>
+    public static readonly IReadOnlyList<double> DurationBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
     private readonly TimeProvider _time;
     private readonly Meter _meter;
     private readonly Counter<long> _operations;
@@ -39,7 +42,8 @@ public sealed class KeyOperations : IDisposable
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _meter = meters.Create(MeterName, "1.0");
         _operations = _meter.CreateCounter<long>("chord.kv.operations", "{operation}", "Key operations served by the HTTP API, by operation and outcome");
-        _duration = _meter.CreateHistogram<double>("chord.kv.duration", "s", "Key operation time as the HTTP API saw it, by operation and outcome");
+        _duration = _meter.CreateHistogram<double>("chord.kv.duration", "s", "Key operation time as the HTTP API saw it, by operation and outcome",
+            tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
     }
 
     /// <summary>The outcome of an HTTP status: ok, not_found, conflict (409, 412), bad_request (other 4xx), unavailable (503), error (other 5xx).</summary>

@@ -248,7 +248,7 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Log.SiloUnreachable(_logger, silo.ToString(), ex.Message);
+            Log.SiloUnreachable(_logger, silo.ToString(), ex.Message.Split('\n', 2)[0].TrimEnd());
             return null;
         }
     }
@@ -265,7 +265,7 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Log.SeedUnreachable(_logger, seed, ex.Message);
+            Log.SeedUnreachable(_logger, seed, ex.Message.Split('\n', 2)[0].TrimEnd());
             return null;
         }
     }

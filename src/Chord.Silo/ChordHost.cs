@@ -2,6 +2,7 @@ using System.Net;
 using Chord.Grains;
 using Chord.Grains.Hosting;
 using Chord.Silo.Api;
+using Chord.Silo.Logging;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration.Memory;
@@ -79,8 +80,17 @@ public sealed class ChordHost : IAsyncDisposable
                 ["Logging:LogLevel:Polly"] = "Warning",
                 ["Logging:LogLevel:Chord.Dht"] = "Warning",
                 ["Logging:LogLevel:Chord.Grains.ChordSiloService"] = "Warning",
+                // A peer's crash: the connection layer reports every reset and refused reconnect; membership's
+                // probe failures (SiloHealthMonitor, one line each) and the silo being declared dead say what matters.
+                ["Logging:LogLevel:Orleans.Runtime.Messaging"] = "Error",
+                ["Logging:LogLevel:Orleans.Networking"] = "Error",
+                ["Logging:LogLevel:Microsoft.AspNetCore.Server.Kestrel"] = "Error",
+                ["Logging:Console:FormatterName"] = OneLineConsoleFormatter.Name,
             },
         });
+        builder.Logging.AddConsoleFormatter<OneLineConsoleFormatter, Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>();
+        // The membership clock counts from its first reading rather than from boot (see ProcessClock).
+        builder.Services.AddKeyedSingleton<TimeProvider>(TimeProviderNames.Membership, new ProcessClock());
         configure?.Invoke(builder);
 
         HostCommandLine.Validate(builder.Configuration);

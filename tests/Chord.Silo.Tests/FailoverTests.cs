@@ -82,6 +82,13 @@ public sealed class FailoverTests(ITestOutputHelper output)
             }, Deadline, $"every key is written and read through the survivors of silo {victim} (last failure: {last})");
             output.WriteLine($"silo {victim} killed: every key readable and writable through the survivors after {clock.Elapsed.TotalSeconds:0.0} s ({round} rounds)");
 
+            // The survivors logged the crash in lines with their causes, without stack traces.
+            foreach (var survivor in survivors)
+            {
+                var frames = survivor.Output.Split('\n').Where(l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal)).ToList();
+                Assert.True(frames.Count == 0, $"a survivor logged stack frames after the crash:{Environment.NewLine}{survivor.Output}");
+            }
+
             // The survivors say so too: ready, two active silos, nothing suspected.
             foreach (var survivor in survivors)
             {

@@ -12,7 +12,7 @@ internal static class RingCommand
         var http = CliOptions.Http();
         var ring = CliOptions.Ring();
         var timeout = CliOptions.Timeout();
-        var command = new Command("ring", "Print the ring's members as a silo sees them (node id, address, silo, storing, keys and share of the ring), then that silo's health.")
+        var command = new Command("ring", "Print the ring's members as a silo sees them (node id, address, silo, storing, entries owned and held, share of the ring), then that silo's health.")
         {
             http, ring, timeout,
         };
@@ -67,7 +67,7 @@ internal static class RingCommand
     /// <summary>Writes the members as an aligned table, then who observed it.</summary>
     internal static void Print(TextWriter output, JsonElement status)
     {
-        string[] header = ["NODE ID", "ADDRESS", "SILO", "STORING", "KEYS", "SHARE"];
+        string[] header = ["NODE ID", "ADDRESS", "SILO", "STORING", "OWNED", "HELD", "SHARE"];
         var rows = new List<string[]> { header };
         foreach (var member in status.GetProperty("members").EnumerateArray())
         {
@@ -76,6 +76,7 @@ internal static class RingCommand
                 member.GetProperty("address").GetString() ?? "?",
                 member.TryGetProperty("silo", out var silo) && silo.ValueKind == JsonValueKind.String ? silo.GetString()! : "-",
                 member.GetProperty("storing").GetBoolean() ? "yes" : "no",
+                member.TryGetProperty("ownedKeys", out var owned) && owned.ValueKind == JsonValueKind.Number ? owned.GetInt32().ToString(CultureInfo.InvariantCulture) : "-",
                 member.TryGetProperty("keys", out var keys) && keys.ValueKind == JsonValueKind.Number ? keys.GetInt32().ToString(CultureInfo.InvariantCulture) : "-",
                 (member.GetProperty("share").GetDouble() * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%",
             ]);
@@ -88,6 +89,7 @@ internal static class RingCommand
         }
 
         var storing = rows.Count(r => r[3] == "yes");
+        output.WriteLine("OWNED: entries at the positions a member owns (a key has five, spread over the ring); HELD: all it stores, placement copies included");
         output.WriteLine($"{rows.Count - 1} members, {storing} storing; observed by {status.GetProperty("observedBy").GetString()}");
     }
 }

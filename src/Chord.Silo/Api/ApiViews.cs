@@ -10,7 +10,7 @@ internal static class ApiViews
 
     public static RingView Ring(ChordRingStatus status) => new(
         status.ObservedBy,
-        [.. status.Members.Select(m => new RingMemberView(m.NodeId, m.Address, m.Silo, m.IsStoring, m.KeyCount, m.Share))]);
+        [.. status.Members.Select(m => new RingMemberView(m.NodeId, m.Address, m.Silo, m.IsStoring, m.KeyCount, m.OwnedKeyCount, m.Share))]);
 
     public static InspectionView Inspection(ChordKeyInspection inspection) => new(
         inspection.Key,
@@ -24,7 +24,14 @@ internal static class ApiViews
 internal sealed record RingView(string ObservedBy, IReadOnlyList<RingMemberView> Members);
 
 /// <summary>One member in GET /ring.</summary>
-internal sealed record RingMemberView(string NodeId, string Address, string? Silo, bool Storing, int? Keys, double Share);
+/// <param name="NodeId">The ring node id.</param>
+/// <param name="Address">Where it listens.</param>
+/// <param name="Silo">Its silo; null for a bare node.</param>
+/// <param name="Storing">Whether it stores data.</param>
+/// <param name="Keys">Entries it holds, placement copies included.</param>
+/// <param name="OwnedKeys">Entries at the positions it owns (a key has five positions across the ring).</param>
+/// <param name="Share">The fraction of the ring it owns.</param>
+internal sealed record RingMemberView(string NodeId, string Address, string? Silo, bool Storing, int? Keys, int? OwnedKeys, double Share);
 
 /// <summary>GET /keys.</summary>
 internal sealed record KeyPageView(IReadOnlyList<string> Keys, string? Next);

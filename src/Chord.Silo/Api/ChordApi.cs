@@ -93,9 +93,9 @@ internal static class ChordApi
 
     private static async Task<IResult> PutAsync(HttpContext context, IGrainFactory grains, IOptions<ChordOptions> options)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var (value, problem) = await RequestValues.ReadValueAsync(context.Request, MaxValueBytes(options), context.RequestAborted);
@@ -138,9 +138,9 @@ internal static class ChordApi
 
     private static async Task<IResult> GetAsync(HttpContext context, IGrainFactory grains)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var read = await grains.GetGrain<IChordKeyGrain>(key).GetVersioned();
@@ -161,9 +161,9 @@ internal static class ChordApi
 
     private static async Task<IResult> DeleteAsync(HttpContext context, IGrainFactory grains)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var (expected, badCondition) = RequestValues.Precondition(context.Request);
@@ -184,9 +184,9 @@ internal static class ChordApi
 
     private static async Task<IResult> DeltaAsync(HttpContext context, IGrainFactory grains, IOptions<ChordOptions> options)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var (delta, problem) = await RequestValues.ReadDeltaAsync(context.Request, MaxValueBytes(options), context.RequestAborted);
@@ -201,9 +201,9 @@ internal static class ChordApi
 
     private static async Task<IResult> InspectAsync(HttpContext context, IGrainFactory grains)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var inspection = await grains.GetGrain<IChordKeyGrain>(key).Inspect();

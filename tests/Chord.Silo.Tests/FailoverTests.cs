@@ -89,6 +89,9 @@ public sealed class FailoverTests(ITestOutputHelper output)
                 Assert.True(frames.Count == 0, $"a survivor logged stack frames after the crash:{Environment.NewLine}{survivor.Output}");
             }
 
+            // No silo measured the watchdog's unset timestamp against the machine's uptime (see ProcessClock).
+            Assert.All(silos, s => Assert.DoesNotContain("Participant check thread has not completed", s.Output, StringComparison.Ordinal));
+
             // The survivors say so too: ready, two active silos, nothing suspected.
             foreach (var survivor in survivors)
             {

@@ -25,6 +25,13 @@ public static class ChordCli
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
+            if (parsed.CommandResult.Command == root && parsed.UnmatchedTokens.Count > 0)
+            {
+                // "chord frob": one error naming the word and the commands, not "no command" beside "unrecognized".
+                await error.WriteLineAsync($"chord: unknown command '{parsed.UnmatchedTokens[0]}'; the commands are {string.Join(", ", root.Subcommands.Select(c => c.Name))}. Run 'chord --help' for usage.");
+                return ExitCodes.Usage;
+            }
+
             foreach (var problem in parsed.Errors)
             {
                 await error.WriteLineAsync($"chord: {problem.Message}");

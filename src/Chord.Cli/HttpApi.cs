@@ -86,6 +86,43 @@ internal sealed class HttpApi : IDisposable
         }
     }
 
+    /// <summary>GET /health: the silo's health report, which it sends with 200 (healthy, degraded) or 503 (unhealthy).</summary>
+    /// <exception cref="HttpApiException">The silo could not be reached, or answered with another status or something else than JSON.</exception>
+    public async Task<JsonDocument> GetHealthAsync(CancellationToken cancellationToken)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await _client.GetAsync("health", cancellationToken);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new HttpApiException(null, $"the silo at {BaseAddress} could not be reached: {e.Message}");
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new HttpApiException(null, $"the silo at {BaseAddress} did not answer within {_client.Timeout.TotalSeconds:0.#} s");
+        }
+
+        using (response)
+        {
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable))
+            {
+                throw new HttpApiException(response.StatusCode, $"{Detail(body) ?? response.ReasonPhrase} ({(int)response.StatusCode} from GET {new Uri(BaseAddress, "health")})");
+            }
+
+            try
+            {
+                return JsonDocument.Parse(body);
+            }
+            catch (JsonException e)
+            {
+                throw new HttpApiException(HttpStatusCode.BadGateway, $"the silo at {BaseAddress} answered health with something that is not JSON: {e.Message}");
+            }
+        }
+    }
+
     /// <summary>A JSON body.</summary>
     public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 

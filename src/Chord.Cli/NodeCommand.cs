@@ -23,11 +23,15 @@ internal static class NodeCommand
         {
             Description = "The salt of the node id; the same salt and address give the same id after a restart (default: random, as py2p).",
         };
+        var dataDir = new Option<string?>("--data-dir")
+        {
+            Description = "Keep this node's entries in this directory (SQLite), so they survive a stop; default: in memory only.",
+        };
         var subnet = CliOptions.Subnet();
         var verbose = CliOptions.Verbose();
         var command = new Command("node", "Run a storing ring node until Ctrl+C, then unjoin (hand its data off) and stop.")
         {
-            listen, join, salt, subnet, verbose,
+            listen, join, salt, dataDir, subnet, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -53,13 +57,37 @@ internal static class NodeCommand
             options.Mesh.ListenPort = address.Port;
             options.Mesh.Subnet = parse.GetValue(subnet)!;
             options.Mesh.Salt = parse.GetValue(salt);
+            var directory = parse.GetValue(dataDir);
+            if (directory is { Length: 0 })
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync("chord: --data-dir is empty; give a directory path, or leave it out to keep entries in memory.");
+                return ExitCodes.Usage;
+            }
+
+            options.DataDirectory = directory;
             await using var node = new RingNode(options, logging);
             try
             {
                 await node.StartAsync(cancellationToken);
+                var reached = new List<string>();
                 foreach (var seed in seeds)
                 {
-                    await node.ConnectAsync(seed, cancellationToken);
+                    var peer = await node.ConnectAsync(seed, cancellationToken);
+                    if (peer.Id is { } id)
+                    {
+                        reached.Add(id);
+                    }
+                }
+
+                // Learn the directory from the seeds before taking a share, so the handoff goes to the right owners
+                // and the confirmation below counts the ring's members; at most 10 s.
+                using (var learning = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    learning.CancelAfter(TimeSpan.FromSeconds(10));
+                    while (!learning.IsCancellationRequested && reached.Any(id => node.Members.All(m => m.Id != id)))
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(20), CancellationToken.None);
+                    }
                 }
 
                 await node.JoinAsync();
@@ -71,7 +99,13 @@ internal static class NodeCommand
             }
 
             parse.InvocationConfiguration.Output.WriteLine($"node {node.Id}");
-            parse.InvocationConfiguration.Output.WriteLine($"listening on {node.Mesh.Address}, storing (subnet '{options.Mesh.Subnet}')");
+            parse.InvocationConfiguration.Output.WriteLine($"listening on {node.Mesh.Address}, storing (subnet '{options.Mesh.Subnet}'), entries {(directory is null ? "in memory only" : $"kept in {directory}")}");
+            if (seeds.Count > 0)
+            {
+                var others = node.Members.Count(m => m.IsStoring);
+                parse.InvocationConfiguration.Output.WriteLine(
+                    $"joined the ring through {string.Join(", ", seeds)}: {others} other storing member{(others == 1 ? string.Empty : "s")}, {node.StoredCount} entries handed to this node so far");
+            }
             parse.InvocationConfiguration.Output.WriteLine($"try: chord set hello world --ring {node.Mesh.Address}   (Ctrl+C stops this node)");
             try
             {
@@ -80,6 +114,17 @@ internal static class NodeCommand
             catch (OperationCanceledException)
             {
                 // Ctrl+C or SIGTERM.
+            }
+
+            if (!node.Members.Any(m => m.IsStoring))
+            {
+                // Nobody to hand the entries to: say what becomes of them rather than fail an unjoin.
+                var entries = node.StoredCount;
+                parse.InvocationConfiguration.Output.WriteLine(directory is null
+                    ? $"stopping: this is the ring's only storing node, so its {entries} entries are lost (they were in memory only; use --data-dir to keep them, or start another node with --join first to hand them off)"
+                    : $"stopping: this is the ring's only storing node; its {entries} entries stay in {directory} for its next start");
+                parse.InvocationConfiguration.Output.WriteLine("stopped");
+                return ExitCodes.Ok;
             }
 
             parse.InvocationConfiguration.Output.WriteLine("unjoining: handing entries to their new owners…");

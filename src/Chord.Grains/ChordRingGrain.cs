@@ -23,8 +23,9 @@ internal sealed class ChordRingGrain(ChordSiloNode silo, IChordSiloServiceClient
         var shares = new Dictionary<string, double>(StringComparer.Ordinal);
         for (var i = 0; i < storing.Count; i++)
         {
-            var predecessor = storing[(i + storing.Count - 1) % storing.Count];
-            var arc = storing.Count == 1 ? RingPosition.Limit : predecessor.Position.DistanceTo(storing[i].Position);
+            // A position's owner is the storing member nearest at or before it: each owns the arc up to its successor.
+            var successor = storing[(i + 1) % storing.Count];
+            var arc = storing.Count == 1 ? RingPosition.Limit : storing[i].Position.DistanceTo(successor.Position);
             shares[storing[i].Id] = (double)(arc * 1_000_000 / RingPosition.Limit) / 1_000_000;
         }
 
@@ -36,6 +37,7 @@ internal sealed class ChordRingGrain(ChordSiloNode silo, IChordSiloServiceClient
                 m.IsStoring,
                 byNode.TryGetValue(m.Id, out info) ? info.KeyCount : null,
                 shares.GetValueOrDefault(m.Id),
+                byNode.TryGetValue(m.Id, out info) ? info.OwnedCount : null,
                 node.IsSuspect(m.Id)))
             .ToList();
         return new ChordRingStatus(node.Id, report);

@@ -71,7 +71,26 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
     internal ChordSiloNodeInfo DescribeSelf()
     {
         var node = Node;
-        return new ChordSiloNodeInfo(node.Id, node.Mesh.Address.ToString(), _silo.SiloAddress.ToParsableString(), !node.IsLeeching, node.StoredCount);
+        return new ChordSiloNodeInfo(node.Id, node.Mesh.Address.ToString(), _silo.SiloAddress.ToParsableString(), !node.IsLeeching, node.StoredCount, OwnedCount(node));
+    }
+
+    /// <summary>
+    /// The live entries at positions this node owns: a position's owner is the storing member nearest at or before
+    /// it, so this node owns the arc from its own position up to the next storing member's. Placement copies (kept
+    /// here for a successor that owns 3 or more of a key's positions) lie outside it.
+    /// </summary>
+    private static int OwnedCount(RingNode node)
+    {
+        if (node.IsLeeching)
+        {
+            return 0;
+        }
+
+        var self = node.Self.Position;
+        var positions = node.Members.Where(m => m.IsStoring).Select(m => m.Position).Append(self).OrderBy(p => p).ToList();
+        var index = positions.IndexOf(self);
+        var successor = positions[(index + 1) % positions.Count];
+        return node.DumpData(self, successor).Values.Sum(byPosition => byPosition.Count);
     }
 
     private async Task StartNodeAsync(CancellationToken cancellationToken)
@@ -248,7 +267,7 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Log.SiloUnreachable(_logger, silo.ToString(), ex.Message);
+            Log.SiloUnreachable(_logger, silo.ToString(), ex.Message.Split('\n', 2)[0].TrimEnd());
             return null;
         }
     }
@@ -265,7 +284,7 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Log.SeedUnreachable(_logger, seed, ex.Message);
+            Log.SeedUnreachable(_logger, seed, ex.Message.Split('\n', 2)[0].TrimEnd());
             return null;
         }
     }

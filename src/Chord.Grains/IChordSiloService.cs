@@ -8,14 +8,16 @@ namespace Chord.Grains;
 /// <param name="Address">Where other nodes dial it (host:port).</param>
 /// <param name="Silo">The silo's address.</param>
 /// <param name="IsStoring">True once it has joined the ring.</param>
-/// <param name="KeyCount">Live entries it stores.</param>
+/// <param name="KeyCount">Live entries it stores, placement copies included.</param>
+/// <param name="OwnedCount">Live entries at positions it owns (from its position up to the next storing member's): placement copies excluded.</param>
 [GenerateSerializer, Immutable, Alias("chord.silo-node-info")]
 public sealed record ChordSiloNodeInfo(
     [property: Id(0)] string NodeId,
     [property: Id(1)] string Address,
     [property: Id(2)] string Silo,
     [property: Id(3)] bool IsStoring,
-    [property: Id(4)] int KeyCount);
+    [property: Id(4)] int KeyCount,
+    [property: Id(5)] int OwnedCount = 0);
 
 /// <summary>
 /// A grain service, so one runs in every silo and can be called on a chosen silo: this is how silos publish their

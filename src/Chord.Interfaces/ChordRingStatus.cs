@@ -5,8 +5,9 @@ namespace Chord.Interfaces;
 /// <param name="Address">Where it listens (host:port).</param>
 /// <param name="Silo">The Orleans silo it runs in; null for a bare node (the chord CLI, or py2p).</param>
 /// <param name="IsStoring">True when it stores data (joined), false for a leeching client.</param>
-/// <param name="KeyCount">Entries it stores (one per position held); null when it is not a silo and cannot be asked.</param>
-/// <param name="Share">The fraction of the ring (0 to 1) it owns, from its predecessor's position to its own; 0 when leeching.</param>
+/// <param name="KeyCount">Entries it stores (one per position held, placement copies included); null when it is not a silo and cannot be asked.</param>
+/// <param name="Share">The fraction of the ring (0 to 1) it owns, from its own position up to the next storing member's; 0 when leeching.</param>
+/// <param name="OwnedKeyCount">Entries at positions it owns (each key has five positions in all); null when it is not a silo and cannot be asked.</param>
 /// <param name="IsSuspect">True when the observing node suspects it: it left a request unanswered for a few seconds and sent nothing else (a frozen process).</param>
 [GenerateSerializer, Immutable, Alias("chord.ring-member")]
 public sealed record ChordRingMember(
@@ -16,7 +17,8 @@ public sealed record ChordRingMember(
     [property: Id(3)] bool IsStoring,
     [property: Id(4)] int? KeyCount,
     [property: Id(5)] double Share,
-    [property: Id(6)] bool IsSuspect = false);
+    [property: Id(6)] int? OwnedKeyCount = null,
+    [property: Id(7)] bool IsSuspect = false);
 
 /// <summary>The ring as one silo's node sees it.</summary>
 /// <param name="ObservedBy">The node id of the silo node that answered.</param>

@@ -31,7 +31,13 @@ internal static class HostCommandLine
     public static string Usage => "usage: Chord.Silo [flags]   (each flag may also be set as an environment variable or in appsettings.json,"
         + Environment.NewLine + "       under the configuration key shown; any other key may be given as --Section:Key=value)"
         + Environment.NewLine + Environment.NewLine
-        + string.Join(Environment.NewLine, Flags.Select(f => $"  {f.Flag,-15} {f.Help}{Environment.NewLine}  {string.Empty,-15} ({f.Key})"));
+        + string.Join(Environment.NewLine, Flags.Select(f => $"  {f.Flag,-15} {f.Help}{Environment.NewLine}  {string.Empty,-15} ({f.Key})"))
+        + Environment.NewLine + Environment.NewLine
+        + "The ring node's own settings (ChordOptions) are --Chord:Name=value (environment: Chord__Name=value): WriteQuorum and" + Environment.NewLine
+        + "ReadQuorum (of 5 positions, default 3), RequestTimeout, JoinTimeout, Subnet, Compression, MaxFrameLength, ListenHost," + Environment.NewLine
+        + "OutwardAddress, KeepPlacementCopies, DataDirectory (--data-dir), Seeds (--seed), RingPort (--ring-port)." + Environment.NewLine
+        + "The host's: --Silo:Metrics=false (no /metrics), --Silo:Membership:Name=value (Orleans' ClusterMembershipOptions, e.g." + Environment.NewLine
+        + "ProbeTimeout=00:00:05). README.md, 'Configuring the silo host', describes each; a bad value names itself and what is allowed.";
 
     /// <summary>
     /// Rewrites the flags as <c>--Section:Key=value</c> arguments (seeds as <c>Chord:Seeds:0</c>, <c>:1</c>, ...).
@@ -155,6 +161,12 @@ internal static class HostCommandLine
         if (clustering == "redis" && configuration[$"{silo}:{nameof(SiloHostOptions.Primary)}"] is { Length: > 0 })
         {
             problems.Add($"{Name($"{silo}:{nameof(SiloHostOptions.Primary)}")} applies to localhost clustering only; with --clustering redis, silos find each other through Redis.");
+        }
+
+        var metricsKey = $"{silo}:{nameof(SiloHostOptions.Metrics)}";
+        if (configuration[metricsKey] is { } metrics && !bool.TryParse(metrics, out _))
+        {
+            problems.Add($"{metricsKey} is '{metrics}'; allowed: true (export the meters at /metrics) or false (no /metrics).");
         }
 
         var clusterIdKey = $"{silo}:{nameof(SiloHostOptions.ClusterId)}";

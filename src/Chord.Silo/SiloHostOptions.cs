@@ -36,6 +36,12 @@ public sealed class SiloHostOptions
     /// <summary>How silos find each other: <c>localhost</c> (one machine, through the primary) or <c>redis</c>.</summary>
     public string Clustering { get; set; } = "localhost";
 
+    /// <summary>
+    /// Export the <c>Chord.*</c> and Orleans meters through OpenTelemetry as a Prometheus scrape endpoint at
+    /// <c>/metrics</c> (on the HTTP API's port); false turns the endpoint and the collection off.
+    /// </summary>
+    public bool Metrics { get; set; } = true;
+
     /// <summary>With redis clustering: the Redis server as host:port (or a StackExchange.Redis configuration string).</summary>
     public string Redis { get; set; } = "127.0.0.1:6379";
 }

@@ -76,16 +76,18 @@ public sealed class CliHttpTests(HostsFixture fixture)
         var ring = await RunAsync("ring", "--http", Http(0));
         Assert.Equal(ExitCodes.Ok, ring.Code);
         var lines = ring.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()).ToList();
-        Assert.Matches(@"^NODE ID\s+ADDRESS\s+SILO\s+STORING\s+KEYS\s+SHARE$", lines[0]);
+        Assert.Matches(@"^NODE ID\s+ADDRESS\s+SILO\s+STORING\s+OWNED\s+HELD\s+SHARE$", lines[0]);
         foreach (var host in fixture.Hosts.Hosts)
         {
             var row = Assert.Single(lines, l => l.StartsWith(host.RingNode.Node.Id, StringComparison.Ordinal));
             Assert.Contains(host.RingNode.Node.Mesh.Address.ToString(), row, StringComparison.Ordinal);
             Assert.Contains(host.SiloAddress.ToParsableString(), row, StringComparison.Ordinal);
-            Assert.Matches(@"\syes\s+\d+\s+\d+\.\d%$", row);
+            Assert.Matches(@"\syes\s+\d+\s+\d+\s+\d+\.\d%$", row);
         }
 
-        Assert.StartsWith("3 members, 3 storing", lines[^1], StringComparison.Ordinal);
+        Assert.StartsWith("OWNED: entries at the positions a member owns", lines[^3], StringComparison.Ordinal);
+        Assert.StartsWith("3 members, 3 storing", lines[^2], StringComparison.Ordinal);
+        Assert.Equal("health of the observing silo: healthy", lines[^1]);
     }
 
     [Theory]

@@ -127,6 +127,8 @@ public sealed partial class CliTests : IAsyncLifetime
 
         await WaitAsync(() => ListeningOn().IsMatch(output.Text), "the node to print its address");
         var address = ListeningOn().Match(output.Text).Groups[1].Value;
+        await WaitAsync(() => output.Text.Contains("joined the ring", StringComparison.Ordinal), "the node to confirm it joined");
+        Assert.True(Regex.IsMatch(output.Text, $@"joined the ring through {Regex.Escape(Ring)}: [12] other storing members?, \d+ entries handed to this node so far"), output.Text);
         await WaitAsync(() => _nodes.All(n => n.StoringPeers.Count == 2), "the ring to see the new node storing");
 
         for (var i = 0; i < 30; i++)
@@ -141,6 +143,70 @@ public sealed partial class CliTests : IAsyncLifetime
         {
             Assert.Equal(MsgValue.Str($"v{i}"), await _nodes[0].GetAsync($"k{i}"));
         }
+    }
+
+    [Fact]
+    public async Task A_lone_node_says_on_stop_that_its_entries_are_lost()
+    {
+        using var stop = new CancellationTokenSource();
+        var output = new SynchronizedWriter();
+        var run = Task.Run(() => ChordCli.RunAsync(["node", "--listen", "127.0.0.1:0"], output, new SynchronizedWriter(), stop.Token));
+        await WaitAsync(() => ListeningOn().IsMatch(output.Text), "the node to print its address");
+        Assert.Contains("entries in memory only", output.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("joined the ring", output.Text, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Ok, (await RunAsync("set", "doomed", "v", "--ring", ListeningOn().Match(output.Text).Groups[1].Value)).Code);
+
+        await stop.CancelAsync();
+        Assert.Equal(ExitCodes.Ok, await run);
+        Assert.Contains("this is the ring's only storing node, so its 5 entries are lost", output.Text, StringComparison.Ordinal);
+        Assert.Contains("--data-dir", output.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("until a node joins", output.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_lone_node_with_a_data_directory_keeps_its_entries_for_its_next_start()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), $"chord-node-{Guid.NewGuid():N}");
+        try
+        {
+            for (var start = 0; start < 2; start++)
+            {
+                using var stop = new CancellationTokenSource();
+                var output = new SynchronizedWriter();
+                var run = Task.Run(() => ChordCli.RunAsync(["node", "--listen", "127.0.0.1:0", "--data-dir", directory, "--salt", "kept"], output, new SynchronizedWriter(), stop.Token));
+                await WaitAsync(() => ListeningOn().IsMatch(output.Text), "the node to print its address");
+                var address = ListeningOn().Match(output.Text).Groups[1].Value;
+                if (start == 0)
+                {
+                    Assert.Equal(ExitCodes.Ok, (await RunAsync("set", "kept", "v", "--ring", address)).Code);
+                }
+                else
+                {
+                    var get = await RunAsync("get", "kept", "--ring", address);
+                    Assert.Equal("v", get.Output.Trim());
+                }
+
+                await stop.CancelAsync();
+                Assert.Equal(ExitCodes.Ok, await run);
+                Assert.Contains($"stay in {directory} for its next start", output.Text, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task An_unknown_command_is_one_error_naming_the_commands()
+    {
+        var result = await RunAsync("frob");
+        Assert.Equal(ExitCodes.Usage, result.Code);
+        var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("chord: unknown command 'frob'; the commands are node, get, set, del", line, StringComparison.Ordinal);
     }
 
     [GeneratedRegex(@"listening on (127\.0\.0\.1:\d+)")]

@@ -22,6 +22,7 @@ public sealed class HostConfigurationTests
     [InlineData("--frobnicate 1", "Unknown argument '--frobnicate'", "--silo-port")]
     [InlineData("--Chord:WriteQuorum=9", "Chord:WriteQuorum is '9'", "1 to 5")]
     [InlineData("--Chord:RequestTimeout=soon", "Chord:RequestTimeout", "hh:mm:ss")]
+    [InlineData("--Silo:Metrics=maybe", "Silo:Metrics is 'maybe'", "true")]
     public async Task A_bad_setting_exits_2_naming_it_and_what_is_allowed(string args, string named, string allowed)
     {
         var output = new StringWriter();
@@ -31,6 +32,23 @@ public sealed class HostConfigurationTests
         Assert.Contains(named, error.ToString(), StringComparison.Ordinal);
         Assert.Contains(allowed, error.ToString(), StringComparison.Ordinal);
         Assert.Empty(output.ToString());
+    }
+
+    [Fact]
+    public async Task Failure_detection_is_tuned_and_can_be_overridden()
+    {
+        await using (var tuned = ChordHost.Create([], SiloHosts.QuietLogging))
+        {
+            var membership = tuned.App.Services.GetRequiredService<IOptions<Orleans.Configuration.ClusterMembershipOptions>>().Value;
+            Assert.Equal(TimeSpan.FromSeconds(2), membership.ProbeTimeout);
+            Assert.Equal(3, membership.NumMissedProbesLimit);
+            Assert.Equal(TimeSpan.FromDays(1), membership.DefunctSiloExpiration);
+        }
+
+        await using var overridden = ChordHost.Create(["--Silo:Membership:ProbeTimeout=00:00:07", "--Silo:Membership:NumVotesForDeathDeclaration=1"], SiloHosts.QuietLogging);
+        var options = overridden.App.Services.GetRequiredService<IOptions<Orleans.Configuration.ClusterMembershipOptions>>().Value;
+        Assert.Equal(TimeSpan.FromSeconds(7), options.ProbeTimeout);
+        Assert.Equal(1, options.NumVotesForDeathDeclaration);
     }
 
     [Fact]
@@ -53,6 +71,11 @@ public sealed class HostConfigurationTests
         }
 
         Assert.Contains("Silo:SiloPort", output.ToString(), StringComparison.Ordinal);
+        // and points at the ring node's own settings and the host's others.
+        foreach (var setting in new[] { "--Chord:Name=value", "WriteQuorum", "RequestTimeout", "--Silo:Metrics=false", "--Silo:Membership:Name=value", "README.md" })
+        {
+            Assert.Contains(setting, output.ToString(), StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -348,6 +348,40 @@ public sealed class HttpApiTests(HostsFixture fixture) : IDisposable
             members.Select(m => m.GetProperty("silo").GetString()!).Order(StringComparer.Ordinal));
     }
 
+    [Theory]
+    [InlineData("PUT", "%20")]
+    [InlineData("GET", "%20%20")]
+    [InlineData("DELETE", "%09")]
+    public async Task A_key_of_whitespace_only_is_a_clear_400(string method, string key)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod(method), $"kv/{key}") { Content = method == "PUT" ? Json("1") : null };
+        using var response = await _http.SendAsync(request);
+        var (_, detail) = await AssertProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Contains("only whitespace", detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("primaryKey", detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ring_counts_owned_positions_apart_from_held_copies()
+    {
+        var key = Unique("owned");
+        using (var put = await _http.PutAsync($"kv/{key}", Json("1")))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, put.StatusCode);
+        }
+
+        await Eventually.UntilAsync(async () =>
+        {
+            using var ring = JsonDocument.Parse(await _http.GetStringAsync("ring"));
+            var members = ring.RootElement.GetProperty("members").EnumerateArray().ToList();
+            var owned = members.Sum(m => m.GetProperty("ownedKeys").GetInt32());
+            using var keys = JsonDocument.Parse(await _http.GetStringAsync("keys?limit=10000"));
+            var count = keys.RootElement.GetProperty("keys").GetArrayLength();
+            // Each key with a value has exactly five positions, each owned by one member; copies are only in "keys".
+            return owned == 5 * count && members.All(m => m.GetProperty("ownedKeys").GetInt32() <= m.GetProperty("keys").GetInt32());
+        }, Eventually.Deadline, "the members' owned entries add up to five per key, each no more than it holds");
+    }
+
     [Fact]
     public async Task Health_is_200_with_the_storing_ring_node()
     {

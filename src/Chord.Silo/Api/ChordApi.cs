@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Chord.Grains.Hosting;
 using Chord.Interfaces;
+using Chord.Silo.Health;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -20,7 +21,9 @@ namespace Chord.Silo.Api;
 /// <item><c>GET /kv/{key}/inspect</c>: each of the five positions beside the decision.</item>
 /// <item><c>GET /keys?after=&amp;limit=</c>: a page of keys in ordinal order and the next page's <c>after</c>.</item>
 /// <item><c>GET /ring</c>: the members with silo, storing flag, key count and share.</item>
-/// <item><c>GET /health</c>: 200 when this silo's ring node is storing, 503 otherwise.</item>
+/// <item><c>GET /health/live</c>: 200 while the process is up. <c>GET /health/ready</c>: 200 when this silo can serve
+/// keys (the membership store answers and lists it active, its ring node is storing, the recent key operations did
+/// not mostly fail), 503 otherwise. <c>GET /health</c>: the same as ready, with every check's details in JSON.</item>
 /// <item><c>GET /</c>: a status page (HTML) with the ring as a table.</item>
 /// </list>
 /// Errors are problem details (RFC 7807).
@@ -35,7 +38,7 @@ internal static class ChordApi
     {
         services.AddProblemDetails();
         services.AddExceptionHandler<ChordExceptionHandler>();
-        services.AddHealthChecks().AddCheck<ChordHealthCheck>("chord-ring");
+        services.AddHostHealthChecks();
         return services;
     }
 
@@ -45,31 +48,54 @@ internal static class ChordApi
         app.UseStatusCodePages();
 
         app.MapGet("/", StatusPage.RenderAsync);
-        app.MapPut("/kv/{key?}", PutAsync);
-        app.MapGet("/kv/{key?}", GetAsync);
-        app.MapDelete("/kv/{key?}", DeleteAsync);
-        app.MapPost("/kv/{key}/delta", DeltaAsync);
-        app.MapGet("/kv/{key}/inspect", InspectAsync);
+        app.MapPut("/kv/{key?}", PutAsync).AddEndpointFilter(Measured("put"));
+        app.MapGet("/kv/{key?}", GetAsync).AddEndpointFilter(Measured("get"));
+        app.MapDelete("/kv/{key?}", DeleteAsync).AddEndpointFilter(Measured("delete"));
+        app.MapPost("/kv/{key}/delta", DeltaAsync).AddEndpointFilter(Measured("delta"));
+        app.MapGet("/kv/{key}/inspect", InspectAsync).AddEndpointFilter(Measured("inspect"));
         app.MapGet("/keys", KeysAsync);
         app.MapGet("/ring", RingAsync);
-        app.MapHealthChecks("/health", new HealthCheckOptions
-        {
-            ResultStatusCodes =
-            {
-                [HealthStatus.Healthy] = StatusCodes.Status200OK,
-                [HealthStatus.Degraded] = StatusCodes.Status200OK,
-                [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
-            },
-            ResponseWriter = WriteHealthAsync,
-        });
+        app.MapHealthChecks("/health/live", HealthOptions(r => r.Tags.Contains(HostHealth.Live)));
+        app.MapHealthChecks("/health/ready", HealthOptions(r => r.Tags.Contains(HostHealth.Ready)));
+        app.MapHealthChecks("/health", HealthOptions(r => r.Tags.Contains(HostHealth.Ready)));
         return app;
     }
 
+    private static HealthCheckOptions HealthOptions(Func<HealthCheckRegistration, bool> predicate) => new()
+    {
+        Predicate = predicate,
+        ResultStatusCodes =
+        {
+            [HealthStatus.Healthy] = StatusCodes.Status200OK,
+            [HealthStatus.Degraded] = StatusCodes.Status200OK,
+            [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
+        },
+        ResponseWriter = WriteHealthAsync,
+    };
+
+    /// <summary>Counts and times a key route's answers (<see cref="KeyOperations"/>), exceptions by the status they become.</summary>
+    private static Func<EndpointFilterInvocationContext, EndpointFilterDelegate, ValueTask<object?>> Measured(string operation) => async (context, next) =>
+    {
+        var operations = context.HttpContext.RequestServices.GetRequiredService<KeyOperations>();
+        var started = operations.Start();
+        try
+        {
+            var result = await next(context);
+            operations.Record(operation, (result as IStatusCodeHttpResult)?.StatusCode ?? StatusCodes.Status200OK, operations.Elapsed(started));
+            return result;
+        }
+        catch (Exception e)
+        {
+            operations.Record(operation, ChordExceptionHandler.Classify(e).Status, operations.Elapsed(started));
+            throw;
+        }
+    };
+
     private static async Task<IResult> PutAsync(HttpContext context, IGrainFactory grains, IOptions<ChordOptions> options)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var (value, problem) = await RequestValues.ReadValueAsync(context.Request, MaxValueBytes(options), context.RequestAborted);
@@ -112,9 +138,9 @@ internal static class ChordApi
 
     private static async Task<IResult> GetAsync(HttpContext context, IGrainFactory grains)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var read = await grains.GetGrain<IChordKeyGrain>(key).GetVersioned();
@@ -135,9 +161,9 @@ internal static class ChordApi
 
     private static async Task<IResult> DeleteAsync(HttpContext context, IGrainFactory grains)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var (expected, badCondition) = RequestValues.Precondition(context.Request);
@@ -158,9 +184,9 @@ internal static class ChordApi
 
     private static async Task<IResult> DeltaAsync(HttpContext context, IGrainFactory grains, IOptions<ChordOptions> options)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var (delta, problem) = await RequestValues.ReadDeltaAsync(context.Request, MaxValueBytes(options), context.RequestAborted);
@@ -175,9 +201,9 @@ internal static class ChordApi
 
     private static async Task<IResult> InspectAsync(HttpContext context, IGrainFactory grains)
     {
-        if (RequestValues.Key(context) is not { Length: > 0 } key)
+        if (RequestValues.Key(context) is not { } key || string.IsNullOrWhiteSpace(key))
         {
-            return RequestValues.EmptyKey();
+            return RequestValues.EmptyKey(RequestValues.Key(context));
         }
 
         var inspection = await grains.GetGrain<IChordKeyGrain>(key).Inspect();
@@ -202,16 +228,30 @@ internal static class ChordApi
 
     private static Task WriteHealthAsync(HttpContext context, HealthReport report)
     {
-        var entry = report.Entries.Values.FirstOrDefault();
-        object? Data(string name) => entry.Data?.GetValueOrDefault(name);
+        static string Status(HealthStatus status) => status switch
+        {
+            HealthStatus.Healthy => "healthy",
+            HealthStatus.Degraded => "degraded",
+            _ => "unhealthy",
+        };
+
+        object? Data(string check, string name) =>
+            report.Entries.TryGetValue(check, out var entry) ? entry.Data.GetValueOrDefault(name) : null;
+        var problems = report.Entries.Where(e => e.Value.Status != HealthStatus.Healthy)
+            .Select(e => $"{e.Key}: {e.Value.Description ?? e.Value.Exception?.Message}")
+            .ToList();
         var view = new HealthView(
-            report.Status == HealthStatus.Unhealthy ? "unhealthy" : "healthy",
-            Data("nodeId") as string,
-            Data("ringAddress") as string,
-            Data("storing") is true,
-            Data("storingMembers") as int? ?? 0,
-            Data("activeSilos") as int? ?? 0,
-            report.Status == HealthStatus.Unhealthy ? entry.Description ?? entry.Exception?.Message : null);
+            Status(report.Status),
+            Data("ring", "nodeId") as string,
+            Data("ring", "ringAddress") as string,
+            Data("ring", "storing") is true,
+            Data("ring", "storingMembers") as int? ?? 0,
+            Data("membership", "activeSilos") as int? ?? 0,
+            problems.Count == 0 ? null : string.Join("; ", problems),
+            report.Entries.ToDictionary(
+                e => e.Key,
+                e => new HealthCheckView(Status(e.Value.Status), e.Value.Description, e.Value.Data.Count == 0 ? null : e.Value.Data)));
+        context.Response.Headers.CacheControl = "no-store";
         return context.Response.WriteAsJsonAsync(view, Web);
     }
 

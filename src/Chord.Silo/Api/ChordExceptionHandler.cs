@@ -1,4 +1,5 @@
 using Chord.Dht.Ring;
+using Chord.Silo.Logging;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Mvc;
 using Orleans.Serialization;
@@ -16,7 +17,9 @@ internal sealed partial class ChordExceptionHandler(IProblemDetailsService probl
         var (status, title, detail) = Classify(exception);
         if (status >= 500)
         {
-            Log.RingUnavailable(logger, exception, httpContext.Request.Method, httpContext.Request.Path, status);
+            // One line with the cause; the stack trace only at Debug (a ring short of owners is expected while a peer is down).
+            Log.RingUnavailable(logger, httpContext.Request.Method, httpContext.Request.Path, status, OneLineConsoleFormatter.Cause(exception));
+            Log.RingUnavailableDetail(logger, exception, httpContext.Request.Method, httpContext.Request.Path);
         }
 
         if (status == StatusCodes.Status503ServiceUnavailable)
@@ -92,7 +95,10 @@ internal sealed partial class ChordExceptionHandler(IProblemDetailsService probl
 
     private static partial class Log
     {
-        [LoggerMessage(1, LogLevel.Warning, "{Method} {Path} failed with {Status}")]
-        public static partial void RingUnavailable(ILogger logger, Exception exception, string method, string path, int status);
+        [LoggerMessage(1, LogLevel.Warning, "{Method} {Path} failed with {Status}: {Cause}")]
+        public static partial void RingUnavailable(ILogger logger, string method, string path, int status, string cause);
+
+        [LoggerMessage(2, LogLevel.Debug, "{Method} {Path}: the exception")]
+        public static partial void RingUnavailableDetail(ILogger logger, Exception exception, string method, string path);
     }
 }

@@ -44,8 +44,10 @@ internal static class RequestValues
         return segment.Length == 0 ? null : Uri.UnescapeDataString(segment);
     }
 
-    public static IResult EmptyKey() =>
-        Problems.BadRequest("The key is empty. Put the key in the path, percent-encoded: /kv/{key} (for example /kv/greeting, or /kv/a%2Fb for 'a/b').");
+    /// <summary>The 400 for a missing key, or one of whitespace only (Orleans cannot name a grain by it).</summary>
+    public static IResult EmptyKey(string? key = null) => key is { Length: > 0 }
+        ? Problems.BadRequest($"The key is only whitespace ({key.Length} character{(key.Length == 1 ? string.Empty : "s")}: '{Uri.EscapeDataString(key)}' encoded); a key needs at least one other character (for example /kv/greeting, or /kv/a%20b for 'a b').")
+        : Problems.BadRequest("The key is empty. Put the key in the path, percent-encoded: /kv/{key} (for example /kv/greeting, or /kv/a%2Fb for 'a/b').");
 
     /// <summary>
     /// The value of a PUT: raw bytes (a bin) with <c>application/octet-stream</c>, UTF-8 text (a str) with

@@ -27,3 +27,16 @@ public class MeshSmokeTests
         Assert.Equal(MsgValue.Str("psst"), whisper.Payload[1]);
     }
 }
+
+/// <summary>The in-memory transport does not bound handshakes by the wall clock (a loaded machine is no lost frame).</summary>
+public class InMemoryHandshakeTests
+{
+    [Fact]
+    public async Task In_memory_nodes_connect_whatever_the_handshake_timeout()
+    {
+        // One tick is far less than any handshake takes: on TCP this bound would refuse every connection.
+        await using var cluster = await MeshCluster.StartAsync(12, inMemory: true, configure: o => o.HandshakeTimeout = TimeSpan.FromTicks(1));
+        await cluster.JoinThroughSeedAsync();
+        Assert.All(cluster.Nodes.Skip(1), n => Assert.NotNull(n.GetPeer(cluster.Nodes[0].Id)));
+    }
+}

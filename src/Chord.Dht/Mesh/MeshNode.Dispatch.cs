@@ -7,10 +7,36 @@ public sealed partial class MeshNode
 {
     internal async ValueTask DispatchAsync(MeshPeer peer, Message message)
     {
-        if (peer.Id is null && !IsMeshHandshake(message) && message.Type != MainFlag.Renegotiate)
+        if (!peer.IsAdmitted)
         {
-            MeshLog.Ignored(Logger, message.ToString(), peer.RemoteEndPoint, "it came before the handshake");
+            // Until a peer is served, only its challenge, handshake and proof are read (docs/SECURITY.md).
+            if (IsAuthFrame(message, MeshAuthentication.ChallengeFlag))
+            {
+                HandleChallenge(peer, message);
+            }
+            else if (IsAuthFrame(message, MeshAuthentication.ProofFlag))
+            {
+                await HandleProofAsync(peer, message);
+            }
+            else if (IsMeshHandshake(message))
+            {
+                await HandleHandshakeAsync(peer, message);
+            }
+            else if (message.Type == MainFlag.Renegotiate && peer.Id is null && Options.Security != MeshSecurity.Required)
+            {
+                await HandleRenegotiateAsync(peer, message); // py2p may renegotiate before its handshake
+            }
+            else
+            {
+                MeshLog.Ignored(Logger, message.ToString(), peer.Id ?? peer.RemoteEndPoint, peer.Id is null ? "it came before the handshake" : "it came before the peer authenticated");
+            }
+
             return;
+        }
+
+        if (Options.Security != MeshSecurity.Off && (IsAuthFrame(message, MeshAuthentication.ChallengeFlag) || IsAuthFrame(message, MeshAuthentication.ProofFlag)))
+        {
+            return; // authentication is over once a peer is served
         }
 
         switch (message.Type)
@@ -67,6 +93,9 @@ public sealed partial class MeshNode
 
         MeshLog.Ignored(Logger, message.ToString(), peer.Id ?? peer.RemoteEndPoint, "no handler claimed its sub-flag");
     }
+
+    private static bool IsAuthFrame(Message message, int flag) =>
+        message.Type == MainFlag.Whisper && message.SubFlagValue == flag && message.Payload.Length >= 2;
 
     private static bool IsMeshHandshake(Message message) =>
         message.Type == MainFlag.Whisper && message.Is(SubFlag.Handshake) && message.Payload.Length == 5;
@@ -141,7 +170,94 @@ public sealed partial class MeshNode
             .Select(v => (CompressionMethod)(byte)v.AsInt64())
             .ToArray();
         peer.SetHandshake(id, address, theirs);
+
+        if (Options.Security == MeshSecurity.Off)
+        {
+            await AdmitAsync(peer);
+        }
+        else if (peer.RemoteNonce is null)
+        {
+            // No challenge before the handshake: a py2p node, or a node of ours with security Off.
+            if (Options.Security == MeshSecurity.Required)
+            {
+                Refuse(peer, "no_challenge", "it did not authenticate (a py2p node, or a node without authentication); this node requires the cluster secret (security mode Required)");
+                return;
+            }
+
+            await AdmitAsync(peer);
+        }
+        else
+        {
+            await peer.WhisperAsync((long)MeshAuthentication.ProofFlag, MsgValue.Bin(MeshAuthentication.Proof(_secret, ProtocolId, Id, id, peer.RemoteNonce, peer.LocalNonce)));
+        }
+    }
+
+    private void HandleChallenge(MeshPeer peer, Message message)
+    {
+        if (Options.Security == MeshSecurity.Off)
+        {
+            return; // as a py2p node: an unknown sub-flag
+        }
+
+        var nonce = message.Payload[1];
+        if (peer.Id is not null || peer.RemoteNonce is not null || nonce.Kind != MsgKind.Bin || nonce.AsBytes().Length != MeshAuthentication.Length)
+        {
+            Refuse(peer, "malformed", $"its challenge is malformed or out of order: expected one [auth_challenge, nonce(bin {MeshAuthentication.Length})] before its handshake");
+            return;
+        }
+
+        peer.RemoteNonce = nonce.AsBytes().ToArray();
+    }
+
+    private async ValueTask HandleProofAsync(MeshPeer peer, Message message)
+    {
+        if (Options.Security == MeshSecurity.Off)
+        {
+            return;
+        }
+
+        var proof = message.Payload[1];
+        if (peer.Id is null || peer.RemoteNonce is null || proof.Kind != MsgKind.Bin)
+        {
+            Refuse(peer, "malformed", "its proof is malformed or out of order: expected [auth_proof, mac(bin 32)] after its challenge and handshake");
+            return;
+        }
+
+        var expected = MeshAuthentication.Proof(_secret, ProtocolId, peer.Id, Id, peer.LocalNonce, peer.RemoteNonce);
+        if (!MeshAuthentication.Verify(proof.AsBytes().Span, expected))
+        {
+            Refuse(peer, "wrong_proof", "its authentication proof is wrong: it does not know this cluster's secret");
+            return;
+        }
+
+        peer.SetAuthenticated();
+        MeshMetrics.Authenticated.Add(1);
+        MeshLog.PeerAuthenticated(Logger, peer.Id, peer.RemoteEndPoint);
+        await AdmitAsync(peer);
+    }
+
+    /// <summary>Closes a peer that failed authentication, with one warning naming its address.</summary>
+    private void Refuse(MeshPeer peer, string reason, string text)
+    {
+        Interlocked.Increment(ref _refusedPeers);
+        MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        MeshLog.PeerRefused(Logger, peer.Id ?? "(no handshake)", peer.RemoteEndPoint, peer.Address?.ToString() ?? "nothing", text);
+        peer.Close(null);
+    }
+
+    /// <summary>
+    /// The peer is served from now on: it enters the routing table (resolving a duplicate connection to the same
+    /// node, which happens when both dialled at once: only now, after authentication, are both ids trusted), gets
+    /// our peers list, and the layers above hear of it.
+    /// </summary>
+    private async ValueTask AdmitAsync(MeshPeer peer)
+    {
+        var id = peer.Id!;
+        var address = peer.Address!.Value;
         _awaiting.TryRemove(peer, out _);
+        // Completed before a duplicate is closed, so a ConnectAsync waiting on the closed one finds the survivor.
+        peer.Admit();
+        _dialBackoff.TryRemove(address + "/" + id, out _);
 
         bool first;
         lock (_routingLock)
@@ -186,6 +302,11 @@ public sealed partial class MeshNode
     /// </summary>
     private MeshPeer ChooseSurvivor(MeshPeer existing, MeshPeer incoming)
     {
+        if (existing.IsAuthenticated != incoming.IsAuthenticated)
+        {
+            return existing.IsAuthenticated ? existing : incoming; // an unauthenticated peer never displaces a proven one
+        }
+
         if (existing.IsOutgoing == incoming.IsOutgoing)
         {
             return existing;

@@ -17,7 +17,10 @@ internal sealed class TcpConnection : MeshTransportConnection
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
         RemoteEndPoint = socket.RemoteEndPoint?.ToString() ?? "?";
+        RemoteHost = (socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? RemoteEndPoint;
     }
+
+    public override string RemoteHost { get; }
 
     public override PipeReader Input { get; }
 

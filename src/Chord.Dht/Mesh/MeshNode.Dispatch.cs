@@ -7,6 +7,11 @@ public sealed partial class MeshNode
 {
     internal async ValueTask DispatchAsync(MeshPeer peer, Message message)
     {
+        if (peer.IsRefused)
+        {
+            return;
+        }
+
         if (!peer.IsAdmitted)
         {
             // Until a peer is served, only its challenge, handshake and proof are read (docs/SECURITY.md).
@@ -242,7 +247,7 @@ public sealed partial class MeshNode
         Interlocked.Increment(ref _refusedPeers);
         MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", reason));
         MeshLog.PeerRefused(Logger, peer.Id ?? "(no handshake)", peer.RemoteEndPoint, peer.Address?.ToString() ?? "nothing", text);
-        peer.Close(null);
+        peer.Refuse();
     }
 
     /// <summary>

@@ -29,6 +29,7 @@ public sealed class MeshPeer
     private long _preAuthBytes;
     private volatile bool _admitted;
     private volatile bool _authenticated;
+    private volatile bool _refused;
 
     internal MeshPeer(MeshNode node, MeshTransportConnection transport, bool isOutgoing)
     {
@@ -64,6 +65,9 @@ public sealed class MeshPeer
 
     /// <summary>True once the node serves this connection (handshake, and authentication where it applies, done).</summary>
     internal bool IsAdmitted => _admitted;
+
+    /// <summary>True once the peer was refused: nothing more from it is read, and the connection closes once our queue is out.</summary>
+    internal bool IsRefused => _refused;
 
     /// <summary>The nonce we challenged this peer with.</summary>
     internal byte[] LocalNonce { get; }
@@ -182,6 +186,16 @@ public sealed class MeshPeer
     }
 
     internal void SetAuthenticated() => _authenticated = true;
+
+    /// <summary>
+    /// Refuses the peer: nothing more from it is processed, and the connection closes once what we queued (our own
+    /// proof, so that the other side can tell why) is written; the handshake deadline closes it if that never happens.
+    /// </summary>
+    internal void Refuse()
+    {
+        _refused = true;
+        _outbound.Writer.TryComplete();
+    }
 
     /// <summary>The node serves this connection from now on; <see cref="Handshake"/> completes.</summary>
     internal void Admit()

@@ -47,6 +47,13 @@ public sealed partial class MeshNode
         switch (message.Type)
         {
             case MainFlag.Broadcast:
+                if (!peer.IsAuthenticated && !IsPy2pSubFlag(message))
+                {
+                    // Relayed, it would reach our other nodes over authenticated connections and pass for theirs.
+                    MeshLog.Ignored(Logger, message.ToString(), peer.Id ?? peer.RemoteEndPoint, "an extension broadcast from an unauthenticated peer is neither handled nor relayed");
+                    return;
+                }
+
                 if (!AcceptBroadcast(message))
                 {
                     return;
@@ -98,6 +105,9 @@ public sealed partial class MeshNode
 
         MeshLog.Ignored(Logger, message.ToString(), peer.Id ?? peer.RemoteEndPoint, "no handler claimed its sub-flag");
     }
+
+    private static bool IsPy2pSubFlag(Message message) =>
+        message.SubFlagValue is { } flag && flag is >= 0 and <= byte.MaxValue && Enum.IsDefined((SubFlag)flag);
 
     private static bool IsAuthFrame(Message message, int flag) =>
         message.Type == MainFlag.Whisper && message.SubFlagValue == flag && message.Payload.Length >= 2;

@@ -181,10 +181,11 @@ public class MeshBadInputTests
     [Fact]
     public async Task A_broadcast_with_an_unknown_sub_flag_is_relayed_but_not_delivered()
     {
-        // PROTOCOL.md §6: the reference ignores unknown sub-flags but still relays such a broadcast.
-        await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
+        // PROTOCOL.md §6: the reference ignores unknown sub-flags but still relays such a broadcast. We do so for an
+        // authenticated peer (one of ours); from an unauthenticated one, see the next test.
+        await using var check = await ServingCheck.StartAsync(new MeshOptions());
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
-        await raw.HandshakeAsync(check.Node);
+        await raw.AuthenticatedHandshakeAsync(check.Node);
         var relayed = 0;
         check.Honest.RegisterHandler(m =>
         {
@@ -203,6 +204,32 @@ public class MeshBadInputTests
         Assert.Equal(1, Volatile.Read(ref relayed));
         Assert.Equal(0, check.HonestInbox.CountText("junk"));
         Assert.Equal(0, check.NodeInbox.CountText("junk"));
+        Assert.False(raw.IsClosed);
+    }
+
+    [Fact]
+    public async Task A_broadcast_with_an_unknown_sub_flag_from_an_unauthenticated_peer_is_not_relayed()
+    {
+        // Relayed, it would reach our other nodes over an authenticated connection and pass for one of ours.
+        await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
+        await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
+        await raw.HandshakeAsync(check.Node);
+        var relayed = 0;
+        check.Honest.RegisterHandler(m =>
+        {
+            if (m.Message.SubFlagValue == 0x31 && m.Sender == raw.Id)
+            {
+                Interlocked.Increment(ref relayed);
+            }
+
+            return ValueTask.FromResult(false);
+        });
+
+        await raw.SendMessageAsync(MainFlag.Broadcast, 0x31, "extension");
+        await raw.SendMessageAsync(MainFlag.Broadcast, (long)SubFlag.Broadcast, "after-extension");
+
+        await Eventually.UntilAsync(() => check.HonestInbox.Count(raw.Id, "after-extension") == 1, "py2p's own broadcast is relayed");
+        Assert.Equal(0, Volatile.Read(ref relayed));
         Assert.False(raw.IsClosed);
     }
 

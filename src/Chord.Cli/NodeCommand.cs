@@ -24,10 +24,12 @@ internal static class NodeCommand
             Description = "The salt of the node id; the same salt and address give the same id after a restart (default: random, as py2p).",
         };
         var subnet = CliOptions.Subnet();
+        var secret = CliOptions.ClusterSecret();
+        var allowUnauthenticated = CliOptions.AllowUnauthenticatedPeers();
         var verbose = CliOptions.Verbose();
         var command = new Command("node", "Run a storing ring node until Ctrl+C, then unjoin (hand its data off) and stop.")
         {
-            listen, join, salt, subnet, verbose,
+            listen, join, salt, subnet, secret, allowUnauthenticated, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -53,6 +55,12 @@ internal static class NodeCommand
             options.Mesh.ListenPort = address.Port;
             options.Mesh.Subnet = parse.GetValue(subnet)!;
             options.Mesh.Salt = parse.GetValue(salt);
+            if (CliOptions.ApplySecurity(options.Mesh, parse.GetValue(secret), parse.GetValue(allowUnauthenticated)) is { } problem)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"chord: {problem}");
+                return ExitCodes.Usage;
+            }
+
             await using var node = new RingNode(options, logging);
             try
             {
@@ -72,6 +80,13 @@ internal static class NodeCommand
 
             parse.InvocationConfiguration.Output.WriteLine($"node {node.Id}");
             parse.InvocationConfiguration.Output.WriteLine($"listening on {node.Mesh.Address}, storing (subnet '{options.Mesh.Subnet}')");
+            parse.InvocationConfiguration.Output.WriteLine(options.Mesh.ClusterSecret is null
+                ? "warning: authenticating with the built-in development secret; give --cluster-secret (or $" + CliOptions.ClusterSecretVariable + ") for a real ring"
+                : "authenticating peers with the cluster secret");
+            if (options.Mesh.Security == MeshSecurity.AllowUnauthenticated)
+            {
+                parse.InvocationConfiguration.Output.WriteLine("warning: serving unauthenticated (py2p) peers too (--allow-unauthenticated-peers)");
+            }
             parse.InvocationConfiguration.Output.WriteLine($"try: chord set hello world --ring {node.Mesh.Address}   (Ctrl+C stops this node)");
             try
             {

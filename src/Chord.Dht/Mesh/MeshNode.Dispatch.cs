@@ -283,7 +283,7 @@ public sealed partial class MeshNode
                 var drop = keep == peer ? existing : peer;
                 MeshLog.ConflictResolved(Logger, id, keep.IsOutgoing ? "we" : "they");
                 _routing[id] = keep;
-                drop.Close();
+                drop.CloseAfterQueue();
                 if (keep != peer)
                 {
                     return;

@@ -211,7 +211,7 @@ public sealed partial class MeshNode : IAsyncDisposable
         {
             peer.Close();
             // Of two connections dialled at once, the remote may close ours as the duplicate: the other one serves.
-            if (peer.Id is { } id && GetPeer(id) is { IsAdmitted: true } survivor && (expectedId is null || expectedId == id))
+            if (peer.Id is { } id && (expectedId is null || expectedId == id) && await OtherConnectionAsync(peer, id, cancellationToken) is { } survivor)
             {
                 return survivor;
             }
@@ -226,6 +226,52 @@ public sealed partial class MeshNode : IAsyncDisposable
         }
 
         return GetPeer(peer.Id!) ?? peer;
+    }
+
+    /// <summary>
+    /// The connection to <paramref name="id"/> that serves when <paramref name="closed"/> did not: the one in the
+    /// routing table, or one still authenticating (waited for up to <see cref="MeshOptions.HandshakeTimeout"/>); null
+    /// when there is none.
+    /// </summary>
+    private async Task<MeshPeer?> OtherConnectionAsync(MeshPeer closed, string id, CancellationToken cancellationToken)
+    {
+        if (GetPeer(id) is { } served)
+        {
+            return served;
+        }
+
+        if (!_awaiting.Keys.Any(p => p != closed && p.Id == id && !p.IsClosed))
+        {
+            return null;
+        }
+
+        var admitted = new TaskCompletionSource<MeshPeer>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnConnected(object? sender, MeshPeerEventArgs e)
+        {
+            if (e.Peer.Id == id)
+            {
+                admitted.TrySetResult(e.Peer);
+            }
+        }
+
+        PeerConnected += OnConnected;
+        try
+        {
+            if (GetPeer(id) is { } now)
+            {
+                return now;
+            }
+
+            return await admitted.Task.WaitAsync(Options.HandshakeTimeout, Options.TimeProvider, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+        finally
+        {
+            PeerConnected -= OnConnected;
+        }
     }
 
     private MeshConnectException DialFailed(string? backoffKey, PeerAddress address, string? expectedId, MeshConnectException failure)

@@ -194,7 +194,20 @@ public sealed class MeshPeer
     internal void Refuse()
     {
         _refused = true;
-        _outbound.Writer.TryComplete();
+        CloseAfterQueue();
+    }
+
+    /// <summary>
+    /// Closes the connection once what is queued has been written (a duplicate being dropped may carry our proof, or
+    /// frames queued before the other connection won), within <see cref="MeshOptions.HandshakeTimeout"/> at most.
+    /// What arrives meanwhile is still read.
+    /// </summary>
+    internal void CloseAfterQueue()
+    {
+        if (_outbound.Writer.TryComplete())
+        {
+            _ = Task.Delay(_node.Options.HandshakeTimeout, _node.Options.TimeProvider).ContinueWith(_ => Close(null), TaskScheduler.Default);
+        }
     }
 
     /// <summary>The node serves this connection from now on; <see cref="Handshake"/> completes.</summary>

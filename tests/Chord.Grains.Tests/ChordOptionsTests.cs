@@ -35,6 +35,7 @@ public sealed class ChordOptionsTests
         { "MaxPreAuthFrameLength", o => o.MaxPreAuthFrameLength = 10, "at least 512 bytes" },
         { "MaxPreAuthBytes", o => o.MaxPreAuthBytes = 10, "at least 1024 bytes" },
         { "HandshakeTimeout", o => o.HandshakeTimeout = TimeSpan.Zero, "a positive time" },
+        { "TlsCertificatePath", o => o.TlsCertificatePath = "/nonexistent/cluster.pfx", "an existing PKCS#12 (.pfx) file" },
     };
 
     [Fact]

@@ -62,7 +62,10 @@ public sealed partial class MeshNode : IAsyncDisposable
         options.Validate();
         Options = options;
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MeshNode>();
-        _transport = transport ?? TcpTransport.Instance;
+        _transport = transport
+            ?? (options.TlsCertificatePath is { } certificate
+                ? new TlsTcpTransport(TlsTcpTransport.LoadCertificate(certificate, options.TlsCertificatePassword), options.HandshakeTimeout)
+                : TcpTransport.Instance);
         ProtocolId = NodeIdentity.ProtocolId(options.Subnet);
         Salt = options.Salt ?? NodeIdentity.NewSalt();
         _secret = System.Text.Encoding.UTF8.GetBytes(options.ClusterSecret ?? MeshOptions.DevelopmentClusterSecret);

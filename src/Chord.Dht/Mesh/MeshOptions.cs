@@ -46,6 +46,16 @@ public sealed class MeshOptions
     /// <summary>The secret used when <see cref="ClusterSecret"/> is null: for a single machine and tests only.</summary>
     public const string DevelopmentClusterSecret = "chord-development-secret-do-not-use-in-production";
 
+    /// <summary>
+    /// A PKCS#12 (.pfx) file holding the cluster's TLS certificate and its private key, the same on every node: with
+    /// it, every connection of the (TCP) transport is TLS, and a peer must present exactly this certificate. Null (the
+    /// default): plaintext TCP. py2p nodes cannot connect to a TLS ring. See docs/SECURITY.md.
+    /// </summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>The password of <see cref="TlsCertificatePath"/>, if it has one.</summary>
+    public string? TlsCertificatePassword { get; set; }
+
     /// <summary>Open connections at most (both directions); an incoming connection over it is closed at once.</summary>
     public int MaxConnections { get; set; } = 1024;
 
@@ -136,6 +146,11 @@ public sealed class MeshOptions
             throw new ArgumentException(
                 $"MeshOptions.ClusterSecret is {System.Text.Encoding.UTF8.GetByteCount(ClusterSecret)} bytes; allowed: at least {MeshAuthentication.MinimumSecretBytes} bytes (UTF-8), "
                 + "the same on every node of the cluster, for example 32 random bytes in base64 (openssl rand -base64 32); or null for the development secret.");
+        }
+
+        if (TlsCertificatePath is not null && !File.Exists(TlsCertificatePath))
+        {
+            throw new ArgumentException($"MeshOptions.TlsCertificatePath is '{TlsCertificatePath}', which does not exist; allowed: a PKCS#12 (.pfx) file with the cluster certificate and its private key, or null for plaintext.");
         }
 
         ArgumentNullException.ThrowIfNull(Subnet, "MeshOptions.Subnet");

@@ -43,6 +43,16 @@ public sealed class ChordOptions
     /// </summary>
     public bool AllowUnauthenticatedPeers { get; set; }
 
+    /// <summary>
+    /// A PKCS#12 (.pfx) file with the cluster's TLS certificate and its private key, the same on every silo: ring
+    /// connections are then TLS (encrypted), and a peer must present exactly this certificate. Null (the default):
+    /// plaintext ring traffic, authenticated by <see cref="ClusterSecret"/> only. py2p nodes cannot join a TLS ring.
+    /// </summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>The password of <see cref="TlsCertificatePath"/>, if it has one (give it by environment variable).</summary>
+    public string? TlsCertificatePassword { get; set; }
+
     /// <summary>Open ring connections at most; an incoming one over it is closed at once.</summary>
     public int MaxConnections { get; set; } = 1024;
 

@@ -33,6 +33,8 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
         Check(options.ClusterSecret is null || System.Text.Encoding.UTF8.GetByteCount(options.ClusterSecret) >= 16, nameof(options.ClusterSecret),
             options.ClusterSecret is null ? null : $"({System.Text.Encoding.UTF8.GetByteCount(options.ClusterSecret)} bytes, not shown)",
             "at least 16 bytes (UTF-8), the same on every silo, for example 32 random bytes in base64 (openssl rand -base64 32); or unset for the development secret");
+        Check(options.TlsCertificatePath is null || File.Exists(options.TlsCertificatePath), nameof(options.TlsCertificatePath), options.TlsCertificatePath,
+            "an existing PKCS#12 (.pfx) file with the cluster certificate and its private key, or unset for plaintext");
         Check(options.MaxConnections >= 1, nameof(options.MaxConnections), options.MaxConnections, "at least 1");
         Check(options.MaxConnectionsPerAddress >= 1, nameof(options.MaxConnectionsPerAddress), options.MaxConnectionsPerAddress, "at least 1");
         Check(options.MaxPreAuthFrameLength >= 512, nameof(options.MaxPreAuthFrameLength), options.MaxPreAuthFrameLength, "at least 512 bytes");
@@ -90,6 +92,8 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
             MaxFrameLength = options.MaxFrameLength,
             RequestTimeout = options.RequestTimeout,
             ClusterSecret = options.ClusterSecret,
+            TlsCertificatePath = options.TlsCertificatePath,
+            TlsCertificatePassword = options.TlsCertificatePassword,
             Security = options.AllowUnauthenticatedPeers ? MeshSecurity.AllowUnauthenticated : MeshSecurity.Required,
             MaxConnections = options.MaxConnections,
             MaxConnectionsPerAddress = options.MaxConnectionsPerAddress,

@@ -55,4 +55,7 @@ internal static partial class MeshLog
 
     [LoggerMessage(17, LogLevel.Debug, "Peer {PeerId} at {Remote} authenticated")]
     public static partial void PeerAuthenticated(ILogger logger, string peerId, string remote);
+
+    [LoggerMessage(18, LogLevel.Warning, "Could not reach {Address}: {Reason}")]
+    public static partial void AddressUnreachable(ILogger logger, PeerAddress address, string reason);
 }

@@ -281,7 +281,7 @@ public sealed partial class MeshNode : IAsyncDisposable
     {
         if (backoffKey is null)
         {
-            MeshLog.DialFailedOnce(Logger, address, expectedId ?? "(any)", failure.Message, 0);
+            MeshLog.AddressUnreachable(Logger, address, failure.Message);
         }
         else
         {

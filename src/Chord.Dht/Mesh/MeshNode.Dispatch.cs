@@ -254,9 +254,9 @@ public sealed partial class MeshNode
     /// <summary>Closes a peer that failed authentication, with one warning naming its address.</summary>
     private void Refuse(MeshPeer peer, string reason, string text)
     {
-        Interlocked.Increment(ref _refusedPeers);
-        MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", reason));
         MeshLog.PeerRefused(Logger, peer.Id ?? "(no handshake)", peer.RemoteEndPoint, peer.Address?.ToString() ?? "nothing", text);
+        MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        Interlocked.Increment(ref _refusedPeers); // after the log line, so a test that sees the count sees the line
         peer.Refuse();
     }
 

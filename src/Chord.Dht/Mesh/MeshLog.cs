@@ -56,6 +56,6 @@ internal static partial class MeshLog
     [LoggerMessage(17, LogLevel.Debug, "Peer {PeerId} at {Remote} authenticated")]
     public static partial void PeerAuthenticated(ILogger logger, string peerId, string remote);
 
-    [LoggerMessage(18, LogLevel.Warning, "Could not reach {Address}: {Reason}")]
-    public static partial void AddressUnreachable(ILogger logger, PeerAddress address, string reason);
+    [LoggerMessage(18, LogLevel.Warning, "Could not reach {Address} (node {ExpectedId}): {Reason}")]
+    public static partial void AddressUnreachable(ILogger logger, PeerAddress address, string expectedId, string reason);
 }

@@ -185,8 +185,9 @@ public sealed partial class MeshNode : IAsyncDisposable
             return existing;
         }
 
-        // A member that failed recently is not dialled again until its backoff has passed (a dead member would
-        // otherwise be dialled by every write that wants a copy on it).
+        // A member whose address refused the connection recently is not dialled again until its backoff has passed (a
+        // dead member would otherwise be dialled by every write that wants a copy on it). Only a refused or failed TCP
+        // connect counts: a member that answers, however slowly, is alive, and the ring must keep trying it.
         var backoffKey = expectedId is null ? null : address + "/" + expectedId;
         if (backoffKey is not null && _dialBackoff.TryGetValue(backoffKey, out var backoff) && Options.TimeProvider.GetTimestamp() < backoff.NotBefore)
         {
@@ -219,7 +220,7 @@ public sealed partial class MeshNode : IAsyncDisposable
                 return survivor;
             }
 
-            throw DialFailed(backoffKey, address, expectedId, new MeshConnectException($"{address} did not complete a handshake and authentication: {e.Message}", e));
+            throw DialFailed(null, address, expectedId, new MeshConnectException($"{address} did not complete a handshake and authentication: {e.Message}", e));
         }
 
         if (expectedId is not null && peer.Id != expectedId)
@@ -281,7 +282,7 @@ public sealed partial class MeshNode : IAsyncDisposable
     {
         if (backoffKey is null)
         {
-            MeshLog.AddressUnreachable(Logger, address, failure.Message);
+            MeshLog.AddressUnreachable(Logger, address, expectedId ?? "(any)", failure.Message);
         }
         else
         {

@@ -42,6 +42,48 @@ internal static class CliOptions
         DefaultValueFactory = _ => "chord",
     };
 
+    /// <summary>The environment variable read when <c>--cluster-secret</c> is not given (a command line is visible to every user of the machine).</summary>
+    public const string ClusterSecretVariable = "CHORD_CLUSTER_SECRET";
+
+    /// <summary>The cluster secret, checked at parse time (at least 16 bytes), so a short one is a usage error (exit code 2).</summary>
+    public static Option<string?> ClusterSecret()
+    {
+        var option = new Option<string?>("--cluster-secret")
+        {
+            Description = $"The ring's cluster secret (at least 16 bytes; default: ${ClusterSecretVariable}, else the built-in development secret, with a warning).",
+        };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } secret && System.Text.Encoding.UTF8.GetByteCount(secret) < 16)
+            {
+                result.AddError($"--cluster-secret is {System.Text.Encoding.UTF8.GetByteCount(secret)} bytes: give at least 16 bytes, the secret every node of the ring shares.");
+            }
+        });
+        return option;
+    }
+
+    public static Option<bool> AllowUnauthenticatedPeers() => new("--allow-unauthenticated-peers")
+    {
+        Description = "Also serve peers that do not authenticate (py2p nodes); anyone who reaches the port can then read and write as py2p can.",
+    };
+
+    /// <summary>
+    /// Sets the mesh's security from the two options (and <see cref="ClusterSecretVariable"/>); null when all is well,
+    /// else what is wrong (a usage error).
+    /// </summary>
+    public static string? ApplySecurity(MeshOptions mesh, string? secret, bool allowUnauthenticated)
+    {
+        secret ??= Environment.GetEnvironmentVariable(ClusterSecretVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
+        if (secret is not null && System.Text.Encoding.UTF8.GetByteCount(secret) < 16)
+        {
+            return $"${ClusterSecretVariable} is {System.Text.Encoding.UTF8.GetByteCount(secret)} bytes: give at least 16 bytes, the secret every node of the ring shares.";
+        }
+
+        mesh.ClusterSecret = secret;
+        mesh.Security = allowUnauthenticated ? MeshSecurity.AllowUnauthenticated : MeshSecurity.Required;
+        return null;
+    }
+
     public static Option<bool> Verbose() => new("--verbose", "-v")
     {
         Description = "Log what the node does to stderr.",

@@ -139,6 +139,8 @@ internal static class KeyCommands
         var http = CliOptions.Http();
         var timeout = CliOptions.Timeout();
         var subnet = CliOptions.Subnet();
+        var secret = CliOptions.ClusterSecret();
+        var allowUnauthenticated = CliOptions.AllowUnauthenticatedPeers();
         var verbose = CliOptions.Verbose();
         var command = new Command(name, description);
         foreach (var argument in arguments)
@@ -146,7 +148,7 @@ internal static class KeyCommands
             command.Arguments.Add(argument);
         }
 
-        foreach (var option in extra.Append(ring).Append(http).Append(timeout).Append(subnet).Append(verbose))
+        foreach (var option in extra.Append(ring).Append(http).Append(timeout).Append(subnet).Append(secret).Append(allowUnauthenticated).Append(verbose))
         {
             command.Options.Add(option);
         }
@@ -182,10 +184,16 @@ internal static class KeyCommands
             }
 
             var seconds = parse.GetValue(timeout);
+            var mesh = new MeshOptions();
+            if (CliOptions.ApplySecurity(mesh, parse.GetValue(secret), parse.GetValue(allowUnauthenticated)) is { } insecure)
+            {
+                await error.WriteLineAsync($"chord: {insecure}");
+                return ExitCodes.Usage;
+            }
 
             return api is not null
                 ? await RunHttpAsync(parse, api, TimeSpan.FromSeconds(seconds), httpOperation, cancellationToken)
-                : await RunRingAsync(parse, seed!.Value, seconds, parse.GetValue(subnet)!, parse.GetValue(verbose), operation, cancellationToken);
+                : await RunRingAsync(parse, seed!.Value, seconds, parse.GetValue(subnet)!, parse.GetValue(verbose), mesh, operation, cancellationToken);
         });
         return command;
     }
@@ -211,11 +219,11 @@ internal static class KeyCommands
         }
     }
 
-    private static async Task<int> RunRingAsync(ParseResult parse, PeerAddress seed, double seconds, string subnet, bool verbose,
+    private static async Task<int> RunRingAsync(ParseResult parse, PeerAddress seed, double seconds, string subnet, bool verbose, MeshOptions mesh,
         Func<ParseResult, RingNode, CancellationToken, Task<int>> operation, CancellationToken cancellationToken)
     {
         using var logging = CliOptions.Logging(verbose);
-        var options = new RingOptions { RequestTimeout = TimeSpan.FromSeconds(seconds) };
+        var options = new RingOptions { RequestTimeout = TimeSpan.FromSeconds(seconds), Mesh = mesh };
         options.Mesh.Subnet = subnet;
         options.Mesh.MaxOutgoing = 0; // a one-shot client talks through its seed
         await using var node = new RingNode(options, logging);

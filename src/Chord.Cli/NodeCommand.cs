@@ -28,10 +28,12 @@ internal static class NodeCommand
             Description = "Keep this node's entries in this directory (SQLite), so they survive a stop; default: in memory only.",
         };
         var subnet = CliOptions.Subnet();
+        var secret = CliOptions.ClusterSecret();
+        var allowUnauthenticated = CliOptions.AllowUnauthenticatedPeers();
         var verbose = CliOptions.Verbose();
         var command = new Command("node", "Run a storing ring node until Ctrl+C, then unjoin (hand its data off) and stop.")
         {
-            listen, join, salt, dataDir, subnet, verbose,
+            listen, join, salt, dataDir, subnet, secret, allowUnauthenticated, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -65,6 +67,13 @@ internal static class NodeCommand
             }
 
             options.DataDirectory = directory;
+
+            if (CliOptions.ApplySecurity(options.Mesh, parse.GetValue(secret), parse.GetValue(allowUnauthenticated)) is { } problem)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"chord: {problem}");
+                return ExitCodes.Usage;
+            }
+
             await using var node = new RingNode(options, logging);
             try
             {
@@ -100,6 +109,14 @@ internal static class NodeCommand
 
             parse.InvocationConfiguration.Output.WriteLine($"node {node.Id}");
             parse.InvocationConfiguration.Output.WriteLine($"listening on {node.Mesh.Address}, storing (subnet '{options.Mesh.Subnet}'), entries {(directory is null ? "in memory only" : $"kept in {directory}")}");
+            parse.InvocationConfiguration.Output.WriteLine(options.Mesh.ClusterSecret is null
+                ? "warning: authenticating with the built-in development secret; give --cluster-secret (or $" + CliOptions.ClusterSecretVariable + ") for a real ring"
+                : "authenticating peers with the cluster secret");
+            if (options.Mesh.Security == MeshSecurity.AllowUnauthenticated)
+            {
+                parse.InvocationConfiguration.Output.WriteLine("warning: serving unauthenticated (py2p) peers too (--allow-unauthenticated-peers)");
+            }
+
             if (seeds.Count > 0)
             {
                 var others = node.Members.Count(m => m.IsStoring);

@@ -114,6 +114,16 @@ internal static class HostCommandLine
             }
         }
 
+        void Bool(string key)
+        {
+            if (configuration[key] is { } text && !bool.TryParse(text, out _))
+            {
+                problems.Add($"{Name(key)} is '{text}'; allowed: true or false.");
+            }
+        }
+
+        Bool($"{ChordOptions.SectionName}:{nameof(ChordOptions.AllowUnauthenticatedPeers)}");
+
         void Ip(string key)
         {
             if (configuration[key] is { } text && ParseIp(text) is null)

@@ -29,7 +29,24 @@ public sealed class ChordOptionsTests
         { "Compression", o => o.Compression = ["zlib", "lzma"], "zlib" },
         { "Compression", o => o.Compression = ["7"], "zlib" },
         { "DataDirectory", o => o.DataDirectory = string.Empty, "a directory path" },
+        { "ClusterSecret", o => o.ClusterSecret = "short-secret", "at least 16 bytes" },
+        { "MaxConnections", o => o.MaxConnections = 0, "at least 1" },
+        { "MaxConnectionsPerAddress", o => o.MaxConnectionsPerAddress = 0, "at least 1" },
+        { "MaxPreAuthFrameLength", o => o.MaxPreAuthFrameLength = 10, "at least 512 bytes" },
+        { "MaxPreAuthBytes", o => o.MaxPreAuthBytes = 10, "at least 1024 bytes" },
+        { "HandshakeTimeout", o => o.HandshakeTimeout = TimeSpan.Zero, "a positive time" },
+        { "TlsCertificatePath", o => o.TlsCertificatePath = "/nonexistent/cluster.pfx", "an existing PKCS#12 (.pfx) file" },
     };
+
+    [Fact]
+    public void A_short_cluster_secret_is_reported_without_showing_it()
+    {
+        var result = Validator.Validate(null, new ChordOptions { ClusterSecret = "hunter2-hunter2" });
+
+        var failure = Assert.Single(result.Failures!);
+        Assert.Contains("15 bytes", failure, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", failure, StringComparison.Ordinal);
+    }
 
     [Fact]
     public void The_defaults_are_valid()
@@ -51,6 +68,10 @@ public sealed class ChordOptionsTests
             Seeds = ["127.0.0.1:4445", "py2p.example.org:4446"],
             Compression = ["snappy", "ZLIB"],
             DataDirectory = "/var/lib/chord",
+            ClusterSecret = "a-secret-of-at-least-16-bytes",
+            AllowUnauthenticatedPeers = true,
+            MaxConnections = 10,
+            MaxConnectionsPerAddress = 2,
         };
 
         var result = Validator.Validate(null, options);

@@ -22,9 +22,17 @@ public sealed class ChordTestCluster : IAsyncDisposable
     /// <summary>The configuration key that sets each silo's ChordOptions.RequestTimeout (a TimeSpan).</summary>
     public const string RequestTimeoutKey = "ChordTests:RequestTimeout";
 
-    public static async Task<ChordTestCluster> StartAsync(int silos = 3, ChordStorageMode storage = ChordStorageMode.None, TimeSpan? requestTimeout = null)
+    /// <summary>The configuration key that turns on each silo's ChordOptions.AllowUnauthenticatedPeers (the py2p opt-in).</summary>
+    public const string AllowUnauthenticatedKey = "ChordTests:AllowUnauthenticatedPeers";
+
+    public static async Task<ChordTestCluster> StartAsync(int silos = 3, ChordStorageMode storage = ChordStorageMode.None, TimeSpan? requestTimeout = null, bool allowUnauthenticatedPeers = false)
     {
         var builder = new TestClusterBuilder((short)silos);
+        if (allowUnauthenticatedPeers)
+        {
+            builder.Properties[AllowUnauthenticatedKey] = "true";
+        }
+
         if (storage != ChordStorageMode.None)
         {
             builder.Properties[StorageModeKey] = storage.ToString();
@@ -103,6 +111,7 @@ public sealed class ChordTestCluster : IAsyncDisposable
             {
                 options.ListenHost = "127.0.0.1";
                 options.JoinTimeout = TimeSpan.FromSeconds(10);
+                options.AllowUnauthenticatedPeers = siloBuilder.Configuration[AllowUnauthenticatedKey] == "true";
                 if (TimeSpan.TryParse(siloBuilder.Configuration[RequestTimeoutKey], System.Globalization.CultureInfo.InvariantCulture, out var timeout))
                 {
                     options.RequestTimeout = timeout;

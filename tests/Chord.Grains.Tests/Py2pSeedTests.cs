@@ -92,6 +92,7 @@ public sealed class Py2pSeedTests
                 options.ListenHost = "127.0.0.1";
                 options.JoinTimeout = TimeSpan.FromSeconds(10);
                 options.Seeds = [seed];
+                options.AllowUnauthenticatedPeers = true; // the py2p interop opt-in
             });
         }
     }

@@ -209,6 +209,22 @@ public sealed partial class CliTests : IAsyncLifetime
         Assert.StartsWith("chord: unknown command 'frob'; the commands are node, get, set, del", line, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_client_with_another_cluster_secret_is_refused_and_a_short_secret_is_a_usage_error()
+    {
+        var refused = await RunAsync("get", "greeting", "--ring", Ring, "--cluster-secret", "not-the-rings-secret-at-all", "--timeout", "5");
+        Assert.Equal(ExitCodes.RingError, refused.Code);
+        Assert.Contains("authentication", refused.Error, StringComparison.Ordinal);
+
+        var shortSecret = await RunAsync("get", "greeting", "--ring", Ring, "--cluster-secret", "short");
+        Assert.Equal(ExitCodes.Usage, shortSecret.Code);
+        Assert.Contains("at least 16 bytes", shortSecret.Error, StringComparison.Ordinal);
+
+        var node = await RunAsync("node", "--listen", "127.0.0.1:0", "--cluster-secret", "short");
+        Assert.Equal(ExitCodes.Usage, node.Code);
+        Assert.Contains("at least 16 bytes", node.Error, StringComparison.Ordinal);
+    }
+
     [GeneratedRegex(@"listening on (127\.0\.0\.1:\d+)")]
     private static partial Regex ListeningOn();
 

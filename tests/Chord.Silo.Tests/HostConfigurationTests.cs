@@ -23,6 +23,8 @@ public sealed class HostConfigurationTests
     [InlineData("--Chord:WriteQuorum=9", "Chord:WriteQuorum is '9'", "1 to 5")]
     [InlineData("--Chord:RequestTimeout=soon", "Chord:RequestTimeout", "hh:mm:ss")]
     [InlineData("--Silo:Metrics=maybe", "Silo:Metrics is 'maybe'", "true")]
+    [InlineData("--Chord:ClusterSecret=short", "Chord:ClusterSecret is '(5 bytes, not shown)'", "at least 16 bytes")]
+    [InlineData("--Chord:AllowUnauthenticatedPeers=maybe", "Chord:AllowUnauthenticatedPeers is 'maybe'", "true or false")]
     public async Task A_bad_setting_exits_2_naming_it_and_what_is_allowed(string args, string named, string allowed)
     {
         var output = new StringWriter();
@@ -94,6 +96,19 @@ public sealed class HostConfigurationTests
         Assert.Equal(4555, chord.RingPort);
         Assert.Equal(["127.0.0.1:4444", "py2p.example:4445"], chord.Seeds);
         Assert.Equal("/tmp/chord-a", chord.DataDirectory);
+        Assert.Null(chord.ClusterSecret);            // no setting: the development secret, with a warning at start
+        Assert.False(chord.AllowUnauthenticatedPeers); // authenticated peers only by default
+    }
+
+    [Fact]
+    public async Task The_cluster_secret_and_the_py2p_opt_in_bind_from_configuration()
+    {
+        await using var host = ChordHost.Create(
+            ["--http-port", "0", "--Chord:ClusterSecret=a-secret-of-at-least-16-bytes", "--Chord:AllowUnauthenticatedPeers=true"],
+            SiloHosts.QuietLogging);
+        var chord = host.App.Services.GetRequiredService<IOptions<ChordOptions>>().Value;
+        Assert.Equal("a-secret-of-at-least-16-bytes", chord.ClusterSecret);
+        Assert.True(chord.AllowUnauthenticatedPeers);
     }
 
     [Fact]

@@ -8,4 +8,7 @@ public sealed class MeshConnectException : IOException
 
     /// <summary>Creates the exception with the error underneath.</summary>
     public MeshConnectException(string message, Exception inner) : base(message, inner) { }
+
+    /// <summary>True when no dial was made: the address failed recently and is in its backoff.</summary>
+    public bool IsBackoff { get; init; }
 }

@@ -34,4 +34,28 @@ internal static partial class MeshLog
 
     [LoggerMessage(9, LogLevel.Debug, "Two connections to {PeerId}: keeping the one {Dialler} dialled")]
     public static partial void ConflictResolved(ILogger logger, string peerId, string dialler);
+
+    [LoggerMessage(11, LogLevel.Warning, "Refused peer {PeerId} at {Remote} (advertised {Advertised}): {Reason}")]
+    public static partial void PeerRefused(ILogger logger, string peerId, string remote, string advertised, string reason);
+
+    [LoggerMessage(12, LogLevel.Warning, "Refused connections from {Remote}: {Reason}; further refusals from this address are not logged for a minute")]
+    public static partial void ConnectionRefused(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(13, LogLevel.Warning, "Node {NodeId} authenticates peers with the built-in development cluster secret, which anyone with this code knows: set ClusterSecret (Chord:ClusterSecret) to the same secret on every node of a real cluster")]
+    public static partial void DevelopmentSecret(ILogger logger, string nodeId);
+
+    [LoggerMessage(14, LogLevel.Warning, "Node {NodeId} runs in security mode {Mode}: peers that do not authenticate (py2p nodes) are served, and can read and write through py2p's own messages")]
+    public static partial void Unauthenticated(ILogger logger, string nodeId, MeshSecurity mode);
+
+    [LoggerMessage(15, LogLevel.Warning, "Could not reach {Address} (node {ExpectedId}): {Reason} (not dialled again for {BackoffSeconds} s)")]
+    public static partial void DialFailedOnce(ILogger logger, PeerAddress address, string expectedId, string reason, double backoffSeconds);
+
+    [LoggerMessage(16, LogLevel.Debug, "Dial of {Address} failed")]
+    public static partial void DialFailedDetail(ILogger logger, PeerAddress address, Exception exception);
+
+    [LoggerMessage(17, LogLevel.Debug, "Peer {PeerId} at {Remote} authenticated")]
+    public static partial void PeerAuthenticated(ILogger logger, string peerId, string remote);
+
+    [LoggerMessage(18, LogLevel.Warning, "Could not reach {Address} (node {ExpectedId}): {Reason}")]
+    public static partial void AddressUnreachable(ILogger logger, PeerAddress address, string expectedId, string reason);
 }

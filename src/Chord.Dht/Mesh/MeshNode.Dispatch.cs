@@ -7,15 +7,53 @@ public sealed partial class MeshNode
 {
     internal async ValueTask DispatchAsync(MeshPeer peer, Message message)
     {
-        if (peer.Id is null && !IsMeshHandshake(message) && message.Type != MainFlag.Renegotiate)
+        if (peer.IsRefused)
         {
-            MeshLog.Ignored(Logger, message.ToString(), peer.RemoteEndPoint, "it came before the handshake");
             return;
+        }
+
+        if (!peer.IsAdmitted)
+        {
+            // Until a peer is served, only its challenge, handshake and proof are read (docs/SECURITY.md).
+            if (IsAuthFrame(message, MeshAuthentication.ChallengeFlag))
+            {
+                HandleChallenge(peer, message);
+            }
+            else if (IsAuthFrame(message, MeshAuthentication.ProofFlag))
+            {
+                await HandleProofAsync(peer, message);
+            }
+            else if (IsMeshHandshake(message))
+            {
+                await HandleHandshakeAsync(peer, message);
+            }
+            else if (message.Type == MainFlag.Renegotiate && peer.Id is null && Options.Security != MeshSecurity.Required)
+            {
+                await HandleRenegotiateAsync(peer, message); // py2p may renegotiate before its handshake
+            }
+            else
+            {
+                MeshLog.Ignored(Logger, message.ToString(), peer.Id ?? peer.RemoteEndPoint, peer.Id is null ? "it came before the handshake" : "it came before the peer authenticated");
+            }
+
+            return;
+        }
+
+        if (Options.Security != MeshSecurity.Off && (IsAuthFrame(message, MeshAuthentication.ChallengeFlag) || IsAuthFrame(message, MeshAuthentication.ProofFlag)))
+        {
+            return; // authentication is over once a peer is served
         }
 
         switch (message.Type)
         {
             case MainFlag.Broadcast:
+                if (!peer.IsAuthenticated && !IsPy2pSubFlag(message))
+                {
+                    // Relayed, it would reach our other nodes over authenticated connections and pass for theirs.
+                    MeshLog.Ignored(Logger, message.ToString(), peer.Id ?? peer.RemoteEndPoint, "an extension broadcast from an unauthenticated peer is neither handled nor relayed");
+                    return;
+                }
+
                 if (!AcceptBroadcast(message))
                 {
                     return;
@@ -67,6 +105,12 @@ public sealed partial class MeshNode
 
         MeshLog.Ignored(Logger, message.ToString(), peer.Id ?? peer.RemoteEndPoint, "no handler claimed its sub-flag");
     }
+
+    private static bool IsPy2pSubFlag(Message message) =>
+        message.SubFlagValue is { } flag && flag is >= 0 and <= byte.MaxValue && Enum.IsDefined((SubFlag)flag);
+
+    private static bool IsAuthFrame(Message message, int flag) =>
+        message.Type == MainFlag.Whisper && message.SubFlagValue == flag && message.Payload.Length >= 2;
 
     private static bool IsMeshHandshake(Message message) =>
         message.Type == MainFlag.Whisper && message.Is(SubFlag.Handshake) && message.Payload.Length == 5;
@@ -141,7 +185,94 @@ public sealed partial class MeshNode
             .Select(v => (CompressionMethod)(byte)v.AsInt64())
             .ToArray();
         peer.SetHandshake(id, address, theirs);
+
+        if (Options.Security == MeshSecurity.Off)
+        {
+            await AdmitAsync(peer);
+        }
+        else if (peer.RemoteNonce is null)
+        {
+            // No challenge before the handshake: a py2p node, or a node of ours with security Off.
+            if (Options.Security == MeshSecurity.Required)
+            {
+                Refuse(peer, "no_challenge", "it did not authenticate (a py2p node, or a node without authentication); this node requires the cluster secret (security mode Required)");
+                return;
+            }
+
+            await AdmitAsync(peer);
+        }
+        else
+        {
+            await peer.WhisperAsync((long)MeshAuthentication.ProofFlag, MsgValue.Bin(MeshAuthentication.Proof(_secret, ProtocolId, Id, id, peer.RemoteNonce, peer.LocalNonce)));
+        }
+    }
+
+    private void HandleChallenge(MeshPeer peer, Message message)
+    {
+        if (Options.Security == MeshSecurity.Off)
+        {
+            return; // as a py2p node: an unknown sub-flag
+        }
+
+        var nonce = message.Payload[1];
+        if (peer.Id is not null || peer.RemoteNonce is not null || nonce.Kind != MsgKind.Bin || nonce.AsBytes().Length != MeshAuthentication.Length)
+        {
+            Refuse(peer, "malformed", $"its challenge is malformed or out of order: expected one [auth_challenge, nonce(bin {MeshAuthentication.Length})] before its handshake");
+            return;
+        }
+
+        peer.RemoteNonce = nonce.AsBytes().ToArray();
+    }
+
+    private async ValueTask HandleProofAsync(MeshPeer peer, Message message)
+    {
+        if (Options.Security == MeshSecurity.Off)
+        {
+            return;
+        }
+
+        var proof = message.Payload[1];
+        if (peer.Id is null || peer.RemoteNonce is null || proof.Kind != MsgKind.Bin)
+        {
+            Refuse(peer, "malformed", "its proof is malformed or out of order: expected [auth_proof, mac(bin 32)] after its challenge and handshake");
+            return;
+        }
+
+        var expected = MeshAuthentication.Proof(_secret, ProtocolId, peer.Id, Id, peer.LocalNonce, peer.RemoteNonce);
+        if (!MeshAuthentication.Verify(proof.AsBytes().Span, expected))
+        {
+            Refuse(peer, "wrong_proof", "its authentication proof is wrong: it does not know this cluster's secret");
+            return;
+        }
+
+        peer.SetAuthenticated();
+        MeshMetrics.Authenticated.Add(1);
+        MeshLog.PeerAuthenticated(Logger, peer.Id, peer.RemoteEndPoint);
+        await AdmitAsync(peer);
+    }
+
+    /// <summary>Closes a peer that failed authentication, with one warning naming its address.</summary>
+    private void Refuse(MeshPeer peer, string reason, string text)
+    {
+        MeshLog.PeerRefused(Logger, peer.Id ?? "(no handshake)", peer.RemoteEndPoint, peer.Address?.ToString() ?? "nothing", text);
+        MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        Interlocked.Increment(ref _refusedPeers); // after the log line, so a test that sees the count sees the line
+        peer.Refuse();
+    }
+
+    /// <summary>
+    /// The peer is served from now on: it enters the routing table (resolving a duplicate connection to the same
+    /// node, which happens when both dialled at once: only now, after authentication, are both ids trusted), gets
+    /// our peers list, and the layers above hear of it.
+    /// </summary>
+    private async ValueTask AdmitAsync(MeshPeer peer)
+    {
+        var id = peer.Id!;
+        var address = peer.Address!.Value;
         _awaiting.TryRemove(peer, out _);
+        // Completed before a duplicate is closed, so a ConnectAsync waiting on the closed one finds the survivor.
+        peer.Admit();
+        _dialBackoff.TryRemove(address + "/" + id, out _);
 
         bool first;
         lock (_routingLock)
@@ -152,7 +283,7 @@ public sealed partial class MeshNode
                 var drop = keep == peer ? existing : peer;
                 MeshLog.ConflictResolved(Logger, id, keep.IsOutgoing ? "we" : "they");
                 _routing[id] = keep;
-                drop.Close();
+                drop.CloseAfterQueue();
                 if (keep != peer)
                 {
                     return;
@@ -186,6 +317,11 @@ public sealed partial class MeshNode
     /// </summary>
     private MeshPeer ChooseSurvivor(MeshPeer existing, MeshPeer incoming)
     {
+        if (existing.IsAuthenticated != incoming.IsAuthenticated)
+        {
+            return existing.IsAuthenticated ? existing : incoming; // an unauthenticated peer never displaces a proven one
+        }
+
         if (existing.IsOutgoing == incoming.IsOutgoing)
         {
             return existing;

@@ -41,6 +41,15 @@ public sealed partial class MeshNode : IAsyncDisposable
     private long _bytesOut;
     private long _badFrames;
     private long _exceptions;
+    private long _refusedConnections;
+    private long _refusedPeers;
+    private long _preAuthLimitCloses;
+    private long _preAuthPeakBytes;
+    private int _open;
+    private readonly ConcurrentDictionary<string, int> _incomingPerHost = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _limitLogged = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (int Failures, long NotBefore)> _dialBackoff = new(StringComparer.Ordinal);
+    private readonly byte[] _secret;
     private int _disposed;
 
     /// <summary>Creates a node; nothing is opened until <see cref="StartAsync"/>.</summary>
@@ -53,9 +62,13 @@ public sealed partial class MeshNode : IAsyncDisposable
         options.Validate();
         Options = options;
         Logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<MeshNode>();
-        _transport = transport ?? TcpTransport.Instance;
+        _transport = transport
+            ?? (options.TlsCertificatePath is { } certificate
+                ? new TlsTcpTransport(TlsTcpTransport.LoadCertificate(certificate, options.TlsCertificatePassword), options.HandshakeTimeout)
+                : TcpTransport.Instance);
         ProtocolId = NodeIdentity.ProtocolId(options.Subnet);
         Salt = options.Salt ?? NodeIdentity.NewSalt();
+        _secret = System.Text.Encoding.UTF8.GetBytes(options.ClusterSecret ?? MeshOptions.DevelopmentClusterSecret);
         _received = Channel.CreateBounded<MeshMessage>(new BoundedChannelOptions(options.ReceiveQueueCapacity)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
@@ -143,6 +156,15 @@ public sealed partial class MeshNode : IAsyncDisposable
         _maintenance = Options.TimeProvider.CreateTimer(_ => RunMaintenance(), null, Options.MaintenanceInterval, Options.MaintenanceInterval);
         _acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);
         MeshLog.Listening(Logger, _id, _listener.BoundAddress);
+        if (Options.Security != MeshSecurity.Off && Options.ClusterSecret is null)
+        {
+            MeshLog.DevelopmentSecret(Logger, _id);
+        }
+
+        if (Options.Security != MeshSecurity.Required)
+        {
+            MeshLog.Unauthenticated(Logger, _id, Options.Security);
+        }
     }
 
     /// <summary>The routing-table connection to <paramref name="nodeId"/>, or null.</summary>
@@ -170,6 +192,16 @@ public sealed partial class MeshNode : IAsyncDisposable
             return existing;
         }
 
+        // A member whose address refused the connection recently is not dialled again until its backoff has passed (a
+        // dead member would otherwise be dialled by every write that wants a copy on it). Only a refused or failed TCP
+        // connect counts: a member that answers, however slowly, is alive, and the ring must keep trying it.
+        var backoffKey = expectedId is null ? null : address + "/" + expectedId;
+        if (backoffKey is not null && _dialBackoff.TryGetValue(backoffKey, out var backoff) && Options.TimeProvider.GetTimestamp() < backoff.NotBefore)
+        {
+            var wait = Options.TimeProvider.GetElapsedTime(Options.TimeProvider.GetTimestamp(), backoff.NotBefore);
+            throw new MeshConnectException($"{address} (node {expectedId}) is not dialled again for {wait.TotalSeconds:0.#} s: its last {backoff.Failures} attempt(s) failed.") { IsBackoff = true };
+        }
+
         MeshLog.Dialling(Logger, address, expectedId ?? "(any)");
         MeshTransportConnection connection;
         try
@@ -178,7 +210,7 @@ public sealed partial class MeshNode : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
-            throw new MeshConnectException($"Could not connect to {address}: {e.Message}", e);
+            throw DialFailed(backoffKey, address, expectedId, new MeshConnectException($"Could not connect to {address}: {e.Message}", e));
         }
 
         var peer = Attach(connection, isOutgoing: true);
@@ -189,7 +221,13 @@ public sealed partial class MeshNode : IAsyncDisposable
         catch (Exception e) when (e is TimeoutException or IOException)
         {
             peer.Close();
-            throw new MeshConnectException($"{address} did not complete a handshake: {e.Message}", e);
+            // Of two connections dialled at once, the remote may close ours as the duplicate: the other one serves.
+            if (peer.Id is { } id && (expectedId is null || expectedId == id) && await OtherConnectionAsync(peer, id, cancellationToken) is { } survivor)
+            {
+                return survivor;
+            }
+
+            throw DialFailed(null, address, expectedId, new MeshConnectException($"{address} did not complete a handshake and authentication: {e.Message}", e));
         }
 
         if (expectedId is not null && peer.Id != expectedId)
@@ -200,6 +238,77 @@ public sealed partial class MeshNode : IAsyncDisposable
 
         return GetPeer(peer.Id!) ?? peer;
     }
+
+    /// <summary>
+    /// The connection to <paramref name="id"/> that serves when <paramref name="closed"/> did not: the one in the
+    /// routing table, or one still authenticating (waited for up to <see cref="MeshOptions.HandshakeTimeout"/>); null
+    /// when there is none.
+    /// </summary>
+    private async Task<MeshPeer?> OtherConnectionAsync(MeshPeer closed, string id, CancellationToken cancellationToken)
+    {
+        if (GetPeer(id) is { } served)
+        {
+            return served;
+        }
+
+        if (!_awaiting.Keys.Any(p => p != closed && p.Id == id && !p.IsClosed))
+        {
+            return null;
+        }
+
+        var admitted = new TaskCompletionSource<MeshPeer>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnConnected(object? sender, MeshPeerEventArgs e)
+        {
+            if (e.Peer.Id == id)
+            {
+                admitted.TrySetResult(e.Peer);
+            }
+        }
+
+        PeerConnected += OnConnected;
+        try
+        {
+            if (GetPeer(id) is { } now)
+            {
+                return now;
+            }
+
+            return await admitted.Task.WaitAsync(Options.HandshakeTimeout, Options.TimeProvider, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+        finally
+        {
+            PeerConnected -= OnConnected;
+        }
+    }
+
+    private MeshConnectException DialFailed(string? backoffKey, PeerAddress address, string? expectedId, MeshConnectException failure)
+    {
+        if (backoffKey is null)
+        {
+            MeshLog.AddressUnreachable(Logger, address, expectedId ?? "(any)", failure.Message);
+        }
+        else
+        {
+            var (failures, _) = _dialBackoff.GetValueOrDefault(backoffKey);
+            failures++;
+            var delay = TimeSpan.FromMilliseconds(Math.Min(MaxDialBackoff.TotalMilliseconds, FirstDialBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 16))));
+            _dialBackoff[backoffKey] = (failures, Options.TimeProvider.GetTimestamp() + (long)(delay.TotalSeconds * Options.TimeProvider.TimestampFrequency));
+            MeshLog.DialFailedOnce(Logger, address, expectedId ?? "(any)", failure.Message, delay.TotalSeconds);
+        }
+
+        MeshLog.DialFailedDetail(Logger, address, failure);
+        return failure;
+    }
+
+    /// <summary>The backoff after a member's first failed dial; it doubles with each further failure.</summary>
+    internal static readonly TimeSpan FirstDialBackoff = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The longest backoff between dials of a member that keeps failing.</summary>
+    internal static readonly TimeSpan MaxDialBackoff = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// Connects to a node known only by id: asks the network for its address (a broadcast request, answered by
@@ -314,7 +423,14 @@ public sealed partial class MeshNode : IAsyncDisposable
     /// <summary>A snapshot of the counters.</summary>
     public MeshStatistics GetStatistics() => new(
         Interlocked.Read(ref _framesIn), Interlocked.Read(ref _framesOut), Interlocked.Read(ref _bytesIn), Interlocked.Read(ref _bytesOut),
-        Interlocked.Read(ref _badFrames), Interlocked.Read(ref _exceptions), _routing.Count, _awaiting.Count);
+        Interlocked.Read(ref _badFrames), Interlocked.Read(ref _exceptions), _routing.Count, _awaiting.Count)
+    {
+        OpenConnections = Volatile.Read(ref _open),
+        RefusedConnections = Interlocked.Read(ref _refusedConnections),
+        RefusedPeers = Interlocked.Read(ref _refusedPeers),
+        PreAuthLimitCloses = Interlocked.Read(ref _preAuthLimitCloses),
+        PreAuthPeakBytes = Interlocked.Read(ref _preAuthPeakBytes),
+    };
 
     /// <summary>Builds a message from us, stamped with the current time.</summary>
     public Message CreateMessage(MainFlag type, params MsgValue[] payload) => Message.Create(type, Id, UnixTime, payload);
@@ -377,6 +493,27 @@ public sealed partial class MeshNode : IAsyncDisposable
         MeshMetrics.BadFrames.Add(1);
     }
 
+    internal void CountPreAuthLimit()
+    {
+        Interlocked.Increment(ref _preAuthLimitCloses);
+        MeshMetrics.PreAuthLimitCloses.Add(1);
+    }
+
+    internal void RecordPreAuthBytes(long bytes)
+    {
+        var peak = Interlocked.Read(ref _preAuthPeakBytes);
+        while (bytes > peak)
+        {
+            var seen = Interlocked.CompareExchange(ref _preAuthPeakBytes, bytes, peak);
+            if (seen == peak)
+            {
+                return;
+            }
+
+            peak = seen;
+        }
+    }
+
     internal void CountException()
     {
         Interlocked.Increment(ref _exceptions);
@@ -403,17 +540,76 @@ public sealed partial class MeshNode : IAsyncDisposable
                 return;
             }
 
+            if (RefuseOverLimit(connection) is { } reason)
+            {
+                Interlocked.Increment(ref _refusedConnections);
+                MeshMetrics.RefusedConnections.Add(1, new KeyValuePair<string, object?>("reason", reason));
+                connection.Abort();
+                await connection.DisposeAsync();
+                continue;
+            }
+
             Attach(connection, isOutgoing: false);
         }
+    }
+
+    /// <summary>Null when an accepted connection may stay; else why not ("total" or "address"), logged once a minute per address.</summary>
+    private string? RefuseOverLimit(MeshTransportConnection connection)
+    {
+        string? reason = null;
+        var host = connection.RemoteHost;
+        if (Volatile.Read(ref _open) >= Options.MaxConnections)
+        {
+            reason = "total";
+        }
+        else if (_incomingPerHost.GetValueOrDefault(host) >= Options.MaxConnectionsPerAddress)
+        {
+            reason = "address";
+        }
+
+        if (reason is null)
+        {
+            return null;
+        }
+
+        var now = Options.TimeProvider.GetTimestamp();
+        var last = _limitLogged.GetValueOrDefault(host, long.MinValue);
+        if (last == long.MinValue || Options.TimeProvider.GetElapsedTime(last, now) >= TimeSpan.FromMinutes(1))
+        {
+            if (_limitLogged.Count > 4096)
+            {
+                _limitLogged.Clear(); // many addresses: forget them rather than grow
+            }
+
+            _limitLogged[host] = now;
+            MeshLog.ConnectionRefused(Logger, connection.RemoteEndPoint, reason == "total"
+                ? $"{Options.MaxConnections} connections are open (MaxConnections)"
+                : $"{Options.MaxConnectionsPerAddress} connections from {host} are open (MaxConnectionsPerAddress)");
+        }
+
+        return reason;
     }
 
     private MeshPeer Attach(MeshTransportConnection connection, bool isOutgoing)
     {
         var peer = new MeshPeer(this, connection, isOutgoing);
         _awaiting[peer] = Options.TimeProvider.GetTimestamp();
+        Interlocked.Increment(ref _open);
+        if (!isOutgoing)
+        {
+            _incomingPerHost.AddOrUpdate(peer.RemoteHost, 1, (_, n) => n + 1);
+        }
+
         MeshMetrics.Connections.Add(1);
 
-        // The handshake is queued before the loops start, so it is the first frame on the wire whatever arrives.
+        // Queued before the loops start, so they are the first frames on the wire whatever arrives: our challenge
+        // first (docs/PROTOCOL-EXTENSIONS.md; a py2p node ignores it), then the handshake. A peer's challenge
+        // arriving before its handshake is how we know it is one of ours.
+        if (Options.Security != MeshSecurity.Off)
+        {
+            peer.TryEnqueue(CreateMessage(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(peer.LocalNonce)));
+        }
+
         peer.TryEnqueue(CreateMessage(MainFlag.Whisper, HandshakePayload()));
         peer.Start();
         return peer;
@@ -451,6 +647,16 @@ public sealed partial class MeshNode : IAsyncDisposable
     internal void OnPeerClosed(MeshPeer peer)
     {
         MeshMetrics.Connections.Add(-1);
+        Interlocked.Decrement(ref _open);
+        if (!peer.IsOutgoing)
+        {
+            var host = peer.RemoteHost;
+            if (_incomingPerHost.AddOrUpdate(host, 0, (_, n) => n - 1) <= 0)
+            {
+                ((ICollection<KeyValuePair<string, int>>)_incomingPerHost).Remove(new(host, 0));
+            }
+        }
+
         _awaiting.TryRemove(peer, out _);
         if (peer.Id is null || !((ICollection<KeyValuePair<string, MeshPeer>>)_routing).Remove(new(peer.Id, peer)))
         {
@@ -517,9 +723,11 @@ public sealed partial class MeshNode : IAsyncDisposable
 
         foreach (var (peer, since) in _awaiting)
         {
-            if (since < handshakeDeadline && peer.Id is null && HandshakeWait != Timeout.InfiniteTimeSpan)
+            if (since < handshakeDeadline && !peer.IsAdmitted && HandshakeWait != Timeout.InfiniteTimeSpan)
             {
-                peer.Close($"it sent no handshake within {Options.HandshakeTimeout.TotalSeconds:0.#} s");
+                peer.Close(peer.Id is null
+                    ? $"it sent no handshake within {Options.HandshakeTimeout.TotalSeconds:0.#} s"
+                    : $"it did not authenticate within {Options.HandshakeTimeout.TotalSeconds:0.#} s");
             }
         }
     }

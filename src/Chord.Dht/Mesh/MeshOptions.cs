@@ -29,6 +29,53 @@ public sealed class MeshOptions
     /// <summary>The largest frame body accepted; a longer length header closes the connection at once.</summary>
     public int MaxFrameLength { get; set; } = FrameCodec.DefaultMaxFrameLength;
 
+    /// <summary>
+    /// Which peers are served: <see cref="MeshSecurity.Required"/> (the default) serves only peers that prove they
+    /// know <see cref="ClusterSecret"/>; <see cref="MeshSecurity.AllowUnauthenticated"/> also serves py2p nodes, as
+    /// unauthenticated peers. See docs/SECURITY.md.
+    /// </summary>
+    public MeshSecurity Security { get; set; } = MeshSecurity.Required;
+
+    /// <summary>
+    /// The secret every node of the cluster shares (at least 16 bytes as UTF-8; 32 random bytes in base64 is a good
+    /// choice). Null: the built-in <see cref="DevelopmentClusterSecret"/>, which anyone with this code knows; the node
+    /// logs a warning saying so when it starts.
+    /// </summary>
+    public string? ClusterSecret { get; set; }
+
+    /// <summary>The secret used when <see cref="ClusterSecret"/> is null: for a single machine and tests only.</summary>
+    public const string DevelopmentClusterSecret = "chord-development-secret-do-not-use-in-production";
+
+    /// <summary>
+    /// A PKCS#12 (.pfx) file holding the cluster's TLS certificate and its private key, the same on every node: with
+    /// it, every connection of the (TCP) transport is TLS, and a peer must present exactly this certificate. Null (the
+    /// default): plaintext TCP. py2p nodes cannot connect to a TLS ring. See docs/SECURITY.md.
+    /// </summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>The password of <see cref="TlsCertificatePath"/>, if it has one.</summary>
+    public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>Open connections at most (both directions); an incoming connection over it is closed at once.</summary>
+    public int MaxConnections { get; set; } = 1024;
+
+    /// <summary>Incoming connections from one remote address (IP) at most; one more is closed at once.</summary>
+    public int MaxConnectionsPerAddress { get; set; } = 64;
+
+    /// <summary>
+    /// The largest frame body accepted from a peer before it is authenticated (or, for a py2p peer in
+    /// <see cref="MeshSecurity.AllowUnauthenticated"/> mode, before its handshake). Handshake and authentication
+    /// frames are under 1 KiB. Never more than <see cref="MaxFrameLength"/>: the smaller of the two applies.
+    /// </summary>
+    public int MaxPreAuthFrameLength { get; set; } = 4096;
+
+    /// <summary>
+    /// The bytes a peer may send in all before it is authenticated (or before its handshake, for a py2p peer in
+    /// <see cref="MeshSecurity.AllowUnauthenticated"/> mode); one more closes the connection. Never more than
+    /// <see cref="MaxFrameLength"/>: the smaller of the two applies.
+    /// </summary>
+    public int MaxPreAuthBytes { get; set; } = 16 * 1024;
+
     /// <summary>Compression methods we accept, most preferred first. Empty: never compress.</summary>
     public IList<CompressionMethod> Compression { get; set; } = [.. Wire.Compression.Supported];
 
@@ -41,7 +88,10 @@ public sealed class MeshOptions
     /// <summary>How long broadcasts are remembered, and the age past which they are dropped. py2p: 60 s.</summary>
     public TimeSpan BroadcastWindow { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long <c>MeshNode.ConnectAsync</c> waits for the peer's handshake.</summary>
+    /// <summary>
+    /// How long a connection may take to complete its handshake and authentication before it is closed; also how long
+    /// <c>MeshNode.ConnectAsync</c> waits for them.
+    /// </summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long a lookup of a node's address by broadcast request waits. py2p: 10 s.</summary>
@@ -86,6 +136,23 @@ public sealed class MeshOptions
         Check(HandshakeTimeout > TimeSpan.Zero, nameof(HandshakeTimeout), HandshakeTimeout, "a positive time");
         Check(RequestTimeout > TimeSpan.Zero, nameof(RequestTimeout), RequestTimeout, "a positive time");
         Check(MaintenanceInterval > TimeSpan.Zero, nameof(MaintenanceInterval), MaintenanceInterval, "a positive time");
+        Check(MaxConnections >= 1, nameof(MaxConnections), MaxConnections, "at least 1");
+        Check(MaxConnectionsPerAddress >= 1, nameof(MaxConnectionsPerAddress), MaxConnectionsPerAddress, "at least 1");
+        Check(MaxPreAuthFrameLength >= 512, nameof(MaxPreAuthFrameLength), MaxPreAuthFrameLength, "at least 512 bytes (a handshake is a few hundred)");
+        Check(MaxPreAuthBytes >= 1024, nameof(MaxPreAuthBytes), MaxPreAuthBytes, "at least 1024 bytes (a handshake and authentication are under 1 KiB)");
+        Check(Enum.IsDefined(Security), nameof(Security), Security, string.Join(", ", Enum.GetNames<MeshSecurity>()));
+        if (ClusterSecret is not null && System.Text.Encoding.UTF8.GetByteCount(ClusterSecret) < MeshAuthentication.MinimumSecretBytes)
+        {
+            throw new ArgumentException(
+                $"MeshOptions.ClusterSecret is {System.Text.Encoding.UTF8.GetByteCount(ClusterSecret)} bytes; allowed: at least {MeshAuthentication.MinimumSecretBytes} bytes (UTF-8), "
+                + "the same on every node of the cluster, for example 32 random bytes in base64 (openssl rand -base64 32); or null for the development secret.");
+        }
+
+        if (TlsCertificatePath is not null && !File.Exists(TlsCertificatePath))
+        {
+            throw new ArgumentException($"MeshOptions.TlsCertificatePath is '{TlsCertificatePath}', which does not exist; allowed: a PKCS#12 (.pfx) file with the cluster certificate and its private key, or null for plaintext.");
+        }
+
         ArgumentNullException.ThrowIfNull(Subnet, "MeshOptions.Subnet");
         ArgumentNullException.ThrowIfNull(TimeProvider, "MeshOptions.TimeProvider");
         foreach (var method in Compression)
@@ -96,6 +163,12 @@ public sealed class MeshOptions
             }
         }
     }
+
+    /// <summary>The frame limit before authentication: <see cref="MaxPreAuthFrameLength"/>, never above <see cref="MaxFrameLength"/>.</summary>
+    internal int EffectivePreAuthFrameLength => Math.Min(MaxPreAuthFrameLength, MaxFrameLength);
+
+    /// <summary>The byte limit before authentication: <see cref="MaxPreAuthBytes"/>, never above <see cref="MaxFrameLength"/>.</summary>
+    internal int EffectivePreAuthBytes => Math.Min(MaxPreAuthBytes, MaxFrameLength);
 
     private static void Check(bool ok, string name, object value, string allowed) => OptionCheck.InRange(ok, "MeshOptions", name, value, allowed);
 }

@@ -26,12 +26,17 @@ public sealed class MeshPeer
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource> _pings = new(StringComparer.Ordinal);
     private long _framesIn;
     private long _framesOut;
+    private long _preAuthBytes;
+    private volatile bool _admitted;
+    private volatile bool _authenticated;
+    private volatile bool _refused;
 
     internal MeshPeer(MeshNode node, MeshTransportConnection transport, bool isOutgoing)
     {
         _node = node;
         _transport = transport;
         IsOutgoing = isOutgoing;
+        LocalNonce = node.Options.Security == MeshSecurity.Off ? [] : MeshAuthentication.NewNonce();
         _outbound = Channel.CreateBounded<Message>(new BoundedChannelOptions(node.Options.OutboundQueueCapacity)
         {
             SingleReader = true,
@@ -51,13 +56,35 @@ public sealed class MeshPeer
     /// <summary>The remote end of the connection, for logs.</summary>
     public string RemoteEndPoint => _transport.RemoteEndPoint;
 
+    /// <summary>
+    /// True when the peer proved it knows the cluster secret (docs/SECURITY.md). Always true for a served peer in
+    /// <see cref="MeshSecurity.Required"/> mode; false for a py2p peer served in
+    /// <see cref="MeshSecurity.AllowUnauthenticated"/> mode, whose messages beyond py2p's own a layer above must ignore.
+    /// </summary>
+    public bool IsAuthenticated => _authenticated;
+
+    /// <summary>True once the node serves this connection (handshake, and authentication where it applies, done).</summary>
+    internal bool IsAdmitted => _admitted;
+
+    /// <summary>True once the peer was refused: nothing more from it is read, and the connection closes once our queue is out.</summary>
+    internal bool IsRefused => _refused;
+
+    /// <summary>The nonce we challenged this peer with.</summary>
+    internal byte[] LocalNonce { get; }
+
+    /// <summary>The nonce the peer challenged us with, once its challenge arrived; null before.</summary>
+    internal byte[]? RemoteNonce { get; set; }
+
+    /// <summary>The remote host (IP) alone, for the per-address connection limit.</summary>
+    internal string RemoteHost => _transport.RemoteHost;
+
     /// <summary>The compression methods both sides accept, in our order of preference.</summary>
     public IReadOnlyList<CompressionMethod> AgreedCompression => _compression;
 
     /// <summary>The method our frames to this peer use, or null for none.</summary>
     public CompressionMethod? SendCompression => (CompressionMethod?)_sendMethod;
 
-    /// <summary>Completes when the peer's handshake has been accepted.</summary>
+    /// <summary>Completes when the peer's handshake (and its authentication, where it applies) has been accepted.</summary>
     public Task Handshake => _handshake.Task;
 
     /// <summary>Completes when the connection has closed, for whatever reason.</summary>
@@ -156,6 +183,37 @@ public sealed class MeshPeer
         Id = id;
         Address = address;
         SetCompression(theirs);
+    }
+
+    internal void SetAuthenticated() => _authenticated = true;
+
+    /// <summary>
+    /// Refuses the peer: nothing more from it is processed, and the connection closes once what we queued (our own
+    /// proof, so that the other side can tell why) is written; the handshake deadline closes it if that never happens.
+    /// </summary>
+    internal void Refuse()
+    {
+        _refused = true;
+        CloseAfterQueue();
+    }
+
+    /// <summary>
+    /// Closes the connection once what is queued has been written (a duplicate being dropped may carry our proof, or
+    /// frames queued before the other connection won), within <see cref="MeshOptions.HandshakeTimeout"/> at most.
+    /// What arrives meanwhile is still read.
+    /// </summary>
+    internal void CloseAfterQueue()
+    {
+        if (_outbound.Writer.TryComplete())
+        {
+            _ = Task.Delay(_node.Options.HandshakeTimeout, _node.Options.TimeProvider).ContinueWith(_ => Close(null), TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>The node serves this connection from now on; <see cref="Handshake"/> completes.</summary>
+    internal void Admit()
+    {
+        _admitted = true;
         _handshake.TrySetResult();
     }
 
@@ -239,7 +297,10 @@ public sealed class MeshPeer
             {
                 while (true)
                 {
-                    var status = FrameCodec.TryReadFrame(ref buffer, options.MaxFrameLength, out var body, out var declared);
+                    // Until the peer is served, a small frame limit and a small byte budget: a stranger costs a few KiB.
+                    var admitted = _admitted;
+                    var limit = admitted ? options.MaxFrameLength : options.EffectivePreAuthFrameLength;
+                    var status = FrameCodec.TryReadFrame(ref buffer, limit, out var body, out var declared);
                     if (status == FrameReadStatus.NeedMore)
                     {
                         break;
@@ -248,8 +309,28 @@ public sealed class MeshPeer
                     if (status == FrameReadStatus.TooLong)
                     {
                         _node.CountBadFrame();
-                        Close($"its frame header announces {declared} bytes, over the maximum of {options.MaxFrameLength}");
+                        if (!admitted)
+                        {
+                            _node.CountPreAuthLimit();
+                        }
+
+                        Close(admitted
+                            ? $"its frame header announces {declared} bytes, over the maximum of {limit}"
+                            : $"its frame header announces {declared} bytes before it authenticated, over the pre-authentication maximum of {limit}");
                         return;
+                    }
+
+                    if (!admitted)
+                    {
+                        var sent = _preAuthBytes += FrameCodec.HeaderLength + body.Length;
+                        if (sent > options.EffectivePreAuthBytes)
+                        {
+                            _node.CountPreAuthLimit();
+                            Close($"it sent {sent} bytes before it authenticated, over the limit of {options.EffectivePreAuthBytes}");
+                            return;
+                        }
+
+                        _node.RecordPreAuthBytes(sent);
                     }
 
                     consumed = buffer.Start;

@@ -9,4 +9,20 @@ namespace Chord.Dht.Mesh;
 /// <param name="Exceptions">Unexpected exceptions caught in loops and handlers.</param>
 /// <param name="Peers">Connections in the routing table.</param>
 /// <param name="Awaiting">Connections waiting for their handshake.</param>
-public sealed record MeshStatistics(long FramesIn, long FramesOut, long BytesIn, long BytesOut, long BadFrames, long Exceptions, int Peers, int Awaiting);
+public sealed record MeshStatistics(long FramesIn, long FramesOut, long BytesIn, long BytesOut, long BadFrames, long Exceptions, int Peers, int Awaiting)
+{
+    /// <summary>Connections open now, in both directions, served or not.</summary>
+    public int OpenConnections { get; init; }
+
+    /// <summary>Incoming connections closed at once for <c>MaxConnections</c> or <c>MaxConnectionsPerAddress</c>.</summary>
+    public long RefusedConnections { get; init; }
+
+    /// <summary>Peers refused at authentication: a wrong proof, or no attempt in <see cref="MeshSecurity.Required"/> mode.</summary>
+    public long RefusedPeers { get; init; }
+
+    /// <summary>Connections closed for a frame or a byte count over the pre-authentication limits.</summary>
+    public long PreAuthLimitCloses { get; init; }
+
+    /// <summary>The most bytes any connection had sent before it was served (handshake and authentication frames included).</summary>
+    public long PreAuthPeakBytes { get; init; }
+}

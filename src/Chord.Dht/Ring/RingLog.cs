@@ -24,4 +24,7 @@ internal static partial class RingLog
 
     [LoggerMessage(105, LogLevel.Error, "Ring background work failed")]
     public static partial void BackgroundFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(106, LogLevel.Debug, "Ring background work could not reach a member: {Reason}")]
+    public static partial void BackgroundUnreachable(ILogger logger, string reason);
 }

@@ -21,6 +21,11 @@ public sealed partial class RingNode
             Heard(fromId);
         }
 
+        if (!from.IsAuthenticated && !TrimToPy2p(received.Message.SubFlagValue, ref p))
+        {
+            return true; // our extensions are for authenticated peers only (docs/SECURITY.md): claimed and ignored
+        }
+
         switch (received.Message.SubFlagValue)
         {
             case (int)SubFlag.Handshake when p.Length == 2:
@@ -64,6 +69,31 @@ public sealed partial class RingNode
             default:
                 return false;
         }
+    }
+
+    /// <summary>
+    /// What an unauthenticated (py2p) peer may send: py2p's own sub-flags only, read as py2p reads them, so trailing
+    /// packets (our request ids, versions) are dropped. False for anything else.
+    /// </summary>
+    private static bool TrimToPy2p(int? subFlag, ref ImmutableArray<MsgValue> p)
+    {
+        if (subFlag is not (>= 0 and <= byte.MaxValue) || !Enum.IsDefined((SubFlag)subFlag.Value))
+        {
+            return false;
+        }
+
+        var arity = subFlag switch
+        {
+            (int)SubFlag.Store or (int)SubFlag.Delta or (int)SubFlag.Retrieved => 4,
+            (int)SubFlag.Retrieve => 3,
+            _ => p.Length,
+        };
+        if (p.Length > arity)
+        {
+            p = p[..arity];
+        }
+
+        return true;
     }
 
     private static bool TryReadRequest(ImmutableArray<MsgValue> p, int trailingAt, out HashMethod method, out RingPosition position, out string? requestId, out int hops)

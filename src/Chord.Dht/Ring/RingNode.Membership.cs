@@ -781,6 +781,11 @@ public sealed partial class RingNode
             {
                 // Stopping.
             }
+            catch (MeshConnectException e)
+            {
+                // A member that cannot be reached: the mesh logged the attempt in one line and backs off.
+                RingLog.BackgroundUnreachable(Logger, e.Message);
+            }
             catch (Exception e)
             {
                 RingLog.BackgroundFailed(Logger, e);

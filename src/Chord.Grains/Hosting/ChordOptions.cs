@@ -27,6 +27,47 @@ public sealed class ChordOptions
     /// <summary>The mesh subnet: nodes of another subnet are refused at the handshake. py2p nodes must use the same.</summary>
     public string Subnet { get; set; } = "chord";
 
+    /// <summary>
+    /// The secret every ring node of the cluster shares (at least 16 bytes as UTF-8; 32 random bytes in base64 is a
+    /// good choice): ring nodes prove they know it to each other before anything else is exchanged
+    /// (docs/SECURITY.md). Null: the built-in development secret, with a warning at start; fine on one machine, never
+    /// for a ring other machines can reach. Give it by environment variable (<c>Chord__ClusterSecret</c>) rather than
+    /// on a command line.
+    /// </summary>
+    public string? ClusterSecret { get; set; }
+
+    /// <summary>
+    /// The py2p interop opt-in: serve ring peers that do not authenticate (py2p nodes) as py2p peers, with py2p's own
+    /// messages only. Anyone who reaches the ring port can then read and write keys as a py2p node can. False (the
+    /// default): only nodes that know <see cref="ClusterSecret"/> are served.
+    /// </summary>
+    public bool AllowUnauthenticatedPeers { get; set; }
+
+    /// <summary>
+    /// A PKCS#12 (.pfx) file with the cluster's TLS certificate and its private key, the same on every silo: ring
+    /// connections are then TLS (encrypted), and a peer must present exactly this certificate. Null (the default):
+    /// plaintext ring traffic, authenticated by <see cref="ClusterSecret"/> only. py2p nodes cannot join a TLS ring.
+    /// </summary>
+    public string? TlsCertificatePath { get; set; }
+
+    /// <summary>The password of <see cref="TlsCertificatePath"/>, if it has one (give it by environment variable).</summary>
+    public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>Open ring connections at most; an incoming one over it is closed at once.</summary>
+    public int MaxConnections { get; set; } = 1024;
+
+    /// <summary>Incoming ring connections from one IP address at most.</summary>
+    public int MaxConnectionsPerAddress { get; set; } = 64;
+
+    /// <summary>The largest frame accepted from a peer before it authenticated (never more than <see cref="MaxFrameLength"/>).</summary>
+    public int MaxPreAuthFrameLength { get; set; } = 4096;
+
+    /// <summary>The bytes a peer may send before it authenticated (never more than <see cref="MaxFrameLength"/>).</summary>
+    public int MaxPreAuthBytes { get; set; } = 16 * 1024;
+
+    /// <summary>How long a ring connection may take to complete its handshake and authentication.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The largest frame accepted, in bytes (header included).</summary>
     public int MaxFrameLength { get; set; } = FrameCodec.DefaultMaxFrameLength;
 

@@ -30,6 +30,16 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
         Check(options.OutwardAddress is null || TryParseAddress(options.OutwardAddress), nameof(options.OutwardAddress), options.OutwardAddress, "host:port with a port of 1 to 65535, or unset");
         Check(!string.IsNullOrWhiteSpace(options.Subnet), nameof(options.Subnet), options.Subnet, "a non-empty name shared by every node of the ring");
         Check(options.MaxFrameLength is >= 1024 and <= MaxFrameLimit, nameof(options.MaxFrameLength), options.MaxFrameLength, $"1024 to {MaxFrameLimit} bytes (1 KiB to 1 GiB)");
+        Check(options.ClusterSecret is null || System.Text.Encoding.UTF8.GetByteCount(options.ClusterSecret) >= 16, nameof(options.ClusterSecret),
+            options.ClusterSecret is null ? null : $"({System.Text.Encoding.UTF8.GetByteCount(options.ClusterSecret)} bytes, not shown)",
+            "at least 16 bytes (UTF-8), the same on every silo, for example 32 random bytes in base64 (openssl rand -base64 32); or unset for the development secret");
+        Check(options.TlsCertificatePath is null || File.Exists(options.TlsCertificatePath), nameof(options.TlsCertificatePath), options.TlsCertificatePath,
+            "an existing PKCS#12 (.pfx) file with the cluster certificate and its private key, or unset for plaintext");
+        Check(options.MaxConnections >= 1, nameof(options.MaxConnections), options.MaxConnections, "at least 1");
+        Check(options.MaxConnectionsPerAddress >= 1, nameof(options.MaxConnectionsPerAddress), options.MaxConnectionsPerAddress, "at least 1");
+        Check(options.MaxPreAuthFrameLength >= 512, nameof(options.MaxPreAuthFrameLength), options.MaxPreAuthFrameLength, "at least 512 bytes");
+        Check(options.MaxPreAuthBytes >= 1024, nameof(options.MaxPreAuthBytes), options.MaxPreAuthBytes, "at least 1024 bytes");
+        Check(options.HandshakeTimeout > TimeSpan.Zero, nameof(options.HandshakeTimeout), options.HandshakeTimeout, "a positive time");
         Check(options.WriteQuorum is >= 1 and <= 5, nameof(options.WriteQuorum), options.WriteQuorum, "1 to 5");
         Check(options.ReadQuorum is >= 1 and <= 5, nameof(options.ReadQuorum), options.ReadQuorum, "1 to 5");
         Check(options.ReadQuorum + options.WriteQuorum > 5, "ReadQuorum + WriteQuorum", options.ReadQuorum + options.WriteQuorum, "more than 5, so every read meets the latest write");
@@ -81,6 +91,15 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
             Subnet = options.Subnet,
             MaxFrameLength = options.MaxFrameLength,
             RequestTimeout = options.RequestTimeout,
+            ClusterSecret = options.ClusterSecret,
+            TlsCertificatePath = options.TlsCertificatePath,
+            TlsCertificatePassword = options.TlsCertificatePassword,
+            Security = options.AllowUnauthenticatedPeers ? MeshSecurity.AllowUnauthenticated : MeshSecurity.Required,
+            MaxConnections = options.MaxConnections,
+            MaxConnectionsPerAddress = options.MaxConnectionsPerAddress,
+            MaxPreAuthFrameLength = options.MaxPreAuthFrameLength,
+            MaxPreAuthBytes = options.MaxPreAuthBytes,
+            HandshakeTimeout = options.HandshakeTimeout,
             Compression = [.. options.Compression.Select(m => TryParseCompression(m, out var c) ? c : throw new ArgumentException($"Unknown compression '{m}'."))],
         },
     };

@@ -19,7 +19,7 @@ public class MeshBadInputTests
     [Fact]
     public async Task A_length_header_above_the_maximum_closes_the_connection_before_any_body_arrives()
     {
-        await using var check = await ServingCheck.StartAsync(new MeshOptions { MaxFrameLength = 1024 });
+        await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated, MaxFrameLength = 1024 });
         var before = check.Node.GetStatistics();
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
 
@@ -37,7 +37,7 @@ public class MeshBadInputTests
     public async Task A_header_exactly_at_the_maximum_is_not_refused()
     {
         // The boundary: MaxFrameLength itself is allowed, so a frame of exactly that length is waited for, not refused.
-        await using var check = await ServingCheck.StartAsync(new MeshOptions { MaxFrameLength = 1024 });
+        await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated, MaxFrameLength = 1024 });
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
         await raw.HandshakeAsync(check.Node);
         var filler = new string('f', 1024);
@@ -73,7 +73,7 @@ public class MeshBadInputTests
     [MemberData(nameof(MalformedFrames))]
     public async Task A_malformed_frame_closes_only_its_connection(string kind, bool afterHandshake)
     {
-        await using var check = await ServingCheck.StartAsync(new MeshOptions());
+        await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
         if (afterHandshake)
         {
@@ -116,7 +116,7 @@ public class MeshBadInputTests
     [Fact]
     public async Task A_raw_handshake_with_another_protocol_id_is_closed()
     {
-        await using var check = await ServingCheck.StartAsync(new MeshOptions());
+        await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
 
         await raw.SendAsync(FrameCodec.Encode(raw.Handshake(protocolId: NodeIdentity.ProtocolId("other"))));
@@ -129,7 +129,7 @@ public class MeshBadInputTests
     [Fact]
     public async Task An_unknown_sub_flag_in_a_whisper_is_ignored_and_the_connection_stays_open()
     {
-        await using var check = await ServingCheck.StartAsync(new MeshOptions());
+        await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
         await raw.HandshakeAsync(check.Node);
         var claimed = new List<string>();
@@ -163,7 +163,7 @@ public class MeshBadInputTests
     [Fact]
     public async Task A_broadcast_older_than_the_window_is_dropped()
     {
-        await using var check = await ServingCheck.StartAsync(new MeshOptions());
+        await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
         await raw.HandshakeAsync(check.Node);
         var stale = Message.Create(MainFlag.Broadcast, raw.Id, Now - 120, (long)SubFlag.Broadcast, "stale");
@@ -181,10 +181,11 @@ public class MeshBadInputTests
     [Fact]
     public async Task A_broadcast_with_an_unknown_sub_flag_is_relayed_but_not_delivered()
     {
-        // PROTOCOL.md §6: the reference ignores unknown sub-flags but still relays such a broadcast.
+        // PROTOCOL.md §6: the reference ignores unknown sub-flags but still relays such a broadcast. We do so for an
+        // authenticated peer (one of ours); from an unauthenticated one, see the next test.
         await using var check = await ServingCheck.StartAsync(new MeshOptions());
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
-        await raw.HandshakeAsync(check.Node);
+        await raw.AuthenticatedHandshakeAsync(check.Node);
         var relayed = 0;
         check.Honest.RegisterHandler(m =>
         {
@@ -207,13 +208,39 @@ public class MeshBadInputTests
     }
 
     [Fact]
+    public async Task A_broadcast_with_an_unknown_sub_flag_from_an_unauthenticated_peer_is_not_relayed()
+    {
+        // Relayed, it would reach our other nodes over an authenticated connection and pass for one of ours.
+        await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
+        await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
+        await raw.HandshakeAsync(check.Node);
+        var relayed = 0;
+        check.Honest.RegisterHandler(m =>
+        {
+            if (m.Message.SubFlagValue == 0x31 && m.Sender == raw.Id)
+            {
+                Interlocked.Increment(ref relayed);
+            }
+
+            return ValueTask.FromResult(false);
+        });
+
+        await raw.SendMessageAsync(MainFlag.Broadcast, 0x31, "extension");
+        await raw.SendMessageAsync(MainFlag.Broadcast, (long)SubFlag.Broadcast, "after-extension");
+
+        await Eventually.UntilAsync(() => check.HonestInbox.Count(raw.Id, "after-extension") == 1, "py2p's own broadcast is relayed");
+        Assert.Equal(0, Volatile.Read(ref relayed));
+        Assert.False(raw.IsClosed);
+    }
+
+    [Fact]
     public async Task A_connection_closed_while_the_node_is_blocked_sending_to_it_still_leaves_the_routing_table()
     {
         // Regression: when a connection closed while its write loop sat in a flush (the peer not reading), the
         // pipe writer's completion threw on the disposed stream, and the peer never finished closing: no
         // PeerDisconnected, a dead entry in the routing table, and a DisposeAsync that never returned. That last
         // is why this test disposes the node itself, with a deadline, instead of with await using.
-        var node = new MeshNode(new MeshOptions());
+        var node = new MeshNode(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
         var disposing = false;
         try
         {

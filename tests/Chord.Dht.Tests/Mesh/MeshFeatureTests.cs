@@ -249,7 +249,7 @@ public class MeshFeatureTests
     [Fact]
     public async Task Renegotiate_applies_the_agreed_compression_and_resend_repeats_the_last_whisper()
     {
-        await using var node = new MeshNode(new MeshOptions { CompressionThreshold = 0, MaxOutgoing = 0 });
+        await using var node = new MeshNode(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated, CompressionThreshold = 0, MaxOutgoing = 0 });
         await node.StartAsync();
         await using var raw = await RawPeer.ConnectAsync(node.Address);
         await raw.HandshakeAsync(node); // advertises no compression

@@ -37,7 +37,7 @@ public class MeshFuzzTests(ITestOutputHelper output)
     [Fact]
     public async Task A_node_under_a_thousand_bad_frames_keeps_relaying_honest_broadcasts_exactly_once()
     {
-        await using var m = new MeshNode(new MeshOptions { MaxFrameLength = MaxFrameLength });
+        await using var m = new MeshNode(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated, MaxFrameLength = MaxFrameLength });
         await using var a = new MeshNode(new MeshOptions { MaxOutgoing = 0 });
         await using var b = new MeshNode(new MeshOptions { MaxOutgoing = 0 });
         var inboxM = new Inbox(m);

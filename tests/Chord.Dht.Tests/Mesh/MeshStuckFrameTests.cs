@@ -15,6 +15,7 @@ public class MeshStuckFrameTests
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var check = await ServingCheck.StartAsync(new MeshOptions
         {
+            Security = MeshSecurity.AllowUnauthenticated,
             TimeProvider = time,
             StuckFrameTimeout = StuckTimeout,
             MaintenanceInterval = TimeSpan.FromMilliseconds(500),
@@ -55,6 +56,7 @@ public class MeshStuckFrameTests
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var check = await ServingCheck.StartAsync(new MeshOptions
         {
+            Security = MeshSecurity.AllowUnauthenticated,
             TimeProvider = time,
             StuckFrameTimeout = StuckTimeout,
             MaintenanceInterval = TimeSpan.FromMilliseconds(500),
@@ -88,6 +90,7 @@ public class MeshStuckFrameTests
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var check = await ServingCheck.StartAsync(new MeshOptions
         {
+            Security = MeshSecurity.AllowUnauthenticated,
             TimeProvider = time,
             HandshakeTimeout = TimeSpan.FromSeconds(10),
             MaintenanceInterval = TimeSpan.FromMilliseconds(500),

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
 
@@ -121,6 +122,29 @@ internal sealed class RawPeer : IAsyncDisposable
         var peers = await WhenReceivedAsync(m => m.Type == MainFlag.Whisper && m.Is(SubFlag.Peers)).WaitAsync(Eventually.Deadline);
         Assert.True(peers is not null, $"the node closed raw client {Id[..8]} instead of accepting its handshake");
         Assert.NotNull(node.GetPeer(Id));
+    }
+
+    /// <summary>
+    /// Authenticates as one of our nodes would (docs/PROTOCOL-EXTENSIONS.md): our challenge, the handshake, then the
+    /// proof over the node's challenge with <paramref name="secret"/> (null: the development secret). Waits for the
+    /// node's peers list when <paramref name="expectAccepted"/>, else returns once the proof is sent.
+    /// </summary>
+    public async Task AuthenticatedHandshakeAsync(MeshNode node, string? secret = null, bool expectAccepted = true)
+    {
+        var nonce = RandomNumberGenerator.GetBytes(MeshAuthentication.Length);
+        await SendAsync(FrameCodec.Encode(Create(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(nonce))));
+        await SendAsync(FrameCodec.Encode(Handshake()));
+        var challenge = await WhenReceivedAsync(m => m.Is((SubFlag)MeshAuthentication.ChallengeFlag)).WaitAsync(Eventually.Deadline);
+        Assert.True(challenge is not null, "the node sent no challenge");
+        var proof = MeshAuthentication.Proof(System.Text.Encoding.UTF8.GetBytes(secret ?? MeshOptions.DevelopmentClusterSecret), ChordProtocolId,
+            Id, node.Id, challenge.Message.Payload[1].AsBytes().Span, nonce);
+        await SendAsync(FrameCodec.Encode(Create(MainFlag.Whisper, (long)MeshAuthentication.ProofFlag, MsgValue.Bin(proof))));
+        if (expectAccepted)
+        {
+            var peers = await WhenReceivedAsync(m => m.Type == MainFlag.Whisper && m.Is(SubFlag.Peers)).WaitAsync(Eventually.Deadline);
+            Assert.True(peers is not null, $"the node closed raw client {Id[..8]} instead of accepting its authentication");
+            Assert.True(node.GetPeer(Id) is { IsAuthenticated: true }, "the node serves the raw client as authenticated");
+        }
     }
 
     /// <summary>Waits until a received frame matches <paramref name="predicate"/>, and returns the first that does.</summary>

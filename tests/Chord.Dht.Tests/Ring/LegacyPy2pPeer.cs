@@ -65,7 +65,7 @@ public sealed class LegacyPy2pPeer : IAsyncDisposable
 
     public static async Task<LegacyPy2pPeer> StartAsync(bool storing = true, bool answerRetrieves = true, IMeshTransport? transport = null)
     {
-        var mesh = new MeshNode(new MeshOptions(), null, transport);
+        var mesh = new MeshNode(new MeshOptions { Security = MeshSecurity.Off }, null, transport); // py2p authenticates nobody
         var peer = new LegacyPy2pPeer(mesh, storing, answerRetrieves);
         await mesh.StartAsync();
         return peer;

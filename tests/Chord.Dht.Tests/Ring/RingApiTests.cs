@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Chord.Dht.Mesh;
 using Chord.Dht.Ring;
 using Chord.Dht.Wire;
 
@@ -21,6 +22,14 @@ public class RingApiTests
         RingTestCluster.StartAsync(count, configure: o =>
         {
             o.KeepPlacementCopies = false;
+            configure?.Invoke(o);
+        });
+
+    /// <summary>A ring that serves py2p stand-ins: the AllowUnauthenticated opt-in (our nodes still authenticate each other).</summary>
+    private static Task<RingTestCluster> StartPy2pRingAsync(Action<RingOptions>? configure = null) =>
+        StartRingAsync(configure: o =>
+        {
+            o.Mesh.Security = MeshSecurity.AllowUnauthenticated;
             configure?.Invoke(o);
         });
 
@@ -57,7 +66,7 @@ public class RingApiTests
     [Fact]
     public async Task GetAsync_throws_ChordNoMajorityException_when_the_positions_disagree()
     {
-        await using var ring = await StartRingAsync();
+        await using var ring = await StartPy2pRingAsync();
         await using var writer = await LegacyPy2pPeer.StartAsync(storing: false);
         foreach (var node in ring.Nodes)
         {
@@ -104,7 +113,7 @@ public class RingApiTests
     public async Task GetAsync_throws_ChordTimeoutException_when_too_few_positions_answer()
     {
         // A storing py2p node that never answers retrieves owns 3 of the key's positions: only 2 can answer.
-        await using var ring = await StartRingAsync(configure: o => o.RequestTimeout = TimeSpan.FromSeconds(2));
+        await using var ring = await StartPy2pRingAsync(configure: o => o.RequestTimeout = TimeSpan.FromSeconds(2));
         await using var silent = await StartSilentOwnerAsync(ring);
         var ids = ring.Nodes.Select(n => n.Id).Append(silent.Id).ToList();
         var key = Enumerable.Range(0, 10_000).Select(i => $"silent-{i}").First(k => RingTestData.PositionsOwnedBy(ids, k, silent.Id) >= 3);
@@ -603,7 +612,7 @@ public class RingApiTests
     [Fact]
     public async Task RetrieveAsync_throws_ChordTimeoutException_when_the_owner_never_answers()
     {
-        await using var ring = await StartRingAsync(configure: o => o.RequestTimeout = TimeSpan.FromSeconds(2));
+        await using var ring = await StartPy2pRingAsync(configure: o => o.RequestTimeout = TimeSpan.FromSeconds(2));
         await using var silent = await StartSilentOwnerAsync(ring);
         var ids = ring.Nodes.Select(n => n.Id).Append(silent.Id).ToList();
         var position = Enumerable.Range(0, 1000).Select(i => RingTestData.Positions($"unanswered-{i}")[2]).First(p => RingTestData.OwnerOf(ids, p) == silent.Id);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Chord.Dht.Mesh;
 using Chord.Dht.Ring;
 using Chord.Dht.Tests.Wire;
 using Chord.Dht.Wire;
@@ -19,7 +20,12 @@ public class RingLegacyInteropTests
     /// <summary>A 3-node TCP ring plus one storing py2p node connected to every ring node (it learns peers only from direct connections).</summary>
     private static async Task<(RingTestCluster Ring, LegacyPy2pPeer Legacy)> StartMixedRingAsync(bool answerRetrieves = true)
     {
-        var ring = await RingTestCluster.StartAsync(3, configure: o => o.KeepPlacementCopies = false); // entries counted exactly
+        // The py2p interop opt-in; entries counted exactly, so no placement copies.
+        var ring = await RingTestCluster.StartAsync(3, configure: o =>
+        {
+            o.KeepPlacementCopies = false;
+            o.Mesh.Security = MeshSecurity.AllowUnauthenticated;
+        });
         var legacy = await LegacyPy2pPeer.StartOwningAsync([.. ring.Nodes.Select(n => n.Id)], 0.3, storing: true, answerRetrieves);
         foreach (var node in ring.Nodes)
         {
@@ -207,7 +213,7 @@ public class RingLegacyInteropTests
     public async Task A_client_of_a_py2p_only_ring_sends_the_vector_messages_byte_for_byte()
     {
         await using var legacy = await LegacyPy2pPeer.StartAsync(storing: true);
-        await using var client = new RingNode(new RingOptions { RequestTimeout = TimeSpan.FromSeconds(5) });
+        await using var client = new RingNode(new RingOptions { RequestTimeout = TimeSpan.FromSeconds(5), Mesh = { Security = MeshSecurity.AllowUnauthenticated } });
         await client.StartAsync();
         await client.ConnectAsync(legacy.Mesh.Address);
         await Eventually.UntilAsync(() => client.StoringPeers.Any(m => m.Id == legacy.Id), Wait, "the client to learn the py2p node is storing");

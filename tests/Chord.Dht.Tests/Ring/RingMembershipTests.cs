@@ -67,7 +67,7 @@ public class RingMembershipTests
 
         // A peer whose directory still lists it (at the epoch it departed with) pushes that directory.
         await using var stale = await RawPeer.ConnectAsync(survivor.Mesh.Address);
-        await stale.HandshakeAsync(survivor.Mesh);
+        await stale.AuthenticatedHandshakeAsync(survivor.Mesh); // one of ours: an unauthenticated hello would be ignored
         await stale.SendMessageAsync(MainFlag.Whisper, 0x33L /* hello */, 1L, MsgValue.Array(entry));
         await stale.SendMessageAsync(MainFlag.Ping, (long)SubFlag.Ping, "after-hello");
         await stale.WaitForAsync(m => m.Type == MainFlag.Pong && Inbox.TextOf(m) == "after-hello", "the pong after the hello (so the hello was handled)");

@@ -14,7 +14,7 @@ public sealed class StorageFailureTests
 
     private static async Task<(ChordTestCluster Chord, LegacyPy2pPeer Py2p)> StartAsync(bool py2pAnswersReads)
     {
-        var chord = await ChordTestCluster.StartAsync(3, ChordStorageMode.Tombstone, RequestTimeout);
+        var chord = await ChordTestCluster.StartAsync(3, ChordStorageMode.Tombstone, RequestTimeout, allowUnauthenticatedPeers: true); // py2p interop opt-in
         var ids = chord.Nodes.Select(n => n.Node.Id).ToList();
         var py2p = await LegacyPy2pPeer.StartOwningAsync(ids, 0.3, storing: true, answerRetrieves: py2pAnswersReads);
         foreach (var node in chord.Nodes)

@@ -14,6 +14,7 @@ public sealed class InMemoryTransport : IMeshTransport
 {
     private readonly ConcurrentDictionary<PeerAddress, Listener> _listeners = new();
     private int _nextPort = 10_000;
+    private int _nextClient;
 
     /// <inheritdoc />
     public ValueTask<IMeshListener> ListenAsync(string host, int port, CancellationToken cancellationToken)
@@ -39,7 +40,7 @@ public sealed class InMemoryTransport : IMeshTransport
         var toServer = new Pipe();
         var toClient = new Pipe();
         var client = new Connection(toClient, toServer, address.ToString());
-        var server = new Connection(toServer, toClient, "in-memory client");
+        var server = new Connection(toServer, toClient, "in-memory client " + Interlocked.Increment(ref _nextClient));
         if (!listener.Pending.Writer.TryWrite(server))
         {
             throw new SocketException((int)SocketError.ConnectionRefused);

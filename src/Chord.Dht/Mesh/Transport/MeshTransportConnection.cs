@@ -14,6 +14,9 @@ public abstract class MeshTransportConnection : IAsyncDisposable
     /// <summary>The remote endpoint as text, for logs.</summary>
     public abstract string RemoteEndPoint { get; }
 
+    /// <summary>The remote host alone (an IP address for TCP), for per-address limits; the end point by default.</summary>
+    public virtual string RemoteHost => RemoteEndPoint;
+
     /// <summary>Closes the connection at once; pending reads and writes complete.</summary>
     public abstract void Abort();
 

@@ -7,17 +7,20 @@ namespace Chord.Dht.Mesh.Transport;
 internal sealed class TcpConnection : MeshTransportConnection
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private int _aborted;
 
-    public TcpConnection(Socket socket)
+    public TcpConnection(Socket socket, Stream? stream = null)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream ?? new NetworkStream(socket, ownsSocket: true);
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
         RemoteEndPoint = socket.RemoteEndPoint?.ToString() ?? "?";
+        RemoteHost = (socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? RemoteEndPoint;
     }
+
+    public override string RemoteHost { get; }
 
     public override PipeReader Input { get; }
 

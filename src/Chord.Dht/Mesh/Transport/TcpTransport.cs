@@ -12,6 +12,15 @@ public sealed class TcpTransport : IMeshTransport
     /// <inheritdoc />
     public ValueTask<IMeshListener> ListenAsync(string host, int port, CancellationToken cancellationToken)
     {
+        var (socket, bound) = ListenSocket(host, port);
+        return ValueTask.FromResult<IMeshListener>(new TcpListener(socket, bound));
+    }
+
+    /// <summary>A bound, listening socket and its address (the TLS transport accepts on it itself).</summary>
+    internal static ValueTask<(Socket Socket, PeerAddress Bound)> ListenSocketAsync(string host, int port) => ValueTask.FromResult(ListenSocket(host, port));
+
+    private static (Socket Socket, PeerAddress Bound) ListenSocket(string host, int port)
+    {
         var endPoint = new IPEndPoint(ResolveListen(host), port);
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -26,7 +35,7 @@ public sealed class TcpTransport : IMeshTransport
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        return ValueTask.FromResult<IMeshListener>(new TcpListener(socket, new PeerAddress(host, bound.Port)));
+        return (socket, new PeerAddress(host, bound.Port));
     }
 
     /// <inheritdoc />

@@ -1,0 +1,192 @@
+using System.Net;
+using System.Net.Sockets;
+using Chord.Dht.Mesh;
+using Chord.Dht.Wire;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Chord.Dht.Tests.Mesh;
+
+/// <summary>
+/// Bounded resources for strangers (issue 13): connection limits, a small frame limit and byte budget before a peer
+/// is authenticated, and dials of a dead member backed off with one line per attempt.
+/// </summary>
+public class MeshLimitsTests
+{
+    [Fact]
+    public async Task Many_connections_claiming_huge_frames_before_authenticating_are_closed_early_and_the_node_keeps_serving()
+    {
+        const int attackers = 32;
+        await using var check = await ServingCheck.StartAsync(new MeshOptions());
+        var before = check.Node.GetStatistics();
+        var raws = new List<RawPeer>();
+        try
+        {
+            for (var i = 0; i < attackers; i++)
+            {
+                raws.Add(await RawPeer.ConnectAsync(check.Node.Address));
+            }
+
+            // Each claims a 16 MiB frame (the normal maximum) and starts sending its body.
+            var body = new byte[64 * 1024];
+            await Task.WhenAll(raws.Select(async r =>
+            {
+                await r.TrySendAsync(MeshFrames.Header(FrameCodec.DefaultMaxFrameLength));
+                await r.TrySendAsync(body);
+            }));
+
+            foreach (var raw in raws)
+            {
+                await raw.WaitClosedAsync("the node closed an unauthenticated connection that claimed a 16 MiB frame");
+            }
+
+            await Eventually.UntilAsync(() => check.Node.GetStatistics().OpenConnections == 1, "only the honest peer's connection is left");
+            var after = check.Node.GetStatistics();
+            Assert.Equal(before.PreAuthLimitCloses + attackers, after.PreAuthLimitCloses);
+            Assert.True(after.PreAuthPeakBytes <= check.Node.Options.MaxPreAuthBytes, $"peak {after.PreAuthPeakBytes} within the limit");
+            Assert.Equal(before.Exceptions, after.Exceptions);
+            await check.AssertStillServingAsync();
+        }
+        finally
+        {
+            foreach (var raw in raws)
+            {
+                await raw.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Bytes_sent_before_authenticating_are_capped_and_the_cap_lifts_once_authenticated()
+    {
+        await using var node = new MeshNode(new MeshOptions { MaxPreAuthBytes = 2048 });
+        await node.StartAsync();
+        var inbox = new Inbox(node);
+
+        // Small well-formed frames, none of them a handshake: ignored, but counted against the budget.
+        await using var chatty = await RawPeer.ConnectAsync(node.Address);
+        var frame = FrameCodec.Encode(chatty.Create(MainFlag.Whisper, (long)SubFlag.Whisper, "before-auth"));
+        for (var i = 0; i * frame.Length <= 4096 && await chatty.TrySendAsync(frame); i++)
+        {
+        }
+
+        await chatty.WaitClosedAsync("the node closed a connection that sent over 2048 bytes before authenticating");
+        Assert.Equal(1, node.GetStatistics().PreAuthLimitCloses);
+        Assert.Equal(0, inbox.CountText("before-auth"));
+
+        // An authenticated peer spends a few hundred bytes of the budget, then may send frames far larger.
+        await using var ours = await RawPeer.ConnectAsync(node.Address);
+        await ours.AuthenticatedHandshakeAsync(node);
+        var large = new string('x', 64 * 1024);
+        await ours.SendMessageAsync(MainFlag.Whisper, (long)SubFlag.Whisper, "after-auth", large);
+        await Eventually.UntilAsync(() => inbox.Count(ours.Id, "after-auth") == 1, "a 64 KiB whisper after authentication is delivered");
+        var stats = node.GetStatistics();
+        Assert.InRange(stats.PreAuthPeakBytes, 1, 2048);
+        Assert.Equal(1, stats.PreAuthLimitCloses);
+    }
+
+    [Fact]
+    public async Task The_pre_authentication_limits_never_exceed_MaxFrameLength()
+    {
+        var options = new MeshOptions { MaxFrameLength = 1024, MaxPreAuthFrameLength = 4096, MaxPreAuthBytes = 16 * 1024 };
+        Assert.Equal(1024, options.EffectivePreAuthFrameLength);
+        Assert.Equal(1024, options.EffectivePreAuthBytes);
+        await using var node = new MeshNode(options);
+        await node.StartAsync();
+
+        // 2000 bytes is within MaxPreAuthFrameLength but over MaxFrameLength: refused before authentication too.
+        await using var raw = await RawPeer.ConnectAsync(node.Address);
+        await raw.SendAsync(MeshFrames.Header(2000));
+        await raw.WaitClosedAsync("a pre-authentication frame over MaxFrameLength closes the connection");
+        Assert.Equal(1, node.GetStatistics().PreAuthLimitCloses);
+
+        // Our own nodes still authenticate within the clamped budget.
+        await using var peer = new MeshNode(new MeshOptions { MaxFrameLength = 1024 });
+        await peer.StartAsync();
+        Assert.True((await peer.ConnectAsync(node.Address)).IsAuthenticated);
+    }
+
+    [Fact]
+    public async Task Connections_over_the_per_address_limit_are_closed_at_once_with_one_warning()
+    {
+        var logs = new LogCapture();
+        await using var node = new MeshNode(new MeshOptions { MaxConnectionsPerAddress = 2 }, logs);
+        await node.StartAsync();
+        await using var first = await RawPeer.ConnectAsync(node.Address);
+        await using var second = await RawPeer.ConnectAsync(node.Address);
+        await Eventually.UntilAsync(() => node.GetStatistics().OpenConnections == 2, "two connections are open");
+
+        await using var third = await RawPeer.ConnectAsync(node.Address);
+        await using var fourth = await RawPeer.ConnectAsync(node.Address);
+        await third.WaitClosedAsync("a third connection from 127.0.0.1 is closed at once");
+        await fourth.WaitClosedAsync("a fourth connection from 127.0.0.1 is closed at once");
+
+        Assert.False(first.IsClosed);
+        Assert.Equal(2, node.GetStatistics().RefusedConnections);
+        Assert.Single(logs.AtLeast(LogLevel.Warning), l => l.Text.StartsWith("Refused connections from 127.0.0.1:", StringComparison.Ordinal));
+
+        // A slot freed is a slot for the next one.
+        await first.DisposeAsync();
+        await Eventually.UntilAsync(() => node.GetStatistics().OpenConnections == 1, "the first connection is gone");
+        await using var fifth = await RawPeer.ConnectAsync(node.Address);
+        await fifth.AuthenticatedHandshakeAsync(node);
+    }
+
+    [Fact]
+    public async Task Connections_over_MaxConnections_are_closed_at_once()
+    {
+        await using var node = new MeshNode(new MeshOptions { MaxConnections = 2 });
+        await node.StartAsync();
+        await using var first = await RawPeer.ConnectAsync(node.Address);
+        await using var second = await RawPeer.ConnectAsync(node.Address);
+        await Eventually.UntilAsync(() => node.GetStatistics().OpenConnections == 2, "two connections are open");
+
+        await using var third = await RawPeer.ConnectAsync(node.Address);
+
+        await third.WaitClosedAsync("a third connection is closed at once");
+        Assert.False(second.IsClosed);
+        Assert.Equal(1, node.GetStatistics().RefusedConnections);
+    }
+
+    [Fact]
+    public void Limits_out_of_range_are_refused_with_their_name()
+    {
+        Assert.Contains("MaxConnections", Assert.ThrowsAny<ArgumentException>(() => new MeshOptions { MaxConnections = 0 }.Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("MaxConnectionsPerAddress", Assert.ThrowsAny<ArgumentException>(() => new MeshOptions { MaxConnectionsPerAddress = 0 }.Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("MaxPreAuthFrameLength", Assert.ThrowsAny<ArgumentException>(() => new MeshOptions { MaxPreAuthFrameLength = 100 }.Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("MaxPreAuthBytes", Assert.ThrowsAny<ArgumentException>(() => new MeshOptions { MaxPreAuthBytes = 100 }.Validate()).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Redialling_a_dead_member_backs_off_and_logs_one_line_per_attempt_without_a_stack_trace()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var logs = new LogCapture();
+        await using var node = new MeshNode(new MeshOptions { TimeProvider = time }, logs);
+        await node.StartAsync();
+        var dead = DeadAddress();
+        const string member = "2DeadMemberId";
+
+        var first = await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync(dead, member));
+        var second = await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync(dead, member));
+        Assert.False(first.IsBackoff);
+        Assert.True(second.IsBackoff);
+
+        time.Advance(MeshNode.MaxDialBackoff);
+        var third = await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync(dead, member));
+        Assert.False(third.IsBackoff);
+
+        var lines = logs.AtLeast(LogLevel.Information).Where(l => l.Text.StartsWith("Could not reach", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, lines.Count); // one per real attempt, none for the attempt the backoff skipped
+        Assert.All(lines, l => Assert.Equal(LogLevel.Warning, l.Level));
+        Assert.All(lines, l => Assert.Null(l.Exception));
+        Assert.All(logs.Entries.Where(l => l.Exception is not null), l => Assert.Equal(LogLevel.Debug, l.Level));
+    }
+
+    private static PeerAddress DeadAddress()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return new PeerAddress("127.0.0.1", ((IPEndPoint)socket.LocalEndPoint!).Port); // bound, never listening: refused
+    }
+}

@@ -16,11 +16,14 @@ internal static partial class RingLog
     [LoggerMessage(104, LogLevel.Warning, "Handoff of {Count} entries to {MemberId} left {Left} unacknowledged")]
     public static partial void HandoffIncomplete(ILogger logger, int count, string memberId, int left);
 
-    [LoggerMessage(106, LogLevel.Warning, "Member {MemberId} is suspect: a request to it has been unanswered for {Seconds} s and nothing else came from it; its positions are not waited for")]
+    [LoggerMessage(108, LogLevel.Warning, "Member {MemberId} is suspect: a request to it has been unanswered for {Seconds} s and nothing else came from it; its positions are not waited for")]
     public static partial void Suspect(ILogger logger, string memberId, double seconds);
 
-    [LoggerMessage(107, LogLevel.Information, "Member {MemberId} answers again: no longer suspect")]
+    [LoggerMessage(109, LogLevel.Information, "Member {MemberId} answers again: no longer suspect")]
     public static partial void SuspectCleared(ILogger logger, string memberId);
+
+    [LoggerMessage(110, LogLevel.Warning, "Refused from {PeerId} ({Address}): {What} (logged once a minute per peer)")]
+    public static partial void RefusedInput(ILogger logger, string peerId, string address, string what);
 
     [LoggerMessage(105, LogLevel.Error, "Ring background work failed")]
     public static partial void BackgroundFailed(ILogger logger, Exception exception);

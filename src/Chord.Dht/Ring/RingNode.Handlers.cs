@@ -21,9 +21,19 @@ public sealed partial class RingNode
             Heard(fromId);
         }
 
-        if (!from.IsAuthenticated && !TrimToPy2p(received.Message.SubFlagValue, ref p))
+        if (!from.IsAuthenticated)
         {
-            return true; // our extensions are for authenticated peers only (docs/SECURITY.md): claimed and ignored
+            var length = p.Length;
+            if (!TrimToPy2p(received.Message.SubFlagValue, ref p))
+            {
+                LogRefusedOnce(from, "one of our extension messages from a peer that has not authenticated");
+                return true; // our extensions are for authenticated peers only (docs/SECURITY.md): claimed and ignored
+            }
+
+            if (p.Length < length)
+            {
+                LogRefusedOnce(from, "the trailing packets (request id, version, key) of a py2p message from a peer that has not authenticated; taken as py2p's form");
+            }
         }
 
         switch (received.Message.SubFlagValue)
@@ -142,6 +152,18 @@ public sealed partial class RingNode
         // trailing packets from one are someone's forgery, and a forged version could outrank every honest write.
         var fromOurs = from.Id is { } senderId && IsOurNode(senderId);
         var (version, key) = requestId is null || !fromOurs ? (null, null) : ReadVersionAndKey(p, 6);
+        if (requestId is not null && p.Length > 6 && !p[6].IsNil && version is null)
+        {
+            if (fromOurs)
+            {
+                // From one of our nodes a version that does not read is a fault or a forgery: the store is dropped
+                // (unacknowledged), never taken as py2p's unversioned form.
+                LogRefusedOnce(from, $"a {kind} whose version is out of range (counters 0 to 2^53, writer ids up to {EntryVersion.MaxWriterLength} bytes); dropped");
+                return;
+            }
+
+            LogRefusedOnce(from, $"the version of a {kind} from a py2p node (py2p has none); taken without one");
+        }
         var replica = fromOurs && requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
         var request = new PositionRequest(kind, method, position, p[3], version, key, replica);
 

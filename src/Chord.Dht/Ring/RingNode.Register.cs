@@ -62,12 +62,20 @@ public sealed partial class RingNode
     /// API does); off for keys nobody lists, such as grain-state records (a broadcast is a frame per peer).
     /// </param>
     /// <param name="cancellationToken">Ends the wait; the update may or may not have been applied then.</param>
-    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, bool announce = true, CancellationToken cancellationToken = default)
+    /// <param name="safeToRerun">
+    /// True when running the change again on a newer value can never apply it twice: it checks a version or an ETag and
+    /// keeps the value when that does not match (grain storage). Then an update whose own accept may have landed before
+    /// another writer's value replaced it runs the change again (which then keeps the value: a conflict) instead of
+    /// failing with "may or may not have been applied". The one thing given up: such a write is reported as not
+    /// written even if it was committed and replaced by a writer that saw it. Never for a plain set: a set that may have
+    /// been seen, then replaced, must not be written again (the deterministic simulation shows the history it makes).
+    /// </param>
+    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, bool announce = true, bool safeToRerun = false, CancellationToken cancellationToken = default)
     {
         CheckKey(key);
         ArgumentNullException.ThrowIfNull(change);
         using var deadline = Deadline(cancellationToken);
-        var outcome = await UpdateWithinAsync(key, change, deadline.Token, cancellationToken);
+        var outcome = await UpdateWithinAsync(key, change, deadline.Token, cancellationToken, blind: safeToRerun);
         if (announce && outcome.Written)
         {
             await AnnounceKeyAsync(key, added: !outcome.Current.Value.IsNil);
@@ -76,9 +84,9 @@ public sealed partial class RingNode
         return outcome;
     }
 
-    /// <inheritdoc cref="UpdateAsync(byte[], Func{VersionedValue, RegisterChange}, bool, CancellationToken)"/>
-    public Task<RegisterOutcome> UpdateAsync(string key, Func<VersionedValue, RegisterChange> change, bool announce = true, CancellationToken cancellationToken = default) =>
-        UpdateAsync(KeyBytes(key), change, announce, cancellationToken);
+    /// <inheritdoc cref="UpdateAsync(byte[], Func{VersionedValue, RegisterChange}, bool, bool, CancellationToken)"/>
+    public Task<RegisterOutcome> UpdateAsync(string key, Func<VersionedValue, RegisterChange> change, bool announce = true, bool safeToRerun = false, CancellationToken cancellationToken = default) =>
+        UpdateAsync(KeyBytes(key), change, announce, safeToRerun, cancellationToken);
 
     /// <summary>
     /// Writes <paramref name="value"/> (nil deletes) only when the key's committed version is <paramref name="expected"/>
@@ -89,7 +97,7 @@ public sealed partial class RingNode
     public async Task<CompareAndSetResult> CompareAndSetAsync(byte[] key, EntryVersion expected, MsgValue value, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(value);
-        var outcome = await UpdateAsync(key, current => current.Version == expected ? RegisterChange.To(value) : RegisterChange.Keep, announce: true, cancellationToken);
+        var outcome = await UpdateAsync(key, current => current.Version == expected ? RegisterChange.To(value) : RegisterChange.Keep, announce: true, cancellationToken: cancellationToken);
         return new CompareAndSetResult(outcome.Written, outcome.Current);
     }
 
@@ -98,7 +106,7 @@ public sealed partial class RingNode
         CompareAndSetAsync(KeyBytes(key), expected, value, cancellationToken);
 
     /// <summary>The update, within the operation's deadline; the py2p path for keys the register cannot serve.</summary>
-    private async Task<RegisterOutcome> UpdateWithinAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken deadline, CancellationToken caller)
+    private async Task<RegisterOutcome> UpdateWithinAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken deadline, CancellationToken caller, bool blind = false)
     {
         if (!RegisterServes(key))
         {
@@ -107,7 +115,7 @@ public sealed partial class RingNode
 
         try
         {
-            return await Proposer.UpdateAsync(key, change, deadline);
+            return await Proposer.UpdateAsync(key, change, deadline, blind);
         }
         catch (OperationCanceledException e) when (!caller.IsCancellationRequested)
         {

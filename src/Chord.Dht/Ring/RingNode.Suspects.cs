@@ -61,6 +61,26 @@ public sealed partial class RingNode
 
     private void ForgetLiveness(string id) => _liveness.TryRemove(id, out _);
 
+    private readonly ConcurrentDictionary<string, long> _refusalsLogged = new(StringComparer.Ordinal);
+
+    /// <summary>Logs refused input from a peer, at most once a minute per peer (a hostile peer cannot flood the log).</summary>
+    private void LogRefusedOnce(MeshPeer from, string what)
+    {
+        var peer = from.Id ?? from.Address?.ToString() ?? "?";
+        var now = Options.Mesh.TimeProvider.GetTimestamp();
+        var last = _refusalsLogged.GetOrAdd(peer, 0);
+        if (last != 0 && Options.Mesh.TimeProvider.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1))
+        {
+            return;
+        }
+
+        if (_refusalsLogged.TryUpdate(peer, now, last))
+        {
+            RingMetrics.RefusedInputs.Add(1);
+            RingLog.RefusedInput(Logger, peer, from.Address?.ToString() ?? "?", what);
+        }
+    }
+
     private sealed class Liveness
     {
         /// <summary>When the oldest request still unanswered went out (timestamp); 0 when nothing is awaited.</summary>

@@ -287,7 +287,7 @@ public sealed partial class ChordGrainStorage : IGrainStorage, ILifecyclePartici
                 }
 
                 return record(stored) is { } value ? RegisterChange.To(value) : RegisterChange.Keep;
-            }, announce: false);
+            }, announce: false, safeToRerun: true); // the ETag check makes a rerun keep the value: at most one application
         }
         catch (Exception ex) when (ex is ChordTimeoutException or ChordNoMajorityException or ChordWriteException or InvalidOperationException)
         {

@@ -1,3 +1,4 @@
+using Chord.Dht.Mesh;
 using Chord.Dht.Ring;
 using Chord.Dht.Wire;
 
@@ -19,7 +20,7 @@ public sealed class HostileVersionTests
     [Fact]
     public async Task A_store_with_a_forged_top_version_from_a_py2p_peer_takes_no_version_and_honest_writes_overwrite_and_delete_it()
     {
-        await using var ring = await RingTestCluster.StartAsync(3);
+        await using var ring = await RingTestCluster.StartAsync(3, configure: o => o.Mesh.Security = MeshSecurity.AllowUnauthenticated);
         await using var hostile = await LegacyPy2pPeer.StartAsync(storing: false);
         foreach (var node in ring.Nodes)
         {
@@ -71,7 +72,11 @@ public sealed class HostileVersionTests
     [Fact]
     public async Task One_forged_position_leaves_reads_with_the_honest_value_and_the_repair_does_not_spread_it()
     {
-        await using var ring = await RingTestCluster.StartAsync(3, configure: o => o.AntiEntropyInterval = TimeSpan.FromMilliseconds(200));
+        await using var ring = await RingTestCluster.StartAsync(3, configure: o =>
+        {
+            o.AntiEntropyInterval = TimeSpan.FromMilliseconds(200);
+            o.Mesh.Security = MeshSecurity.AllowUnauthenticated;
+        });
         await using var hostile = await LegacyPy2pPeer.StartAsync(storing: false);
         foreach (var node in ring.Nodes)
         {
@@ -101,5 +106,55 @@ public sealed class HostileVersionTests
             && held.Value.Equals(MsgValue.Str("poison"))));
         Assert.True(poisoned <= 1, $"the forged value spread to {poisoned} positions");
         Assert.All(ring.Nodes, n => Assert.False(n.PeekLocalForTest(HashMethod.Sha256, position) is { Version: { Counter: >= 1_000 } }));
+    }
+
+    public static TheoryData<string> PoisonVersions() => ["top of 2^63", "negative", "huge writer", "tombstone with a version", "top of the range"];
+
+    private static MsgValue PoisonVersion(string kind) => kind switch
+    {
+        "top of 2^63" => MsgValue.Array(long.MaxValue, MsgValue.BinAscii("zzzz")),
+        "negative" => MsgValue.Array(-1L, MsgValue.BinAscii("zzzz")),
+        "huge writer" => MsgValue.Array(5L, MsgValue.BinAscii(new string('z', 4096))),
+        _ => new EntryVersion(EntryVersion.MaxCounter, "zzzzzzzz").ToMsgValue(),
+    };
+
+    [Theory]
+    [MemberData(nameof(PoisonVersions))]
+    public async Task Each_poison_version_from_a_py2p_peer_followed_by_an_honest_write_leaves_the_honest_value(string poison)
+    {
+        await using var ring = await RingTestCluster.StartAsync(3, configure: o => o.Mesh.Security = MeshSecurity.AllowUnauthenticated);
+        await using var hostile = await LegacyPy2pPeer.StartAsync(storing: false);
+        foreach (var node in ring.Nodes)
+        {
+            await hostile.ConnectAsync(node);
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Members.Any(m => m.Id == hostile.Id)), "every node to know the py2p peer");
+        var key = $"poisoned-{poison.Replace(' ', '-')}";
+        var keyBytes = RingNode.KeyBytes(key);
+        await ring.Nodes[0].SetAsync(key, "before");
+        var value = poison == "tombstone with a version" ? MsgValue.Nil : MsgValue.Str("poison");
+        var positions = KeyHashes.All(keyBytes);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+            await hostile.Mesh.GetPeer(owner)!.WhisperAsync(
+                (long)SubFlag.Store, MsgValue.BinAscii(method.WireName()), MsgValue.BinAscii(positions[(int)method].ToBase58()), value,
+                "forged.1", 1, PoisonVersion(poison), MsgValue.Bin(keyBytes));
+        }
+
+        // Wait until every forged store was handled (each owner saw it: the value is py2p's now, or the delete took it).
+        await Eventually.UntilAsync(() => KeyHashes.Methods.All(m => ring.Nodes.Any(n => n.PeekLocalForTest(m, positions[(int)m]) is { } held
+            && (value.IsNil ? !held.Value.Equals(MsgValue.Str("before")) : held.Value.Equals(value)))), "the forged stores to arrive");
+
+        // The honest write after it wins, through every node, and no position keeps a version from the poison.
+        await ring.Nodes[1].SetAsync(key, "honest");
+        foreach (var node in ring.Nodes)
+        {
+            Assert.Equal("honest", (await node.GetAsync(key)).AsString());
+        }
+
+        Assert.All(ring.Nodes, n => Assert.All(KeyHashes.Methods, m =>
+            Assert.False(n.PeekLocalForTest(m, positions[(int)m]) is { Version: { } v } && (v.Counter >= 1_000 || v.Writer.StartsWith("zzzz", StringComparison.Ordinal)))));
     }
 }

@@ -62,7 +62,14 @@ public class RingConcurrencyTests(ITestOutputHelper output)
         {
             for (var i = 0; i < WritesPerWriter; i++)
             {
-                await node.SetAsync("contended", $"writer{w}-{i}");
+                try
+                {
+                    await node.SetAsync("contended", $"writer{w}-{i}");
+                }
+                catch (ChordWriteException e) when (e.Message.Contains("may or may not", StringComparison.Ordinal))
+                {
+                    // A duel the register cannot settle for this writer: its value may or may not be the key's now.
+                }
             }
         })));
         await stop.CancelAsync();

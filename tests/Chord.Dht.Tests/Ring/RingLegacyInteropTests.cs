@@ -245,7 +245,7 @@ public class RingLegacyInteropTests
     {
         // Placement copies on (the default): a py2p node does not own a copy, so it would forward it as its own
         // unversioned store and erase the owner's version.
-        var ring = await RingTestCluster.StartAsync(3);
+        var ring = await RingTestCluster.StartAsync(3, configure: o => o.Mesh.Security = MeshSecurity.AllowUnauthenticated);
         await using var _ = ring;
         await using var legacy = await LegacyPy2pPeer.StartOwningAsync([.. ring.Nodes.Select(n => n.Id)], 0.3, storing: true);
         foreach (var node in ring.Nodes)

@@ -235,8 +235,8 @@ internal sealed class RegisterSimulation
 
         public TimeProvider Time => _sim._time;
 
-        public Task<RegisterOutcome> UpdateAsync(Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken) =>
-            Proposer.UpdateAsync(Key, change, cancellationToken);
+        public Task<RegisterOutcome> UpdateAsync(Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken, bool blind = false) =>
+            Proposer.UpdateAsync(Key, change, cancellationToken, blind);
 
         public Task<AcceptorReply?> PrepareAsync(byte[] key, int position, EntryVersion ballot, CancellationToken cancellationToken) =>
             _sim.Send(Id, position, $"prepare {ballot}", a => a.Prepare(ballot), cancellationToken);

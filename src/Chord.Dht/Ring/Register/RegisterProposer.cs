@@ -53,14 +53,23 @@ internal sealed class RegisterProposer
     /// Applies <paramref name="change"/> to the key's committed value, atomically: the change is decided on the value
     /// that is current when it commits. Updates of one key from this proposer run one at a time.
     /// </summary>
-    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken)
+    /// <param name="key">The key.</param>
+    /// <param name="change">Decides the new value from the committed one.</param>
+    /// <param name="cancellationToken">The deadline.</param>
+    /// <param name="blind">
+    /// Rerunning the change on a newer value can never apply it twice (it checks a version or an ETag and keeps the
+    /// value otherwise), so after an accept of its own that may have landed it is rerun rather than reported as "may or
+    /// may not have been applied". Not for a plain set: one that may have been seen and then replaced must not be
+    /// written again (the simulation finds the non-linearizable history that makes).
+    /// </param>
+    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken, bool blind = false)
     {
         var state = _keys.GetOrAdd(key, static _ => new KeyState());
         var progress = new Progress();
         await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await RunAsync(key, state, change, progress, cancellationToken).ConfigureAwait(false);
+            return await RunAsync(key, state, change, progress, blind, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && e is not RegisterTimeoutException)
         {
@@ -73,7 +82,7 @@ internal sealed class RegisterProposer
         }
     }
 
-    private async Task<RegisterOutcome> RunAsync(byte[] key, KeyState state, Func<VersionedValue, RegisterChange> change, Progress progress, CancellationToken cancellationToken)
+    private async Task<RegisterOutcome> RunAsync(byte[] key, KeyState state, Func<VersionedValue, RegisterChange> change, Progress progress, bool blind, CancellationToken cancellationToken)
     {
         List<EntryVersion>? ourWrites = null; // ballots under which this update sent a changed value
         VersionedValue? decidedOn = null;
@@ -162,7 +171,7 @@ internal sealed class RegisterProposer
             }
             else
             {
-                if (mayHaveLanded && decidedOn is { } basis && current.Version != basis.Version)
+                if (!blind && mayHaveLanded && decidedOn is { } basis && current.Version != basis.Version)
                 {
                     // Someone else's value is newer than the one our change was decided on: our change may have been
                     // committed and then overwritten, or never. Applying it again could apply it twice.

@@ -1,6 +1,8 @@
 using Chord.Dht.Mesh;
 using Chord.Dht.Ring;
+using Chord.Dht.Tests.Mesh;
 using Chord.Dht.Wire;
+using Microsoft.Extensions.Logging;
 
 namespace Chord.Dht.Tests.Ring;
 
@@ -156,5 +158,33 @@ public sealed class HostileVersionTests
 
         Assert.All(ring.Nodes, n => Assert.All(KeyHashes.Methods, m =>
             Assert.False(n.PeekLocalForTest(m, positions[(int)m]) is { Version: { } v } && (v.Counter >= 1_000 || v.Writer.StartsWith("zzzz", StringComparison.Ordinal)))));
+    }
+
+    [Fact]
+    public async Task Refused_versions_from_one_py2p_peer_are_logged_once_per_interval_and_the_node_keeps_serving()
+    {
+        var logs = new LogCapture();
+        await using var node = new RingNode(new RingOptions { Mesh = { Security = MeshSecurity.AllowUnauthenticated } }, logs);
+        await node.StartAsync();
+        await node.JoinAsync();
+        await using var hostile = await LegacyPy2pPeer.StartAsync(storing: false);
+        await hostile.ConnectAsync(node);
+        await Eventually.UntilAsync(() => node.Members.Any(m => m.Id == hostile.Id), "the node to know the py2p peer");
+
+        // Twenty forged stores in a row: each is taken as py2p's form, and one warning says so.
+        var keyBytes = RingNode.KeyBytes("noisy");
+        var position = KeyHashes.Position(HashMethod.Sha256, keyBytes);
+        for (var i = 0; i < 20; i++)
+        {
+            await hostile.Mesh.GetPeer(node.Id)!.WhisperAsync(ForgedStore(HashMethod.Sha256, position, MsgValue.Str($"forged-{i}"), keyBytes));
+        }
+
+        await Eventually.UntilAsync(() => node.PeekLocalForTest(HashMethod.Sha256, position)?.Value == MsgValue.Str("forged-19"), "the forged stores to be handled");
+        var refused = logs.AtLeast(LogLevel.Warning).Where(e => e.Text.StartsWith("Refused from", StringComparison.Ordinal)).ToList();
+        Assert.Single(refused);
+        Assert.Contains(hostile.Id, refused[0].Text, StringComparison.Ordinal);
+
+        await node.SetAsync("after", "still serving");
+        Assert.Equal("still serving", (await node.GetAsync("after")).AsString());
     }
 }

@@ -206,7 +206,7 @@ public sealed class MeshPeer
     {
         if (_outbound.Writer.TryComplete())
         {
-            _ = Task.Delay(_node.Options.HandshakeTimeout, _node.Options.TimeProvider).ContinueWith(_ => Close(null), TaskScheduler.Default);
+            _ = Task.Delay(_node.HandshakeBound, _node.Options.TimeProvider).ContinueWith(_ => Close(null), TaskScheduler.Default);
         }
     }
 

@@ -19,6 +19,11 @@ public sealed class MeshPeer
     private readonly TaskCompletionSource _handshake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile IReadOnlyList<CompressionMethod> _compression = [];
+
+    // Every method ever agreed on this connection: what frames from the peer are decoded with. py2p 0.7 can announce
+    // "no compression" (a str/bytes comparison bug in its mesh.py) while it keeps compressing with the method agreed
+    // before, so a frame is accepted in any method this connection ever agreed, until the connection closes.
+    private volatile IReadOnlyList<CompressionMethod> _receiveCompression = [];
     private volatile object? _sendMethod; // boxed CompressionMethod, or null for none
     private volatile Message? _lastSent;
     private long _partialSince = -1; // TimeProvider timestamp when the buffer was last left mid-frame; -1: not mid-frame
@@ -221,6 +226,7 @@ public sealed class MeshPeer
     {
         var agreed = _node.Options.Compression.Where(theirs.Contains).ToArray();
         _compression = agreed;
+        _receiveCompression = [.. agreed.Concat(_receiveCompression).Distinct()];
         _sendMethod = agreed.Length > 0 ? agreed[0] : null;
     }
 
@@ -337,7 +343,7 @@ public sealed class MeshPeer
                     Message message;
                     try
                     {
-                        message = FrameCodec.DecodeBody(body, _compression, options.MaxFrameLength);
+                        message = FrameCodec.DecodeBody(body, _receiveCompression, options.MaxFrameLength);
                     }
                     catch (MsgFormatException e)
                     {

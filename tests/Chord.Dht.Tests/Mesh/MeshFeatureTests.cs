@@ -286,6 +286,37 @@ public class MeshFeatureTests
     }
 
     [Fact]
+    public async Task A_py2p_peer_that_renegotiates_to_no_compression_but_keeps_compressing_loses_no_frame()
+    {
+        // py2p 0.7 (mesh.py compares the str '*' with b'*') announces "renegotiate compression []" and then goes on
+        // compressing with the method agreed at the handshake. The node decodes every method ever agreed on the
+        // connection, so nothing is lost and the connection stays.
+        await using var node = new MeshNode(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
+        await node.StartAsync();
+        var inbox = new Inbox(node);
+        await using var raw = await RawPeer.ConnectAsync(node.Address);
+        await raw.HandshakeAsync(node, [CompressionMethod.Snappy]);
+        var peer = node.GetPeer(raw.Id)!;
+        Assert.Equal(CompressionMethod.Snappy, peer.SendCompression);
+
+        await raw.SendMessageAsync(MainFlag.Renegotiate, (long)SubFlag.Compression, MsgValue.Array());
+        await Eventually.UntilAsync(() => peer.SendCompression is null, "the node to stop compressing toward the peer");
+        for (var i = 0; i < 3; i++)
+        {
+            await raw.SendAsync(FrameCodec.Encode(raw.Create(MainFlag.Whisper, (long)SubFlag.Whisper, "still-snappy", Compressible + i), CompressionMethod.Snappy));
+        }
+
+        await Eventually.UntilAsync(() => inbox.Count(raw.Id, "still-snappy") == 3, "the node to take the three snappy frames");
+        Assert.False(raw.IsClosed);
+        Assert.Equal(0, node.GetStatistics().BadFrames);
+
+        // What the node sends now is uncompressed, which py2p reads whatever it announced.
+        await node.WhisperAsync(raw.Id, "plain-now", Compressible);
+        var plain = await raw.WaitForAsync(m => Inbox.TextOf(m) == "plain-now", "the raw peer got the whisper");
+        Assert.Null(plain.Compression);
+    }
+
+    [Fact]
     public void Options_validation_names_MaxOutgoing()
     {
         var error = Assert.ThrowsAny<ArgumentException>(() => new MeshNode(new MeshOptions { MaxOutgoing = -1 }));

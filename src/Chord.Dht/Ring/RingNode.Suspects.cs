@@ -68,6 +68,11 @@ public sealed partial class RingNode
     {
         var peer = from.Id ?? from.Address?.ToString() ?? "?";
         var now = Options.Mesh.TimeProvider.GetTimestamp();
+        if (_refusalsLogged.Count > 10_000)
+        {
+            _refusalsLogged.Clear(); // bounded: many strangers cost a few extra lines, never unbounded memory
+        }
+
         var last = _refusalsLogged.GetOrAdd(peer, 0);
         if (last != 0 && Options.Mesh.TimeProvider.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1))
         {

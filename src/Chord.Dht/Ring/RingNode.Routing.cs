@@ -460,21 +460,7 @@ public sealed partial class RingNode
                 return Answer.Refused(hops, $"the stored value is a {stored.Kind}, not a map, so a delta cannot merge into it");
             }
 
-            var merged = stored.AsMap().ToList();
-            foreach (var entry in delta.AsMap())
-            {
-                var index = merged.FindIndex(e => e.Key.Equals(entry.Key));
-                if (index >= 0)
-                {
-                    merged[index] = entry;
-                }
-                else
-                {
-                    merged.Add(entry);
-                }
-            }
-
-            var result = MsgValue.Map(merged);
+            var result = MergeMaps(stored.AsMap(), delta);
             EntryVersion? version = request.Version is { } incoming
                 ? (current?.Version is { } held && held > incoming ? held : incoming)
                 : current?.Version;

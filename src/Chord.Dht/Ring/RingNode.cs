@@ -230,7 +230,13 @@ public sealed partial class RingNode : IAsyncDisposable
             throw new ChordWriteException($"The delta to {Describe(key)} was refused: its value is a {stored.Kind}, not a map, so a delta cannot merge into it (nothing was written).", 0);
         }
 
-        var merged = stored.IsNil ? [] : stored.AsMap().ToList();
+        return MergeMaps(stored.IsNil ? [] : stored.AsMap(), delta);
+    }
+
+    /// <summary>The fields of <paramref name="stored"/> with those of the map <paramref name="delta"/> set (py2p's delta rule).</summary>
+    private static MsgValue MergeMaps(IEnumerable<KeyValuePair<MsgValue, MsgValue>> stored, MsgValue delta)
+    {
+        var merged = stored.ToList();
         foreach (var entry in delta.AsMap())
         {
             var index = merged.FindIndex(e => e.Key.Equals(entry.Key));

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
@@ -186,22 +187,13 @@ public class MeshBadInputTests
         await using var check = await ServingCheck.StartAsync(new MeshOptions());
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
         await raw.AuthenticatedHandshakeAsync(check.Node);
-        var relayed = 0;
-        check.Honest.RegisterHandler(m =>
-        {
-            if (m.Message.SubFlagValue == 0x30 && m.Sender == raw.Id)
-            {
-                Interlocked.Increment(ref relayed);
-            }
-
-            return ValueTask.FromResult(false);
-        });
+        var relayed = CountRelayedBy(check, raw, 0x30);
 
         await raw.SendMessageAsync(MainFlag.Broadcast, 0x30, "junk");
         await raw.SendMessageAsync(MainFlag.Broadcast, (long)SubFlag.Broadcast, "after-junk");
 
         await Eventually.UntilAsync(() => check.HonestInbox.Count(raw.Id, "after-junk") == 1, "the honest peer got the valid broadcast relayed");
-        Assert.Equal(1, Volatile.Read(ref relayed));
+        Assert.Equal(1, Volatile.Read(ref relayed.Value));
         Assert.Equal(0, check.HonestInbox.CountText("junk"));
         Assert.Equal(0, check.NodeInbox.CountText("junk"));
         Assert.False(raw.IsClosed);
@@ -214,23 +206,30 @@ public class MeshBadInputTests
         await using var check = await ServingCheck.StartAsync(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
         await using var raw = await RawPeer.ConnectAsync(check.Node.Address);
         await raw.HandshakeAsync(check.Node);
-        var relayed = 0;
-        check.Honest.RegisterHandler(m =>
-        {
-            if (m.Message.SubFlagValue == 0x31 && m.Sender == raw.Id)
-            {
-                Interlocked.Increment(ref relayed);
-            }
-
-            return ValueTask.FromResult(false);
-        });
+        var relayed = CountRelayedBy(check, raw, 0x31);
 
         await raw.SendMessageAsync(MainFlag.Broadcast, 0x31, "extension");
         await raw.SendMessageAsync(MainFlag.Broadcast, (long)SubFlag.Broadcast, "after-extension");
 
         await Eventually.UntilAsync(() => check.HonestInbox.Count(raw.Id, "after-extension") == 1, "py2p's own broadcast is relayed");
-        Assert.Equal(0, Volatile.Read(ref relayed));
+        Assert.Equal(0, Volatile.Read(ref relayed.Value));
         Assert.False(raw.IsClosed);
+    }
+
+    /// <summary>Counts the broadcasts with <paramref name="subFlag"/> from <paramref name="raw"/> that reach the honest peer (relayed by the node).</summary>
+    private static StrongBox<int> CountRelayedBy(ServingCheck check, RawPeer raw, int subFlag)
+    {
+        var relayed = new StrongBox<int>();
+        check.Honest.RegisterHandler(m =>
+        {
+            if (m.Message.SubFlagValue == subFlag && m.Sender == raw.Id)
+            {
+                Interlocked.Increment(ref relayed.Value);
+            }
+
+            return ValueTask.FromResult(false);
+        });
+        return relayed;
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
 
 namespace Chord.Grains.Hosting;
@@ -9,6 +10,9 @@ namespace Chord.Grains.Hosting;
 /// </summary>
 public sealed class ChordOptions
 {
+    // The mesh's own defaults, so the two layers never disagree on a limit.
+    private static readonly MeshOptions MeshDefaults = new();
+
     /// <summary>The configuration section the host binds.</summary>
     public const string SectionName = "Chord";
 
@@ -54,19 +58,19 @@ public sealed class ChordOptions
     public string? TlsCertificatePassword { get; set; }
 
     /// <summary>Open ring connections at most; an incoming one over it is closed at once.</summary>
-    public int MaxConnections { get; set; } = 1024;
+    public int MaxConnections { get; set; } = MeshDefaults.MaxConnections;
 
     /// <summary>Incoming ring connections from one IP address at most.</summary>
-    public int MaxConnectionsPerAddress { get; set; } = 64;
+    public int MaxConnectionsPerAddress { get; set; } = MeshDefaults.MaxConnectionsPerAddress;
 
     /// <summary>The largest frame accepted from a peer before it authenticated (never more than <see cref="MaxFrameLength"/>).</summary>
-    public int MaxPreAuthFrameLength { get; set; } = 4096;
+    public int MaxPreAuthFrameLength { get; set; } = MeshDefaults.MaxPreAuthFrameLength;
 
     /// <summary>The bytes a peer may send before it authenticated (never more than <see cref="MaxFrameLength"/>).</summary>
-    public int MaxPreAuthBytes { get; set; } = 16 * 1024;
+    public int MaxPreAuthBytes { get; set; } = MeshDefaults.MaxPreAuthBytes;
 
     /// <summary>How long a ring connection may take to complete its handshake and authentication.</summary>
-    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan HandshakeTimeout { get; set; } = MeshDefaults.HandshakeTimeout;
 
     /// <summary>The largest frame accepted, in bytes (header included).</summary>
     public int MaxFrameLength { get; set; } = FrameCodec.DefaultMaxFrameLength;

@@ -148,23 +148,19 @@ public sealed partial class RingNode
             return;
         }
 
-        // Versions (and with them the register's ballots) are taken only from our own nodes: a py2p node has none, so
-        // trailing packets from one are someone's forgery, and a forged version could outrank every honest write.
-        var fromOurs = from.Id is { } senderId && IsOurNode(senderId);
-        var (version, key) = requestId is null || !fromOurs ? (null, null) : ReadVersionAndKey(p, 6);
+        // Versions (and with them the register's ballots) come only from our own nodes: HandleAsync has already cut
+        // the trailing packets from every peer that did not authenticate (a py2p node has no versions, so any it
+        // carries are a forgery that could outrank every honest write).
+        var (version, key) = requestId is null ? (null, null) : ReadVersionAndKey(p, 6);
         if (requestId is not null && p.Length > 6 && !p[6].IsNil && version is null)
         {
-            if (fromOurs)
-            {
-                // From one of our nodes a version that does not read is a fault or a forgery: the store is dropped
-                // (unacknowledged), never taken as py2p's unversioned form.
-                LogRefusedOnce(from, $"a {kind} whose version is out of range (counters 0 to 2^53, writer ids up to {EntryVersion.MaxWriterLength} bytes); dropped");
-                return;
-            }
-
-            LogRefusedOnce(from, $"the version of a {kind} from a py2p node (py2p has none); taken without one");
+            // From one of our nodes a version that does not read is a fault or a forgery: the store is dropped
+            // (unacknowledged), never taken as py2p's unversioned form.
+            LogRefusedOnce(from, $"a {kind} whose version is out of range (counters 0 to 2^53, writer ids up to {EntryVersion.MaxWriterLength} bytes); dropped");
+            return;
         }
-        var replica = fromOurs && requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
+
+        var replica = requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
         var request = new PositionRequest(kind, method, position, p[3], version, key, replica);
 
         // A placement copy is kept where it is sent; anything else goes on toward its owner.

@@ -145,13 +145,6 @@ public sealed partial class RingNode
         return true;
     }
 
-    /// <summary>
-    /// True when <paramref name="id"/> is one of our nodes: a member not learnt as a py2p node, or a peer heard speaking
-    /// our extensions. (Not the capability alone: it is forgotten for a moment when a duplicate connection closes.)
-    /// </summary>
-    private bool IsOurNode(string id) =>
-        _members.TryGetValue(id, out var member) ? !IsPy2pMember(member) : SpeaksExtensionsKnown(id);
-
     /// <summary>A member that is a py2p node: learnt first-hand from its chord meta, and never heard speak our extensions.</summary>
     private bool IsPy2pMember(RingMember member) => member.Id != Id && member.Epoch < 0 && !SpeaksExtensionsKnown(member.Id);
 

@@ -36,6 +36,13 @@ public sealed partial class RingNode
             }
         }
 
+        if (Volatile.Read(ref DropRequestsForTest) > 0
+            && received.Message.SubFlagValue is (int)SubFlag.Store or (int)SubFlag.Delta or (int)SubFlag.Retrieve or (int)RingSubFlag.Prepare or (int)RingSubFlag.Accept
+            && Interlocked.Decrement(ref DropRequestsForTest) >= 0)
+        {
+            return true;
+        }
+
         switch (received.Message.SubFlagValue)
         {
             case (int)SubFlag.Handshake when p.Length == 2:

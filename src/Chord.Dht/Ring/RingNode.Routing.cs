@@ -235,14 +235,20 @@ public sealed partial class RingNode
 
                 Awaiting(next);
 
-                // Two registrations instead of a linked source and WaitAsync (both per request, both on the profile).
+                // Two registrations instead of a linked source and WaitAsync (both per request, both on the profile),
+                // and, unless this is the last attempt, a timer: an answer lost beyond the next hop (a relay whose own
+                // next hop died with the request) is asked for again instead of waited for until the deadline.
                 using var onDeadline = cancellationToken.UnsafeRegister(CancelPending, pending);
                 using var onClose = next.ClosedToken.UnsafeRegister(CancelPending, pending);
+                using var onAttemptTimeout = attempt + 1 < Options.MaxRouteAttempts
+                    ? Options.Mesh.TimeProvider.CreateTimer(CancelPendingOnTimer, pending, Options.AttemptTimeout, Timeout.InfiniteTimeSpan)
+                    : null;
                 return await pending.Task;
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && attempt + 1 < Options.MaxRouteAttempts)
             {
-                // The next hop's connection closed before it answered: never wait on a dead peer; go around it.
+                // The next hop's connection closed before it answered, or no answer came within the attempt's time:
+                // never wait on a dead peer or a lost answer; go around the hop.
                 // Not around the owner itself: the mesh also closes a connection as the duplicate of another (both
                 // ends dialled at once, as after a reconnect), and skipping a live owner made the next member, often
                 // this node, store an entry it does not own. The next attempt finds the surviving connection, or
@@ -267,6 +273,8 @@ public sealed partial class RingNode
     /// </summary>
     private static readonly Action<object?> CancelPending = static state =>
         ThreadPool.UnsafeQueueUserWorkItem(static s => ((TaskCompletionSource<Answer>)s!).TrySetCanceled(), state);
+
+    private static readonly TimerCallback CancelPendingOnTimer = static state => CancelPending(state);
 
     private const string PyOwnerCannotAcknowledge = "a py2p node cannot acknowledge writes";
 

@@ -85,6 +85,12 @@ public sealed partial class RingNode
     /// <summary>Test hook: the node, as owner, drops every store and delta without answering (an owner cut off).</summary>
     internal volatile bool IgnoreWritesForTest;
 
+    /// <summary>
+    /// Test hook: the next this many requests that reach the node (retrieve, store, delta, prepare, accept) are dropped
+    /// unread, as a frame lost on the way or a relay that died holding it; counts down to zero.
+    /// </summary>
+    internal int DropRequestsForTest;
+
     /// <summary>For tests: forgets a member as if its announcement never arrived (no departure mark, no repair, no broadcast).</summary>
     internal void ForgetMemberForTest(string id)
     {

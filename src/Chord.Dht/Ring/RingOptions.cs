@@ -27,6 +27,15 @@ public sealed class RingOptions
     public int MaxRouteAttempts { get; set; } = 3;
 
     /// <summary>
+    /// How long one attempt of a request waits for its answer before the request is sent again under a new id (around
+    /// the next hop, unless that is the owner). An answer lost on the way, as when a relay's own next hop dies with the
+    /// request, then costs this long instead of the whole <see cref="RequestTimeout"/>; the last of
+    /// <see cref="MaxRouteAttempts"/> waits until the deadline. Every request of ours is safe to repeat (versioned
+    /// stores, ballots, retrieves; a delta merges the same keys again).
+    /// </summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
     /// A directory where the node keeps its entries and its id's salt (SQLite), so that a restarted node comes back
     /// with the same id (given the same address) and its data. Null (the default): nothing is kept.
     /// </summary>
@@ -68,6 +77,7 @@ public sealed class RingOptions
         Check(NeighbourCount is >= 1 and <= 16, nameof(NeighbourCount), NeighbourCount, "1 to 16");
         Check(StabilizeInterval > TimeSpan.Zero, nameof(StabilizeInterval), StabilizeInterval, "a positive time");
         Check(MaxRouteAttempts >= 1, nameof(MaxRouteAttempts), MaxRouteAttempts, "at least 1");
+        Check(AttemptTimeout > TimeSpan.Zero, nameof(AttemptTimeout), AttemptTimeout, "a positive time");
         Check(RepairTimeout > TimeSpan.Zero, nameof(RepairTimeout), RepairTimeout, "a positive time");
         Check(AntiEntropyInterval > TimeSpan.Zero, nameof(AntiEntropyInterval), AntiEntropyInterval, "a positive time");
         Check(SuspectAfter > TimeSpan.Zero, nameof(SuspectAfter), SuspectAfter, "a positive time");

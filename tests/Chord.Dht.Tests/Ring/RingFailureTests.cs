@@ -125,4 +125,44 @@ public class RingFailureTests(ITestOutputHelper output)
         output.WriteLine($"{refused.Count} of {rounds} writes failed honestly: {string.Join(" | ", refused.Distinct())}");
         Assert.True(refused.Count < rounds / 4, $"{refused.Count} of {rounds} writes failed: {string.Join(" | ", refused.Distinct())}");
     }
+
+    [Fact]
+    public async Task A_request_whose_answer_is_lost_is_asked_again_instead_of_waited_for_until_the_deadline()
+    {
+        // The request time-out stays at its default (10 s): only the attempt's own time-out can save the read.
+        await using var cluster = await RingTestCluster.StartAsync(3, configure: o => o.AttemptTimeout = TimeSpan.FromMilliseconds(200));
+        var asker = cluster.Nodes[0];
+        var (key, owner, method) = Enumerable.Range(0, 10_000).Select(i => $"lost-{i}")
+            .SelectMany(k => KeyHashes.Methods.Select(m => (Key: k, Method: m)))
+            .Select(c => (c.Key, Owner: cluster.Nodes.Single(n => n.Id == asker.Find(KeyHashes.Position(c.Method, RingNode.KeyBytes(c.Key)))!.Id), c.Method))
+            .First(c => c.Owner != asker);
+        var position = KeyHashes.Position(method, RingNode.KeyBytes(key));
+        await asker.SetAsync(key, "v");
+        await Eventually.UntilAsync(() => owner.PeekLocalForTest(method, position)?.Value == MsgValue.Str("v"), "the owner to hold the value");
+
+        owner.DropRequestsForTest = 1;
+        var read = await asker.RetrieveAsync(method, position);
+
+        Assert.Equal(MsgValue.Str("v"), read.Value);
+        Assert.True(Volatile.Read(ref owner.DropRequestsForTest) <= 0, "the owner never received the request it was to drop");
+    }
+
+    [Fact]
+    public async Task A_read_whose_requests_to_three_positions_are_lost_still_returns_the_value()
+    {
+        // The shape of a crash: the node holding three of the key's positions loses the requests it was sent (a relay
+        // toward it died holding them). Before per-attempt time-outs, such a read waited out its whole deadline.
+        await using var cluster = await RingTestCluster.StartAsync(6, configure: o => o.AttemptTimeout = TimeSpan.FromMilliseconds(200));
+        var (key, owner) = Durability.RingTestKeys.WithThreePositionsOnOneNode(cluster);
+        var reader = cluster.Nodes.First(n => n != owner);
+        await reader.SetAsync(key, "kept");
+        var positions = KeyHashes.All(RingNode.KeyBytes(key));
+        await Eventually.UntilAsync(
+            () => KeyHashes.Methods.Count(m => owner.PeekLocalForTest(m, positions[(int)m])?.Value == MsgValue.Str("kept")) >= 3,
+            "the owner to hold its three positions");
+
+        owner.DropRequestsForTest = 3;
+        Assert.Equal(MsgValue.Str("kept"), await reader.GetAsync(key));
+        Assert.True(Volatile.Read(ref owner.DropRequestsForTest) <= 0, "the owner never received the requests it was to drop");
+    }
 }

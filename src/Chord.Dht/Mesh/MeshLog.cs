@@ -58,4 +58,7 @@ internal static partial class MeshLog
 
     [LoggerMessage(18, LogLevel.Warning, "Could not reach {Address} (node {ExpectedId}): {Reason}")]
     public static partial void AddressUnreachable(ILogger logger, PeerAddress address, string expectedId, string reason);
+
+    [LoggerMessage(19, LogLevel.Debug, "Could not reach {Address} (node {ExpectedId}), named in a peer's peers list: {Reason}")]
+    public static partial void GossipedPeerUnreachable(ILogger logger, PeerAddress address, string expectedId, string reason);
 }

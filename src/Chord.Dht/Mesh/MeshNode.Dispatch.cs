@@ -362,13 +362,13 @@ public sealed partial class MeshNode
 
             if (OutgoingCount + _dialing.Count < Options.MaxOutgoing || (ExtraDialPolicy?.Invoke(id) ?? false))
             {
-                DialInBackground(address, id);
+                DialInBackground(address, id, fromPeersList: true);
             }
         }
     }
 
     /// <summary>Dials a peer without waiting; failures are logged, not thrown (the peers list may be stale).</summary>
-    internal void DialInBackground(PeerAddress address, string id)
+    internal void DialInBackground(PeerAddress address, string id, bool fromPeersList = false)
     {
         if (!_dialing.TryAdd(id, 0))
         {
@@ -379,7 +379,7 @@ public sealed partial class MeshNode
         {
             try
             {
-                await ConnectAsync(address, id, _stopping.Token);
+                await ConnectAsync(address, id, fromPeersList, _stopping.Token);
             }
             catch (Exception e) when (e is MeshConnectException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
             {

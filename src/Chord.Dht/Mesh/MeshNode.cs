@@ -187,7 +187,17 @@ public sealed partial class MeshNode : IAsyncDisposable
     /// address refuses, the handshake does not come within <see cref="MeshOptions.HandshakeTimeout"/>, the peer is
     /// on another subnet, or its id is not <paramref name="expectedId"/>.
     /// </summary>
-    public async Task<MeshPeer> ConnectAsync(PeerAddress address, string? expectedId = null, CancellationToken cancellationToken = default)
+    public Task<MeshPeer> ConnectAsync(PeerAddress address, string? expectedId = null, CancellationToken cancellationToken = default) =>
+        ConnectAsync(address, expectedId, fromPeersList: false, cancellationToken);
+
+    /// <param name="address">Where to dial.</param>
+    /// <param name="expectedId">The id the peer must have, or null.</param>
+    /// <param name="fromPeersList">
+    /// The address came from a peer's peers list, which names whoever was connected to it a moment ago (a client
+    /// that has since exited, say): a failure is logged at Debug, not as a warning.
+    /// </param>
+    /// <param name="cancellationToken">Ends the dial.</param>
+    internal async Task<MeshPeer> ConnectAsync(PeerAddress address, string? expectedId, bool fromPeersList, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (expectedId == Id)
@@ -217,7 +227,7 @@ public sealed partial class MeshNode : IAsyncDisposable
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
-            throw DialFailed(backoffKey, address, expectedId, new MeshConnectException($"Could not connect to {address}: {e.Message}", e));
+            throw DialFailed(backoffKey, address, expectedId, new MeshConnectException($"Could not connect to {address}: {e.Message}", e), fromPeersList);
         }
 
         var peer = Attach(connection, isOutgoing: true);
@@ -234,7 +244,7 @@ public sealed partial class MeshNode : IAsyncDisposable
                 return survivor;
             }
 
-            throw DialFailed(null, address, expectedId, new MeshConnectException($"{address} did not complete a handshake and authentication: {e.Message}", e));
+            throw DialFailed(null, address, expectedId, new MeshConnectException($"{address} did not complete a handshake and authentication: {e.Message}", e), fromPeersList);
         }
 
         if (expectedId is not null && peer.Id != expectedId)
@@ -292,18 +302,29 @@ public sealed partial class MeshNode : IAsyncDisposable
         }
     }
 
-    private MeshConnectException DialFailed(string? backoffKey, PeerAddress address, string? expectedId, MeshConnectException failure)
+    private MeshConnectException DialFailed(string? backoffKey, PeerAddress address, string? expectedId, MeshConnectException failure, bool fromPeersList)
     {
-        if (backoffKey is null)
+        var delay = TimeSpan.Zero;
+        if (backoffKey is not null)
+        {
+            var (failures, _) = _dialBackoff.GetValueOrDefault(backoffKey);
+            failures++;
+            delay = TimeSpan.FromMilliseconds(Math.Min(MaxDialBackoff.TotalMilliseconds, FirstDialBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 16))));
+            _dialBackoff[backoffKey] = (failures, Options.TimeProvider.GetTimestamp() + (long)(delay.TotalSeconds * Options.TimeProvider.TimestampFrequency));
+        }
+
+        if (fromPeersList)
+        {
+            // A name from someone's peers list (whoever was connected to it a moment ago, a client that has exited):
+            // no reason to warn. A member the ring needs is dialled by the ring itself, which warns.
+            MeshLog.GossipedPeerUnreachable(Logger, address, expectedId ?? "(any)", failure.Message);
+        }
+        else if (backoffKey is null)
         {
             MeshLog.AddressUnreachable(Logger, address, expectedId ?? "(any)", failure.Message);
         }
         else
         {
-            var (failures, _) = _dialBackoff.GetValueOrDefault(backoffKey);
-            failures++;
-            var delay = TimeSpan.FromMilliseconds(Math.Min(MaxDialBackoff.TotalMilliseconds, FirstDialBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 16))));
-            _dialBackoff[backoffKey] = (failures, Options.TimeProvider.GetTimestamp() + (long)(delay.TotalSeconds * Options.TimeProvider.TimestampFrequency));
             MeshLog.DialFailedOnce(Logger, address, expectedId ?? "(any)", failure.Message, delay.TotalSeconds);
         }
 

@@ -183,6 +183,26 @@ public class MeshLimitsTests
         Assert.All(logs.Entries.Where(l => l.Exception is not null), l => Assert.Equal(LogLevel.Debug, l.Level));
     }
 
+    [Fact]
+    public async Task A_peer_named_in_a_peers_list_that_cannot_be_reached_is_noted_at_debug_without_a_warning()
+    {
+        // A peers list names whoever was connected to the sender a moment ago, often a `chord get --ring` client that
+        // has exited since: every node dialled it and warned, one line per client per node.
+        var logs = new LogCapture();
+        await using var node = new MeshNode(new MeshOptions(), logs);
+        await node.StartAsync();
+        var dead = DeadAddress();
+
+        node.DialInBackground(dead, "2GoneClientId", fromPeersList: true);
+        await Eventually.UntilAsync(() => logs.Entries.Any(l => l.Text.Contains("named in a peer's peers list", StringComparison.Ordinal)),
+            "the failed dial to be logged");
+
+        var line = logs.Entries.Single(l => l.Text.Contains("named in a peer's peers list", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Debug, line.Level);
+        Assert.Contains(dead.ToString(), line.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain(logs.AtLeast(LogLevel.Warning), l => l.Text.StartsWith("Could not reach", StringComparison.Ordinal));
+    }
+
     private static PeerAddress DeadAddress()
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

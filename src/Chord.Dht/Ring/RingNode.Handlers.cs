@@ -359,6 +359,7 @@ public sealed partial class RingNode
         var key = p[1].AsBytes().ToArray();
         if (p.Length == 2)
         {
+            AdoptKey(key);
             if (_keys.TryAdd(key, 0))
             {
                 RaiseKeyEvent(KeyAdded, key);

@@ -126,6 +126,7 @@ public sealed partial class RingNode
         if (answers.Any(a => !a.Answer.Versioned))
         {
             var value = DecideByMajority(key, answers);
+            AdoptKey(key);
             return new QuorumRead(value, EntryVersion.Zero, Legacy: true);
         }
 

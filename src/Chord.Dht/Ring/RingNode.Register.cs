@@ -163,7 +163,9 @@ public sealed partial class RingNode
         if (answers.Exists(a => !a.Answer.Versioned))
         {
             // A py2p-written entry among them: py2p's rule decides.
-            return new QuorumRead(DecideByMajority(key, answers), EntryVersion.Zero, Legacy: true);
+            var value = DecideByMajority(key, answers);
+            AdoptKey(key);
+            return new QuorumRead(value, EntryVersion.Zero, Legacy: true);
         }
 
         if (Decided(answers, quorum))

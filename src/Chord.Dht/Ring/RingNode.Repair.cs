@@ -91,14 +91,13 @@ public sealed partial class RingNode
         try
         {
             var work = new List<PositionRequest>();
-            foreach (var (key, entry) in NewestEntriesByKey(includeCopies: false))
+            var versioned = NewestEntriesByKey(includeCopies: false);
+            foreach (var (key, entry) in versioned)
             {
                 var positions = KeyHashes.All(key);
                 foreach (var method in KeyHashes.Methods)
                 {
-                    var target = positions[(int)method].Reduced;
-                    var owner = OwnerOf(target, null);
-                    if (owner is null || lost.Position.DistanceTo(target) < owner.Position.DistanceTo(target))
+                    if (LostOwned(lost, positions[(int)method]))
                     {
                         work.Add(new PositionRequest(SubFlag.Store, method, positions[(int)method], entry.Value, entry.Version, key));
                     }
@@ -123,12 +122,87 @@ public sealed partial class RingNode
                     // The anti-entropy sweep retries what the deadline cut short.
                 }
             });
+            await RepairUnversionedKeysAsync(lost, versioned, deadline.Token);
             await RefreshPlacementCopiesAsync();
         }
         finally
         {
             Interlocked.Decrement(ref _repairsInProgress);
         }
+    }
+
+    /// <summary>True when <paramref name="lost"/> was the owner of <paramref name="position"/>: nearer to it than its owner now.</summary>
+    private bool LostOwned(RingMember lost, RingPosition position)
+    {
+        var target = position.Reduced;
+        var owner = OwnerOf(target, null);
+        return owner is null || lost.Position.DistanceTo(target) < owner.Position.DistanceTo(target);
+    }
+
+    /// <summary>
+    /// Re-creates the lost positions of keys py2p wrote (entries without a version: py2p keeps no replicas and its
+    /// <c>close()</c> hands nothing off). The value is the one most of the key's surviving positions hold; a tie, or
+    /// any versioned answer (our writes, which the versioned repair handles), leaves the key alone. It is stored as
+    /// py2p stores, without a version, so any later write of either kind supersedes it.
+    /// </summary>
+    private async Task RepairUnversionedKeysAsync(RingMember lost, Dictionary<byte[], StoredEntry> versioned, CancellationToken deadline)
+    {
+        if (_table.Values.Any(e => e.Version is null && e.HasValue && e.Key is null))
+        {
+            // A notify can overtake the stores it announces (they go to owners, it is broadcast): adopt the keys now.
+            foreach (var known in _keys.Keys)
+            {
+                AdoptKey(known);
+            }
+        }
+
+        var keys = _table.Values
+            .Where(e => e is { Version: null, HasValue: true, IsCopy: false, Key: not null } && !versioned.ContainsKey(e.Key!))
+            .Select(e => e.Key!)
+            .Distinct(ByteArrayComparer.Instance)
+            .ToList();
+        await Parallel.ForEachAsync(keys, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (key, _) =>
+        {
+            try
+            {
+                var positions = KeyHashes.All(key);
+                var lostMethods = KeyHashes.Methods.Where(m => LostOwned(lost, positions[(int)m])).ToList();
+                if (lostMethods.Count == 0)
+                {
+                    return;
+                }
+
+                var answers = await SendToPositionsAsync(key, (method, position) => new PositionRequest(SubFlag.Retrieve, method, position), deadline);
+                if (answers.Any(a => a?.Version is not null))
+                {
+                    return;
+                }
+
+                var ranked = KeyHashes.Methods.Where(m => !lostMethods.Contains(m) && answers[(int)m] is { Value.IsNil: false })
+                    .GroupBy(m => answers[(int)m]!.Value)
+                    .Select(g => (Value: g.Key, Count: g.Count()))
+                    .OrderByDescending(g => g.Count)
+                    .ToList();
+                if (ranked.Count == 0 || (ranked.Count > 1 && ranked[1].Count == ranked[0].Count))
+                {
+                    return; // the survivors agree on no value: nothing to re-create it from
+                }
+
+                foreach (var method in lostMethods.Where(m => answers[(int)m]?.Value.Equals(ranked[0].Value) != true))
+                {
+                    var restore = new PositionRequest(SubFlag.Store, method, positions[(int)method], ranked[0].Value, Version: null, Key: key);
+                    if ((await RouteAsync(restore, deadline)).Ok)
+                    {
+                        Interlocked.Increment(ref _crashRepairs);
+                        RingMetrics.CrashRepairs.Add(1);
+                    }
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
+            {
+                // Cut short by the repair deadline: a read of the key still finds the surviving majority, if any.
+            }
+        });
     }
 
     /// <summary>

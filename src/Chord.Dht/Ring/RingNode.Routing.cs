@@ -197,28 +197,19 @@ public sealed partial class RingNode
                     _legacyWaiters.GetOrAdd((request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
                 }
 
-                await next.WhisperAsync(RequestPayload(request, requestId, hops: 1));
                 if (!speaksExtensions && request.Kind != SubFlag.Retrieve)
                 {
                     if (request.Kind != SubFlag.Store || OwnerOf(request.Position.Reduced, null)?.Id != next.Id)
                     {
                         // A delta (its result is unknown) or a py2p node that forwards it on: nothing can confirm it.
+                        await next.WhisperAsync(RequestPayload(request, requestId, hops: 1));
                         return Answer.Refused(1, PyOwnerCannotAcknowledge);
                     }
 
-                    // py2p handles one connection's messages in order, so a retrieve sent right after the store on
-                    // the same connection is answered after the store was applied: the written value proves it.
-                    _legacyWaiters.GetOrAdd((request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
-                    await next.WhisperAsync(RequestPayload(new PositionRequest(SubFlag.Retrieve, request.Method, request.Position), requestId, hops: 1));
-                    Awaiting(next);
-                    using var onCheckDeadline = cancellationToken.UnsafeRegister(CancelPending, pending);
-                    using var onCheckClose = next.ClosedToken.UnsafeRegister(CancelPending, pending);
-                    var check = await pending.Task;
-                    return check.Value.Equals(request.Value ?? MsgValue.Nil)
-                        ? new Answer(MsgValue.Nil, 1, true, null, MsgValue.True, null, null, Versioned: false) { ConfirmedByPy2p = true }
-                        : Answer.Refused(1, "the py2p owner did not hold the written value when asked right after the store");
+                    return await StoreAtPy2pOwnerAsync(next, request, cancellationToken);
                 }
 
+                await next.WhisperAsync(RequestPayload(request, requestId, hops: 1));
                 if (IsSuspect(next.Id!))
                 {
                     // It has not answered for a while: the request went out (an answer clears the mark), but it is
@@ -266,6 +257,54 @@ public sealed partial class RingNode
             }
         }
     }
+
+    /// <summary>
+    /// A store at a py2p owner, confirmed the only way py2p can confirm it: py2p handles one connection's messages in
+    /// order, so a retrieve sent right after the store on the same connection is answered after the store was applied,
+    /// and the written value in that answer proves it. A delete first asks what the owner holds, and sends nothing when
+    /// it holds nothing: py2p's <c>del</c> of an absent entry raises <c>KeyError</c>, and py2p drops the connection.
+    /// </summary>
+    private async Task<Answer> StoreAtPy2pOwnerAsync(MeshPeer owner, PositionRequest request, CancellationToken cancellationToken)
+    {
+        var written = request.Value ?? MsgValue.Nil;
+        if (written.IsNil && (await AskPy2pAsync(owner, request, storeFirst: false, cancellationToken)).IsNil)
+        {
+            return Py2pConfirmed;
+        }
+
+        return (await AskPy2pAsync(owner, request, storeFirst: true, cancellationToken)).Equals(written)
+            ? Py2pConfirmed
+            : Answer.Refused(1, "the py2p owner did not hold the written value when asked right after the store");
+    }
+
+    /// <summary>Sends a retrieve to a py2p owner (after the store, when <paramref name="storeFirst"/>) and returns the value it answers.</summary>
+    private async Task<MsgValue> AskPy2pAsync(MeshPeer owner, PositionRequest request, bool storeFirst, CancellationToken cancellationToken)
+    {
+        var requestId = NewRequestId();
+        var pending = new TaskCompletionSource<Answer>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[requestId] = pending;
+        try
+        {
+            // The waiter first: py2p's answer carries no request id and is matched by (method, position).
+            _legacyWaiters.GetOrAdd((request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
+            if (storeFirst)
+            {
+                await owner.WhisperAsync(RequestPayload(request, requestId, hops: 1));
+            }
+
+            await owner.WhisperAsync(RequestPayload(new PositionRequest(SubFlag.Retrieve, request.Method, request.Position), requestId, hops: 1));
+            Awaiting(owner);
+            using var onDeadline = cancellationToken.UnsafeRegister(CancelPending, pending);
+            using var onClose = owner.ClosedToken.UnsafeRegister(CancelPending, pending);
+            return (await pending.Task).Value;
+        }
+        finally
+        {
+            _pending.TryRemove(requestId, out _);
+        }
+    }
+
+    private static Answer Py2pConfirmed => new(MsgValue.Nil, 1, true, null, MsgValue.True, null, null, Versioned: false) { ConfirmedByPy2p = true };
 
     /// <summary>
     /// Ends a wait for an answer that will not come. From the thread pool: an inline continuation must not run

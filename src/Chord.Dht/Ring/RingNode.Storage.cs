@@ -50,6 +50,32 @@ public sealed partial class RingNode
         _table[slot] = entry;
     }
 
+    /// <summary>
+    /// Keeps <paramref name="key"/> with the entries this node holds at its positions that arrived without it: py2p's
+    /// stores carry only (method, position, value), and the key, learnt from a notify broadcast or a read, is what
+    /// lets a holder find the key's other positions when one of them is lost (RepairUnversionedKeysAsync).
+    /// </summary>
+    private void AdoptKey(byte[] key)
+    {
+        var positions = KeyHashes.All(key);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var slot = (method, positions[(int)method].Value);
+            if (!_table.TryGetValue(slot, out var seen) || seen.Key is not null)
+            {
+                continue; // the common case, without the lock
+            }
+
+            lock (_tableLock)
+            {
+                if (_table.TryGetValue(slot, out var entry) && entry.Key is null)
+                {
+                    PutEntry(slot, entry with { Key = key });
+                }
+            }
+        }
+    }
+
     private void RemoveEntry((HashMethod Method, BigInteger Position) slot)
     {
         _store?.Remove(slot.Method, slot.Position);

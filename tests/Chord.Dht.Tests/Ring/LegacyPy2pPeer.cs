@@ -60,6 +60,14 @@ public sealed class LegacyPy2pPeer : IAsyncDisposable
     /// <summary>Every ring-layer payload it received (mesh handshake, peers and requests are the mesh's own), with the sender's id.</summary>
     public IReadOnlyList<(string From, ImmutableArray<MsgValue> Payload)> Received => [.. _received];
 
+    /// <summary>How many connections it dropped as the reference does on a delete of an entry it does not hold.</summary>
+    public int KeyErrorDisconnects => Volatile.Read(ref _keyErrorDisconnects);
+
+    private int _keyErrorDisconnects;
+
+    /// <summary>Forgets what it holds at one position (an entry lost, or never stored).</summary>
+    public void ForgetForTest(HashMethod method, RingPosition position) => _table.TryRemove((method.WireName(), position.Value), out _);
+
     /// <summary>Every message it sent from the ring layer.</summary>
     public IReadOnlyList<Message> Sent => [.. _sent];
 
@@ -208,6 +216,13 @@ public sealed class LegacyPy2pPeer : IAsyncDisposable
                 if (OwnerOf(position) is { } next)
                 {
                     await SendAsync(next, MainFlag.Whisper, p[0], p[1], p[2], p[3]);
+                }
+                else if (p[0].AsInt64() == (long)SubFlag.Store && p[3].IsNil && !_table.ContainsKey((method, position.Value)))
+                {
+                    // The reference's `del self.data[method][key]` raises KeyError for an entry it lacks; the
+                    // exception reaches its connection handler, which disconnects the peer that sent it.
+                    Interlocked.Increment(ref _keyErrorDisconnects);
+                    from.Close("py2p: KeyError deleting an entry it does not hold");
                 }
                 else
                 {

@@ -464,6 +464,10 @@ public class RingApiTests
 
         var ids = ring.Nodes.Select(n => n.Id).ToList();
         var expected = entries.SelectMany(e => RingTestData.Positions(e.Key).Select((p, i) => (Method: (HashMethod)i, Position: p, e.Value))).ToList();
+
+        // A write returns once three positions accepted; the last accepts may still be on their way.
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.StoredCount == expected.Count(x => RingTestData.OwnerOf(ids, x.Position) == n.Id)),
+            "every owner to hold its positions");
         foreach (var node in ring.Nodes)
         {
             var anywhere = RingTestData.RandomPosition(new Random(node.Id.Length));

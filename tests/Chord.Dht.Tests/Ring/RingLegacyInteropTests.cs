@@ -10,7 +10,7 @@ namespace Chord.Dht.Tests.Ring;
 /// Our ring with a node that speaks only py2p 0.7 (<see cref="LegacyPy2pPeer"/>): the message forms it reads and
 /// sends are those of the reference (PROTOCOL.md §5 and the vectors), and our extensions degrade as §6 says.
 /// </summary>
-public class RingLegacyInteropTests
+public class RingLegacyInteropTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
 
@@ -264,5 +264,75 @@ public class RingLegacyInteropTests
         await Eventually.UntilAsync(() => ring.Nodes.Sum(n => n.GetStatistics().PlacementCopies) > 0, Wait, "some placement copies to be made");
         Assert.Equal(0, legacy.StoredCount);
         Assert.DoesNotContain(legacy.Received, r => r.Payload.Length > 8 && r.Payload[8] == MsgValue.Str("replica"));
+    }
+
+    [Fact]
+    public async Task Keys_a_py2p_node_wrote_stay_readable_after_it_closes_without_unjoin()
+    {
+        // py2p's close() hands nothing off and py2p keeps no replicas; its stores carry no key and no version. Our
+        // holders learn the keys from the notify broadcast and re-create the lost positions from the survivors.
+        var (ring, legacy) = await StartMixedRingAsync();
+        await using var _ = ring;
+        await using var __ = legacy;
+        var ids = StoringIds(ring, legacy);
+        // Three or four positions on it: lost with it unless re-created. (All five on it: nothing survives to
+        // re-create from; py2p itself keeps no replicas.)
+        var heavy = KeysOwnedByLegacy(ids, legacy, "closed-heavy", n => n is 3 or 4, 10);
+        var light = KeysOwnedByLegacy(ids, legacy, "closed-light", n => n is >= 1 and < 3, 20);
+        var entries = heavy.Concat(light).ToDictionary(k => k, k => MsgValue.Str("v-" + k));
+        foreach (var (key, value) in entries)
+        {
+            await legacy.SetAsync(key, value);
+        }
+
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Keys.Count == entries.Count), Wait, "our nodes to learn the keys from py2p's notify");
+        await RingTestData.AssertAllReadBackAsync([ring.Nodes[0]], entries, "before the py2p node closed");
+
+        await legacy.DisposeAsync(); // close(): no unjoin, no handoff
+
+        // Each node finds it gone on its own (a closed connection, a refused dial), then repairs: wait for the reads.
+        var readable = new Dictionary<string, int>();
+        await Eventually.UntilAsync(async () =>
+        {
+            foreach (var node in ring.Nodes)
+            {
+                var count = 0;
+                foreach (var (key, value) in entries)
+                {
+                    count += await node.GetOrDefaultAsync(RingNode.KeyBytes(key), MsgValue.Nil) == value ? 1 : 0;
+                }
+
+                readable[RingTestData.Short(node.Id)] = count;
+            }
+
+            return readable.Values.All(c => c == entries.Count);
+        }, Wait, "every key to be readable through every node after the py2p node closed");
+
+        output.WriteLine($"after the py2p node closed: readable per node {string.Join(", ", readable.Select(r => $"{r.Key} {r.Value}/{entries.Count}"))}; " +
+            $"{heavy.Count} keys had 3 or 4 positions on it; re-created positions {string.Join(", ", ring.Nodes.Select(n => n.GetStatistics().CrashRepairs))}");
+    }
+
+    [Fact]
+    public async Task A_delete_never_sends_a_py2p_owner_the_delete_of_an_entry_it_does_not_hold()
+    {
+        // py2p's `del` of an absent entry raises KeyError and drops the connection; the stand-in does the same.
+        var (ring, legacy) = await StartMixedRingAsync();
+        await using var _ = ring;
+        await using var __ = legacy;
+        var ids = StoringIds(ring, legacy);
+        var key = KeysOwnedByLegacy(ids, legacy, "absent-at-py2p", n => n is 1 or 2, 1).Single();
+        await ring.Nodes[0].SetAsync(key, "v");
+        foreach (var (method, position) in LegacyPositions(ids, legacy, key))
+        {
+            await Eventually.UntilAsync(() => legacy.Stored(method, position) is not null, Wait, "the py2p owner to hold its position");
+            legacy.ForgetForTest(method, position); // lost there (py2p keeps no replicas)
+        }
+
+        await ring.Nodes[0].DeleteAsync(key);
+
+        Assert.Equal(0, legacy.KeyErrorDisconnects);
+        await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync(key));
+        Assert.All(ring.Nodes, n => Assert.NotNull(n.Mesh.GetPeer(legacy.Id)));
     }
 }

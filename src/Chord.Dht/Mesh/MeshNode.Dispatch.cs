@@ -137,7 +137,7 @@ public sealed partial class MeshNode
             case (int)SubFlag.Peers when payload.Length >= 2:
                 HandlePeers(payload[1]);
                 return true;
-            case (int)SubFlag.Request when payload.Length >= 2 && payload[1].Kind == MsgKind.Str && payload[1].AsString() == "*":
+            case (int)SubFlag.Request when payload.Length >= 2 && IsAllPeers(payload[1]):
                 await received.Peer.WhisperAsync(PeersPayload());
                 return true;
             case (int)SubFlag.Request when payload.Length >= 3:
@@ -330,6 +330,10 @@ public sealed partial class MeshNode
         var weAreSmaller = RingPosition.FromBase58(Id) < RingPosition.FromBase58(incoming.Id!);
         return weAreSmaller == existing.IsOutgoing ? existing : incoming;
     }
+
+    /// <summary>The '*' of a request for all peers: a str from py2p (and us), bytes from a py2p handler's point of view.</summary>
+    private static bool IsAllPeers(MsgValue value) =>
+        (value.Kind == MsgKind.Str && value.AsString() == "*") || (value.Kind == MsgKind.Bin && value.AsBytes().Span.SequenceEqual("*"u8));
 
     private MsgValue[] PeersPayload() =>
     [

@@ -695,10 +695,14 @@ public sealed partial class MeshNode : IAsyncDisposable
         Raise(PeerDisconnected, new MeshPeerEventArgs(peer));
         if (_disposed == 0 && OutgoingCount < Options.MaxOutgoing)
         {
-            // As py2p does after losing a peer: ask the others for theirs, to heal the mesh.
+            // As py2p does after losing a peer: ask the others for theirs, to heal the mesh. py2p sends the '*' as a
+            // str but its handler compares it with b'*' (mesh.py), so a str '*' fails there with an IndexError that
+            // py2p takes for an undecodable frame: it renegotiates compression to none and asks for a resend, and its
+            // connections to other py2p nodes start dropping frames. A py2p peer (one that did not authenticate) gets
+            // the bytes form its handler answers; our own nodes, the reference's str form.
             foreach (var other in _routing.Values)
             {
-                other.TryEnqueue(CreateMessage(MainFlag.Whisper, (long)SubFlag.Request, "*"));
+                other.TryEnqueue(CreateMessage(MainFlag.Whisper, (long)SubFlag.Request, other.IsAuthenticated ? "*" : MsgValue.BinAscii("*")));
             }
         }
     }

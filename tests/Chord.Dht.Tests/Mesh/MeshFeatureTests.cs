@@ -317,6 +317,44 @@ public class MeshFeatureTests
     }
 
     [Fact]
+    public async Task After_losing_a_peer_the_node_asks_a_py2p_peer_for_peers_in_the_bytes_form_its_handler_answers()
+    {
+        // py2p 0.7 compares the request's '*' with b'*': the str form (the reference's own) fails in its handler with
+        // an IndexError, which py2p takes for an undecodable frame (renegotiation to no compression, a resend).
+        await using var node = new MeshNode(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
+        await node.StartAsync();
+        await using var py2p = await RawPeer.ConnectAsync(node.Address);
+        await py2p.HandshakeAsync(node);
+        var leaving = await RawPeer.ConnectAsync(node.Address);
+        await leaving.HandshakeAsync(node);
+        await Eventually.UntilAsync(() => node.GetPeer(leaving.Id) is not null, "the second peer to be connected");
+
+        await leaving.DisposeAsync();
+
+        var request = await py2p.WaitForAsync(m => m.SubFlagValue == (int)SubFlag.Request, "the node to ask the py2p peer for its peers");
+        Assert.Equal(2, request.Message.Payload.Length);
+        Assert.Equal(MsgKind.Bin, request.Message.Payload[1].Kind);
+        Assert.Equal("*", request.Message.Payload[1].AsAscii());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_request_for_all_peers_is_answered_whether_its_star_is_a_str_or_bytes(bool asBytes)
+    {
+        await using var node = new MeshNode(new MeshOptions { Security = MeshSecurity.AllowUnauthenticated });
+        await node.StartAsync();
+        await using var raw = await RawPeer.ConnectAsync(node.Address);
+        await raw.HandshakeAsync(node);
+
+        await raw.SendMessageAsync(MainFlag.Whisper, (long)SubFlag.Request, asBytes ? MsgValue.BinAscii("*") : "*");
+
+        var peers = await raw.WaitForAsync(m => m.SubFlagValue == (int)SubFlag.Peers, "the node to answer with its peers");
+        Assert.Equal(MsgKind.Array, peers.Message.Payload[1].Kind);
+        Assert.False(raw.IsClosed);
+    }
+
+    [Fact]
     public void Options_validation_names_MaxOutgoing()
     {
         var error = Assert.ThrowsAny<ArgumentException>(() => new MeshNode(new MeshOptions { MaxOutgoing = -1 }));

@@ -55,7 +55,7 @@ public sealed partial class RingNode
                 await HandleRetrieveAsync(from, p);
                 return true;
             case (int)SubFlag.Retrieved when p.Length >= 4:
-                await HandleRetrievedAsync(p);
+                await HandleRetrievedAsync(from, p);
                 return true;
             case (int)SubFlag.Notify when p.Length is 2 or 3:
                 HandleNotify(p);
@@ -225,7 +225,7 @@ public sealed partial class RingNode
         _relays[forwardId] = new Relay(from, requestId, SubFlag.Retrieve, method, position, RelayExpiry());
         if (!await SpeaksExtensionsAsync(next, CancellationToken.None))
         {
-            _legacyWaiters.GetOrAdd((method, position.Value), _ => new()).Enqueue(forwardId);
+            _legacyWaiters.GetOrAdd((next, method, position.Value), _ => new()).Enqueue(forwardId);
         }
 
         await next.WhisperAsync(RequestPayload(request, forwardId, hops + 1));
@@ -250,7 +250,7 @@ public sealed partial class RingNode
                 answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.Promised?.ToMsgValue() ?? MsgValue.Nil,
                 answer.IsCopy];
 
-    private async ValueTask HandleRetrievedAsync(ImmutableArray<MsgValue> p)
+    private async ValueTask HandleRetrievedAsync(MeshPeer from, ImmutableArray<MsgValue> p)
     {
         // Our own answers carry the request id, which is all that matches them: no need to decode the position.
         if (p.Length > 5 && p[4].Kind == MsgKind.Str && p[5].TryGetInt32(out var answerHops) && p[2].Kind == MsgKind.Bin)
@@ -266,20 +266,25 @@ public sealed partial class RingNode
             return;
         }
 
-        // A py2p answer: no id (an answer with one went above), so it answers every request for this (method,
-        // position) we sent its way.
+        // A py2p answer: no id (an answer with one went above). py2p answers one connection's retrieves in order, one
+        // answer each, so it belongs to the oldest request for this (method, position) still waiting: a retrieve
+        // sent after a store must get its own answer, not that of a retrieve sent before the store. (A waiter whose
+        // request has ended takes its answer with it.)
         if (!TryReadRequest(p, 4, out var method, out var position, out _, out _))
         {
             return;
         }
 
-        var value = p[3];
-        if (_legacyWaiters.TryRemove((method, position.Value), out var waiters))
+        var slot = (from, method, position.Value);
+        if (_legacyWaiters.TryGetValue(slot, out var waiters) && waiters.TryDequeue(out var waiting))
         {
-            while (waiters.TryDequeue(out var waiting))
+            if (waiters.IsEmpty)
             {
-                await CompleteAsync(waiting, new Answer(value, 1, true, null, null, null, null, Versioned: false), p[2]);
+                // A request enqueued in between lands in the removed queue and goes unanswered: it is asked again.
+                _legacyWaiters.TryRemove(KeyValuePair.Create(slot, waiters));
             }
+
+            await CompleteAsync(waiting, new Answer(p[3], 1, true, null, null, null, null, Versioned: false), p[2]);
         }
     }
 

@@ -666,6 +666,14 @@ public sealed partial class RingNode
     private void OnPeerDisconnected(object? sender, MeshPeerEventArgs e)
     {
         _introduced.TryRemove(e.Peer, out _);
+        if (!_legacyWaiters.IsEmpty)
+        {
+            foreach (var slot in _legacyWaiters.Keys.Where(k => k.Item1 == e.Peer).ToList())
+            {
+                _legacyWaiters.TryRemove(slot, out _); // those requests end with the connection (its ClosedToken)
+            }
+        }
+
         var id = e.Peer.Id!;
         // What the node speaks is known per node, not per connection: when another connection to it is already up
         // (a reconnect, a duplicate), its hello may have been read already, and forgetting it would leave the node

@@ -131,6 +131,9 @@ public sealed partial class RingNode
         }
     }
 
+    private bool NowOwnsALostPosition(RingMember lost, byte[] key) =>
+        KeyHashes.All(key).Any(p => LostOwned(lost, p) && OwnerOf(p.Reduced, null)?.Id == Id);
+
     /// <summary>True when <paramref name="lost"/> was the owner of <paramref name="position"/>: nearer to it than its owner now.</summary>
     private bool LostOwned(RingMember lost, RingPosition position)
     {
@@ -156,9 +159,12 @@ public sealed partial class RingNode
             }
         }
 
+        // The keys this node holds a py2p-written position of, and the announced keys of which this node is now the
+        // owner of a lost position: those may have no other holder of ours (every surviving position on py2p nodes).
         var keys = _table.Values
             .Where(e => e is { Version: null, HasValue: true, IsCopy: false, Key: not null } && !versioned.ContainsKey(e.Key!))
             .Select(e => e.Key!)
+            .Concat(_keys.Keys.Where(k => !versioned.ContainsKey(k) && NowOwnsALostPosition(lost, k)))
             .Distinct(ByteArrayComparer.Instance)
             .ToList();
         await Parallel.ForEachAsync(keys, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (key, _) =>

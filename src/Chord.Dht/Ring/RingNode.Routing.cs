@@ -16,8 +16,9 @@ public sealed partial class RingNode
     // Requests this node forwarded, by the request id it forwarded them under.
     private readonly ConcurrentDictionary<string, Relay> _relays = new(StringComparer.Ordinal);
 
-    // Request ids waiting for a py2p peer's answer, which carries no id: the reference matches by (method, position).
-    private readonly ConcurrentDictionary<(HashMethod, BigInteger), ConcurrentQueue<string>> _legacyWaiters = new();
+    // Request ids waiting for a py2p peer's answer, which carries no id: matched by connection and (method, position),
+    // oldest first (py2p answers a connection's retrieves in order). A closed connection's queues go with it.
+    private readonly ConcurrentDictionary<(MeshPeer, HashMethod, BigInteger), ConcurrentQueue<string>> _legacyWaiters = new();
 
     private long _requestCounter;
 
@@ -194,7 +195,7 @@ public sealed partial class RingNode
 
                 if (!speaksExtensions && request.Kind == SubFlag.Retrieve)
                 {
-                    _legacyWaiters.GetOrAdd((request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
+                    _legacyWaiters.GetOrAdd((next, request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
                 }
 
                 if (!speaksExtensions && request.Kind != SubFlag.Retrieve)
@@ -286,7 +287,7 @@ public sealed partial class RingNode
         try
         {
             // The waiter first: py2p's answer carries no request id and is matched by (method, position).
-            _legacyWaiters.GetOrAdd((request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
+            _legacyWaiters.GetOrAdd((owner, request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
             if (storeFirst)
             {
                 await owner.WhisperAsync(RequestPayload(request, requestId, hops: 1));
@@ -383,6 +384,14 @@ public sealed partial class RingNode
             var id = peer.Id;
             if (id is null || peer.IsClosed || id == excludedId || (excluded is not null && excluded.Contains(id)) || !IsStoringMember(id, out var member))
             {
+                continue;
+            }
+
+            if (member.Epoch < 0 && IsPy2pMember(member) && OwnerOf(target, null)?.Id != id)
+            {
+                // Never through a py2p node that is not the owner: py2p answers a retrieve it forwards at once with
+                // None (its lookup has no value yet) and later again with the owner's value, and it cannot confirm a
+                // store it forwards. The owner is reached through our own nodes, or dialled.
                 continue;
             }
 

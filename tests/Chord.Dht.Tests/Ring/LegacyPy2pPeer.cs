@@ -14,7 +14,9 @@ namespace Chord.Dht.Tests.Ring;
 /// it sends chord meta <c>[5, "0"|"1"]</c> on every new connection, keeps a table per hash method from
 /// <c>[11 store, method, pos, value]</c> (nil deletes), answers <c>[12 retrieve, method, pos]</c> with exactly
 /// <c>[13, method, pos, value-or-nil]</c>, merges <c>[17 delta, method, pos, map]</c>, forwards what it does not own
-/// toward the owner it knows (storing peers learnt from their chord meta only) and records notify messages.
+/// toward the owner it knows (storing peers learnt from their chord meta only) and records notify messages. Its quirks
+/// are the reference's: a retrieve it forwards is answered twice (nil at once, the owner's value later), a delete of
+/// an entry it lacks drops the connection (KeyError), and disposing it is <c>close()</c> (no handoff).
 /// It never sends our extension sub-flags (0x30-0x33) nor trailing packets, and reads only the packets the
 /// reference reads, so trailing packets we send are ignored as the reference ignores them.
 /// </summary>
@@ -23,6 +25,7 @@ public sealed class LegacyPy2pPeer : IAsyncDisposable
     private readonly ConcurrentDictionary<(string Method, BigInteger Position), MsgValue> _table = new();
     private readonly ConcurrentDictionary<string, bool> _peerStoring = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Method, BigInteger Position), ConcurrentQueue<MeshPeer>> _relays = new();
+    private readonly ConcurrentDictionary<(string Method, BigInteger Position), TaskCompletionSource<MsgValue>> _asked = new();
     private readonly ConcurrentDictionary<string, byte> _keys = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<(string From, ImmutableArray<MsgValue> Payload)> _received = new();
     private readonly ConcurrentQueue<Message> _sent = new();
@@ -134,6 +137,41 @@ public sealed class LegacyPy2pPeer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Gets a key as py2p's <c>getSync</c> does: a retrieve per position to the owner it knows (or its own table), and
+    /// the value at least three positions agree on; nil (py2p's None) when none has three or too few answer in time.
+    /// </summary>
+    public async Task<MsgValue> GetAsync(string key, TimeSpan? timeout = null)
+    {
+        var bytes = Encoding.UTF8.GetBytes(key);
+        var answers = await Task.WhenAll(KeyHashes.Methods.Select(async method =>
+        {
+            var position = KeyHashes.Position(method, bytes);
+            var slot = (method.WireName(), position.Value);
+            if (OwnerOf(position) is not { } owner)
+            {
+                return _table.TryGetValue(slot, out var held) ? held : MsgValue.Nil;
+            }
+
+            var answer = _asked.GetOrAdd(slot, _ => new TaskCompletionSource<MsgValue>(TaskCreationOptions.RunContinuationsAsynchronously));
+            await SendAsync(owner, MainFlag.Whisper, (long)SubFlag.Retrieve, MsgValue.BinAscii(method.WireName()), MsgValue.BinAscii(position.ToBase58()));
+            try
+            {
+                return await answer.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(10));
+            }
+            catch (TimeoutException)
+            {
+                return (MsgValue?)null;
+            }
+            finally
+            {
+                _asked.TryRemove(KeyValuePair.Create(slot, answer));
+            }
+        }));
+        var best = answers.Where(a => a is not null).GroupBy(a => a!).MaxBy(g => g.Count());
+        return best is not null && best.Count() >= 3 ? best.Key : MsgValue.Nil;
+    }
+
     /// <summary>Sends one <c>[store, method, pos, value]</c> toward the owner it knows (or applies it when it owns it).</summary>
     public async Task SendStoreAsync(HashMethod method, RingPosition position, MsgValue value)
     {
@@ -238,8 +276,11 @@ public sealed class LegacyPy2pPeer : IAsyncDisposable
 
                 if (OwnerOf(position) is { } onward)
                 {
+                    // The reference's __handle_retrieve forwards the lookup and, its value not in yet, answers None at
+                    // once; the owner's value follows later through the lookup's callback: two answers.
                     _relays.GetOrAdd((method, position.Value), _ => new()).Enqueue(from);
                     await SendAsync(onward, MainFlag.Whisper, (long)SubFlag.Retrieve, p[1], p[2]);
+                    await SendAsync(from, MainFlag.Whisper, (long)SubFlag.Retrieved, p[1], p[2], MsgValue.Nil);
                 }
                 else
                 {
@@ -249,6 +290,11 @@ public sealed class LegacyPy2pPeer : IAsyncDisposable
 
                 return true;
             case (int)SubFlag.Retrieved when p.Length >= 4 && TryRead(p, out var method, out var position):
+                if (_asked.TryGetValue((method, position.Value), out var mine))
+                {
+                    mine.TrySetResult(p[3]); // our own getSync's question
+                }
+
                 if (_relays.TryRemove((method, position.Value), out var askers))
                 {
                     while (askers.TryDequeue(out var asker))

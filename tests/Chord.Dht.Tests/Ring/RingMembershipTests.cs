@@ -104,6 +104,8 @@ public class RingMembershipTests
         await using var ring = await RingTestCluster.StartAsync(8, inMemory: true, configure: ExactPlacement);
         var entries = RingTestData.Entries("unjoin", 300);
         await RingTestData.WriteAllAsync(ring.Nodes, entries, seed: 8);
+        // A write returns once three positions accepted: the last accepts must land before a node hands its entries off.
+        await Eventually.UntilAsync(() => ring.Nodes.Sum(n => n.StoredCount) == 5 * entries.Count, Wait, "every position to hold its entry");
         var random = new Random(8);
 
         while (ring.Storing.Count > 3)

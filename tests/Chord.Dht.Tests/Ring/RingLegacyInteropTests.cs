@@ -261,7 +261,18 @@ public class RingLegacyInteropTests(Xunit.Abstractions.ITestOutputHelper output)
             await ring.Nodes[0].SetAsync(key, "v");
         }
 
-        await Eventually.UntilAsync(() => ring.Nodes.Sum(n => n.GetStatistics().PlacementCopies) > 0, Wait, "some placement copies to be made");
+        try
+        {
+            await Eventually.UntilAsync(() => ring.Nodes.Sum(n => n.GetStatistics().PlacementCopies) > 0, Wait, "some placement copies to be made");
+        }
+        catch (Xunit.Sdk.XunitException e)
+        {
+            // Say how the nodes saw the ring (it failed once in a loaded CI run, never alone).
+            var views = string.Join("; ", ring.Nodes.Select(n => $"{RingTestData.Short(n.Id)}: storing {string.Join(",", n.StoringPeers.Select(m => RingTestData.Short(m.Id)))}, " +
+                $"entries {n.StoredCount}, register keys {keys.Count(k => n.RegisterServes(RingNode.KeyBytes(k)))}/{keys.Count}"));
+            throw new Xunit.Sdk.XunitException($"{e.Message} Views: {views}; py2p node {RingTestData.Short(legacy.Id)}.");
+        }
+
         Assert.Equal(0, legacy.StoredCount);
         Assert.DoesNotContain(legacy.Received, r => r.Payload.Length > 8 && r.Payload[8] == MsgValue.Str("replica"));
     }

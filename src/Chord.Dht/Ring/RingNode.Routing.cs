@@ -239,13 +239,14 @@ public sealed partial class RingNode
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && attempt + 1 < Options.MaxRouteAttempts)
             {
-                // The next hop's connection closed before it answered, or no answer came within the attempt's time:
-                // never wait on a dead peer or a lost answer; go around the hop.
-                // Not around the owner itself: the mesh also closes a connection as the duplicate of another (both
-                // ends dialled at once, as after a reconnect), and skipping a live owner made the next member, often
-                // this node, store an entry it does not own. The next attempt finds the surviving connection, or
-                // dials the owner again.
-                if (OwnerOf(request.Position.Reduced, null)?.Id != next.Id)
+                // The next hop's connection closed before it answered: never wait on a dead peer; go around it. Not
+                // around the owner itself: the mesh also closes a connection as the duplicate of another (both ends
+                // dialled at once, as after a reconnect), and skipping a live owner made the next member, often this
+                // node, store an entry it does not own. The next attempt finds the surviving connection, or dials the
+                // owner again. No answer within the attempt's time, on an open connection: the same route is asked
+                // again (a relay whose own next hop died has routed around it by now; one that stopped answering is
+                // suspect and skipped), since every exclusion is a node the next route may not use.
+                if (next.IsClosed && OwnerOf(request.Position.Reduced, null)?.Id != next.Id)
                 {
                     (excluded ??= new HashSet<string>(StringComparer.Ordinal)).Add(next.Id!);
                 }

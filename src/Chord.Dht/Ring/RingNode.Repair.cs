@@ -131,8 +131,17 @@ public sealed partial class RingNode
         }
     }
 
+    /// <summary>
+    /// True when this node should restore <paramref name="key"/>'s lost positions: it now owns one, or one now falls
+    /// on a py2p node (which repairs nothing) and this is the deputy for py2p owners: the storing node of ours with
+    /// the lowest id, so one node, not every one, does it.
+    /// </summary>
     private bool NowOwnsALostPosition(RingMember lost, byte[] key) =>
-        KeyHashes.All(key).Any(p => LostOwned(lost, p) && OwnerOf(p.Reduced, null)?.Id == Id);
+        KeyHashes.All(key).Any(p => LostOwned(lost, p) && OwnerOf(p.Reduced, null) is { } owner
+            && (owner.Id == Id || (IsPy2pMember(owner) && IsDeputyForPy2pOwners())));
+
+    private bool IsDeputyForPy2pOwners() =>
+        _members.Values.Where(m => m.IsStoring && !IsPy2pMember(m)).All(m => string.CompareOrdinal(m.Id, Id) >= 0);
 
     /// <summary>True when <paramref name="lost"/> was the owner of <paramref name="position"/>: nearer to it than its owner now.</summary>
     private bool LostOwned(RingMember lost, RingPosition position)

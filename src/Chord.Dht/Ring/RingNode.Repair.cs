@@ -188,9 +188,26 @@ public sealed partial class RingNode
                 }
 
                 var answers = await SendToPositionsAsync(key, (method, position) => new PositionRequest(SubFlag.Retrieve, method, position), deadline);
+                if (answers.Where(a => a is { Version: not null, IsCopy: false }).MaxBy(a => a!.Version!.Value) is { } newest)
+                {
+                    // Our write, held elsewhere: its holders push it, but one whose view lagged the loss may not have.
+                    // A versioned store is taken only where it is newer, so sending it again is safe.
+                    foreach (var method in lostMethods.Where(m => answers[(int)m]?.Version is not { } v || v < newest.Version!.Value))
+                    {
+                        var again = new PositionRequest(SubFlag.Store, method, positions[(int)method], newest.Value, newest.Version, key);
+                        if ((await RouteAsync(again, deadline)).Ok)
+                        {
+                            Interlocked.Increment(ref _crashRepairs);
+                            RingMetrics.CrashRepairs.Add(1);
+                        }
+                    }
+
+                    return;
+                }
+
                 if (answers.Any(a => a?.Version is not null))
                 {
-                    return;
+                    return; // only placement copies of our write: hints, never spread as a position's state
                 }
 
                 var ranked = KeyHashes.Methods.Where(m => !lostMethods.Contains(m) && answers[(int)m] is { Value.IsNil: false })

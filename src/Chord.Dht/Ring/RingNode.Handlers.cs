@@ -225,7 +225,7 @@ public sealed partial class RingNode
         _relays[forwardId] = new Relay(from, requestId, SubFlag.Retrieve, method, position, RelayExpiry());
         if (!await SpeaksExtensionsAsync(next, CancellationToken.None))
         {
-            _legacyWaiters.GetOrAdd((next, method, position.Value), _ => new()).Enqueue(forwardId);
+            AwaitPy2pAnswer(next, method, position, forwardId);
         }
 
         await next.WhisperAsync(RequestPayload(request, forwardId, hops + 1));

@@ -145,8 +145,11 @@ public sealed partial class RingNode
         return true;
     }
 
-    /// <summary>A member that is a py2p node: learnt first-hand from its chord meta, and never heard speak our extensions.</summary>
-    private bool IsPy2pMember(RingMember member) => member.Id != Id && member.Epoch < 0 && !SpeaksExtensionsKnown(member.Id);
+    /// <summary>
+    /// A member that is a py2p node: learnt first-hand from its chord meta, and never heard speak our extensions. The
+    /// epoch is tested first, the cheapest test: this runs for every connected peer on the routing path.
+    /// </summary>
+    private bool IsPy2pMember(RingMember member) => member.Epoch < 0 && member.Id != Id && !SpeaksExtensionsKnown(member.Id);
 
     /// <summary>
     /// A read of the register: the value a quorum of positions holds under the newest accepted ballot they report.

@@ -110,12 +110,7 @@ public sealed partial class RingNode
             {
                 try
                 {
-                    var answer = await RouteAsync(request, deadline.Token);
-                    if (answer.Ok)
-                    {
-                        Interlocked.Increment(ref _crashRepairs);
-                        RingMetrics.CrashRepairs.Add(1);
-                    }
+                    await RestoreAsync(request, deadline.Token);
                 }
                 catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
                 {
@@ -133,15 +128,25 @@ public sealed partial class RingNode
 
     /// <summary>
     /// True when this node should restore <paramref name="key"/>'s lost positions: it now owns one, or one now falls
-    /// on a py2p node (which repairs nothing) and this is the deputy for py2p owners: the storing node of ours with
-    /// the lowest id, so one node, not every one, does it.
+    /// on a py2p node (which repairs nothing) and this node is the <paramref name="deputy"/> for py2p owners.
     /// </summary>
-    private bool NowOwnsALostPosition(RingMember lost, byte[] key) =>
+    private bool ShouldRestoreLostPositions(RingMember lost, byte[] key, bool deputy) =>
         KeyHashes.All(key).Any(p => LostOwned(lost, p) && OwnerOf(p.Reduced, null) is { } owner
-            && (owner.Id == Id || (IsPy2pMember(owner) && IsDeputyForPy2pOwners())));
+            && (owner.Id == Id || (deputy && IsPy2pMember(owner))));
 
+    /// <summary>The storing node of ours with the lowest id restores for py2p owners: one node, not every one.</summary>
     private bool IsDeputyForPy2pOwners() =>
         _members.Values.Where(m => m.IsStoring && !IsPy2pMember(m)).All(m => string.CompareOrdinal(m.Id, Id) >= 0);
+
+    /// <summary>Routes one re-creating store to its owner and counts it when the owner took it.</summary>
+    private async Task RestoreAsync(PositionRequest request, CancellationToken deadline)
+    {
+        if ((await RouteAsync(request, deadline)).Ok)
+        {
+            Interlocked.Increment(ref _crashRepairs);
+            RingMetrics.CrashRepairs.Add(1);
+        }
+    }
 
     /// <summary>True when <paramref name="lost"/> was the owner of <paramref name="position"/>: nearer to it than its owner now.</summary>
     private bool LostOwned(RingMember lost, RingPosition position)
@@ -153,9 +158,9 @@ public sealed partial class RingNode
 
     /// <summary>
     /// Re-creates the lost positions of keys py2p wrote (entries without a version: py2p keeps no replicas and its
-    /// <c>close()</c> hands nothing off). The value is the one most of the key's surviving positions hold; a tie, or
-    /// any versioned answer (our writes, which the versioned repair handles), leaves the key alone. It is stored as
-    /// py2p stores, without a version, so any later write of either kind supersedes it.
+    /// <c>close()</c> hands nothing off). The value is the one most of the key's surviving positions hold, stored as
+    /// py2p stores, without a version, so any later write of either kind supersedes it; a tie leaves the key alone.
+    /// A key with a versioned answer (our write) gets that write re-sent at the lost positions instead.
     /// </summary>
     private async Task RepairUnversionedKeysAsync(RingMember lost, Dictionary<byte[], StoredEntry> versioned, CancellationToken deadline)
     {
@@ -169,11 +174,12 @@ public sealed partial class RingNode
         }
 
         // The keys this node holds a py2p-written position of, and the announced keys of which this node is now the
-        // owner of a lost position: those may have no other holder of ours (every surviving position on py2p nodes).
+        // owner of a lost position (or the deputy of its py2p owner): those may have no other holder of ours.
+        var deputy = IsDeputyForPy2pOwners();
         var keys = _table.Values
             .Where(e => e is { Version: null, HasValue: true, IsCopy: false, Key: not null } && !versioned.ContainsKey(e.Key!))
             .Select(e => e.Key!)
-            .Concat(_keys.Keys.Where(k => !versioned.ContainsKey(k) && NowOwnsALostPosition(lost, k)))
+            .Concat(_keys.Keys.Where(k => !versioned.ContainsKey(k) && ShouldRestoreLostPositions(lost, k, deputy)))
             .Distinct(ByteArrayComparer.Instance)
             .ToList();
         await Parallel.ForEachAsync(keys, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (key, _) =>
@@ -194,12 +200,7 @@ public sealed partial class RingNode
                     // A versioned store is taken only where it is newer, so sending it again is safe.
                     foreach (var method in lostMethods.Where(m => answers[(int)m]?.Version is not { } v || v < newest.Version!.Value))
                     {
-                        var again = new PositionRequest(SubFlag.Store, method, positions[(int)method], newest.Value, newest.Version, key);
-                        if ((await RouteAsync(again, deadline)).Ok)
-                        {
-                            Interlocked.Increment(ref _crashRepairs);
-                            RingMetrics.CrashRepairs.Add(1);
-                        }
+                        await RestoreAsync(new PositionRequest(SubFlag.Store, method, positions[(int)method], newest.Value, newest.Version, key), deadline);
                     }
 
                     return;
@@ -222,12 +223,7 @@ public sealed partial class RingNode
 
                 foreach (var method in lostMethods.Where(m => answers[(int)m]?.Value.Equals(ranked[0].Value) != true))
                 {
-                    var restore = new PositionRequest(SubFlag.Store, method, positions[(int)method], ranked[0].Value, Version: null, Key: key);
-                    if ((await RouteAsync(restore, deadline)).Ok)
-                    {
-                        Interlocked.Increment(ref _crashRepairs);
-                        RingMetrics.CrashRepairs.Add(1);
-                    }
+                    await RestoreAsync(new PositionRequest(SubFlag.Store, method, positions[(int)method], ranked[0].Value, Version: null, Key: key), deadline);
                 }
             }
             catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)

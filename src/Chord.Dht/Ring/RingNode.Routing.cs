@@ -22,6 +22,10 @@ public sealed partial class RingNode
 
     private long _requestCounter;
 
+    /// <summary>Queues <paramref name="requestId"/> for the next py2p answer on <paramref name="peer"/>'s connection for this position.</summary>
+    private void AwaitPy2pAnswer(MeshPeer peer, HashMethod method, RingPosition position, string requestId) =>
+        _legacyWaiters.GetOrAdd((peer, method, position.Value), _ => new()).Enqueue(requestId);
+
     /// <summary>
     /// Asks the owner of one position for its value. The result says how many hops the request took, which
     /// tests and benchmarks use to measure routing.
@@ -195,7 +199,7 @@ public sealed partial class RingNode
 
                 if (!speaksExtensions && request.Kind == SubFlag.Retrieve)
                 {
-                    _legacyWaiters.GetOrAdd((next, request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
+                    AwaitPy2pAnswer(next, request.Method, request.Position, requestId);
                 }
 
                 if (!speaksExtensions && request.Kind != SubFlag.Retrieve)
@@ -288,7 +292,7 @@ public sealed partial class RingNode
         try
         {
             // The waiter first: py2p's answer carries no request id and is matched by (method, position).
-            _legacyWaiters.GetOrAdd((owner, request.Method, request.Position.Value), _ => new()).Enqueue(requestId);
+            AwaitPy2pAnswer(owner, request.Method, request.Position, requestId);
             if (storeFirst)
             {
                 await owner.WhisperAsync(RequestPayload(request, requestId, hops: 1));
@@ -388,7 +392,7 @@ public sealed partial class RingNode
                 continue;
             }
 
-            if (member.Epoch < 0 && IsPy2pMember(member) && OwnerOf(target, null)?.Id != id)
+            if (IsPy2pMember(member) && OwnerOf(target, null)?.Id != id)
             {
                 // Never through a py2p node that is not the owner: py2p answers a retrieve it forwards at once with
                 // None (its lookup has no value yet) and later again with the owner's value, and it cannot confirm a

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Chord.Dht.Mesh;
+using Chord.Dht.Mesh.Transport;
 using Chord.Dht.Ring;
 using Chord.Grains.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,6 +21,9 @@ namespace Chord.Grains;
 /// nodes already there hand it the entries it now owns. From <see cref="ServiceLifecycleStage.Active"/> on, it
 /// follows cluster membership: a silo that becomes active is connected, and a silo declared dead is removed from the
 /// ring (its positions are repaired from the copies at the other positions).</para>
+/// <para><b>Transport.</b> TCP on <see cref="ChordOptions.RingPort"/> (TLS when a certificate is configured), unless
+/// the silo's services hold an <see cref="IMeshTransport"/>: then the node listens and dials through that one (tests
+/// use it to inject faults on the wire; the frames are the same).</para>
 /// <para><b>Stop.</b> Membership following stops first; then the node unjoins, handing its entries to the members
 /// that own them next; then it closes.</para>
 /// </remarks>
@@ -104,7 +108,7 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
         }
 
         var ringOptions = ChordOptionsValidator.ToRingOptions(_options, listenHost, outward);
-        var node = new RingNode(ringOptions, _loggerFactory);
+        var node = new RingNode(ringOptions, _loggerFactory, _services.GetService<IMeshTransport>());
         await node.StartAsync(cancellationToken);
         _node = node;
         Log.Started(_logger, node.Id, node.Mesh.Address.ToString(), _silo.SiloAddress.ToString());

@@ -1,4 +1,6 @@
+using Chord.Dht.Mesh.Transport;
 using Chord.Dht.Ring;
+using Chord.Dht.Tests.Mesh;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 
@@ -25,9 +27,18 @@ public sealed class ChordTestCluster : IAsyncDisposable
     /// <summary>The configuration key that turns on each silo's ChordOptions.AllowUnauthenticatedPeers (the py2p opt-in).</summary>
     public const string AllowUnauthenticatedKey = "ChordTests:AllowUnauthenticatedPeers";
 
-    public static async Task<ChordTestCluster> StartAsync(int silos = 3, ChordStorageMode storage = ChordStorageMode.None, TimeSpan? requestTimeout = null, bool allowUnauthenticatedPeers = false)
+    /// <summary>The configuration key that gives each silo's ring node a <see cref="FreezableTransport"/> over TCP.</summary>
+    public const string FreezableTransportKey = "ChordTests:FreezableTransport";
+
+    public static async Task<ChordTestCluster> StartAsync(
+        int silos = 3, ChordStorageMode storage = ChordStorageMode.None, TimeSpan? requestTimeout = null, bool allowUnauthenticatedPeers = false, bool freezableTransport = false)
     {
         var builder = new TestClusterBuilder((short)silos);
+        if (freezableTransport)
+        {
+            builder.Properties[FreezableTransportKey] = "true";
+        }
+
         if (allowUnauthenticatedPeers)
         {
             builder.Properties[AllowUnauthenticatedKey] = "true";
@@ -54,6 +65,11 @@ public sealed class ChordTestCluster : IAsyncDisposable
     /// <summary>The ring node of an in-process silo.</summary>
     public static ChordSiloNode NodeOf(SiloHandle silo) =>
         ((InProcessSiloHandle)silo).SiloHost.Services.GetRequiredService<ChordSiloNode>();
+
+    /// <summary>The transport of an in-process silo's ring node, when the cluster was started with <c>freezableTransport</c>.</summary>
+    public static FreezableTransport TransportOf(SiloHandle silo) =>
+        ((InProcessSiloHandle)silo).SiloHost.Services.GetService<IMeshTransport>() as FreezableTransport
+        ?? throw new InvalidOperationException("The cluster was not started with freezableTransport: true.");
 
     public IReadOnlyList<ChordSiloNode> Nodes => [.. Cluster.Silos.Select(NodeOf)];
 
@@ -117,6 +133,11 @@ public sealed class ChordTestCluster : IAsyncDisposable
                     options.RequestTimeout = timeout;
                 }
             });
+            if (siloBuilder.Configuration[FreezableTransportKey] == "true")
+            {
+                siloBuilder.Services.AddSingleton<IMeshTransport>(new FreezableTransport(TcpTransport.Instance));
+            }
+
             if (Enum.TryParse<ChordStorageMode>(siloBuilder.Configuration[StorageModeKey], out var mode) && mode != ChordStorageMode.None)
             {
                 siloBuilder.AddChordGrainStorage(StorageName, options => options.DeleteStateOnClear = mode == ChordStorageMode.Delete);

@@ -9,11 +9,6 @@ public sealed partial class RingNode
 {
     private async ValueTask<bool> HandleAsync(MeshMessage received)
     {
-        if (_frozenForTest is { } frozen)
-        {
-            await frozen.Task; // a frozen process: the connection stays open, nothing is handled until it thaws
-        }
-
         var p = received.Payload;
         var from = received.Peer;
         if (from.Id is { } fromId)

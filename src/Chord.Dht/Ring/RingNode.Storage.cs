@@ -97,17 +97,6 @@ public sealed partial class RingNode
         }
     }
 
-    private volatile TaskCompletionSource? _frozenForTest;
-
-    /// <summary>
-    /// Test hook: the node stops handling ring messages (each connection's reader waits, as in a process stopped with
-    /// SIGSTOP: connections stay open, nothing answers) until <see cref="ThawForTest"/>.
-    /// </summary>
-    internal void FreezeForTest() => _frozenForTest ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>Test hook: ends <see cref="FreezeForTest"/>; the messages that waited are handled in order.</summary>
-    internal void ThawForTest() => Interlocked.Exchange(ref _frozenForTest, null)?.TrySetResult();
-
     /// <summary>Test hook: the node, as owner, drops every store and delta without answering (an owner cut off).</summary>
     internal volatile bool IgnoreWritesForTest;
 

@@ -140,7 +140,7 @@ public sealed class RegisterRingTests
     [Fact]
     public async Task A_frozen_owner_stalls_no_key_it_holds_at_most_two_positions_of_and_catches_up_when_it_thaws()
     {
-        await using var ring = await RingTestCluster.StartAsync(5, inMemory: true, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30));
+        await using var ring = await RingTestCluster.StartAsync(5, inMemory: true, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30), freezable: true);
         var frozen = ring.Nodes[2];
         var ids = ring.Nodes.Select(n => n.Id).ToList();
         var keys = Enumerable.Range(0, 10_000).Select(i => $"frozen-{i}")
@@ -150,7 +150,7 @@ public sealed class RegisterRingTests
             await ring.Nodes[0].SetAsync(key, "before");
         }
 
-        frozen.FreezeForTest();
+        ring.FreezableOf(frozen).Freeze();
         try
         {
             // Every other node writes and reads every key while the owner is frozen: three positions answer.
@@ -166,7 +166,7 @@ public sealed class RegisterRingTests
         }
         finally
         {
-            frozen.ThawForTest();
+            ring.FreezableOf(frozen).Thaw();
         }
 
         // Thawed, it answers again; its reads see the writes it missed (a quorum of the others holds them).
@@ -217,7 +217,7 @@ public sealed class RegisterRingTests
         {
             o.RequestTimeout = TimeSpan.FromSeconds(20);
             o.SuspectAfter = TimeSpan.FromSeconds(1);
-        });
+        }, freezable: true);
         var (frozen, observer) = (ring.Nodes[1], ring.Nodes[4]);
         var ids = ring.Nodes.Select(n => n.Id).ToList();
         var keys = Enumerable.Range(0, 10_000).Select(i => $"suspect-{i}")
@@ -228,7 +228,7 @@ public sealed class RegisterRingTests
         }
 
         Assert.Empty(observer.SuspectMembers);
-        frozen.FreezeForTest();
+        ring.FreezableOf(frozen).Freeze();
         try
         {
             // Reads keep working (three other positions answer); the frozen member's silence makes it suspect.
@@ -252,7 +252,7 @@ public sealed class RegisterRingTests
         }
         finally
         {
-            frozen.ThawForTest();
+            ring.FreezableOf(frozen).Thaw();
         }
 
         // Thawed, it answers what waited (the requests sent to it as probes), which clears the mark.

@@ -1,5 +1,6 @@
 using Chord.Dht.Mesh.Transport;
 using Chord.Dht.Ring;
+using Chord.Dht.Tests.Mesh;
 
 namespace Chord.Dht.Tests.Ring;
 
@@ -8,11 +9,14 @@ public sealed class RingTestCluster : IAsyncDisposable
 {
     private readonly IMeshTransport? _transport;
     private readonly Action<RingOptions>? _configure;
+    private readonly bool _freezable;
+    private readonly Dictionary<RingNode, FreezableTransport> _freezables = [];
 
-    private RingTestCluster(IMeshTransport? transport, Action<RingOptions>? configure)
+    private RingTestCluster(IMeshTransport? transport, Action<RingOptions>? configure, bool freezable)
     {
         _transport = transport;
         _configure = configure;
+        _freezable = freezable;
     }
 
     public List<RingNode> Nodes { get; } = [];
@@ -23,9 +27,14 @@ public sealed class RingTestCluster : IAsyncDisposable
     /// <summary>The nodes that have joined (store data).</summary>
     public IReadOnlyList<RingNode> Storing => [.. Nodes.Where(n => !n.IsLeeching)];
 
-    public static async Task<RingTestCluster> StartAsync(int count, bool inMemory = false, bool join = true, Action<RingOptions>? configure = null)
+    /// <param name="count">How many nodes.</param>
+    /// <param name="inMemory">In-memory pipes instead of loopback TCP.</param>
+    /// <param name="join">Whether the nodes join (store) or only connect.</param>
+    /// <param name="configure">Settings for every node.</param>
+    /// <param name="freezable">Each node's connections go through its own <see cref="FreezableTransport"/> (see <see cref="FreezableOf"/>).</param>
+    public static async Task<RingTestCluster> StartAsync(int count, bool inMemory = false, bool join = true, Action<RingOptions>? configure = null, bool freezable = false)
     {
-        var cluster = new RingTestCluster(inMemory ? new InMemoryTransport() : null, configure);
+        var cluster = new RingTestCluster(inMemory ? new InMemoryTransport() : null, configure, freezable);
         for (var i = 0; i < count; i++)
         {
             await cluster.AddNodeAsync(join, configure);
@@ -41,7 +50,13 @@ public sealed class RingTestCluster : IAsyncDisposable
     {
         var options = new RingOptions();
         (configure ?? _configure)?.Invoke(options);
-        var node = new RingNode(options, null, _transport);
+        FreezableTransport? freezable = _freezable ? new FreezableTransport(_transport ?? TcpTransport.Instance) : null;
+        var node = new RingNode(options, null, freezable ?? _transport);
+        if (freezable is not null)
+        {
+            _freezables[node] = freezable;
+        }
+
         await node.StartAsync();
         if (Nodes.Count > 0)
         {
@@ -56,6 +71,10 @@ public sealed class RingTestCluster : IAsyncDisposable
         Nodes.Add(node);
         return node;
     }
+
+    /// <summary>The transport of a node of a cluster started with <c>freezable: true</c>: freezing it freezes the node on the wire.</summary>
+    public FreezableTransport FreezableOf(RingNode node) =>
+        _freezables.TryGetValue(node, out var transport) ? transport : throw new InvalidOperationException("The cluster was not started with freezable: true.");
 
     /// <summary>Takes a node out of the cluster (it is no longer disposed with it) and returns it.</summary>
     public RingNode Remove(RingNode node)

@@ -1,3 +1,6 @@
+using Chord.Interfaces;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.TestingHost;
 using Chord.Dht.Tests.Ring;
 using Chord.Grains.Storage;
 
@@ -9,64 +12,137 @@ namespace Chord.Grains.Tests.Storage;
 /// </summary>
 public sealed class StorageFailoverTests
 {
-    private static List<GrainId> IdsWithAtMostTwoPositionsOn(ChordTestCluster chord, ChordGrainStorage storage, string nodeId, int count)
+    private static List<GrainId> IdsWithPositionsOn(ChordTestCluster chord, ChordGrainStorage storage, string nodeId, Func<int, bool> positions, int count)
     {
         var ids = chord.Nodes.Select(n => n.Node.Id).ToList();
         return Enumerable.Range(0, 20_000)
             .Select(i => GrainId.Create("failover", $"g-{i}"))
-            .Where(id => RingTestData.PositionsOwnedBy(ids, storage.RingKeyOf(id, "state"), nodeId) is 1 or 2)
+            .Where(id => positions(RingTestData.PositionsOwnedBy(ids, storage.RingKeyOf(id, "state"), nodeId)))
             .Take(count)
             .ToList();
     }
 
-    [Fact]
-    public async Task While_one_silos_ring_node_is_frozen_the_other_silos_read_and_write_every_state_it_holds_at_most_two_positions_of()
+    /// <summary>Runs a storage or grain call and fails the test if it neither completes nor fails well after the deadline.</summary>
+    private static async Task<Exception?> FinishesAsync(Func<Task> call, TimeSpan deadline, string what)
     {
-        await using var chord = await ChordTestCluster.StartAsync(4, ChordStorageMode.Tombstone, TimeSpan.FromSeconds(30));
-        var frozen = chord.Nodes[3].Node;
-        var storage = (ChordGrainStorage)StorageClusterFixture.StorageOf(chord.Cluster.Silos[0]);
-        var ids = IdsWithAtMostTwoPositionsOn(chord, storage, frozen.Id, 12);
+        var run = call();
+        try
+        {
+            await run.WaitAsync(deadline * 3);
+            return null;
+        }
+        catch (TimeoutException) when (!run.IsCompleted)
+        {
+            throw new Xunit.Sdk.XunitException($"{what} was still waiting {deadline * 3} after it started (the request deadline is {deadline}): it stalled on the frozen silo.");
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+    }
+
+    [Fact]
+    public async Task While_one_silos_ring_connections_carry_nothing_no_state_or_key_waits_on_it_beyond_the_deadline_and_all_catch_up_when_it_answers_again()
+    {
+        var deadline = TimeSpan.FromSeconds(6);
+        await using var chord = await ChordTestCluster.StartAsync(4, ChordStorageMode.Tombstone, deadline, freezableTransport: true);
+        var frozenSilo = chord.Cluster.Silos[3];
+        var frozen = ChordTestCluster.NodeOf(frozenSilo).Node;
+        var healthy = chord.Cluster.Silos.Take(3).ToList();
+        var storage = (ChordGrainStorage)StorageClusterFixture.StorageOf(healthy[0]);
+
+        // States the frozen silo holds none, one or two of the five positions of (a quorum elsewhere), and states it
+        // holds three or more of (no quorum without it: those must fail at the deadline, not hang).
+        var servable = IdsWithPositionsOn(chord, storage, frozen.Id, p => p <= 2, 9);
+        var stuck = IdsWithPositionsOn(chord, storage, frozen.Id, p => p >= 3, 2);
         var states = new Dictionary<GrainId, GrainState<TestState>>();
-        foreach (var id in ids)
+        foreach (var id in servable.Concat(stuck))
         {
             var state = new GrainState<TestState> { State = new TestState { A = "before" } };
             await storage.WriteStateAsync("state", id, state);
             states[id] = state;
         }
 
-        frozen.FreezeForTest();
+        // Keys written through IChordKeyGrain on each healthy silo (a stateless worker: it runs on the calling silo).
+        var ringIds = chord.Nodes.Select(n => n.Node.Id).ToList();
+        var keys = Enumerable.Range(0, 10_000).Select(i => $"frozen-key-{i}")
+            .Where(k => RingTestData.PositionsOwnedBy(ringIds, k, frozen.Id) <= 2).Take(6).ToList();
+        var transport = ChordTestCluster.TransportOf(frozenSilo);
+        transport.Freeze();
         try
         {
-            // Each healthy silo in turn reads every state (with its ETag) and writes it on.
-            foreach (var silo in chord.Cluster.Silos.Take(3))
+            foreach (var silo in healthy)
             {
                 var local = StorageClusterFixture.StorageOf(silo);
-                foreach (var id in ids)
+                foreach (var id in servable)
                 {
                     var read = new GrainState<TestState> { State = new TestState() };
-                    await local.ReadStateAsync("state", id, read);
+                    Assert.Null(await FinishesAsync(() => local.ReadStateAsync("state", id, read), deadline, $"reading {id} on {silo.SiloAddress}"));
                     Assert.Equal(states[id].ETag, read.ETag);
                     Assert.Equal(states[id].State!.A, read.State!.A);
                     read.State = new TestState { A = $"written on {silo.SiloAddress} while frozen" };
-                    await local.WriteStateAsync("state", id, read);
+                    Assert.Null(await FinishesAsync(() => local.WriteStateAsync("state", id, read), deadline, $"writing {id} on {silo.SiloAddress}"));
                     states[id] = read;
                 }
+
+                var grains = ((InProcessSiloHandle)silo).SiloHost.Services.GetRequiredService<IGrainFactory>();
+                foreach (var key in keys)
+                {
+                    var grain = grains.GetGrain<IChordKeyGrain>(key);
+                    Assert.Null(await FinishesAsync(() => grain.Set(ChordValue.From($"set on {silo.SiloAddress}")), deadline, $"setting {key} on {silo.SiloAddress}"));
+                    ChordValue? got = null;
+                    Assert.Null(await FinishesAsync(async () => got = await grain.Get(), deadline, $"getting {key} on {silo.SiloAddress}"));
+                    Assert.Equal($"set on {silo.SiloAddress}", got?.Value.AsString());
+                }
             }
+
+            // A state with three positions on the frozen silo fails with a storage error at the deadline.
+            foreach (var id in stuck)
+            {
+                var write = new GrainState<TestState> { State = new TestState { A = "no quorum" }, ETag = states[id].ETag, RecordExists = true };
+                var failure = await FinishesAsync(() => StorageClusterFixture.StorageOf(healthy[1]).WriteStateAsync("state", id, write), deadline, $"writing {id}");
+                Assert.IsType<ChordGrainStorageException>(failure);
+            }
+
+            // The frames were swallowed on the wire, and the other silos noticed the silence.
+            Assert.True(transport.HeldReads > 0, "frames meant for the frozen silo were held on its connections");
+            await Eventually.UntilAsync(
+                () => healthy.All(s => ChordTestCluster.NodeOf(s).Node.IsSuspect(frozen.Id)),
+                TimeSpan.FromSeconds(30),
+                "every healthy silo's ring node to suspect the frozen one");
         }
         finally
         {
-            frozen.ThawForTest();
+            transport.Thaw();
         }
 
-        // The thawed silo's storage reads the latest of each, ETag included.
-        var thawed = StorageClusterFixture.StorageOf(chord.Cluster.Silos[3]);
-        foreach (var id in ids)
+        // Answering again, the frozen silo's own storage reads the latest of every state, ETag included, and a state it
+        // held three positions of is readable and writable again everywhere (its failed write may or may not be there).
+        var thawed = StorageClusterFixture.StorageOf(frozenSilo);
+        foreach (var id in servable)
         {
             var read = new GrainState<TestState> { State = new TestState() };
             await thawed.ReadStateAsync("state", id, read);
             Assert.Equal(states[id].ETag, read.ETag);
             Assert.Equal(states[id].State!.A, read.State!.A);
         }
+
+        foreach (var id in stuck)
+        {
+            var read = new GrainState<TestState> { State = new TestState() };
+            await StorageClusterFixture.StorageOf(healthy[2]).ReadStateAsync("state", id, read);
+            Assert.Contains(read.State!.A, new[] { "before", "no quorum" });
+            read.State = new TestState { A = "after the thaw" };
+            await StorageClusterFixture.StorageOf(healthy[0]).WriteStateAsync("state", id, read);
+            var again = new GrainState<TestState> { State = new TestState() };
+            await thawed.ReadStateAsync("state", id, again);
+            Assert.Equal("after the thaw", again.State!.A);
+        }
+
+        await Eventually.UntilAsync(
+            () => healthy.All(s => !ChordTestCluster.NodeOf(s).Node.IsSuspect(frozen.Id)),
+            TimeSpan.FromSeconds(30),
+            "the healthy silos to clear their suspicion once the frozen one answers");
     }
 
     [Fact]

@@ -59,6 +59,9 @@ public sealed partial class RingNode
             case (int)RingSubFlag.Accept when p.Length >= 10:
                 await HandleRegisterRequestAsync(from, p);
                 return true;
+            case (int)RingSubFlag.Copies when p.Length >= 6:
+                HandleCopies(from, p);
+                return true;
             case (int)RingSubFlag.Ack when p.Length >= 5:
                 await HandleAckAsync(p);
                 return true;

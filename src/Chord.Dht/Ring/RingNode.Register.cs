@@ -359,11 +359,7 @@ public sealed partial class RingNode
             }
         }
 
-        if (reply.Ok && updated is { Version: { } version } && request.Key is { } key && PlacementCopiesApply && updated.AcceptedBallot == request.Ballot)
-        {
-            RunInBackground(() => KeepPlacementCopyAsync(request.Method, request.Position, updated.Value, version, key));
-        }
-
+        // No placement copy here: the proposer sends the copies of what a quorum accepted (SendPlacementCopiesAsync).
         return RegisterAnswer(reply, hops, refusal: "promised a higher ballot");
     }
 
@@ -441,6 +437,9 @@ public sealed partial class RingNode
         public string ProposerId => node.Id;
 
         public TimeProvider Time => node.Options.Mesh.TimeProvider;
+
+        public void Committed(byte[] key, MsgValue value, EntryVersion version) =>
+            node.RunInBackground(() => node.SendPlacementCopiesAsync(key, value, version));
 
         public string? AcceptorNode(byte[] key, int position) =>
             node.OwnerOf(KeyHashes.Position((HashMethod)position, key).Reduced, null)?.Id;

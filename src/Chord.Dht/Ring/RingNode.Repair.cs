@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
 
@@ -61,6 +62,138 @@ public sealed partial class RingNode
             await peer.WhisperAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // not acknowledged (the replica mark says so)
             Interlocked.Increment(ref _placementCopies);
             RingMetrics.PlacementCopies.Add(1);
+        }
+    }
+
+    /// <summary>
+    /// The placement copies of a value the register just committed, sent by its proposer (who knows the value, its
+    /// version and the key's layout) instead of by each owner per accepted position: one <c>copies</c> frame per
+    /// target node carrying every position that target keeps a copy of, and none at all for copies this node keeps
+    /// itself. Same rule as <see cref="KeepPlacementCopyAsync"/>, applied from this node's view of the ring: an owner
+    /// of 3 or more positions has them copied to its predecessor; when the positions fall on at most two nodes, each
+    /// owner's are copied to its two predecessors. Only committed values are copied (a refused accept leaves no hint).
+    /// </summary>
+    private async Task SendPlacementCopiesAsync(byte[] key, MsgValue value, EntryVersion version)
+    {
+        if (!PlacementCopiesApply || version == EntryVersion.Zero)
+        {
+            return;
+        }
+
+        var positions = KeyHashes.All(key);
+        var owners = new RingMember?[positions.Length];
+        for (var i = 0; i < positions.Length; i++)
+        {
+            owners[i] = OwnerOf(positions[i].Reduced, null);
+            if (owners[i] is null)
+            {
+                return;
+            }
+        }
+
+        var distinct = owners.Select(o => o!.Id).Distinct(StringComparer.Ordinal).Count();
+        var targets = new Dictionary<string, (RingMember Member, List<int> Positions)>(StringComparer.Ordinal);
+        foreach (var group in Enumerable.Range(0, positions.Length).GroupBy(i => owners[i]!.Id, StringComparer.Ordinal))
+        {
+            var copies = distinct <= 2 ? 2 : group.Count() >= 3 ? 1 : 0;
+            // Never on a py2p node: it does not own the copy, so it would forward it on as its own unversioned store.
+            foreach (var target in PredecessorsOf(owners[group.First()]!).Where(n => !IsPy2pMember(n)).Take(copies))
+            {
+                if (!targets.TryGetValue(target.Id, out var entry))
+                {
+                    entry = (target, []);
+                    targets[target.Id] = entry;
+                }
+
+                entry.Positions.AddRange(group);
+            }
+        }
+
+        foreach (var (id, (member, indices)) in targets)
+        {
+            if (id == Id)
+            {
+                foreach (var i in indices)
+                {
+                    ApplyLocally(new PositionRequest(SubFlag.Store, (HashMethod)i, positions[i], value, version, key, Replica: true), hops: 0);
+                }
+            }
+            else
+            {
+                var peer = Mesh.GetPeer(id) ?? await Mesh.ConnectAsync(member.Address, id, _stopping.Token);
+                await peer.WhisperAsync(CopiesPayload(key, value, version, indices, positions)); // not acknowledged: hints
+            }
+
+            Interlocked.Add(ref _placementCopies, indices.Count);
+            RingMetrics.PlacementCopies.Add(indices.Count);
+        }
+    }
+
+    /// <summary><c>[copies, key, value, version, method, position, method, position, ...]</c> (PROTOCOL-EXTENSIONS.md).</summary>
+    private static MsgValue[] CopiesPayload(byte[] key, MsgValue value, EntryVersion version, List<int> indices, RingPosition[] positions)
+    {
+        var payload = new MsgValue[4 + (2 * indices.Count)];
+        payload[0] = (long)RingSubFlag.Copies;
+        payload[1] = MsgValue.Bin(key);
+        payload[2] = value;
+        payload[3] = version.ToMsgValue();
+        for (var j = 0; j < indices.Count; j++)
+        {
+            payload[4 + (2 * j)] = MsgValue.BinAscii(((HashMethod)indices[j]).WireName());
+            payload[5 + (2 * j)] = MsgValue.BinAscii(positions[indices[j]].ToBase58());
+        }
+
+        return payload;
+    }
+
+    /// <summary>
+    /// A <c>copies</c> frame from one of our nodes: each listed position of the key is kept here as a placement copy
+    /// (a hint, applied only where newer). A position that is not one of the key's own is refused with the frame.
+    /// </summary>
+    private void HandleCopies(MeshPeer from, ImmutableArray<MsgValue> p)
+    {
+        if (p[1].Kind != MsgKind.Bin || !EntryVersion.TryRead(p[3], out var version)
+            || version == EntryVersion.Zero || (p.Length - 4) % 2 != 0)
+        {
+            LogRefusedOnce(from, "a copies frame whose key or version does not read; dropped");
+            return;
+        }
+
+        var key = p[1].AsBytes().ToArray();
+        var positions = KeyHashes.All(key);
+        var requests = new List<PositionRequest>((p.Length - 4) / 2);
+        for (var at = 4; at < p.Length; at += 2)
+        {
+            if (p[at].Kind != MsgKind.Bin || p[at + 1].Kind != MsgKind.Bin || !KeyHashes.TryParse(p[at].AsBytes().Span, out var method)
+                || p[at + 1].AsBytes().Length > 90 || !Base58.TryDecode(p[at + 1].AsAscii(), out var position)
+                || position != positions[(int)method].Value)
+            {
+                LogRefusedOnce(from, "a copies frame naming a position that is not one of its key's; dropped");
+                return;
+            }
+
+            requests.Add(new PositionRequest(SubFlag.Store, method, positions[(int)method], p[2], version, key, Replica: true));
+        }
+
+        foreach (var request in requests)
+        {
+            ApplyLocally(request, hops: 1);
+        }
+    }
+
+    /// <summary>The storing members before <paramref name="member"/> on the ring, nearest first (not the member itself).</summary>
+    private IEnumerable<RingMember> PredecessorsOf(RingMember member)
+    {
+        var ring = _ring;
+        var at = Array.FindIndex(ring, m => m.Id == member.Id);
+        if (at < 0)
+        {
+            yield break;
+        }
+
+        for (var i = 1; i < ring.Length; i++)
+        {
+            yield return ring[(at - i + ring.Length) % ring.Length];
         }
     }
 

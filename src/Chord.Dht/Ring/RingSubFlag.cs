@@ -44,4 +44,11 @@ internal enum RingSubFlag : byte
     /// by an <see cref="Ack"/> carrying the accepted ballot and the promise.
     /// </summary>
     Accept = 0x36,
+
+    /// <summary>
+    /// whisper <c>[copies, key, value, version, method, position, ...]</c>: placement copies of a value the register
+    /// committed, sent by its proposer to a node that keeps them (one frame per target, every position it keeps);
+    /// not acknowledged. Each position must be one of the key's own.
+    /// </summary>
+    Copies = 0x37,
 }

@@ -24,6 +24,14 @@ internal interface IRegisterTransport
     /// </summary>
     string? AcceptorNode(byte[] key, int position) => null;
 
+    /// <summary>
+    /// A quorum accepted <paramref name="value"/> at <paramref name="version"/> under this proposer's ballot (an update
+    /// that wrote, or a prepare round that committed what it found): the ring keeps its placement copies from here.
+    /// </summary>
+    void Committed(byte[] key, MsgValue value, EntryVersion version)
+    {
+    }
+
     /// <summary>Sends an accept; the answer, or null when none came.</summary>
     Task<AcceptorReply?> AcceptAsync(byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken);
 }

@@ -115,6 +115,11 @@ internal sealed class RegisterProposer
                 {
                     state.Commit(following, value, version);
                     Interlocked.Increment(ref _oneRoundWrites);
+                    if (decision.Write)
+                    {
+                        _transport.Committed(key, value, version);
+                    }
+
                     return new RegisterOutcome(decision.Write, before, new VersionedValue(value, version), quorumRounds);
                 }
 
@@ -203,6 +208,7 @@ internal sealed class RegisterProposer
             if (acks.Ok.Count >= _settings.AcceptQuorum)
             {
                 state.Commit(next, newValue, newVersion);
+                _transport.Committed(key, newValue, newVersion);
                 var result = new VersionedValue(newValue, newVersion);
                 return write ? new RegisterOutcome(true, decidedOn ?? current, result, quorumRounds) : new RegisterOutcome(false, current, current, quorumRounds);
             }

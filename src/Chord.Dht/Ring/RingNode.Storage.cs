@@ -125,6 +125,12 @@ public sealed partial class RingNode
         }
     }
 
+    /// <summary>Test hook: what this node holds at a position, as text (value, version, ballots, copy mark).</summary>
+    internal string DescribeLocalForTest(HashMethod method, RingPosition position) =>
+        _table.TryGetValue((method, position.Value), out var entry)
+            ? $"{(entry.Value.IsNil ? "nil" : entry.Value.ToString())}@{entry.Version?.ToString() ?? "-"} accepted {entry.AcceptedBallot} promised {entry.PromisedBallot}{(entry.IsCopy ? " (copy)" : string.Empty)}"
+            : "nothing";
+
     /// <summary>Test hook: what this node holds at a position.</summary>
     internal (MsgValue Value, EntryVersion? Version)? PeekLocalForTest(HashMethod method, RingPosition position) =>
         _table.TryGetValue((method, position.Value), out var entry) ? (entry.Value, entry.Version) : null;

@@ -48,8 +48,8 @@ public class DurabilityTests(ITestOutputHelper output)
 
         output.WriteLine($"written {writes}, acknowledged {acknowledged}, keys {expected.Count}; lost after 2 crashes: {lostAfterFirst.Count}; " +
             $"repair done {repairTime.TotalSeconds:0.0} s after the crashes; lost after 2 more: {lostAfterSecond.Count}");
-        Assert.True(lostAfterFirst.Count == 0, "lost after 2 crashes:\n" + string.Join("\n", lostAfterFirst.Take(10)));
-        Assert.True(lostAfterSecond.Count == 0, "lost after 4 crashes:\n" + string.Join("\n", lostAfterSecond.Take(10)));
+        Assert.True(lostAfterFirst.Count == 0, "lost after 2 crashes:\n" + string.Join("\n", lostAfterFirst.Take(10)) + Explain(cluster, crashed, lostAfterFirst));
+        Assert.True(lostAfterSecond.Count == 0, "lost after 4 crashes:\n" + string.Join("\n", lostAfterSecond.Take(10)) + Explain(cluster, crashed, lostAfterSecond));
     }
 
     [Fact]
@@ -273,6 +273,30 @@ public class DurabilityTests(ITestOutputHelper output)
                 options.Mesh.ListenPort = ports[index];
             }
         };
+    }
+
+    /// <summary>For a failure message: where each lost key's positions are and what every node (crashed ones too) holds there.</summary>
+    private static string Explain(RingTestCluster cluster, List<RingNode> crashed, List<string> lost)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append("\nsurvivors ").AppendJoin(", ", cluster.Nodes.Select(n => n.Id[..6])).Append("; crashed in order ").AppendJoin(", ", crashed.Select(n => n.Id[..6]));
+        foreach (var key in lost.Take(3).Select(l => l[..l.IndexOf(':', StringComparison.Ordinal)]))
+        {
+            var positions = KeyHashes.All(RingNode.KeyBytes(key));
+            text.Append('\n').Append(key).Append(':');
+            foreach (var method in KeyHashes.Methods)
+            {
+                var position = positions[(int)method];
+                text.Append("\n  ").Append(method).Append(" owner ").Append(cluster.Nodes[0].Find(position)?.Id[..6]);
+                foreach (var node in cluster.Nodes.Concat(crashed))
+                {
+                    text.Append("\n    ").Append(node.Id[..6]).Append(crashed.Contains(node) ? " (crashed)" : string.Empty).Append(": ")
+                        .Append(node.DescribeLocalForTest(method, position));
+                }
+            }
+        }
+
+        return text.ToString();
     }
 
     private static async Task CrashAsync(RingTestCluster cluster, List<RingNode> crashed, int count)

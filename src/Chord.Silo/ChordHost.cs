@@ -140,7 +140,8 @@ public sealed class ChordHost : IAsyncDisposable
 
     /// <summary>
     /// The program: builds and starts a host, prints where it listens and what to try, and runs until Ctrl+C or
-    /// SIGTERM. Returns 0 after a clean stop, 2 for a bad setting, 1 when the silo could not start.
+    /// SIGTERM. Returns 0 after a clean stop, 2 for a bad setting, 1 when the silo could not start. With
+    /// <c>--probe URL</c> it starts no silo and runs <see cref="HostProbe"/> instead.
     /// </summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
@@ -151,6 +152,17 @@ public sealed class ChordHost : IAsyncDisposable
         {
             await output.WriteLineAsync(HostCommandLine.Usage);
             return 0;
+        }
+
+        if (HostCommandLine.TryGetProbe(args, out var probe, out var problem))
+        {
+            if (probe is null)
+            {
+                await error.WriteLineAsync($"Chord.Silo: {problem}");
+                return 2;
+            }
+
+            return await HostProbe.RunAsync(probe, output, error, cancellationToken);
         }
 
         ChordHost host;

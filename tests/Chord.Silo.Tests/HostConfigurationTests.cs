@@ -74,7 +74,7 @@ public sealed class HostConfigurationTests
 
         Assert.Contains("Silo:SiloPort", output.ToString(), StringComparison.Ordinal);
         // and points at the ring node's own settings and the host's others.
-        foreach (var setting in new[] { "--Chord:Name=value", "WriteQuorum", "RequestTimeout", "--Silo:Metrics=false", "--Silo:Membership:Name=value", "README.md" })
+        foreach (var setting in new[] { "--Chord:Name=value", "WriteQuorum", "RequestTimeout", "--Silo:Metrics=false", "--Silo:Membership:Name=value", "README.md", "--probe URL" })
         {
             Assert.Contains(setting, output.ToString(), StringComparison.Ordinal);
         }

@@ -227,6 +227,9 @@ public sealed class ChordHost : IAsyncDisposable
         await output.WriteLineAsync($"  dotnet run --project src/Chord.Cli -- ring --http {http}");
         if (Options.Clustering != "redis")
         {
+            await output.WriteLineAsync("note: localhost clustering is for development only: the first silo holds the cluster's membership, so it is a");
+            await output.WriteLineAsync("  single point of failure; for several silos in earnest use --clustering redis --redis HOST:PORT (README.md,");
+            await output.WriteLineAsync("  'Several silos: Redis clustering'). For development:");
             await output.WriteLineAsync($"  another silo: dotnet run --project src/Chord.Silo -- --silo-port {Options.SiloPort + 1} --gateway-port {Options.GatewayPort + 1} --http-port {(Options.HttpPort == 0 ? 0 : Options.HttpPort + 1)} --primary 127.0.0.1:{(Options.Primary is { Length: > 0 } p ? p.Split(':')[^1] : Options.SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
         }
 

@@ -89,10 +89,10 @@ internal static class NodeCommand
                 }
 
                 // Learn the directory from the seeds before taking a share, so the handoff goes to the right owners
-                // and the confirmation below counts the ring's members; at most 10 s.
+                // and the confirmation below counts the ring's members; at most LearnWait.
                 using (var learning = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 {
-                    learning.CancelAfter(TimeSpan.FromSeconds(10));
+                    learning.CancelAfter(LearnWait);
                     while (!learning.IsCancellationRequested && reached.Any(id => node.Members.All(m => m.Id != id)))
                     {
                         await Task.Delay(TimeSpan.FromMilliseconds(20), CancellationToken.None);
@@ -119,9 +119,7 @@ internal static class NodeCommand
 
             if (seeds.Count > 0)
             {
-                var others = node.Members.Count(m => m.IsStoring);
-                parse.InvocationConfiguration.Output.WriteLine(
-                    $"joined the ring through {string.Join(", ", seeds)}: {others} other storing member{(others == 1 ? string.Empty : "s")}, {node.StoredCount} entries handed to this node so far");
+                parse.InvocationConfiguration.Output.WriteLine(JoinOutcome(node, seeds));
             }
             parse.InvocationConfiguration.Output.WriteLine($"try: chord set hello world --ring {node.Mesh.Address}   (Ctrl+C stops this node)");
             try
@@ -160,5 +158,29 @@ internal static class NodeCommand
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>How long the node waits to learn the ring's members from its seeds before it takes its share.</summary>
+    private static readonly TimeSpan LearnWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Whether the node joined a ring through its seeds: it did when it knows another storing member. Otherwise it
+    /// reached no ring (the seeds answered but are not storing, or told it of no storing member in time), and it
+    /// stores alone: a ring of one.
+    /// </summary>
+    private static string JoinOutcome(RingNode node, List<PeerAddress> seeds)
+    {
+        var through = string.Join(", ", seeds);
+        var others = node.Members.Count(m => m.IsStoring);
+        if (others > 0)
+        {
+            return $"joined the ring through {through}: {others} other storing member{(others == 1 ? string.Empty : "s")}, "
+                + $"{node.StoredCount} entries handed to this node so far";
+        }
+
+        var known = node.Members.Count;
+        return $"did not reach the ring through {through}: no storing member was learned within {LearnWait.TotalSeconds:0} s "
+            + $"({(known == 0 ? "no other node known" : $"{known} other node{(known == 1 ? string.Empty : "s")} known, none storing")}); "
+            + "this node stores alone, a ring of one, until other nodes join it";
     }
 }

@@ -140,7 +140,8 @@ public sealed class ChordHost : IAsyncDisposable
 
     /// <summary>
     /// The program: builds and starts a host, prints where it listens and what to try, and runs until Ctrl+C or
-    /// SIGTERM. Returns 0 after a clean stop, 2 for a bad setting, 1 when the silo could not start.
+    /// SIGTERM. Returns 0 after a clean stop, 2 for a bad setting, 1 when the silo could not start. With
+    /// <c>--probe URL</c> it starts no silo and runs <see cref="HostProbe"/> instead.
     /// </summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
@@ -151,6 +152,17 @@ public sealed class ChordHost : IAsyncDisposable
         {
             await output.WriteLineAsync(HostCommandLine.Usage);
             return 0;
+        }
+
+        if (HostCommandLine.TryGetProbe(args, out var probe, out var problem))
+        {
+            if (probe is null)
+            {
+                await error.WriteLineAsync($"Chord.Silo: {problem}");
+                return 2;
+            }
+
+            return await HostProbe.RunAsync(probe, output, error, cancellationToken);
         }
 
         ChordHost host;
@@ -215,6 +227,9 @@ public sealed class ChordHost : IAsyncDisposable
         await output.WriteLineAsync($"  dotnet run --project src/Chord.Cli -- ring --http {http}");
         if (Options.Clustering != "redis")
         {
+            await output.WriteLineAsync("note: localhost clustering is for development only: the first silo holds the cluster's membership, so it is a");
+            await output.WriteLineAsync("  single point of failure; for several silos in earnest use --clustering redis --redis HOST:PORT (README.md,");
+            await output.WriteLineAsync("  'Several silos: Redis clustering'). For development:");
             await output.WriteLineAsync($"  another silo: dotnet run --project src/Chord.Silo -- --silo-port {Options.SiloPort + 1} --gateway-port {Options.GatewayPort + 1} --http-port {(Options.HttpPort == 0 ? 0 : Options.HttpPort + 1)} --primary 127.0.0.1:{(Options.Primary is { Length: > 0 } p ? p.Split(':')[^1] : Options.SiloPort.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
         }
 
@@ -238,7 +253,9 @@ public sealed class ChordHost : IAsyncDisposable
     /// <summary>
     /// The host's failure detection, faster than Orleans' defaults (5 s probe timeout): a silo that stops answering
     /// is declared dead after 3 missed probes of 2 s and 2 votes, about 6 to 15 s after it went away, and its keys
-    /// are served again by the others (the failover test measures it). Dead entries leave the membership table after
+    /// are served again by the others (the failover test measures it). Orleans stretches a probe's period and
+    /// timeout when answers are slow, up to MaxProbeTimeout (4 × ProbeTimeout), so on a loaded machine the bound is
+    /// (3 + 1) × 8 s; the failover test's deadline is computed from these values. Dead entries leave the membership table after
     /// a day (Orleans: a week), checked hourly, so a Redis table does not grow with every restart.
     /// </summary>
     internal static void TuneMembership(ClusterMembershipOptions membership)

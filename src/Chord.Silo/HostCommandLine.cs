@@ -37,7 +37,61 @@ internal static class HostCommandLine
         + "ReadQuorum (of 5 positions, default 3), RequestTimeout, JoinTimeout, Subnet, Compression, MaxFrameLength, ListenHost," + Environment.NewLine
         + "OutwardAddress, KeepPlacementCopies, DataDirectory (--data-dir), Seeds (--seed), RingPort (--ring-port)." + Environment.NewLine
         + "The host's: --Silo:Metrics=false (no /metrics), --Silo:Membership:Name=value (Orleans' ClusterMembershipOptions, e.g." + Environment.NewLine
-        + "ProbeTimeout=00:00:05). README.md, 'Configuring the silo host', describes each; a bad value names itself and what is allowed.";
+        + "ProbeTimeout=00:00:05). README.md, 'Configuring the silo host', describes each; a bad value names itself and what is allowed."
+        + Environment.NewLine + Environment.NewLine
+        + $"usage: Chord.Silo {ProbeFlag} URL   starts no silo: GETs URL (e.g. http://127.0.0.1:8080/health/ready), prints one line and" + Environment.NewLine
+        + "       exits 0 when it answers 200, 1 otherwise (a container health check without curl or wget).";
+
+    /// <summary>The flag that runs the health probe (<see cref="HostProbe"/>) instead of a silo.</summary>
+    public const string ProbeFlag = "--probe";
+
+    /// <summary>
+    /// Whether the command line asks for the probe: <c>--probe URL</c> or <c>--probe=URL</c>, alone. Returns false
+    /// when it does not mention --probe; true with the URL, or with null and <paramref name="problem"/> when the
+    /// URL is missing or not an absolute http(s) URL, or other arguments come with it.
+    /// </summary>
+    public static bool TryGetProbe(IReadOnlyList<string> args, out Uri? url, out string? problem)
+    {
+        url = null;
+        problem = null;
+        var index = -1;
+        for (var i = 0; i < args.Count; i++)
+        {
+            if (string.Equals(args[i], ProbeFlag, StringComparison.OrdinalIgnoreCase)
+                || args[i].StartsWith(ProbeFlag + "=", StringComparison.OrdinalIgnoreCase))
+            {
+                index = i;
+                break;
+            }
+        }
+
+        if (index < 0)
+        {
+            return false;
+        }
+
+        var inline = args[index].Length > ProbeFlag.Length;
+        var text = inline ? args[index][(ProbeFlag.Length + 1)..] : index + 1 < args.Count ? args[index + 1] : null;
+        var used = inline ? 1 : 2;
+        if (text is null || text.Length == 0)
+        {
+            problem = $"{ProbeFlag} needs a value: {ProbeFlag} URL, for example {ProbeFlag} http://127.0.0.1:8080/health/ready.";
+        }
+        else if (!Uri.TryCreate(text, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
+        {
+            problem = $"{ProbeFlag} is '{text}'; allowed: an absolute http:// or https:// URL, for example http://127.0.0.1:8080/health/ready.";
+        }
+        else if (args.Count != used)
+        {
+            problem = $"{ProbeFlag} takes no other arguments (it starts no silo); got: {string.Join(' ', args)}.";
+        }
+        else
+        {
+            url = parsed;
+        }
+
+        return true;
+    }
 
     /// <summary>
     /// Rewrites the flags as <c>--Section:Key=value</c> arguments (seeds as <c>Chord:Seeds:0</c>, <c>:1</c>, ...).

@@ -146,6 +146,26 @@ public sealed partial class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Node_joining_through_a_node_that_does_not_store_says_it_did_not_reach_the_ring()
+    {
+        // A seed that answers but has not joined (it leeches): there is no ring to join through it.
+        await using var leecher = new RingNode(new RingOptions());
+        await leecher.StartAsync();
+        var seed = leecher.Mesh.Address.ToString();
+
+        using var stop = new CancellationTokenSource();
+        var output = new SynchronizedWriter();
+        var run = Task.Run(() => ChordCli.RunAsync(["node", "--listen", "127.0.0.1:0", "--join", seed], output, new SynchronizedWriter(), stop.Token));
+        await WaitAsync(() => output.Text.Contains("try: chord set", StringComparison.Ordinal), "the node to print its start-up lines");
+        Assert.Contains($"did not reach the ring through {seed}: no storing member was learned", output.Text, StringComparison.Ordinal);
+        Assert.Contains("1 other node known, none storing", output.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("joined the ring", output.Text, StringComparison.Ordinal);
+
+        await stop.CancelAsync();
+        Assert.Equal(ExitCodes.Ok, await run);
+    }
+
+    [Fact]
     public async Task A_lone_node_says_on_stop_that_its_entries_are_lost()
     {
         using var stop = new CancellationTokenSource();

@@ -54,6 +54,71 @@ public sealed class HostConfigurationTests
     }
 
     [Fact]
+    public async Task The_banner_of_a_localhost_silo_says_it_is_for_development_and_points_at_redis_clustering()
+    {
+        var output = new LockedWriter();
+        using var stop = new CancellationTokenSource();
+        string[] args =
+        [
+            "--silo-port", SiloHosts.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--gateway-port", SiloHosts.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--http-port", "0", "--ring-port", "0", "--cluster-id", $"banner-{Guid.NewGuid():N}",
+        ];
+        var run = Task.Run(() => ChordHost.RunAsync(args, output, new LockedWriter(), stop.Token));
+        await Eventually.UntilAsync(() => run.IsCompleted || output.Text.Contains("Ctrl+C stops the silo", StringComparison.Ordinal), TimeSpan.FromSeconds(90), "the silo to print its banner");
+        await stop.CancelAsync();
+        Assert.Equal(0, await run);
+
+        var banner = output.Text;
+        Assert.Contains("localhost clustering is for development only", banner, StringComparison.Ordinal);
+        Assert.Contains("single point of failure", banner, StringComparison.Ordinal);
+        Assert.Contains("--clustering redis", banner, StringComparison.Ordinal);
+        Assert.Contains("another silo:", banner, StringComparison.Ordinal);
+        Assert.True(banner.IndexOf("--clustering redis", StringComparison.Ordinal) < banner.IndexOf("--primary", StringComparison.Ordinal), banner);
+    }
+
+    /// <summary>A writer the host's task writes to while the test reads it.</summary>
+    private sealed class LockedWriter : StringWriter
+    {
+        private readonly Lock _lock = new();
+
+        public string Text
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return ToString();
+                }
+            }
+        }
+
+        public override void Write(char value)
+        {
+            lock (_lock)
+            {
+                base.Write(value);
+            }
+        }
+
+        public override void Write(string? value)
+        {
+            lock (_lock)
+            {
+                base.Write(value);
+            }
+        }
+
+        public override void WriteLine(string? value)
+        {
+            lock (_lock)
+            {
+                base.WriteLine(value);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Every_problem_is_reported_at_once()
     {
         var error = new StringWriter();
@@ -74,7 +139,7 @@ public sealed class HostConfigurationTests
 
         Assert.Contains("Silo:SiloPort", output.ToString(), StringComparison.Ordinal);
         // and points at the ring node's own settings and the host's others.
-        foreach (var setting in new[] { "--Chord:Name=value", "WriteQuorum", "RequestTimeout", "--Silo:Metrics=false", "--Silo:Membership:Name=value", "README.md" })
+        foreach (var setting in new[] { "--Chord:Name=value", "WriteQuorum", "RequestTimeout", "--Silo:Metrics=false", "--Silo:Membership:Name=value", "README.md", "--probe URL" })
         {
             Assert.Contains(setting, output.ToString(), StringComparison.Ordinal);
         }

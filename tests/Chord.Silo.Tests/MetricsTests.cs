@@ -85,7 +85,92 @@ public sealed partial class MetricsTests(HostsFixture fixture) : IDisposable
         {
             Assert.Contains(required, used);
         }
+
+        // The labels the panels select on, group by and name in their legends exist on the series too (a panel
+        // grouping by a label the series lack shows one unnamed line, or nothing). instance and job are not the
+        // host's: Prometheus adds them to every series it scrapes.
+        var problems = new List<string>();
+        var uses = DashboardLabelUses();
+        Assert.Contains(uses, u => u.Metrics.Contains("chord_kv_operations_total") && u.Labels.Contains("operation") && u.Labels.Contains("outcome"));
+        foreach (var (expression, metrics, labels) in uses)
+        {
+            foreach (var metric in metrics)
+            {
+                if (scrape.Names.Contains(metric))
+                {
+                    var exported = scrape.LabelNames(metric);
+                    problems.AddRange(labels.Where(l => !exported.Contains(l)).Select(l =>
+                        $"{metric} has no label '{l}' (it has [{string.Join(", ", exported.Order(StringComparer.Ordinal))}]) in: {expression}"));
+                }
+                else if (labels.Count > 0)
+                {
+                    problems.Add($"{metric} did not appear in this scrape, so its labels [{string.Join(", ", labels)}] cannot be checked; make the test produce it: {expression}");
+                }
+            }
+        }
+
+        Assert.True(problems.Count == 0, $"the dashboard uses labels the exported series do not have:{Environment.NewLine}{string.Join(Environment.NewLine, problems)}");
     }
+
+    /// <summary>Labels Prometheus adds to every scraped series (from the scrape target), not exported by the host.</summary>
+    private static readonly string[] TargetLabels = ["instance", "job"];
+
+    /// <summary>
+    /// Each query of the dashboard: the metrics it reads and the label names it uses, from its selectors
+    /// (<c>{outcome=~"..."}</c>), its <c>by (...)</c> / <c>without (...)</c> clauses and its legend
+    /// (<c>{{operation}}</c>), less <see cref="TargetLabels"/>. Every label of a query is taken to apply to each of
+    /// its metrics, which holds for the dashboard's queries (one metric, or a ratio of two with the same labels).
+    /// </summary>
+    internal static List<(string Expression, List<string> Metrics, List<string> Labels)> DashboardLabelUses()
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "grafana-dashboard.json")));
+        var uses = new List<(string, List<string>, List<string>)>();
+        foreach (var panel in document.RootElement.GetProperty("panels").EnumerateArray())
+        {
+            if (!panel.TryGetProperty("targets", out var targets))
+            {
+                continue;
+            }
+
+            foreach (var target in targets.EnumerateArray())
+            {
+                var expression = target.GetProperty("expr").GetString() ?? string.Empty;
+                var labels = new SortedSet<string>(StringComparer.Ordinal);
+                foreach (Match selector in Selector().Matches(expression))
+                {
+                    labels.UnionWith(SelectorLabel().Matches(selector.Groups[1].Value).Select(m => m.Groups[1].Value));
+                }
+
+                foreach (Match grouping in Grouping().Matches(expression))
+                {
+                    labels.UnionWith(grouping.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                }
+
+                if (target.TryGetProperty("legendFormat", out var legend))
+                {
+                    labels.UnionWith(LegendLabel().Matches(legend.GetString() ?? string.Empty).Select(m => m.Groups[1].Value));
+                }
+
+                labels.ExceptWith(TargetLabels);
+                var metrics = MetricName().Matches(expression).Select(m => m.Value).Distinct(StringComparer.Ordinal).ToList();
+                uses.Add((expression, metrics, [.. labels]));
+            }
+        }
+
+        return uses;
+    }
+
+    [GeneratedRegex(@"\b(?:chord|orleans)_[a-z0-9_]+\{([^}]*)\}")]
+    private static partial Regex Selector();
+
+    [GeneratedRegex(@"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")]
+    private static partial Regex SelectorLabel();
+
+    [GeneratedRegex(@"\b(?:by|without)\s*\(([^)]*)\)")]
+    private static partial Regex Grouping();
+
+    [GeneratedRegex(@"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")]
+    private static partial Regex LegendLabel();
 
     /// <summary>The metric names in every panel's queries of docs/grafana-dashboard.json.</summary>
     internal static HashSet<string> DashboardMetricNames()
@@ -255,6 +340,10 @@ internal sealed class Scrape
 
         return scrape;
     }
+
+    /// <summary>The label names on any series of <paramref name="name"/>.</summary>
+    public HashSet<string> LabelNames(string name) =>
+        _series.Where(s => s.Name == name).SelectMany(s => s.Labels.Keys).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>The sum of every counter (a <c>_total</c> series) whose name starts with <paramref name="prefix"/>.</summary>
     public double SumCounters(string prefix) =>

@@ -87,10 +87,15 @@ public sealed partial class MeshNode : IAsyncDisposable
 
     /// <summary>
     /// The bound on waits that must end even in memory (the other of two simultaneous connections being admitted, a
-    /// dropped duplicate flushing its queue): the handshake timeout on TCP, a minute on the in-memory transport, where
-    /// the timeout may be set below what any handshake takes (a loaded machine is no lost frame).
+    /// dropped duplicate flushing its queue): the handshake timeout on TCP; on the in-memory transport, where the
+    /// timeout may be set below what any handshake takes (a loaded machine is no lost frame), a minute or the
+    /// handshake timeout, whichever is longer.
     /// </summary>
-    internal TimeSpan HandshakeBound => _transport is InMemoryTransport ? TimeSpan.FromMinutes(1) : Options.HandshakeTimeout;
+    internal TimeSpan HandshakeBound => _transport is InMemoryTransport
+        ? (Options.HandshakeTimeout > InMemoryHandshakeBound ? Options.HandshakeTimeout : InMemoryHandshakeBound)
+        : Options.HandshakeTimeout;
+
+    private static readonly TimeSpan InMemoryHandshakeBound = TimeSpan.FromMinutes(1);
 
     internal ILogger Logger { get; }
 

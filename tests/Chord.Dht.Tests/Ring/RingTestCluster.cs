@@ -32,7 +32,9 @@ public sealed class RingTestCluster : IAsyncDisposable
     /// <param name="join">Whether the nodes join (store) or only connect.</param>
     /// <param name="configure">Settings for every node.</param>
     /// <param name="freezable">Each node's connections go through its own <see cref="FreezableTransport"/> (see <see cref="FreezableOf"/>).</param>
-    public static async Task<RingTestCluster> StartAsync(int count, bool inMemory = false, bool join = true, Action<RingOptions>? configure = null, bool freezable = false)
+    /// <param name="convergeTimeout">How long to wait for the ring to converge (default: a minute).</param>
+    public static async Task<RingTestCluster> StartAsync(
+        int count, bool inMemory = false, bool join = true, Action<RingOptions>? configure = null, bool freezable = false, TimeSpan? convergeTimeout = null)
     {
         var cluster = new RingTestCluster(inMemory ? new InMemoryTransport() : null, configure, freezable);
         for (var i = 0; i < count; i++)
@@ -40,7 +42,7 @@ public sealed class RingTestCluster : IAsyncDisposable
             await cluster.AddNodeAsync(join, configure);
         }
 
-        await cluster.WaitUntilConvergedAsync();
+        await cluster.WaitUntilConvergedAsync(convergeTimeout);
         return cluster;
     }
 

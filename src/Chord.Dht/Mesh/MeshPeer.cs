@@ -299,6 +299,14 @@ public sealed class MeshPeer
             var buffer = result.Buffer;
             var consumed = buffer.Start;
             var framesBefore = FramesIn;
+            if (!_admitted)
+            {
+                // Before deciding anything, the real high-water mark: every byte this stranger got us to hold, the
+                // frames already consumed and all that is buffered now. The check after the frames below keeps it at
+                // most the budget between reads, so one read can add only what one transport read holds.
+                _node.RecordPreAuthBytes(_preAuthBytes + buffer.Length);
+            }
+
             try
             {
                 while (true)
@@ -336,7 +344,6 @@ public sealed class MeshPeer
                             return;
                         }
 
-                        _node.RecordPreAuthBytes(sent);
                     }
 
                     consumed = buffer.Start;
@@ -367,6 +374,15 @@ public sealed class MeshPeer
                 {
                     input.AdvanceTo(consumed, buffer.End);
                 }
+            }
+
+            // Still not served: the part of a frame left in the buffer counts against the budget now, not when the
+            // frame completes (it would count then anyway, since only a complete frame can admit the peer).
+            if (!_admitted && !IsClosed && _preAuthBytes + buffer.Length > options.EffectivePreAuthBytes)
+            {
+                _node.CountPreAuthLimit();
+                Close($"it sent {_preAuthBytes + buffer.Length} bytes before it authenticated, over the limit of {options.EffectivePreAuthBytes}");
+                return;
             }
 
             if (buffer.Length == 0)

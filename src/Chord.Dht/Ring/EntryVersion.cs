@@ -24,6 +24,9 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
     /// <summary>The largest counter a version from the wire may carry.</summary>
     public const long MaxCounter = 1L << 53;
 
+    /// <summary><see cref="MaxCounter"/> as log and error messages write it.</summary>
+    internal const string MaxWireCounterText = "2^53";
+
     /// <summary>The longest writer id a version from the wire may carry (a node id is 64 to 90 base58 digits).</summary>
     public const int MaxWriterLength = 128;
 

@@ -264,10 +264,17 @@ public sealed partial class RingNode
     {
         var isPrepare = p[0].AsInt64() == (long)RingSubFlag.Prepare;
         var trailingAt = isPrepare ? 3 : 4;
-        if (!TryReadRequest(p, trailingAt, out var method, out var position, out var requestId, out var hops) || requestId is null
-            || !TryReadRegisterPackets(p, isPrepare, out var ballot, out var version, out var key, out var next))
+        if (!TryReadRequest(p, trailingAt, out var method, out var position, out var requestId, out var hops) || requestId is null)
         {
             RingLog.Malformed(Logger, isPrepare ? "prepare" : "accept", from.Id ?? "?");
+            return;
+        }
+
+        if (!TryReadRegisterPackets(p, isPrepare, out var ballot, out var version, out var key, out var next))
+        {
+            // A ballot or version that does not read (out of range, or the zero ballot) is a fault or a forgery even
+            // from one of our nodes: dropped unanswered, counted, and logged once a minute per peer.
+            LogRefusedOnce(from, $"a {(isPrepare ? "prepare" : "accept")} whose ballot or version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes, a ballot above zero); dropped");
             return;
         }
 

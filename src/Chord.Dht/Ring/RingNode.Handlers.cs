@@ -174,6 +174,12 @@ public sealed partial class RingNode
                 return; // a test's unreachable owner: no store, no ack
             }
 
+            if (!WithinHeadroom(request))
+            {
+                LogRefusedOnce(from, HeadroomRefusal(kind.ToString()));
+                return;
+            }
+
             var answer = ApplyLocally(request, hops);
             if (requestId is not null && !replica)
             {

@@ -117,7 +117,7 @@ public sealed class HostileVersionTests
         "top of 2^63" => MsgValue.Array(long.MaxValue, MsgValue.BinAscii("zzzz")),
         "negative" => MsgValue.Array(-1L, MsgValue.BinAscii("zzzz")),
         "huge writer" => MsgValue.Array(5L, MsgValue.BinAscii(new string('z', 4096))),
-        _ => new EntryVersion(EntryVersion.MaxCounter, "zzzzzzzz").ToMsgValue(),
+        _ => new EntryVersion(EntryVersion.HeadroomStart, "zzzzzzzz").ToMsgValue(),
     };
 
     [Theory]
@@ -276,6 +276,79 @@ public sealed class HostileVersionTests
             {
                 Assert.Equal("honest", (await node.GetAsync(key)).AsString());
             }
+        }
+        finally
+        {
+            foreach (var raw in raws.Values)
+            {
+                await raw.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_store_at_the_largest_counter_the_wire_introduces_is_overwritten_by_honest_writes_and_one_beyond_the_headroom_is_refused()
+    {
+        await using var ring = await RingTestCluster.StartAsync(3);
+        const string key = "parked-at-the-top";
+        var keyBytes = RingNode.KeyBytes(key);
+        var positions = KeyHashes.All(keyBytes);
+        await ring.Nodes[0].SetAsync(key, "before");
+        var raws = new Dictionary<string, RawPeer>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var node in ring.Nodes)
+            {
+                var raw = await RawPeer.ConnectAsync(node.Mesh.Address);
+                raws[node.Id] = raw;
+                await raw.AuthenticatedHandshakeAsync(node.Mesh);
+            }
+
+            // Every position of the key is parked at 2^52 (the largest counter a position takes from the wire
+            // whatever it holds) by one of our nodes gone wrong: each owner applies it and says so.
+            var parked = new EntryVersion(EntryVersion.HeadroomStart, "zzzz");
+            foreach (var method in KeyHashes.Methods)
+            {
+                var position = positions[(int)method];
+                var owner = ring.Nodes[0].Find(position)!.Id;
+                var id = $"parked-{method}";
+                await raws[owner].SendMessageAsync(MainFlag.Whisper,
+                    [(long)SubFlag.Store, Method(method), Position(position), "parked", id, 0L, parked.ToMsgValue(), MsgValue.Bin(keyBytes)]);
+                var ack = await raws[owner].WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == id, $"the owner's answer to {id}");
+                Assert.True(ack.Message.Payload[3].AsBool(), $"the owner applied {id}");
+                Assert.Equal(parked, ring.Nodes.Single(n => n.Id == owner).PeekLocalForTest(method, position)!.Value.Version);
+            }
+
+            // Honest writes follow it, one step at a time, and a delete deletes it.
+            await ring.Nodes[1].SetAsync(key, "honest");
+            foreach (var node in ring.Nodes)
+            {
+                Assert.Equal("honest", (await node.GetAsync(key)).AsString());
+            }
+
+            var written = await ring.Nodes[2].GetVersionedAsync(key);
+            Assert.InRange(written.Version.Counter, EntryVersion.HeadroomStart + 1, EntryVersion.HeadroomStart + 10);
+            await ring.Nodes[2].SetAsync(key, "honest-2");
+            Assert.Equal("honest-2", (await ring.Nodes[0].GetAsync(key)).AsString());
+            await ring.Nodes[0].DeleteAsync(key);
+            await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync(key));
+
+            // Above 2^52 a position takes a counter only within two of what it holds: a fresh key cannot be parked
+            // higher (the store is dropped unanswered and counted).
+            var fresh = RingNode.KeyBytes("beyond-the-headroom");
+            var freshPositions = KeyHashes.All(fresh);
+            var beyond = new EntryVersion(EntryVersion.HeadroomStart + EntryVersion.HeadroomStep + 1, "zzzz");
+            var before = RefusedInputs(ring);
+            foreach (var method in KeyHashes.Methods)
+            {
+                var owner = ring.Nodes[0].Find(freshPositions[(int)method])!.Id;
+                await raws[owner].SendMessageAsync(MainFlag.Whisper,
+                    [(long)SubFlag.Store, Method(method), Position(freshPositions[(int)method]), "beyond", $"beyond-{method}", 0L, beyond.ToMsgValue(), MsgValue.Bin(fresh)]);
+            }
+
+            await Eventually.UntilAsync(() => RefusedInputs(ring) == before + KeyHashes.Methods.Count, "each store beyond the headroom to be refused");
+            Assert.All(raws.Values, r => Assert.DoesNotContain(r.Frames, f => f.Message.SubFlagValue == (int)RingSubFlag.Ack && f.Message.Payload[1].AsString().StartsWith("beyond-", StringComparison.Ordinal)));
+            await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync("beyond-the-headroom"));
         }
         finally
         {

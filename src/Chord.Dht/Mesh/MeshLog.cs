@@ -41,6 +41,9 @@ internal static partial class MeshLog
     [LoggerMessage(12, LogLevel.Warning, "Refused connections from {Remote}: {Reason}; further refusals from this address are not logged for a minute")]
     public static partial void ConnectionRefused(ILogger logger, string remote, string reason);
 
+    [LoggerMessage(20, LogLevel.Warning, "Refused TLS connection from {Remote}: {Reason}; further TLS refusals from this address are not logged for a minute")]
+    public static partial void TlsRefused(ILogger logger, string remote, string reason);
+
     [LoggerMessage(13, LogLevel.Warning, "Node {NodeId} authenticates peers with the built-in development cluster secret, which anyone with this code knows: set ClusterSecret (Chord:ClusterSecret) to the same secret on every node of a real cluster")]
     public static partial void DevelopmentSecret(ILogger logger, string nodeId);
 

@@ -157,6 +157,10 @@ public sealed partial class MeshNode : IAsyncDisposable
         }
 
         _listener = await _transport.ListenAsync(Options.ListenHost, Options.ListenPort, cancellationToken);
+        if (_listener is IMeshRefusingListener refusing)
+        {
+            refusing.Refused = OnListenerRefused;
+        }
         // An outward address with port 0 names only the host: the port is the bound one.
         Address = Options.OutwardAddress is { } outward ? (outward.Port == 0 ? outward with { Port = _listener.BoundAddress.Port } : outward) : _listener.BoundAddress;
         _id = NodeIdentity.NodeId(Address.Host, Address.Port, ProtocolId, Salt);
@@ -600,22 +604,48 @@ public sealed partial class MeshNode : IAsyncDisposable
             return null;
         }
 
-        var now = Options.TimeProvider.GetTimestamp();
-        var last = _limitLogged.GetValueOrDefault(host, long.MinValue);
-        if (last == long.MinValue || Options.TimeProvider.GetElapsedTime(last, now) >= TimeSpan.FromMinutes(1))
+        if (LogOncePerMinute(host))
         {
-            if (_limitLogged.Count > 4096)
-            {
-                _limitLogged.Clear(); // many addresses: forget them rather than grow
-            }
-
-            _limitLogged[host] = now;
             MeshLog.ConnectionRefused(Logger, connection.RemoteEndPoint, reason == "total"
                 ? $"{Options.MaxConnections} connections are open (MaxConnections)"
                 : $"{Options.MaxConnectionsPerAddress} connections from {host} are open (MaxConnectionsPerAddress)");
         }
 
         return reason;
+    }
+
+    /// <summary>
+    /// A connection the listener closed itself (a failed TLS handshake): a refused peer, counted with reason
+    /// <c>tls</c>, and one warning per address a minute.
+    /// </summary>
+    private void OnListenerRefused(string remote, string host, string reason)
+    {
+        if (LogOncePerMinute("tls/" + host))
+        {
+            MeshLog.TlsRefused(Logger, remote, reason);
+        }
+
+        MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", "tls"));
+        Interlocked.Increment(ref _refusedPeers); // after the log line, so a test that sees the count sees the line
+    }
+
+    /// <summary>True at most once a minute per <paramref name="key"/> (an address, prefixed by what is logged).</summary>
+    private bool LogOncePerMinute(string key)
+    {
+        var now = Options.TimeProvider.GetTimestamp();
+        var last = _limitLogged.GetValueOrDefault(key, long.MinValue);
+        if (last != long.MinValue && Options.TimeProvider.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1))
+        {
+            return false;
+        }
+
+        if (_limitLogged.Count > 4096)
+        {
+            _limitLogged.Clear(); // many addresses: forget them rather than grow
+        }
+
+        _limitLogged[key] = now;
+        return true;
     }
 
     private MeshPeer Attach(MeshTransportConnection connection, bool isOutgoing)

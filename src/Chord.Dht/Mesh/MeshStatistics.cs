@@ -17,7 +17,7 @@ public sealed record MeshStatistics(long FramesIn, long FramesOut, long BytesIn,
     /// <summary>Incoming connections closed at once for <c>MaxConnections</c> or <c>MaxConnectionsPerAddress</c>.</summary>
     public long RefusedConnections { get; init; }
 
-    /// <summary>Peers refused at authentication: a wrong proof, or no attempt in <see cref="MeshSecurity.Required"/> mode.</summary>
+    /// <summary>Peers refused at authentication: a wrong proof, no attempt in <see cref="MeshSecurity.Required"/> mode, or a failed TLS handshake.</summary>
     public long RefusedPeers { get; init; }
 
     /// <summary>Connections closed for a frame or a byte count over the pre-authentication limits.</summary>

@@ -785,11 +785,17 @@ public sealed partial class MeshNode : IAsyncDisposable
 
         foreach (var (peer, since) in _awaiting)
         {
-            if (since < handshakeDeadline && !peer.IsAdmitted && HandshakeWait != Timeout.InfiniteTimeSpan)
+            if (since < handshakeDeadline && !peer.IsAdmitted && HandshakeWait != Timeout.InfiniteTimeSpan && !peer.IsClosed)
             {
                 peer.Close(peer.Id is null
                     ? $"it sent no handshake within {Options.HandshakeTimeout.TotalSeconds:0.#} s"
                     : $"it did not authenticate within {Options.HandshakeTimeout.TotalSeconds:0.#} s");
+                if (!peer.IsOutgoing && !peer.IsRefused)
+                {
+                    // A stranger that never got as far as a proof is a refused peer too (one it refused already is counted).
+                    MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", "handshake_timeout"));
+                    Interlocked.Increment(ref _refusedPeers);
+                }
             }
         }
     }

@@ -272,7 +272,10 @@ public sealed partial class MeshNode
         _awaiting.TryRemove(peer, out _);
         // Completed before a duplicate is closed, so a ConnectAsync waiting on the closed one finds the survivor.
         peer.Admit();
-        _dialBackoff.TryRemove(address + "/" + id, out _);
+        if (_dialBackoff.TryRemove(address + "/" + id, out var failedDials))
+        {
+            MeshLog.ReachableAgain(Logger, id, address, failedDials.Failures);
+        }
 
         bool first;
         lock (_routingLock)

@@ -309,9 +309,10 @@ public sealed partial class MeshNode : IAsyncDisposable
     private MeshConnectException DialFailed(string? backoffKey, PeerAddress address, string? expectedId, MeshConnectException failure, bool fromPeersList)
     {
         var delay = TimeSpan.Zero;
+        var failures = 0;
         if (backoffKey is not null)
         {
-            var (failures, _) = _dialBackoff.GetValueOrDefault(backoffKey);
+            (failures, _) = _dialBackoff.GetValueOrDefault(backoffKey);
             failures++;
             delay = TimeSpan.FromMilliseconds(Math.Min(MaxDialBackoff.TotalMilliseconds, FirstDialBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 16))));
             _dialBackoff[backoffKey] = (failures, Options.TimeProvider.GetTimestamp() + (long)(delay.TotalSeconds * Options.TimeProvider.TimestampFrequency));
@@ -327,9 +328,15 @@ public sealed partial class MeshNode : IAsyncDisposable
         {
             MeshLog.AddressUnreachable(Logger, address, expectedId ?? "(any)", failure.Message);
         }
+        else if (failures == 1)
+        {
+            // One warning per dead member: the redials that follow (every few seconds while the ring wants it) are
+            // Debug lines, until it answers again (AdmitAsync says so once).
+            MeshLog.DialFailedOnce(Logger, address, expectedId ?? "(any)", failure.Message);
+        }
         else
         {
-            MeshLog.DialFailedOnce(Logger, address, expectedId ?? "(any)", failure.Message, delay.TotalSeconds);
+            MeshLog.DialFailedAgain(Logger, address, expectedId ?? "(any)", failure.Message, failures, delay.TotalSeconds);
         }
 
         MeshLog.DialFailedDetail(Logger, address, failure);

@@ -193,29 +193,49 @@ public class MeshLimitsTests
     }
 
     [Fact]
-    public async Task Redialling_a_dead_member_backs_off_and_logs_one_line_per_attempt_without_a_stack_trace()
+    public async Task Redialling_a_dead_member_backs_off_warns_once_logs_later_attempts_at_debug_and_says_once_when_it_is_back()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var logs = new LogCapture();
-        await using var node = new MeshNode(new MeshOptions { TimeProvider = time }, logs);
+        var network = new InMemoryTransport();
+        await using var node = new MeshNode(new MeshOptions { TimeProvider = time }, logs, network);
         await node.StartAsync();
-        var dead = DeadAddress();
-        const string member = "2DeadMemberId";
 
-        var first = await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync(dead, member));
-        var second = await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync(dead, member));
+        // A member that was there and is gone: its address now refuses connections.
+        var member = new MeshNode(new MeshOptions(), null, network);
+        await member.StartAsync();
+        var (address, id, salt) = (member.Address, member.Id, member.Salt);
+        await member.DisposeAsync();
+
+        var first = await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync(address, id));
+        var skipped = await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync(address, id));
         Assert.False(first.IsBackoff);
-        Assert.True(second.IsBackoff);
+        Assert.True(skipped.IsBackoff);
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            time.Advance(MeshNode.MaxDialBackoff);
+            Assert.False((await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync(address, id))).IsBackoff);
+        }
 
-        time.Advance(MeshNode.MaxDialBackoff);
-        var third = await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync(dead, member));
-        Assert.False(third.IsBackoff);
-
-        var lines = logs.AtLeast(LogLevel.Information).Where(l => l.Text.StartsWith("Could not reach", StringComparison.Ordinal)).ToList();
-        Assert.Equal(2, lines.Count); // one per real attempt, none for the attempt the backoff skipped
-        Assert.All(lines, l => Assert.Equal(LogLevel.Warning, l.Level));
+        // Three real attempts: the first is one warning, the others Debug lines; none for the one the backoff skipped,
+        // and no stack trace above Debug.
+        var lines = logs.Entries.Where(l => l.Text.StartsWith("Could not reach", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, lines.Count);
+        Assert.Equal(LogLevel.Warning, lines[0].Level);
+        Assert.All(lines.Skip(1), l => Assert.Equal(LogLevel.Debug, l.Level));
         Assert.All(lines, l => Assert.Null(l.Exception));
         Assert.All(logs.Entries.Where(l => l.Exception is not null), l => Assert.Equal(LogLevel.Debug, l.Level));
+
+        // It comes back (same address and salt: same id); the next dial after the backoff reaches it, with one line.
+        await using var back = new MeshNode(new MeshOptions { ListenPort = address.Port, Salt = salt }, null, network);
+        await back.StartAsync();
+        Assert.Equal(id, back.Id);
+        time.Advance(MeshNode.MaxDialBackoff);
+        Assert.True((await node.ConnectAsync(address, id)).IsAuthenticated);
+        var again = Assert.Single(logs.Entries, l => l.Text.Contains("is reachable again", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Information, again.Level);
+        Assert.Contains("after 3 failed dials", again.Text, StringComparison.Ordinal);
+        Assert.Single(logs.AtLeast(LogLevel.Warning), l => l.Text.StartsWith("Could not reach", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -299,6 +299,7 @@ public sealed class MeshPeer
             var buffer = result.Buffer;
             var consumed = buffer.Start;
             var framesBefore = FramesIn;
+            long left = 0; // bytes left in the buffer after the complete frames, read before AdvanceTo releases it
             if (!_admitted)
             {
                 // Before deciding anything, the real high-water mark: every byte this stranger got us to hold, the
@@ -370,6 +371,7 @@ public sealed class MeshPeer
             }
             finally
             {
+                left = buffer.Length;
                 if (!IsClosed)
                 {
                     input.AdvanceTo(consumed, buffer.End);
@@ -378,14 +380,14 @@ public sealed class MeshPeer
 
             // Still not served: the part of a frame left in the buffer counts against the budget now, not when the
             // frame completes (it would count then anyway, since only a complete frame can admit the peer).
-            if (!_admitted && !IsClosed && _preAuthBytes + buffer.Length > options.EffectivePreAuthBytes)
+            if (!_admitted && !IsClosed && _preAuthBytes + left > options.EffectivePreAuthBytes)
             {
                 _node.CountPreAuthLimit();
-                Close($"it sent {_preAuthBytes + buffer.Length} bytes before it authenticated, over the limit of {options.EffectivePreAuthBytes}");
+                Close($"it sent {_preAuthBytes + left} bytes before it authenticated, over the limit of {options.EffectivePreAuthBytes}");
                 return;
             }
 
-            if (buffer.Length == 0)
+            if (left == 0)
             {
                 Interlocked.Exchange(ref _partialSince, -1);
             }

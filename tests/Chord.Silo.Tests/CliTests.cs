@@ -245,6 +245,59 @@ public sealed partial class CliTests : IAsyncLifetime
         Assert.Contains("at least 16 bytes", node.Error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_py2p_style_peer_can_store_into_chord_node_only_with_allow_unauthenticated_peers(bool allow)
+    {
+        using var stop = new CancellationTokenSource();
+        var output = new SynchronizedWriter();
+        string[] args = allow ? ["node", "--listen", "127.0.0.1:0", "--allow-unauthenticated-peers"] : ["node", "--listen", "127.0.0.1:0"];
+        var run = Task.Run(() => ChordCli.RunAsync(args, output, new SynchronizedWriter(), stop.Token));
+        await WaitAsync(() => ListeningOn().IsMatch(output.Text), "the node to print its address");
+        var address = ListeningOn().Match(output.Text).Groups[1].Value;
+        Assert.Equal(allow, output.Text.Contains("serving unauthenticated (py2p) peers too", StringComparison.Ordinal));
+
+        // A py2p stand-in (a mesh node that never authenticates, as py2p does not) stores a key as py2p's set does:
+        // its value at each of the five positions, in py2p's four-packet form.
+        await using var py2p = new Chord.Dht.Mesh.MeshNode(new Chord.Dht.Mesh.MeshOptions { Security = Chord.Dht.Mesh.MeshSecurity.Off });
+        await py2p.StartAsync();
+        const string key = "from-py2p";
+        Chord.Dht.Mesh.MeshPeer? peer = null;
+        try
+        {
+            peer = await py2p.ConnectAsync(Chord.Dht.Mesh.PeerAddress.Parse(address));
+            foreach (var (position, method) in KeyHashes.All(System.Text.Encoding.UTF8.GetBytes(key)).Select((p, i) => (p, (HashMethod)i)))
+            {
+                await peer.WhisperAsync((long)SubFlag.Store, MsgValue.BinAscii(method.WireName()), MsgValue.BinAscii(position.ToBase58()), "py2p-value");
+            }
+        }
+        catch (Chord.Dht.Mesh.MeshConnectException) when (!allow)
+        {
+            // Refused before its handshake completed here: the same outcome, sooner.
+        }
+
+        if (allow)
+        {
+            await Eventually.UntilAsync(async () => (await RunAsync("get", key, "--ring", address)).Output.Trim() == "py2p-value", Eventually.Deadline,
+                "the py2p peer's value to be readable through the ring");
+            Assert.False(peer!.IsClosed);
+        }
+        else
+        {
+            if (peer is not null)
+            {
+                await peer.Closed.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+
+            var get = await RunAsync("get", key, "--ring", address);
+            Assert.Equal(ExitCodes.NotFound, get.Code);
+        }
+
+        await stop.CancelAsync();
+        Assert.Equal(ExitCodes.Ok, await run);
+    }
+
     [GeneratedRegex(@"listening on (127\.0\.0\.1:\d+)")]
     private static partial Regex ListeningOn();
 

@@ -41,14 +41,23 @@ internal static partial class MeshLog
     [LoggerMessage(12, LogLevel.Warning, "Refused connections from {Remote}: {Reason}; further refusals from this address are not logged for a minute")]
     public static partial void ConnectionRefused(ILogger logger, string remote, string reason);
 
+    [LoggerMessage(20, LogLevel.Warning, "Refused TLS connection from {Remote}: {Reason}; further TLS refusals from this address are not logged for a minute")]
+    public static partial void TlsRefused(ILogger logger, string remote, string reason);
+
     [LoggerMessage(13, LogLevel.Warning, "Node {NodeId} authenticates peers with the built-in development cluster secret, which anyone with this code knows: set ClusterSecret (Chord:ClusterSecret) to the same secret on every node of a real cluster")]
     public static partial void DevelopmentSecret(ILogger logger, string nodeId);
 
     [LoggerMessage(14, LogLevel.Warning, "Node {NodeId} runs in security mode {Mode}: peers that do not authenticate (py2p nodes) are served, and can read and write through py2p's own messages")]
     public static partial void Unauthenticated(ILogger logger, string nodeId, MeshSecurity mode);
 
-    [LoggerMessage(15, LogLevel.Warning, "Could not reach {Address} (node {ExpectedId}): {Reason} (not dialled again for {BackoffSeconds} s)")]
-    public static partial void DialFailedOnce(ILogger logger, PeerAddress address, string expectedId, string reason, double backoffSeconds);
+    [LoggerMessage(15, LogLevel.Warning, "Could not reach {Address} (node {ExpectedId}): {Reason}; it is dialled again with backoff, and further failures are logged at Debug until it answers")]
+    public static partial void DialFailedOnce(ILogger logger, PeerAddress address, string expectedId, string reason);
+
+    [LoggerMessage(21, LogLevel.Debug, "Could not reach {Address} (node {ExpectedId}) again: {Reason} ({Failures} failed attempts; not dialled again for {BackoffSeconds} s)")]
+    public static partial void DialFailedAgain(ILogger logger, PeerAddress address, string expectedId, string reason, int failures, double backoffSeconds);
+
+    [LoggerMessage(22, LogLevel.Information, "Node {PeerId} at {Address} is reachable again, after {Failures} failed dials")]
+    public static partial void ReachableAgain(ILogger logger, string peerId, PeerAddress address, int failures);
 
     [LoggerMessage(16, LogLevel.Debug, "Dial of {Address} failed")]
     public static partial void DialFailedDetail(ILogger logger, PeerAddress address, Exception exception);

@@ -17,7 +17,7 @@ public static class MeshMetrics
     internal static readonly Counter<long> BadFrames = Meter.CreateCounter<long>("chord.mesh.bad_frames", "{frame}", "Frames refused as malformed or too long");
     internal static readonly Counter<long> Exceptions = Meter.CreateCounter<long>("chord.mesh.exceptions", "{exception}", "Unexpected exceptions in connection loops and handlers");
     internal static readonly Counter<long> RefusedConnections = Meter.CreateCounter<long>("chord.mesh.refused_connections", "{connection}", "Incoming connections closed at once by a connection limit (tag reason: total, address)");
-    internal static readonly Counter<long> RefusedPeers = Meter.CreateCounter<long>("chord.mesh.refused_peers", "{connection}", "Peers refused at authentication (tag reason: no_challenge, wrong_proof, malformed)");
+    internal static readonly Counter<long> RefusedPeers = Meter.CreateCounter<long>("chord.mesh.refused_peers", "{connection}", "Peers refused at authentication (tag reason: no_challenge, wrong_proof, malformed, handshake_timeout, tls)");
     internal static readonly Counter<long> Authenticated = Meter.CreateCounter<long>("chord.mesh.authenticated", "{connection}", "Connections whose peer proved the cluster secret");
     internal static readonly Counter<long> PreAuthLimitCloses = Meter.CreateCounter<long>("chord.mesh.preauth_limit_closes", "{connection}", "Connections closed for a frame or byte count over the pre-authentication limits");
     internal static readonly UpDownCounter<long> Connections = Meter.CreateUpDownCounter<long>("chord.mesh.connections", "{connection}", "Open connections");

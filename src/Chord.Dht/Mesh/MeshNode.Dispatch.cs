@@ -270,9 +270,14 @@ public sealed partial class MeshNode
         var id = peer.Id!;
         var address = peer.Address!.Value;
         _awaiting.TryRemove(peer, out _);
+        if (_dialBackoff.TryRemove(address + "/" + id, out var failedDials))
+        {
+            // Before the handshake completes, so that whoever waited for this connection finds the line logged.
+            MeshLog.ReachableAgain(Logger, id, address, failedDials.Failures);
+        }
+
         // Completed before a duplicate is closed, so a ConnectAsync waiting on the closed one finds the survivor.
         peer.Admit();
-        _dialBackoff.TryRemove(address + "/" + id, out _);
 
         bool first;
         lock (_routingLock)

@@ -162,6 +162,10 @@ public sealed partial class MeshNode : IAsyncDisposable
         }
 
         _listener = await _transport.ListenAsync(Options.ListenHost, Options.ListenPort, cancellationToken);
+        if (_listener is IMeshRefusingListener refusing)
+        {
+            refusing.Refused = OnListenerRefused;
+        }
         // An outward address with port 0 names only the host: the port is the bound one.
         Address = Options.OutwardAddress is { } outward ? (outward.Port == 0 ? outward with { Port = _listener.BoundAddress.Port } : outward) : _listener.BoundAddress;
         _id = NodeIdentity.NodeId(Address.Host, Address.Port, ProtocolId, Salt);
@@ -310,9 +314,10 @@ public sealed partial class MeshNode : IAsyncDisposable
     private MeshConnectException DialFailed(string? backoffKey, PeerAddress address, string? expectedId, MeshConnectException failure, bool fromPeersList)
     {
         var delay = TimeSpan.Zero;
+        var failures = 0;
         if (backoffKey is not null)
         {
-            var (failures, _) = _dialBackoff.GetValueOrDefault(backoffKey);
+            (failures, _) = _dialBackoff.GetValueOrDefault(backoffKey);
             failures++;
             delay = TimeSpan.FromMilliseconds(Math.Min(MaxDialBackoff.TotalMilliseconds, FirstDialBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 16))));
             _dialBackoff[backoffKey] = (failures, Options.TimeProvider.GetTimestamp() + (long)(delay.TotalSeconds * Options.TimeProvider.TimestampFrequency));
@@ -328,9 +333,15 @@ public sealed partial class MeshNode : IAsyncDisposable
         {
             MeshLog.AddressUnreachable(Logger, address, expectedId ?? "(any)", failure.Message);
         }
+        else if (failures == 1)
+        {
+            // One warning per dead member: the redials that follow (every few seconds while the ring wants it) are
+            // Debug lines, until it answers again (AdmitAsync says so once).
+            MeshLog.DialFailedOnce(Logger, address, expectedId ?? "(any)", failure.Message);
+        }
         else
         {
-            MeshLog.DialFailedOnce(Logger, address, expectedId ?? "(any)", failure.Message, delay.TotalSeconds);
+            MeshLog.DialFailedAgain(Logger, address, expectedId ?? "(any)", failure.Message, failures, delay.TotalSeconds);
         }
 
         MeshLog.DialFailedDetail(Logger, address, failure);
@@ -605,22 +616,48 @@ public sealed partial class MeshNode : IAsyncDisposable
             return null;
         }
 
-        var now = Options.TimeProvider.GetTimestamp();
-        var last = _limitLogged.GetValueOrDefault(host, long.MinValue);
-        if (last == long.MinValue || Options.TimeProvider.GetElapsedTime(last, now) >= TimeSpan.FromMinutes(1))
+        if (LogOncePerMinute(host))
         {
-            if (_limitLogged.Count > 4096)
-            {
-                _limitLogged.Clear(); // many addresses: forget them rather than grow
-            }
-
-            _limitLogged[host] = now;
             MeshLog.ConnectionRefused(Logger, connection.RemoteEndPoint, reason == "total"
                 ? $"{Options.MaxConnections} connections are open (MaxConnections)"
                 : $"{Options.MaxConnectionsPerAddress} connections from {host} are open (MaxConnectionsPerAddress)");
         }
 
         return reason;
+    }
+
+    /// <summary>
+    /// A connection the listener closed itself (a failed TLS handshake): a refused peer, counted with reason
+    /// <c>tls</c>, and one warning per address a minute.
+    /// </summary>
+    private void OnListenerRefused(string remote, string host, string reason)
+    {
+        if (LogOncePerMinute("tls/" + host))
+        {
+            MeshLog.TlsRefused(Logger, remote, reason);
+        }
+
+        MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", "tls"));
+        Interlocked.Increment(ref _refusedPeers); // after the log line, so a test that sees the count sees the line
+    }
+
+    /// <summary>True at most once a minute per <paramref name="key"/> (an address, prefixed by what is logged).</summary>
+    private bool LogOncePerMinute(string key)
+    {
+        var now = Options.TimeProvider.GetTimestamp();
+        var last = _limitLogged.GetValueOrDefault(key, long.MinValue);
+        if (last != long.MinValue && Options.TimeProvider.GetElapsedTime(last, now) < TimeSpan.FromMinutes(1))
+        {
+            return false;
+        }
+
+        if (_limitLogged.Count > 4096)
+        {
+            _limitLogged.Clear(); // many addresses: forget them rather than grow
+        }
+
+        _limitLogged[key] = now;
+        return true;
     }
 
     private MeshPeer Attach(MeshTransportConnection connection, bool isOutgoing)
@@ -760,11 +797,17 @@ public sealed partial class MeshNode : IAsyncDisposable
 
         foreach (var (peer, since) in _awaiting)
         {
-            if (since < handshakeDeadline && !peer.IsAdmitted && HandshakeWait != Timeout.InfiniteTimeSpan)
+            if (since < handshakeDeadline && !peer.IsAdmitted && HandshakeWait != Timeout.InfiniteTimeSpan && !peer.IsClosed)
             {
                 peer.Close(peer.Id is null
                     ? $"it sent no handshake within {Options.HandshakeTimeout.TotalSeconds:0.#} s"
                     : $"it did not authenticate within {Options.HandshakeTimeout.TotalSeconds:0.#} s");
+                if (!peer.IsOutgoing && !peer.IsRefused)
+                {
+                    // A stranger that never got as far as a proof is a refused peer too (one it refused already is counted).
+                    MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", "handshake_timeout"));
+                    Interlocked.Increment(ref _refusedPeers);
+                }
             }
         }
     }

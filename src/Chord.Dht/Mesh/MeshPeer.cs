@@ -299,6 +299,15 @@ public sealed class MeshPeer
             var buffer = result.Buffer;
             var consumed = buffer.Start;
             var framesBefore = FramesIn;
+            long left = 0; // bytes left in the buffer after the complete frames, read before AdvanceTo releases it
+            if (!_admitted)
+            {
+                // Before deciding anything, the real high-water mark: every byte this stranger got us to hold, the
+                // frames already consumed and all that is buffered now. The check after the frames below keeps it at
+                // most the budget between reads, so one read can add only what one transport read holds.
+                _node.RecordPreAuthBytes(_preAuthBytes + buffer.Length);
+            }
+
             try
             {
                 while (true)
@@ -336,7 +345,6 @@ public sealed class MeshPeer
                             return;
                         }
 
-                        _node.RecordPreAuthBytes(sent);
                     }
 
                     consumed = buffer.Start;
@@ -363,13 +371,23 @@ public sealed class MeshPeer
             }
             finally
             {
+                left = buffer.Length;
                 if (!IsClosed)
                 {
                     input.AdvanceTo(consumed, buffer.End);
                 }
             }
 
-            if (buffer.Length == 0)
+            // Still not served: the part of a frame left in the buffer counts against the budget now, not when the
+            // frame completes (it would count then anyway, since only a complete frame can admit the peer).
+            if (!_admitted && !IsClosed && _preAuthBytes + left > options.EffectivePreAuthBytes)
+            {
+                _node.CountPreAuthLimit();
+                Close($"it sent {_preAuthBytes + left} bytes before it authenticated, over the limit of {options.EffectivePreAuthBytes}");
+                return;
+            }
+
+            if (left == 0)
             {
                 Interlocked.Exchange(ref _partialSince, -1);
             }

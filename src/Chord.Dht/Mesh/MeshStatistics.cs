@@ -17,12 +17,17 @@ public sealed record MeshStatistics(long FramesIn, long FramesOut, long BytesIn,
     /// <summary>Incoming connections closed at once for <c>MaxConnections</c> or <c>MaxConnectionsPerAddress</c>.</summary>
     public long RefusedConnections { get; init; }
 
-    /// <summary>Peers refused at authentication: a wrong proof, or no attempt in <see cref="MeshSecurity.Required"/> mode.</summary>
+    /// <summary>Peers refused at authentication: a wrong proof, no attempt in <see cref="MeshSecurity.Required"/> mode, or a failed TLS handshake.</summary>
     public long RefusedPeers { get; init; }
 
     /// <summary>Connections closed for a frame or a byte count over the pre-authentication limits.</summary>
     public long PreAuthLimitCloses { get; init; }
 
-    /// <summary>The most bytes any connection had sent before it was served (handshake and authentication frames included).</summary>
+    /// <summary>
+    /// The high-water mark of bytes received from a connection before it was served: the frames it had sent and what
+    /// was buffered beyond them, counted at each read before the limits decide (so a connection closed for the limit
+    /// shows what it got us to hold). At most <see cref="MeshOptions.MaxPreAuthBytes"/> plus one read of the transport
+    /// (64 KiB on TCP).
+    /// </summary>
     public long PreAuthPeakBytes { get; init; }
 }

@@ -9,10 +9,14 @@ namespace Chord.Dht.Ring;
 /// quorum reported, which keeps writes ordered even when nodes' clocks disagree.
 /// </summary>
 /// <remarks>
-/// Counters from the wire are at most <see cref="MaxCounter"/> (2^53, far beyond what honest writers reach: a key
-/// written a million times a second takes 285 years) and a writer id is at most <see cref="MaxWriterLength"/>
-/// characters; anything else is refused where it is read, so a peer cannot park a key at the top of the range.
-/// <see cref="After"/> is checked: it never wraps.
+/// <para>Counters from the wire are at most <see cref="MaxCounter"/> (2^53) and a writer id is at most
+/// <see cref="MaxWriterLength"/> characters; anything else is refused where it is read. <see cref="After"/> is
+/// checked: it never wraps, and throws at <see cref="MaxCounter"/>.</para>
+/// <para>Headroom: a position takes a counter from the wire up to <see cref="HeadroomStart"/> (2^52, far beyond what
+/// honest writers reach: a key written a million times a second takes 142 years) freely, and above it only within
+/// <see cref="HeadroomStep"/> of the highest counter it already holds (RingNode checks this at the owner). So a peer
+/// can park a key at 2^52 at most, where honest writes still follow it one step at a time; reaching the end of the
+/// range from there takes 2^51 messages per position.</para>
 /// </remarks>
 /// <param name="Counter">Increases with every write of the key.</param>
 /// <param name="Writer">The node id of the writer (empty for the zero version).</param>
@@ -21,8 +25,24 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
     /// <summary>The version below every written one.</summary>
     public static EntryVersion Zero { get; } = new(0, string.Empty);
 
-    /// <summary>The largest counter a version from the wire may carry.</summary>
+    /// <summary>The largest counter a version from the wire may carry, and the end of the range: no version follows it.</summary>
     public const long MaxCounter = 1L << 53;
+
+    /// <summary><see cref="MaxCounter"/> as log and error messages write it.</summary>
+    internal const string MaxWireCounterText = "2^53";
+
+    /// <summary>
+    /// The largest counter a position takes from the wire whatever it holds; above it, only a counter within
+    /// <see cref="HeadroomStep"/> of the position's own highest one (the room honest writes need to follow a version
+    /// parked at the top of what the wire introduces).
+    /// </summary>
+    public const long HeadroomStart = 1L << 52;
+
+    /// <summary>How far above the highest counter a position holds a counter past <see cref="HeadroomStart"/> may go (an accept's ballot and the next ballot it asks to promise).</summary>
+    public const long HeadroomStep = 2;
+
+    /// <summary><see cref="HeadroomStart"/> as log messages write it.</summary>
+    internal const string HeadroomStartText = "2^52";
 
     /// <summary>The longest writer id a version from the wire may carry (a node id is 64 to 90 base58 digits).</summary>
     public const int MaxWriterLength = 128;

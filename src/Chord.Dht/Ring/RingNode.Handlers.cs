@@ -161,7 +161,7 @@ public sealed partial class RingNode
         {
             // From one of our nodes a version that does not read is a fault or a forgery: the store is dropped
             // (unacknowledged), never taken as py2p's unversioned form.
-            LogRefusedOnce(from, $"a {kind} whose version is out of range (counters 0 to 2^53, writer ids up to {EntryVersion.MaxWriterLength} bytes); dropped");
+            LogRefusedOnce(from, $"a {kind} whose version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes); dropped");
             return;
         }
 
@@ -175,6 +175,12 @@ public sealed partial class RingNode
             if (IgnoreWritesForTest)
             {
                 return; // a test's unreachable owner: no store, no ack
+            }
+
+            if (!WithinHeadroom(request))
+            {
+                LogRefusedOnce(from, HeadroomRefusal(kind.ToString()));
+                return;
             }
 
             var answer = ApplyLocally(request, hops);

@@ -264,10 +264,17 @@ public sealed partial class RingNode
     {
         var isPrepare = p[0].AsInt64() == (long)RingSubFlag.Prepare;
         var trailingAt = isPrepare ? 3 : 4;
-        if (!TryReadRequest(p, trailingAt, out var method, out var position, out var requestId, out var hops) || requestId is null
-            || !TryReadRegisterPackets(p, isPrepare, out var ballot, out var version, out var key, out var next))
+        if (!TryReadRequest(p, trailingAt, out var method, out var position, out var requestId, out var hops) || requestId is null)
         {
             RingLog.Malformed(Logger, isPrepare ? "prepare" : "accept", from.Id ?? "?");
+            return;
+        }
+
+        if (!TryReadRegisterPackets(p, isPrepare, out var ballot, out var version, out var key, out var next))
+        {
+            // A ballot or version that does not read (out of range, or the zero ballot) is a fault or a forgery even
+            // from one of our nodes: dropped unanswered, counted, and logged once a minute per peer.
+            LogRefusedOnce(from, $"a {(isPrepare ? "prepare" : "accept")} whose ballot or version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes, a ballot above zero); dropped");
             return;
         }
 
@@ -280,6 +287,12 @@ public sealed partial class RingNode
             if (IgnoreWritesForTest)
             {
                 return; // a test's unreachable owner: no answer
+            }
+
+            if (!WithinHeadroom(request))
+            {
+                LogRefusedOnce(from, HeadroomRefusal(isPrepare ? "prepare" : "accept"));
+                return;
             }
 
             await from.WhisperAsync(AckPayload(requestId, ApplyLocally(request, hops)));
@@ -296,6 +309,33 @@ public sealed partial class RingNode
         _relays[requestId] = new Relay(from, requestId, request.Kind, method, position, RelayExpiry());
         await nextHop.WhisperAsync(RequestPayload(request, requestId, hops + 1));
     }
+
+    /// <summary>
+    /// The headroom rule at an owner (see <see cref="EntryVersion"/>): true unless a counter of the request (version,
+    /// ballot, next ballot) is above <see cref="EntryVersion.HeadroomStart"/> and more than
+    /// <see cref="EntryVersion.HeadroomStep"/> above the highest counter the position holds or the node's ballot
+    /// floor. Read without the table lock: a position's counters never go down (a dropped entry raises the floor
+    /// first), so a stale read can only refuse what a fresh one would.
+    /// </summary>
+    private bool WithinHeadroom(PositionRequest request)
+    {
+        var highest = Math.Max(request.Version?.Counter ?? 0, Math.Max(request.Ballot?.Counter ?? 0, request.Next?.Counter ?? 0));
+        if (highest <= EntryVersion.HeadroomStart)
+        {
+            return true;
+        }
+
+        var held = Interlocked.Read(ref _ballotFloor);
+        if (_table.TryGetValue((request.Method, request.Position.Value), out var entry))
+        {
+            held = Math.Max(held, entry.PromisedBallot.Counter); // the promise is never below the accepted ballot or the version
+        }
+
+        return highest - held <= EntryVersion.HeadroomStep;
+    }
+
+    private static string HeadroomRefusal(string kind) =>
+        $"a {kind} whose counter is above {EntryVersion.HeadroomStartText} and more than {EntryVersion.HeadroomStep} above what the position holds; dropped";
 
     /// <summary>Reads a prepare's ballot and key, or an accept's ballot, version, key and next ballot (all range-checked).</summary>
     private static bool TryReadRegisterPackets(ImmutableArray<MsgValue> p, bool isPrepare, out EntryVersion ballot, out EntryVersion version, out byte[]? key, out EntryVersion? next)

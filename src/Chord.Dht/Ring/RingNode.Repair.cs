@@ -38,7 +38,10 @@ public sealed partial class RingNode
         Volatile.Read(ref _repairsInProgress),
         Interlocked.Read(ref _crashRepairs),
         Interlocked.Read(ref _antiEntropyRepairs),
-        Interlocked.Read(ref _placementCopies));
+        Interlocked.Read(ref _placementCopies))
+    {
+        RefusedInputs = Interlocked.Read(ref _refusedInputs),
+    };
 
     /// <summary>
     /// Keeps copies of an entry this node owns where the position would go if this node crashed (see remarks): on

@@ -63,9 +63,16 @@ public sealed partial class RingNode
 
     private readonly ConcurrentDictionary<string, long> _refusalsLogged = new(StringComparer.Ordinal);
 
-    /// <summary>Logs refused input from a peer, at most once a minute per peer (a hostile peer cannot flood the log).</summary>
+    private long _refusedInputs;
+
+    /// <summary>
+    /// Counts refused input from a peer (every one: <see cref="RingStatistics.RefusedInputs"/> and
+    /// <c>chord.ring.refused_inputs</c>) and logs it at most once a minute per peer (a hostile peer cannot flood the log).
+    /// </summary>
     private void LogRefusedOnce(MeshPeer from, string what)
     {
+        Interlocked.Increment(ref _refusedInputs);
+        RingMetrics.RefusedInputs.Add(1);
         var peer = from.Id ?? from.Address?.ToString() ?? "?";
         var now = Options.Mesh.TimeProvider.GetTimestamp();
         if (_refusalsLogged.Count > 10_000)
@@ -81,7 +88,6 @@ public sealed partial class RingNode
 
         if (_refusalsLogged.TryUpdate(peer, now, last))
         {
-            RingMetrics.RefusedInputs.Add(1);
             RingLog.RefusedInput(Logger, peer, from.Address?.ToString() ?? "?", what);
         }
     }

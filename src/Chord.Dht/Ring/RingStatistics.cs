@@ -7,4 +7,11 @@ namespace Chord.Dht.Ring;
 /// <param name="CrashRepairs">Positions re-created after members vanished.</param>
 /// <param name="AntiEntropyRepairs">Positions repaired by anti-entropy sweeps.</param>
 /// <param name="PlacementCopies">Copies sent to the predecessor under the placement rule.</param>
-public sealed record RingStatistics(int Entries, int Tombstones, int RepairsInProgress, long CrashRepairs, long AntiEntropyRepairs, long PlacementCopies);
+public sealed record RingStatistics(int Entries, int Tombstones, int RepairsInProgress, long CrashRepairs, long AntiEntropyRepairs, long PlacementCopies)
+{
+    /// <summary>
+    /// Messages, or parts of messages, refused as hostile or out of range (a version or ballot outside the range, an
+    /// extension or trailing packets from an unauthenticated peer): every one, though each peer is logged once a minute.
+    /// </summary>
+    public long RefusedInputs { get; init; }
+}

@@ -3,6 +3,7 @@ using System.Text;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Chord.Dht.Tests.Mesh;
 
@@ -77,6 +78,41 @@ public class MeshSecurityTests
         Assert.Equal(1, node.GetStatistics().RefusedPeers);
         Assert.DoesNotContain(raw.Frames, f => f.Message.Is(SubFlag.Peers)); // it never saw our routing table
         Assert.Single(logs.AtLeast(LogLevel.Warning), l => l.Text.Contains("Refused peer", StringComparison.Ordinal) && l.Text.Contains("did not authenticate", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task In_required_mode_a_peer_that_never_proves_the_secret_is_closed_at_the_handshake_timeout_with_one_line_each()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var logs = new LogCapture();
+        await using var node = new MeshNode(new MeshOptions { TimeProvider = time }, logs);
+        await node.StartAsync();
+
+        // One says nothing at all; the other opens as our nodes do (challenge, handshake) and never sends its proof.
+        await using var silent = await RawPeer.ConnectAsync(node.Address);
+        await using var unproven = await RawPeer.ConnectAsync(node.Address);
+        await unproven.SendMessageAsync(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(RandomNumberGenerator.GetBytes(MeshAuthentication.Length)));
+        await unproven.SendAsync(FrameCodec.Encode(unproven.Handshake()));
+        await unproven.WaitForAsync(m => m.Is((SubFlag)MeshAuthentication.ProofFlag), "the node's own proof (so it has read the handshake)");
+        await Eventually.UntilAsync(() => node.GetStatistics().Awaiting == 2, "both connections to wait for their authentication");
+
+        // Just short of the timeout both are still open; past it, the maintenance pass closes both.
+        time.Advance(node.Options.HandshakeTimeout - TimeSpan.FromSeconds(1));
+        Assert.DoesNotContain(logs.Entries, l => l.Text.StartsWith("Closing connection", StringComparison.Ordinal)); // the pass logs as it closes
+        Assert.False(silent.IsClosed);
+        Assert.False(unproven.IsClosed);
+        time.Advance(TimeSpan.FromSeconds(2));
+        await silent.WaitClosedAsync("the silent connection is closed at the handshake timeout");
+        await unproven.WaitClosedAsync("the connection that never proved is closed at the handshake timeout");
+
+        var stats = node.GetStatistics();
+        Assert.Equal(2, stats.RefusedPeers);
+        Assert.Equal(0, stats.Awaiting);
+        Assert.Null(node.GetPeer(unproven.Id));
+        var closes = logs.AtLeast(LogLevel.Warning).Where(l => l.Text.StartsWith("Closing connection", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, closes.Count);
+        Assert.Single(closes, l => l.Text.Contains("(no handshake) at 127.0.0.1:", StringComparison.Ordinal) && l.Text.EndsWith("it sent no handshake within 10 s", StringComparison.Ordinal));
+        Assert.Single(closes, l => l.Text.Contains(unproven.Id + " at 127.0.0.1:", StringComparison.Ordinal) && l.Text.EndsWith("it did not authenticate within 10 s", StringComparison.Ordinal));
     }
 
     [Fact]

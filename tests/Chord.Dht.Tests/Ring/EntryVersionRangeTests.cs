@@ -29,4 +29,13 @@ public sealed class EntryVersionRangeTests
         Assert.Contains("2^53", error.Message);
         Assert.Equal(new EntryVersion(6, "me"), EntryVersion.After(new EntryVersion(5, "w"), "me"));
     }
+
+    [Fact]
+    public void Every_counter_a_position_takes_freely_from_the_wire_has_room_above_it()
+    {
+        Assert.True(EntryVersion.TryRead(new EntryVersion(EntryVersion.HeadroomStart, "w").ToMsgValue(), out var parked));
+        var next = EntryVersion.After(parked, "me");
+        Assert.Equal(EntryVersion.HeadroomStart + 1, next.Counter);
+        Assert.True(EntryVersion.HeadroomStart + (1L << 51) < EntryVersion.MaxCounter, "2^51 steps of headroom at least");
+    }
 }

@@ -10,10 +10,12 @@ public sealed class RingTestCluster : IAsyncDisposable
     private readonly IMeshTransport? _transport;
     private readonly Action<RingOptions>? _configure;
     private readonly bool _freezable;
+    private readonly Microsoft.Extensions.Logging.ILoggerFactory? _logs;
     private readonly Dictionary<RingNode, FreezableTransport> _freezables = [];
 
-    private RingTestCluster(IMeshTransport? transport, Action<RingOptions>? configure, bool freezable)
+    private RingTestCluster(IMeshTransport? transport, Action<RingOptions>? configure, bool freezable, Microsoft.Extensions.Logging.ILoggerFactory? logs)
     {
+        _logs = logs;
         _transport = transport;
         _configure = configure;
         _freezable = freezable;
@@ -33,10 +35,12 @@ public sealed class RingTestCluster : IAsyncDisposable
     /// <param name="configure">Settings for every node.</param>
     /// <param name="freezable">Each node's connections go through its own <see cref="FreezableTransport"/> (see <see cref="FreezableOf"/>).</param>
     /// <param name="convergeTimeout">How long to wait for the ring to converge (default: a minute).</param>
+    /// <param name="logs">Where every node logs (null: nowhere).</param>
     public static async Task<RingTestCluster> StartAsync(
-        int count, bool inMemory = false, bool join = true, Action<RingOptions>? configure = null, bool freezable = false, TimeSpan? convergeTimeout = null)
+        int count, bool inMemory = false, bool join = true, Action<RingOptions>? configure = null, bool freezable = false, TimeSpan? convergeTimeout = null,
+        Microsoft.Extensions.Logging.ILoggerFactory? logs = null)
     {
-        var cluster = new RingTestCluster(inMemory ? new InMemoryTransport() : null, configure, freezable);
+        var cluster = new RingTestCluster(inMemory ? new InMemoryTransport() : null, configure, freezable, logs);
         for (var i = 0; i < count; i++)
         {
             await cluster.AddNodeAsync(join, configure);
@@ -53,7 +57,7 @@ public sealed class RingTestCluster : IAsyncDisposable
         var options = new RingOptions();
         (configure ?? _configure)?.Invoke(options);
         FreezableTransport? freezable = _freezable ? new FreezableTransport(_transport ?? TcpTransport.Instance) : null;
-        var node = new RingNode(options, null, freezable ?? _transport);
+        var node = new RingNode(options, _logs, freezable ?? _transport);
         if (freezable is not null)
         {
             _freezables[node] = freezable;

@@ -6,6 +6,12 @@ namespace Chord.Dht.Mesh.Transport;
 /// <summary>A TCP socket seen through pipes. The pipe thresholds bound what one connection may buffer.</summary>
 internal sealed class TcpConnection : MeshTransportConnection
 {
+    /// <summary>
+    /// The most bytes one read of <see cref="Input"/> can add to what is buffered (the pipe reads the stream into
+    /// segments of this size): a connection not yet authenticated holds at most its pre-authentication budget plus this.
+    /// </summary>
+    internal const int ReadBufferSize = 64 * 1024;
+
     private readonly Socket _socket;
     private readonly Stream _stream;
     private int _aborted;
@@ -14,7 +20,7 @@ internal sealed class TcpConnection : MeshTransportConnection
     {
         _socket = socket;
         _stream = stream ?? new NetworkStream(socket, ownsSocket: true);
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: true));
+        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: ReadBufferSize, minimumReadSize: 4096, leaveOpen: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
         RemoteEndPoint = socket.RemoteEndPoint?.ToString() ?? "?";
         RemoteHost = (socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? RemoteEndPoint;

@@ -98,7 +98,7 @@ public sealed class TlsTcpTransport : IMeshTransport
     /// Accepts sockets and runs their TLS handshakes in the background (a slow stranger must not hold up the accept
     /// loop), at most <see cref="MaxPendingHandshakes"/> at once: more are closed at once.
     /// </summary>
-    private sealed class Listener : IMeshListener
+    private sealed class Listener : IMeshRefusingListener
     {
         private const int MaxPendingHandshakes = 256;
         private readonly TlsTcpTransport _owner;
@@ -117,6 +117,8 @@ public sealed class TlsTcpTransport : IMeshTransport
         }
 
         public PeerAddress BoundAddress { get; }
+
+        public Action<string, string, string>? Refused { get; set; }
 
         public async ValueTask<MeshTransportConnection?> AcceptAsync(CancellationToken cancellationToken)
         {
@@ -166,6 +168,7 @@ public sealed class TlsTcpTransport : IMeshTransport
                 if (Interlocked.Increment(ref _pending) > MaxPendingHandshakes)
                 {
                     Interlocked.Decrement(ref _pending);
+                    Report(accepted, $"{MaxPendingHandshakes} TLS handshakes are already in progress");
                     accepted.Dispose();
                     continue;
                 }
@@ -175,8 +178,28 @@ public sealed class TlsTcpTransport : IMeshTransport
             }
         }
 
+        /// <summary>Tells the node about a connection closed here.</summary>
+        private void Report(Socket accepted, string reason) => Report(RemoteOf(accepted), reason);
+
+        private void Report((string EndPoint, string Host) remote, string reason) => Refused?.Invoke(remote.EndPoint, remote.Host, reason);
+
+        private static (string EndPoint, string Host) RemoteOf(Socket socket)
+        {
+            try
+            {
+                var remote = socket.RemoteEndPoint as System.Net.IPEndPoint;
+                var endPoint = remote?.ToString() ?? "?";
+                return (endPoint, remote?.Address.ToString() ?? endPoint);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or SocketException)
+            {
+                return ("?", "?");
+            }
+        }
+
         private async Task HandshakeAsync(Socket accepted)
         {
+            var remote = RemoteOf(accepted);
             var ssl = new SslStream(new NetworkStream(accepted, ownsSocket: true), leaveInnerStreamOpen: false);
             try
             {
@@ -196,7 +219,15 @@ public sealed class TlsTcpTransport : IMeshTransport
             }
             catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException or ObjectDisposedException or SocketException)
             {
-                // Not a node of this cluster (no certificate, another one, plaintext, too slow): closed.
+                // Not a node of this cluster (no certificate, another one, plaintext, too slow): closed, and reported
+                // unless the listener is stopping.
+                if (!_stopping.IsCancellationRequested)
+                {
+                    Report(remote, e is OperationCanceledException
+                        ? $"it did not complete the TLS handshake within {_owner._handshakeTimeout.TotalSeconds:0.###} s"
+                        : $"its TLS handshake failed ({e.Message})");
+                }
+
                 await ssl.DisposeAsync();
             }
             finally

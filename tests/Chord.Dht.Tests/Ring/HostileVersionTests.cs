@@ -19,6 +19,22 @@ public sealed class HostileVersionTests
         "forged.1", 1, new EntryVersion(EntryVersion.MaxCounter, "zzzzzzzz").ToMsgValue(), MsgValue.Bin(key),
     ];
 
+    /// <summary>
+    /// Waits until every position holds <paramref name="value"/>: a write returns at three accepts, and a late accept
+    /// landing after a forged store would replace it (it is versioned, the forgery is not).
+    /// </summary>
+    private static Task EveryPositionHoldsAsync(RingTestCluster ring, RingPosition[] positions, MsgValue value) =>
+        Eventually.UntilAsync(() => KeyHashes.Methods.All(m => ring.Nodes.Any(n => n.PeekLocalForTest(m, positions[(int)m])?.Value == value)),
+            "every position to hold the honest write before the forgery");
+
+    /// <summary>The py2p peer's open connection to a node (one that lost a simultaneous-dial race is closed and replaced).</summary>
+    private static async Task<MeshPeer> PeerAsync(LegacyPy2pPeer hostile, string id)
+    {
+        MeshPeer? peer = null;
+        await Eventually.UntilAsync(() => (peer = hostile.Mesh.GetPeer(id)) is { IsClosed: false }, "the py2p peer to hold an open connection to the owner");
+        return peer!;
+    }
+
     [Fact]
     public async Task A_store_with_a_forged_top_version_from_a_py2p_peer_takes_no_version_and_honest_writes_overwrite_and_delete_it()
     {
@@ -36,10 +52,11 @@ public sealed class HostileVersionTests
 
         // A forged store straight to the owner of every position.
         var positions = KeyHashes.All(keyBytes);
+        await EveryPositionHoldsAsync(ring, positions, MsgValue.Str("honest-1"));
         foreach (var method in KeyHashes.Methods)
         {
             var owner = ring.Nodes.Single(n => n.Id == ring.Nodes[0].Find(positions[(int)method])!.Id);
-            await hostile.Mesh.GetPeer(owner.Id)!.WhisperAsync(ForgedStore(method, positions[(int)method], "poison", keyBytes));
+            await (await PeerAsync(hostile, owner.Id)).WhisperAsync(ForgedStore(method, positions[(int)method], "poison", keyBytes));
         }
 
         await Eventually.UntilAsync(
@@ -91,7 +108,8 @@ public sealed class HostileVersionTests
         await ring.Nodes[0].SetAsync(key, "honest");
         var position = KeyHashes.All(keyBytes)[0];
         var owner = ring.Nodes.Single(n => n.Id == ring.Nodes[0].Find(position)!.Id);
-        await hostile.Mesh.GetPeer(owner.Id)!.WhisperAsync(ForgedStore(HashMethod.Sha256, position, "poison", keyBytes));
+        await EveryPositionHoldsAsync(ring, KeyHashes.All(keyBytes), MsgValue.Str("honest"));
+        await (await PeerAsync(hostile, owner.Id)).WhisperAsync(ForgedStore(HashMethod.Sha256, position, "poison", keyBytes));
         await Eventually.UntilAsync(() => owner.PeekLocalForTest(HashMethod.Sha256, position)?.Value.Equals(MsgValue.Str("poison")) == true, "the forged store to arrive");
 
         // Anti-entropy sweeps (every 200 ms here) run while reads go on; the forged value never gains a version or a
@@ -137,10 +155,11 @@ public sealed class HostileVersionTests
         await ring.Nodes[0].SetAsync(key, "before");
         var value = poison == "tombstone with a version" ? MsgValue.Nil : MsgValue.Str("poison");
         var positions = KeyHashes.All(keyBytes);
+        await EveryPositionHoldsAsync(ring, positions, MsgValue.Str("before"));
         foreach (var method in KeyHashes.Methods)
         {
             var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
-            await hostile.Mesh.GetPeer(owner)!.WhisperAsync(
+            await (await PeerAsync(hostile, owner)).WhisperAsync(
                 (long)SubFlag.Store, MsgValue.BinAscii(method.WireName()), MsgValue.BinAscii(positions[(int)method].ToBase58()), value,
                 "forged.1", 1, PoisonVersion(poison), MsgValue.Bin(keyBytes));
         }
@@ -176,7 +195,7 @@ public sealed class HostileVersionTests
         var position = KeyHashes.Position(HashMethod.Sha256, keyBytes);
         for (var i = 0; i < 20; i++)
         {
-            await hostile.Mesh.GetPeer(node.Id)!.WhisperAsync(ForgedStore(HashMethod.Sha256, position, MsgValue.Str($"forged-{i}"), keyBytes));
+            await (await PeerAsync(hostile, node.Id)).WhisperAsync(ForgedStore(HashMethod.Sha256, position, MsgValue.Str($"forged-{i}"), keyBytes));
         }
 
         await Eventually.UntilAsync(() => node.PeekLocalForTest(HashMethod.Sha256, position)?.Value == MsgValue.Str("forged-19"), "the forged stores to be handled");

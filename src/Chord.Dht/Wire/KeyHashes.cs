@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Numerics;
 using System.Security.Cryptography;
 using Org.BouncyCastle.Crypto.Digests;
@@ -32,8 +33,62 @@ public static class KeyHashes
         return false;
     }
 
+    /// <summary>Keys up to this length have their positions cached (a key's positions are asked for several times per operation).</summary>
+    private const int CachedKeyLength = 256;
+
+    /// <summary>The cache holds at most this many keys; it is emptied when full (a few MB at most, whatever keys arrive).</summary>
+    private const int CacheCapacity = 4096;
+
+    private static readonly ConcurrentDictionary<byte[], RingPosition[]> Cache = new(KeyBytesComparer.Instance);
+
+    private static readonly ConcurrentDictionary<byte[], RingPosition[]>.AlternateLookup<ReadOnlySpan<byte>> CacheBySpan =
+        Cache.GetAlternateLookup<ReadOnlySpan<byte>>();
+
+    /// <summary>For tests: how many keys the position cache holds now.</summary>
+    internal static int CachedKeysForTest => Cache.Count;
+
     /// <summary>The position of <paramref name="key"/> under one method.</summary>
     public static RingPosition Position(HashMethod method, ReadOnlySpan<byte> key)
+    {
+        if ((uint)method >= 5)
+        {
+            throw new ArgumentOutOfRangeException(nameof(method), method, "Unknown hash method; the methods are sha1, sha224, sha256, sha384 and sha512.");
+        }
+
+        return Cached(key)[(int)method];
+    }
+
+    /// <summary>All five positions of <paramref name="key"/>, in the order of <see cref="Methods"/> (a new array each call).</summary>
+    public static RingPosition[] All(ReadOnlySpan<byte> key) => (RingPosition[])Cached(key).Clone();
+
+    /// <summary>The key's five positions, computed once while the key stays in the cache. Never handed out: callers get copies.</summary>
+    private static RingPosition[] Cached(ReadOnlySpan<byte> key)
+    {
+        if (CacheBySpan.TryGetValue(key, out var positions))
+        {
+            return positions;
+        }
+
+        positions = new RingPosition[5];
+        for (var i = 0; i < 5; i++)
+        {
+            positions[i] = Compute((HashMethod)i, key);
+        }
+
+        if (key.Length <= CachedKeyLength)
+        {
+            if (Cache.Count >= CacheCapacity)
+            {
+                Cache.Clear();
+            }
+
+            CacheBySpan.TryAdd(key, positions);
+        }
+
+        return positions;
+    }
+
+    private static RingPosition Compute(HashMethod method, ReadOnlySpan<byte> key)
     {
         Span<byte> digest = stackalloc byte[64];
         int length;
@@ -70,15 +125,24 @@ public static class KeyHashes
         return new RingPosition(value << shift);
     }
 
-    /// <summary>All five positions of <paramref name="key"/>, in the order of <see cref="Methods"/>.</summary>
-    public static RingPosition[] All(ReadOnlySpan<byte> key)
+    /// <summary>Compares keys by content, as arrays or as spans (the cache is looked up without copying the key).</summary>
+    private sealed class KeyBytesComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
     {
-        var result = new RingPosition[5];
-        for (var i = 0; i < 5; i++)
+        public static readonly KeyBytesComparer Instance = new();
+
+        public bool Equals(byte[]? x, byte[]? y) => x is null ? y is null : y is not null && x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => GetHashCode((ReadOnlySpan<byte>)obj);
+
+        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+        public int GetHashCode(ReadOnlySpan<byte> alternate)
         {
-            result[i] = Position((HashMethod)i, key);
+            var hash = new HashCode();
+            hash.AddBytes(alternate);
+            return hash.ToHashCode();
         }
 
-        return result;
+        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
 }

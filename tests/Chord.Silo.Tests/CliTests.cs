@@ -318,45 +318,4 @@ public sealed partial class CliTests : IAsyncLifetime
             await Task.Delay(20);
         }
     }
-
-    /// <summary>A writer the node's task writes to while the test reads it.</summary>
-    private sealed class SynchronizedWriter : StringWriter
-    {
-        private readonly Lock _lock = new();
-
-        public string Text
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return ToString();
-                }
-            }
-        }
-
-        public override void Write(char value)
-        {
-            lock (_lock)
-            {
-                base.Write(value);
-            }
-        }
-
-        public override void Write(string? value)
-        {
-            lock (_lock)
-            {
-                base.Write(value);
-            }
-        }
-
-        public override void WriteLine(string? value)
-        {
-            lock (_lock)
-            {
-                base.WriteLine(value);
-            }
-        }
-    }
 }

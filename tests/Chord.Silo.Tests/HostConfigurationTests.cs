@@ -56,7 +56,7 @@ public sealed class HostConfigurationTests
     [Fact]
     public async Task The_banner_of_a_localhost_silo_says_it_is_for_development_and_points_at_redis_clustering()
     {
-        var output = new LockedWriter();
+        var output = new SynchronizedWriter();
         using var stop = new CancellationTokenSource();
         string[] args =
         [
@@ -64,7 +64,7 @@ public sealed class HostConfigurationTests
             "--gateway-port", SiloHosts.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--http-port", "0", "--ring-port", "0", "--cluster-id", $"banner-{Guid.NewGuid():N}",
         ];
-        var run = Task.Run(() => ChordHost.RunAsync(args, output, new LockedWriter(), stop.Token));
+        var run = Task.Run(() => ChordHost.RunAsync(args, output, new SynchronizedWriter(), stop.Token));
         await Eventually.UntilAsync(() => run.IsCompleted || output.Text.Contains("Ctrl+C stops the silo", StringComparison.Ordinal), TimeSpan.FromSeconds(90), "the silo to print its banner");
         await stop.CancelAsync();
         Assert.Equal(0, await run);
@@ -75,47 +75,6 @@ public sealed class HostConfigurationTests
         Assert.Contains("--clustering redis", banner, StringComparison.Ordinal);
         Assert.Contains("another silo:", banner, StringComparison.Ordinal);
         Assert.True(banner.IndexOf("--clustering redis", StringComparison.Ordinal) < banner.IndexOf("--primary", StringComparison.Ordinal), banner);
-    }
-
-    /// <summary>A writer the host's task writes to while the test reads it.</summary>
-    private sealed class LockedWriter : StringWriter
-    {
-        private readonly Lock _lock = new();
-
-        public string Text
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return ToString();
-                }
-            }
-        }
-
-        public override void Write(char value)
-        {
-            lock (_lock)
-            {
-                base.Write(value);
-            }
-        }
-
-        public override void Write(string? value)
-        {
-            lock (_lock)
-            {
-                base.Write(value);
-            }
-        }
-
-        public override void WriteLine(string? value)
-        {
-            lock (_lock)
-            {
-                base.WriteLine(value);
-            }
-        }
     }
 
     [Fact]

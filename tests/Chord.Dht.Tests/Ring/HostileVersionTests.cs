@@ -226,82 +226,66 @@ public sealed class HostileVersionTests
         await ring.Nodes[0].SetAsync(key, "before");
 
         // One peer that knows the cluster secret on each node: everything it sends is read as our nodes' messages are.
-        var raws = new Dictionary<string, RawPeer>(StringComparer.Ordinal);
-        try
+        await using var raws = await AuthenticatedPeers.ConnectAsync(ring);
+
+        var good = new EntryVersion(1_000, "zzzz").ToMsgValue();
+        var poisons = new List<(string What, Func<HashMethod, RingPosition, string, MsgValue[]> Payload)>();
+        foreach (var (name, bad) in OutOfRange)
         {
-            foreach (var node in ring.Nodes)
-            {
-                var raw = await RawPeer.ConnectAsync(node.Mesh.Address);
-                raws[node.Id] = raw;
-                await raw.AuthenticatedHandshakeAsync(node.Mesh);
-            }
-
-            var good = new EntryVersion(1_000, "zzzz").ToMsgValue();
-            var poisons = new List<(string What, Func<HashMethod, RingPosition, string, MsgValue[]> Payload)>();
-            foreach (var (name, bad) in OutOfRange)
-            {
-                poisons.Add(($"store with version {name}", (m, pos, id) => [(long)SubFlag.Store, Method(m), Position(pos), "poison", id, 0L, bad, MsgValue.Bin(keyBytes)]));
-                poisons.Add(($"prepare with ballot {name}", (m, pos, id) => [(long)RingSubFlag.Prepare, Method(m), Position(pos), id, 0L, bad, MsgValue.Bin(keyBytes)]));
-                poisons.Add(($"accept with ballot {name}", (m, pos, id) => [(long)RingSubFlag.Accept, Method(m), Position(pos), "poison", id, 0L, bad, good, MsgValue.Bin(keyBytes), MsgValue.Nil]));
-                poisons.Add(($"accept with version {name}", (m, pos, id) => [(long)RingSubFlag.Accept, Method(m), Position(pos), "poison", id, 0L, good, bad, MsgValue.Bin(keyBytes), MsgValue.Nil]));
-                poisons.Add(($"accept with next ballot {name}", (m, pos, id) => [(long)RingSubFlag.Accept, Method(m), Position(pos), "poison", id, 0L, good, good, MsgValue.Bin(keyBytes), bad]));
-            }
-
-            // A delete (a tombstone) carrying a version: it must be in range like any other.
-            poisons.Add(("tombstone with version counter 2^63-1", (m, pos, id) => [(long)SubFlag.Store, Method(m), Position(pos), MsgValue.Nil, id, 0L, OutOfRange[0].Value, MsgValue.Bin(keyBytes)]));
-
-            var requestIds = new List<string>();
-            var senders = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var (what, payload) in poisons)
-            {
-                var before = RefusedInputs(ring);
-                foreach (var method in KeyHashes.Methods)
-                {
-                    var position = positions[(int)method];
-                    var owner = ring.Nodes[0].Find(position)!.Id;
-                    var id = $"poison-{requestIds.Count}";
-                    requestIds.Add(id);
-                    senders.Add(owner);
-                    await raws[owner].SendMessageAsync(MainFlag.Whisper, payload(method, position, id));
-                }
-
-                // Each message is refused where it is read, at its position's owner: one count per message.
-                await Eventually.UntilAsync(() => RefusedInputs(ring) == before + KeyHashes.Methods.Count, $"each {what} to be refused");
-            }
-
-            // A ping after them all: its pong comes after any answer the node sent them (a connection keeps order).
-            foreach (var raw in raws.Values)
-            {
-                await raw.SendMessageAsync(MainFlag.Ping, (long)SubFlag.Ping, "after-the-poison");
-                await raw.WaitForAsync(m => m.Type == MainFlag.Pong && Inbox.TextOf(m) == "after-the-poison", "the pong after the poison");
-            }
-
-            Assert.All(raws.Values, r => Assert.DoesNotContain(r.Frames, f => f.Message.SubFlagValue == (int)RingSubFlag.Ack && requestIds.Contains(f.Message.Payload[1].AsString())));
-            Assert.All(ring.Nodes, n => Assert.All(KeyHashes.Methods, m =>
-                Assert.False(n.PeekLocalForTest(m, positions[(int)m]) is { } held && (held.Value.Equals(MsgValue.Str("poison")) || held.Version is { Counter: >= 1_000 }),
-                    $"{n.Id[..8]} holds {n.PeekLocalForTest(m, positions[(int)m])} at {m}")));
-
-            // Logged once per peer per minute, however many it sent.
-            foreach (var owner in senders)
-            {
-                var raw = raws[owner];
-                Assert.Single(logs.AtLeast(LogLevel.Warning), l => l.Text.StartsWith("Refused from " + raw.Id, StringComparison.Ordinal));
-            }
-
-            // The key is as it was: an honest write wins and reads back everywhere.
-            Assert.Equal("before", (await ring.Nodes[2].GetAsync(key)).AsString());
-            await ring.Nodes[1].SetAsync(key, "honest");
-            foreach (var node in ring.Nodes)
-            {
-                Assert.Equal("honest", (await node.GetAsync(key)).AsString());
-            }
+            poisons.Add(($"store with version {name}", (m, pos, id) => [(long)SubFlag.Store, Method(m), Position(pos), "poison", id, 0L, bad, MsgValue.Bin(keyBytes)]));
+            poisons.Add(($"prepare with ballot {name}", (m, pos, id) => [(long)RingSubFlag.Prepare, Method(m), Position(pos), id, 0L, bad, MsgValue.Bin(keyBytes)]));
+            poisons.Add(($"accept with ballot {name}", (m, pos, id) => [(long)RingSubFlag.Accept, Method(m), Position(pos), "poison", id, 0L, bad, good, MsgValue.Bin(keyBytes), MsgValue.Nil]));
+            poisons.Add(($"accept with version {name}", (m, pos, id) => [(long)RingSubFlag.Accept, Method(m), Position(pos), "poison", id, 0L, good, bad, MsgValue.Bin(keyBytes), MsgValue.Nil]));
+            poisons.Add(($"accept with next ballot {name}", (m, pos, id) => [(long)RingSubFlag.Accept, Method(m), Position(pos), "poison", id, 0L, good, good, MsgValue.Bin(keyBytes), bad]));
         }
-        finally
+
+        // A delete (a tombstone) carrying a version: it must be in range like any other.
+        poisons.Add(("tombstone with version counter 2^63-1", (m, pos, id) => [(long)SubFlag.Store, Method(m), Position(pos), MsgValue.Nil, id, 0L, OutOfRange[0].Value, MsgValue.Bin(keyBytes)]));
+
+        var requestIds = new List<string>();
+        var senders = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (what, payload) in poisons)
         {
-            foreach (var raw in raws.Values)
+            var before = RefusedInputs(ring);
+            foreach (var method in KeyHashes.Methods)
             {
-                await raw.DisposeAsync();
+                var position = positions[(int)method];
+                var owner = ring.Nodes[0].Find(position)!.Id;
+                var id = $"poison-{requestIds.Count}";
+                requestIds.Add(id);
+                senders.Add(owner);
+                await raws[owner].SendMessageAsync(MainFlag.Whisper, payload(method, position, id));
             }
+
+            // Each message is refused where it is read, at its position's owner: one count per message.
+            await Eventually.UntilAsync(() => RefusedInputs(ring) == before + KeyHashes.Methods.Count, $"each {what} to be refused");
+        }
+
+        // A ping after them all: its pong comes after any answer the node sent them (a connection keeps order).
+        foreach (var raw in raws.Values)
+        {
+            await raw.SendMessageAsync(MainFlag.Ping, (long)SubFlag.Ping, "after-the-poison");
+            await raw.WaitForAsync(m => m.Type == MainFlag.Pong && Inbox.TextOf(m) == "after-the-poison", "the pong after the poison");
+        }
+
+        Assert.All(raws.Values, r => Assert.DoesNotContain(r.Frames, f => f.Message.SubFlagValue == (int)RingSubFlag.Ack && requestIds.Contains(f.Message.Payload[1].AsString())));
+        Assert.All(ring.Nodes, n => Assert.All(KeyHashes.Methods, m =>
+            Assert.False(n.PeekLocalForTest(m, positions[(int)m]) is { } held && (held.Value.Equals(MsgValue.Str("poison")) || held.Version is { Counter: >= 1_000 }),
+                $"{n.Id[..8]} holds {n.PeekLocalForTest(m, positions[(int)m])} at {m}")));
+
+        // Logged once per peer per minute, however many it sent.
+        foreach (var owner in senders)
+        {
+            var raw = raws[owner];
+            Assert.Single(logs.AtLeast(LogLevel.Warning), l => l.Text.StartsWith("Refused from " + raw.Id, StringComparison.Ordinal));
+        }
+
+        // The key is as it was: an honest write wins and reads back everywhere.
+        Assert.Equal("before", (await ring.Nodes[2].GetAsync(key)).AsString());
+        await ring.Nodes[1].SetAsync(key, "honest");
+        foreach (var node in ring.Nodes)
+        {
+            Assert.Equal("honest", (await node.GetAsync(key)).AsString());
         }
     }
 
@@ -313,65 +297,88 @@ public sealed class HostileVersionTests
         var keyBytes = RingNode.KeyBytes(key);
         var positions = KeyHashes.All(keyBytes);
         await ring.Nodes[0].SetAsync(key, "before");
-        var raws = new Dictionary<string, RawPeer>(StringComparer.Ordinal);
-        try
+        await using var raws = await AuthenticatedPeers.ConnectAsync(ring);
+
+        // Every position of the key is parked at 2^52 (the largest counter a position takes from the wire
+        // whatever it holds) by one of our nodes gone wrong: each owner applies it and says so.
+        var parked = new EntryVersion(EntryVersion.HeadroomStart, "zzzz");
+        foreach (var method in KeyHashes.Methods)
         {
-            foreach (var node in ring.Nodes)
-            {
-                var raw = await RawPeer.ConnectAsync(node.Mesh.Address);
-                raws[node.Id] = raw;
-                await raw.AuthenticatedHandshakeAsync(node.Mesh);
-            }
-
-            // Every position of the key is parked at 2^52 (the largest counter a position takes from the wire
-            // whatever it holds) by one of our nodes gone wrong: each owner applies it and says so.
-            var parked = new EntryVersion(EntryVersion.HeadroomStart, "zzzz");
-            foreach (var method in KeyHashes.Methods)
-            {
-                var position = positions[(int)method];
-                var owner = ring.Nodes[0].Find(position)!.Id;
-                var id = $"parked-{method}";
-                await raws[owner].SendMessageAsync(MainFlag.Whisper,
-                    [(long)SubFlag.Store, Method(method), Position(position), "parked", id, 0L, parked.ToMsgValue(), MsgValue.Bin(keyBytes)]);
-                var ack = await raws[owner].WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == id, $"the owner's answer to {id}");
-                Assert.True(ack.Message.Payload[3].AsBool(), $"the owner applied {id}");
-                Assert.Equal(parked, ring.Nodes.Single(n => n.Id == owner).PeekLocalForTest(method, position)!.Value.Version);
-            }
-
-            // Honest writes follow it, one step at a time, and a delete deletes it.
-            await ring.Nodes[1].SetAsync(key, "honest");
-            foreach (var node in ring.Nodes)
-            {
-                Assert.Equal("honest", (await node.GetAsync(key)).AsString());
-            }
-
-            var written = await ring.Nodes[2].GetVersionedAsync(key);
-            Assert.InRange(written.Version.Counter, EntryVersion.HeadroomStart + 1, EntryVersion.HeadroomStart + 10);
-            await ring.Nodes[2].SetAsync(key, "honest-2");
-            Assert.Equal("honest-2", (await ring.Nodes[0].GetAsync(key)).AsString());
-            await ring.Nodes[0].DeleteAsync(key);
-            await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync(key));
-
-            // Above 2^52 a position takes a counter only within two of what it holds: a fresh key cannot be parked
-            // higher (the store is dropped unanswered and counted).
-            var fresh = RingNode.KeyBytes("beyond-the-headroom");
-            var freshPositions = KeyHashes.All(fresh);
-            var beyond = new EntryVersion(EntryVersion.HeadroomStart + EntryVersion.HeadroomStep + 1, "zzzz");
-            var before = RefusedInputs(ring);
-            foreach (var method in KeyHashes.Methods)
-            {
-                var owner = ring.Nodes[0].Find(freshPositions[(int)method])!.Id;
-                await raws[owner].SendMessageAsync(MainFlag.Whisper,
-                    [(long)SubFlag.Store, Method(method), Position(freshPositions[(int)method]), "beyond", $"beyond-{method}", 0L, beyond.ToMsgValue(), MsgValue.Bin(fresh)]);
-            }
-
-            await Eventually.UntilAsync(() => RefusedInputs(ring) == before + KeyHashes.Methods.Count, "each store beyond the headroom to be refused");
-            Assert.All(raws.Values, r => Assert.DoesNotContain(r.Frames, f => f.Message.SubFlagValue == (int)RingSubFlag.Ack && f.Message.Payload[1].AsString().StartsWith("beyond-", StringComparison.Ordinal)));
-            await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync("beyond-the-headroom"));
+            var position = positions[(int)method];
+            var owner = ring.Nodes[0].Find(position)!.Id;
+            var id = $"parked-{method}";
+            await raws[owner].SendMessageAsync(MainFlag.Whisper,
+                [(long)SubFlag.Store, Method(method), Position(position), "parked", id, 0L, parked.ToMsgValue(), MsgValue.Bin(keyBytes)]);
+            var ack = await raws[owner].WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == id, $"the owner's answer to {id}");
+            Assert.True(ack.Message.Payload[3].AsBool(), $"the owner applied {id}");
+            Assert.Equal(parked, ring.Nodes.Single(n => n.Id == owner).PeekLocalForTest(method, position)!.Value.Version);
         }
-        finally
+
+        // Honest writes follow it, one step at a time, and a delete deletes it.
+        await ring.Nodes[1].SetAsync(key, "honest");
+        foreach (var node in ring.Nodes)
         {
-            foreach (var raw in raws.Values)
+            Assert.Equal("honest", (await node.GetAsync(key)).AsString());
+        }
+
+        var written = await ring.Nodes[2].GetVersionedAsync(key);
+        Assert.InRange(written.Version.Counter, EntryVersion.HeadroomStart + 1, EntryVersion.HeadroomStart + 10);
+        await ring.Nodes[2].SetAsync(key, "honest-2");
+        Assert.Equal("honest-2", (await ring.Nodes[0].GetAsync(key)).AsString());
+        await ring.Nodes[0].DeleteAsync(key);
+        await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync(key));
+
+        // Above 2^52 a position takes a counter only within two of what it holds: a fresh key cannot be parked
+        // higher (the store is dropped unanswered and counted).
+        var fresh = RingNode.KeyBytes("beyond-the-headroom");
+        var freshPositions = KeyHashes.All(fresh);
+        var beyond = new EntryVersion(EntryVersion.HeadroomStart + EntryVersion.HeadroomStep + 1, "zzzz");
+        var before = RefusedInputs(ring);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var owner = ring.Nodes[0].Find(freshPositions[(int)method])!.Id;
+            await raws[owner].SendMessageAsync(MainFlag.Whisper,
+                [(long)SubFlag.Store, Method(method), Position(freshPositions[(int)method]), "beyond", $"beyond-{method}", 0L, beyond.ToMsgValue(), MsgValue.Bin(fresh)]);
+        }
+
+        await Eventually.UntilAsync(() => RefusedInputs(ring) == before + KeyHashes.Methods.Count, "each store beyond the headroom to be refused");
+        Assert.All(raws.Values, r => Assert.DoesNotContain(r.Frames, f => f.Message.SubFlagValue == (int)RingSubFlag.Ack && f.Message.Payload[1].AsString().StartsWith("beyond-", StringComparison.Ordinal)));
+        await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync("beyond-the-headroom"));
+    }
+
+    /// <summary>One raw peer that knows the cluster secret on each node of a ring, by node id; disposed together.</summary>
+    private sealed class AuthenticatedPeers : IAsyncDisposable
+    {
+        private readonly Dictionary<string, RawPeer> _peers = new(StringComparer.Ordinal);
+
+        public RawPeer this[string nodeId] => _peers[nodeId];
+
+        public IEnumerable<RawPeer> Values => _peers.Values;
+
+        public static async Task<AuthenticatedPeers> ConnectAsync(RingTestCluster ring)
+        {
+            var peers = new AuthenticatedPeers();
+            try
+            {
+                foreach (var node in ring.Nodes)
+                {
+                    var raw = await RawPeer.ConnectAsync(node.Mesh.Address);
+                    peers._peers[node.Id] = raw;
+                    await raw.AuthenticatedHandshakeAsync(node.Mesh);
+                }
+            }
+            catch
+            {
+                await peers.DisposeAsync();
+                throw;
+            }
+
+            return peers;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var raw in _peers.Values)
             {
                 await raw.DisposeAsync();
             }

@@ -108,7 +108,13 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
         }
 
         var ringOptions = ChordOptionsValidator.ToRingOptions(_options, listenHost, outward);
-        var node = new RingNode(ringOptions, _loggerFactory, _services.GetService<IMeshTransport>());
+        var transport = _services.GetService<IMeshTransport>();
+        if (transport is not null && _options.TlsCertificatePath is { } certificate)
+        {
+            Log.TransportReplacesTls(_logger, transport.GetType().Name, certificate);
+        }
+
+        var node = new RingNode(ringOptions, _loggerFactory, transport);
         await node.StartAsync(cancellationToken);
         _node = node;
         Log.Started(_logger, node.Id, node.Mesh.Address.ToString(), _silo.SiloAddress.ToString());
@@ -316,6 +322,9 @@ public sealed partial class ChordSiloNode : ILifecycleParticipant<ISiloLifecycle
 
     private static partial class Log
     {
+        [LoggerMessage(13, LogLevel.Warning, "The ring node uses the IMeshTransport registered in the silo's services ({Transport}), not TLS: Chord:TlsCertificatePath ({Certificate}) is ignored, and ring traffic is encrypted only if that transport does it")]
+        public static partial void TransportReplacesTls(ILogger logger, string transport, string certificate);
+
         [LoggerMessage(1, LogLevel.Information, "Ring node {NodeId} listening on {Address} for silo {Silo}")]
         public static partial void Started(ILogger logger, string nodeId, string address, string silo);
 

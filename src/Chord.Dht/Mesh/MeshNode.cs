@@ -83,7 +83,7 @@ public sealed partial class MeshNode : IAsyncDisposable
     /// where a handshake frame cannot be lost and only a loaded machine makes it late, so it is not bounded (a test
     /// ring of hundreds of nodes must not fail on the wall clock).
     /// </summary>
-    private TimeSpan HandshakeWait => _transport is InMemoryTransport ? Timeout.InfiniteTimeSpan : Options.HandshakeTimeout;
+    private TimeSpan HandshakeWait => _transport.IsInProcess ? Timeout.InfiniteTimeSpan : Options.HandshakeTimeout;
 
     /// <summary>
     /// The bound on waits that must end even in memory (the other of two simultaneous connections being admitted, a
@@ -91,7 +91,7 @@ public sealed partial class MeshNode : IAsyncDisposable
     /// timeout may be set below what any handshake takes (a loaded machine is no lost frame), a minute or the
     /// handshake timeout, whichever is longer.
     /// </summary>
-    internal TimeSpan HandshakeBound => _transport is InMemoryTransport
+    internal TimeSpan HandshakeBound => _transport.IsInProcess
         ? (Options.HandshakeTimeout > InMemoryHandshakeBound ? Options.HandshakeTimeout : InMemoryHandshakeBound)
         : Options.HandshakeTimeout;
 

@@ -286,9 +286,11 @@ public sealed partial class RingNode
     }
 
     /// <summary>The storing member nearest at or before <paramref name="target"/> (reduced), skipping <paramref name="excluded"/>.</summary>
-    private RingMember? OwnerOf(RingPosition target, IReadOnlySet<string>? excluded)
+    private RingMember? OwnerOf(RingPosition target, IReadOnlySet<string>? excluded) => OwnerOf(_ring, target, excluded);
+
+    /// <summary>The owner on a snapshot of the ring (several lookups that must agree with each other).</summary>
+    private static RingMember? OwnerOf(RingMember[] ring, RingPosition target, IReadOnlySet<string>? excluded)
     {
-        var ring = _ring;
         if (ring.Length == 0)
         {
             return null;

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Numerics;
 using Chord.Dht.Mesh;
@@ -471,6 +472,37 @@ public sealed partial class RingNode
         _store?.SaveBallotFloor(counter);
     }
 
+    private readonly ConcurrentDictionary<Task, byte> _copySends = new();
+
+    /// <summary>Keeps a placement-copy send in view until it ends, so that disposing waits for it (a one-shot client's last write).</summary>
+    private void TrackCopies(Task send)
+    {
+        _copySends[send] = 0;
+        send.ContinueWith(static (t, s) => ((ConcurrentDictionary<Task, byte>)s!).TryRemove(t, out _), _copySends,
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Waits, within a bound, for the placement copies of writes already committed to go out.</summary>
+    private async Task DrainCopySendsAsync()
+    {
+        var sends = _copySends.Keys.ToArray();
+        if (sends.Length == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await Task.WhenAll(sends).WaitAsync(CopyDrainBound, Options.Mesh.TimeProvider);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException or MeshConnectException)
+        {
+            // Hints: what did not go out in time is left to repair.
+        }
+    }
+
+    private static readonly TimeSpan CopyDrainBound = TimeSpan.FromSeconds(2);
+
     /// <summary>How a node's proposer reaches the acceptors of a key: requests routed to the positions' owners.</summary>
     private sealed class RingRegisterTransport(RingNode node) : IRegisterTransport
     {
@@ -478,8 +510,11 @@ public sealed partial class RingNode
 
         public TimeProvider Time => node.Options.Mesh.TimeProvider;
 
-        public void Committed(byte[] key, MsgValue value, EntryVersion version) =>
-            node.RunInBackground(() => node.SendPlacementCopiesAsync(key, value, version));
+        public void Committed(byte[] key, MsgValue value, EntryVersion version)
+        {
+            var copied = key.ToArray(); // the caller may reuse its array once the update returns
+            node.TrackCopies(Task.Run(() => node.SendPlacementCopiesAsync(copied, value, version)));
+        }
 
         public string? AcceptorNode(byte[] key, int position) =>
             node.OwnerOf(KeyHashes.Position((HashMethod)position, key).Reduced, null)?.Id;

@@ -78,7 +78,9 @@ public sealed partial class RingNode
     /// </summary>
     private async Task SendPlacementCopiesAsync(byte[] key, MsgValue value, EntryVersion version)
     {
-        if (!PlacementCopiesApply || version == EntryVersion.Zero)
+        // Not PlacementCopiesApply: a proposer need not store (a client node, a one-shot `chord set`) to copy what it wrote.
+        var ring = _ring;
+        if (!Options.KeepPlacementCopies || ring.Length < 3 || version == EntryVersion.Zero)
         {
             return;
         }
@@ -87,7 +89,7 @@ public sealed partial class RingNode
         var owners = new RingMember?[positions.Length];
         for (var i = 0; i < positions.Length; i++)
         {
-            owners[i] = OwnerOf(positions[i].Reduced, null);
+            owners[i] = OwnerOf(ring, positions[i].Reduced, null);
             if (owners[i] is null)
             {
                 return;
@@ -100,7 +102,7 @@ public sealed partial class RingNode
         {
             var copies = distinct <= 2 ? 2 : group.Count() >= 3 ? 1 : 0;
             // Never on a py2p node: it does not own the copy, so it would forward it on as its own unversioned store.
-            foreach (var target in PredecessorsOf(owners[group.First()]!).Where(n => !IsPy2pMember(n)).Take(copies))
+            foreach (var target in PredecessorsOf(ring, owners[group.First()]!).Where(n => !IsPy2pMember(n)).Take(copies))
             {
                 if (!targets.TryGetValue(target.Id, out var entry))
                 {
@@ -112,23 +114,37 @@ public sealed partial class RingNode
             }
         }
 
-        foreach (var (id, (member, indices)) in targets)
-        {
-            if (id == Id)
-            {
-                foreach (var i in indices)
-                {
-                    ApplyLocally(new PositionRequest(SubFlag.Store, (HashMethod)i, positions[i], value, version, key, Replica: true), hops: 0);
-                }
-            }
-            else
-            {
-                var peer = Mesh.GetPeer(id) ?? await Mesh.ConnectAsync(member.Address, id, _stopping.Token);
-                await peer.WhisperAsync(CopiesPayload(key, value, version, indices, positions)); // not acknowledged: hints
-            }
+        // Each target on its own: one that cannot be reached (or a frozen one whose queue is full) holds up no other.
+        await Task.WhenAll(targets.Select(t => CopyToAsync(t.Value.Member, t.Value.Positions)));
 
-            Interlocked.Add(ref _placementCopies, indices.Count);
-            RingMetrics.PlacementCopies.Add(indices.Count);
+        async Task CopyToAsync(RingMember member, List<int> indices)
+        {
+            try
+            {
+                if (member.Id == Id)
+                {
+                    foreach (var i in indices)
+                    {
+                        ApplyLocally(new PositionRequest(SubFlag.Store, (HashMethod)i, positions[i], value, version, key, Replica: true), hops: 0);
+                    }
+                }
+                else
+                {
+                    var peer = Mesh.GetPeer(member.Id) ?? await Mesh.ConnectAsync(member.Address, member.Id, _stopping.Token);
+                    await peer.WhisperAsync(CopiesPayload(key, value, version, indices, positions)); // not acknowledged: hints
+                }
+
+                Interlocked.Add(ref _placementCopies, indices.Count);
+                RingMetrics.PlacementCopies.Add(indices.Count);
+            }
+            catch (MeshConnectException e)
+            {
+                RingLog.BackgroundUnreachable(Logger, e.Message); // the mesh logged the attempt in one line and backs off
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
+            {
+                // Stopping, or the connection closed under the send: the copy is a hint, repair covers the rest.
+            }
         }
     }
 
@@ -156,7 +172,7 @@ public sealed partial class RingNode
     private void HandleCopies(MeshPeer from, ImmutableArray<MsgValue> p)
     {
         if (p[1].Kind != MsgKind.Bin || !EntryVersion.TryRead(p[3], out var version)
-            || version == EntryVersion.Zero || (p.Length - 4) % 2 != 0)
+            || version == EntryVersion.Zero || (p.Length - 4) % 2 != 0 || p.Length > 4 + (2 * 5))
         {
             LogRefusedOnce(from, "a copies frame whose key or version does not read; dropped");
             return;
@@ -175,7 +191,14 @@ public sealed partial class RingNode
                 return;
             }
 
-            requests.Add(new PositionRequest(SubFlag.Store, method, positions[(int)method], p[2], version, key, Replica: true));
+            var request = new PositionRequest(SubFlag.Store, method, positions[(int)method], p[2], version, key, Replica: true);
+            if (!WithinHeadroom(request))
+            {
+                LogRefusedOnce(from, HeadroomRefusal("copies frame"));
+                return;
+            }
+
+            requests.Add(request);
         }
 
         foreach (var request in requests)
@@ -184,10 +207,9 @@ public sealed partial class RingNode
         }
     }
 
-    /// <summary>The storing members before <paramref name="member"/> on the ring, nearest first (not the member itself).</summary>
-    private IEnumerable<RingMember> PredecessorsOf(RingMember member)
+    /// <summary>The storing members before <paramref name="member"/> on <paramref name="ring"/> (a snapshot), nearest first (not the member itself).</summary>
+    private static IEnumerable<RingMember> PredecessorsOf(RingMember[] ring, RingMember member)
     {
-        var ring = _ring;
         var at = Array.FindIndex(ring, m => m.Id == member.Id);
         if (at < 0)
         {

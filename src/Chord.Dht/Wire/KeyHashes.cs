@@ -41,6 +41,8 @@ public static class KeyHashes
 
     private static readonly ConcurrentDictionary<byte[], RingPosition[]> Cache = new(KeyBytesComparer.Instance);
 
+    private static int _cached;
+
     private static readonly ConcurrentDictionary<byte[], RingPosition[]>.AlternateLookup<ReadOnlySpan<byte>> CacheBySpan =
         Cache.GetAlternateLookup<ReadOnlySpan<byte>>();
 
@@ -55,7 +57,7 @@ public static class KeyHashes
             throw new ArgumentOutOfRangeException(nameof(method), method, "Unknown hash method; the methods are sha1, sha224, sha256, sha384 and sha512.");
         }
 
-        return Cached(key)[(int)method];
+        return key.Length <= CachedKeyLength ? Cached(key)[(int)method] : Compute(method, key); // a long key: just the one asked for
     }
 
     /// <summary>All five positions of <paramref name="key"/>, in the order of <see cref="Methods"/> (a new array each call).</summary>
@@ -77,12 +79,17 @@ public static class KeyHashes
 
         if (key.Length <= CachedKeyLength)
         {
-            if (Cache.Count >= CacheCapacity)
+            // Counted apart: ConcurrentDictionary.Count takes every lock. Concurrent misses may overshoot by a few.
+            if (Interlocked.Increment(ref _cached) > CacheCapacity)
             {
                 Cache.Clear();
+                Interlocked.Exchange(ref _cached, 1);
             }
 
-            CacheBySpan.TryAdd(key, positions);
+            if (!CacheBySpan.TryAdd(key, positions))
+            {
+                Interlocked.Decrement(ref _cached);
+            }
         }
 
         return positions;

@@ -18,6 +18,9 @@ public sealed class FreezableTransport(IMeshTransport inner) : IMeshTransport
     private long _heldReads;
     private long _heldWrites;
 
+    /// <inheritdoc />
+    public bool IsInProcess => inner.IsInProcess;
+
     /// <summary>True between <see cref="Freeze"/> and <see cref="Thaw"/>.</summary>
     public bool IsFrozen => Volatile.Read(ref _frozen) is not null;
 
@@ -89,6 +92,8 @@ public sealed class FreezableTransport(IMeshTransport inner) : IMeshTransport
         private readonly Pipe _sent = new();
         private readonly CancellationTokenSource _closed = new();
         private readonly Task _pumps;
+        private int _aborting;
+        private readonly TaskCompletionSource _abortRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public Connection(FreezableTransport transport, MeshTransportConnection inner)
         {
@@ -146,15 +151,32 @@ public sealed class FreezableTransport(IMeshTransport inner) : IMeshTransport
                 while (true)
                 {
                     var read = await _sent.Reader.ReadAsync(_closed.Token);
-                    await _transport.PassAsync(ref _transport._heldWrites, _closed.Token);
-                    foreach (var segment in read.Buffer)
+                    var aborting = Volatile.Read(ref _aborting) != 0;
+                    if (!aborting)
                     {
-                        await _inner.Output.WriteAsync(segment, _closed.Token);
+                        await _transport.PassAsync(ref _transport._heldWrites, _closed.Token);
+                    }
+
+                    // Aborting: what the node flushed before closing still goes out, as a socket's buffer would,
+                    // unless the node is frozen (then it never left the process).
+                    if (!aborting || !_transport.IsFrozen)
+                    {
+                        foreach (var segment in read.Buffer)
+                        {
+                            await _inner.Output.WriteAsync(segment, _closed.Token);
+                        }
                     }
 
                     _sent.Reader.AdvanceTo(read.Buffer.End);
+                    if (aborting)
+                    {
+                        break;
+                    }
+
                     if (read.IsCompleted || read.IsCanceled)
                     {
+                        await _inner.Output.CompleteAsync(); // the node closed its side; the connection ends at its abort
+                        await _abortRequested.Task;
                         break;
                     }
                 }
@@ -162,17 +184,31 @@ public sealed class FreezableTransport(IMeshTransport inner) : IMeshTransport
             catch (Exception)
             {
                 // Closed, or the wire failed: the node learns it from its input, as with a real socket.
-                _inner.Abort();
-                return;
             }
 
-            await _inner.Output.CompleteAsync(); // the node closed its side
+            _inner.Abort();
+            _closed.Cancel();
         }
 
         public override void Abort()
         {
-            _closed.Cancel();
-            _inner.Abort();
+            if (Interlocked.Exchange(ref _aborting, 1) != 0)
+            {
+                return;
+            }
+
+            _abortRequested.TrySetResult();
+
+            if (_transport.IsFrozen)
+            {
+                _closed.Cancel();
+                _inner.Abort();
+            }
+            else
+            {
+                _sent.Reader.CancelPendingRead(); // the output pump sends what is queued, then aborts the connection
+                _closed.CancelAfter(TimeSpan.FromSeconds(5)); // a remote that no longer reads cannot hold it open
+            }
         }
 
         public override async ValueTask DisposeAsync()

@@ -40,6 +40,24 @@ public sealed class PlacementCopyTests
     }
 
     [Fact]
+    public async Task A_client_node_that_writes_and_stops_at_once_still_leaves_the_copies_of_its_write()
+    {
+        await using var cluster = await RingTestCluster.StartAsync(6);
+        var (key, owner) = RingTestKeys.WithThreePositionsOnOneNode(cluster);
+        var client = cluster.Remove(await cluster.AddNodeAsync(join: false)); // connected, not storing: a one-shot `chord set`
+        await Eventually.UntilAsync(() => client.Members.Count(m => m.IsStoring) == 6, "the client to learn the ring");
+        await client.SetAsync(key, "from a client");
+        await client.DisposeAsync();
+
+        var positions = KeyHashes.All(RingNode.KeyBytes(key));
+        var predecessor = cluster.Nodes.Single(n => n.Id == owner.Prev!.Id);
+        var ownedByOwner = KeyHashes.Methods.Where(m => owner.Find(positions[(int)m])!.Id == owner.Id).ToList();
+        await Eventually.UntilAsync(
+            () => ownedByOwner.All(m => predecessor.PeekLocalForTest(m, positions[(int)m])?.Value == MsgValue.Str("from a client")),
+            TimeSpan.FromSeconds(30), "the predecessor to hold copies of the client's write");
+    }
+
+    [Fact]
     public async Task A_copies_frame_is_kept_only_for_the_keys_own_positions_and_one_naming_another_position_is_refused_whole()
     {
         var logs = new LogCapture();

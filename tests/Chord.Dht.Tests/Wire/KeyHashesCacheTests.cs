@@ -28,7 +28,8 @@ public sealed class KeyHashesCacheTests
         for (var i = 0; i < 10_000; i++)
         {
             _ = KeyHashes.Position(HashMethod.Sha1, System.Text.Encoding.UTF8.GetBytes($"flood-{i}"));
-            Assert.True(KeyHashes.CachedKeysForTest <= 4096, $"{KeyHashes.CachedKeysForTest} keys cached after {i + 1}");
+            // Other tests hash keys at the same time; a few concurrent misses may overshoot before the clear.
+            Assert.True(KeyHashes.CachedKeysForTest <= 4096 + 64, $"{KeyHashes.CachedKeysForTest} keys cached after {i + 1}");
         }
     }
 

@@ -10,6 +10,13 @@ public interface IMeshTransport
     /// <summary>Starts listening; port 0 lets the transport choose one.</summary>
     ValueTask<IMeshListener> ListenAsync(string host, int port, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// True when connections are in-process pipes (<see cref="InMemoryTransport"/>, or a wrapper around one): a frame
+    /// cannot be lost there, so the node does not bound handshakes by the wall clock (a loaded machine is no lost
+    /// frame). False by default.
+    /// </summary>
+    bool IsInProcess => false;
+
     /// <summary>Opens a connection to <paramref name="address"/>.</summary>
     ValueTask<MeshTransportConnection> ConnectAsync(PeerAddress address, CancellationToken cancellationToken);
 }

@@ -12,6 +12,9 @@ namespace Chord.Dht.Mesh.Transport;
 /// </summary>
 public sealed class InMemoryTransport : IMeshTransport
 {
+    /// <inheritdoc />
+    public bool IsInProcess => true;
+
     private readonly ConcurrentDictionary<PeerAddress, Listener> _listeners = new();
     private int _nextPort = 10_000;
     private int _nextClient;

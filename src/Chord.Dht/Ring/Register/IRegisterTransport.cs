@@ -25,8 +25,9 @@ internal interface IRegisterTransport
     string? AcceptorNode(byte[] key, int position) => null;
 
     /// <summary>
-    /// A quorum accepted <paramref name="value"/> at <paramref name="version"/> under this proposer's ballot (an update
-    /// that wrote, or a prepare round that committed what it found): the ring keeps its placement copies from here.
+    /// A quorum accepted <paramref name="value"/> at <paramref name="version"/> under this proposer's ballot (every
+    /// accept round that reached its quorum: a write, a read's commit, a kept value): the ring keeps its placement
+    /// copies from here. Not called for a round whose answers did not all come back in time, even if it landed.
     /// </summary>
     void Committed(byte[] key, MsgValue value, EntryVersion version)
     {

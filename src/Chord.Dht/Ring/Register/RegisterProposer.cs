@@ -115,10 +115,7 @@ internal sealed class RegisterProposer
                 {
                     state.Commit(following, value, version);
                     Interlocked.Increment(ref _oneRoundWrites);
-                    if (decision.Write)
-                    {
-                        _transport.Committed(key, value, version);
-                    }
+                    _transport.Committed(key, value, version);
 
                     return new RegisterOutcome(decision.Write, before, new VersionedValue(value, version), quorumRounds);
                 }

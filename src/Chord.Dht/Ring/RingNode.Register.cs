@@ -495,9 +495,9 @@ public sealed partial class RingNode
         {
             await Task.WhenAll(sends).WaitAsync(CopyDrainBound, Options.Mesh.TimeProvider);
         }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException or MeshConnectException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Hints: what did not go out in time is left to repair.
+            // Hints: what did not go out in time (or failed) is left to repair; disposing goes on.
         }
     }
 

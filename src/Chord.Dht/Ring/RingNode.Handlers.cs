@@ -117,23 +117,32 @@ public sealed partial class RingNode
         position = default;
         requestId = null;
         hops = 0;
-        if (p[1].Kind != MsgKind.Bin || p[2].Kind != MsgKind.Bin || !KeyHashes.TryParse(p[1].AsBytes().Span, out method))
+        if (p[1].Kind != MsgKind.Bin || !KeyHashes.TryParse(p[1].AsBytes().Span, out method) || !TryReadPosition(p[2], out position))
         {
             return false;
         }
 
-        // 512 bits need 88 base58 digits; a longer text is refused before any (quadratic) big-integer work.
-        if (p[2].AsBytes().Length > 90 || !Base58.TryDecode(p[2].AsAscii(), out var value))
-        {
-            return false;
-        }
-
-        position = new RingPosition(value);
         if (p.Length > trailingAt + 1 && p[trailingAt].Kind == MsgKind.Str && p[trailingAt + 1].TryGetInt32(out hops))
         {
             requestId = p[trailingAt].AsString();
         }
 
+        return true;
+    }
+
+    /// <summary>
+    /// A position as it travels: base58 digits in a bin. 512 bits need 88 digits; a longer text is refused before any
+    /// (quadratic) big-integer work.
+    /// </summary>
+    private static bool TryReadPosition(MsgValue packet, out RingPosition position)
+    {
+        position = default;
+        if (packet.Kind != MsgKind.Bin || packet.AsBytes().Length > 90 || !Base58.TryDecode(packet.AsAscii(), out var value))
+        {
+            return false;
+        }
+
+        position = new RingPosition(value);
         return true;
     }
 

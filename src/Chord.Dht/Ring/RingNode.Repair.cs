@@ -56,9 +56,8 @@ public sealed partial class RingNode
         }
 
         var owners = KeyHashes.All(key).Select(p => OwnerOf(p.Reduced, null)?.Id).ToList();
-        var copies = owners.Distinct().Count() <= 2 ? 2 : owners.Count(o => o == Id) >= 3 ? 1 : 0;
-        // Never on a py2p node: it does not own the copy, so it would forward it on as its own unversioned store.
-        foreach (var target in Neighbours(-1).Where(n => !IsPy2pMember(n)).Take(copies).ToList())
+        var copies = CopiesNeeded(owners.Distinct().Count(), owners.Count(o => o == Id));
+        foreach (var target in CopyTargets(Neighbours(-1), copies).ToList())
         {
             var peer = Mesh.GetPeer(target.Id) ?? await Mesh.ConnectAsync(target.Address, target.Id, _stopping.Token);
             var copy = new PositionRequest(SubFlag.Store, method, position, value, version, key, Replica: true);
@@ -100,9 +99,7 @@ public sealed partial class RingNode
         var targets = new Dictionary<string, (RingMember Member, List<int> Positions)>(StringComparer.Ordinal);
         foreach (var group in Enumerable.Range(0, positions.Length).GroupBy(i => owners[i]!.Id, StringComparer.Ordinal))
         {
-            var copies = distinct <= 2 ? 2 : group.Count() >= 3 ? 1 : 0;
-            // Never on a py2p node: it does not own the copy, so it would forward it on as its own unversioned store.
-            foreach (var target in PredecessorsOf(ring, owners[group.First()]!).Where(n => !IsPy2pMember(n)).Take(copies))
+            foreach (var target in CopyTargets(PredecessorsOf(ring, owners[group.First()]!), CopiesNeeded(distinct, group.Count())))
             {
                 if (!targets.TryGetValue(target.Id, out var entry))
                 {
@@ -148,6 +145,19 @@ public sealed partial class RingNode
         }
     }
 
+    /// <summary>
+    /// The placement rule (see remarks): how many predecessors keep copies of the positions one owner holds, given how
+    /// many distinct nodes own the key's five positions and how many of them this owner holds.
+    /// </summary>
+    private static int CopiesNeeded(int distinctOwners, int positionsOfOwner) => distinctOwners <= 2 ? 2 : positionsOfOwner >= 3 ? 1 : 0;
+
+    /// <summary>
+    /// The first <paramref name="copies"/> of an owner's <paramref name="predecessors"/> (nearest first) that keep its
+    /// copies: never a py2p node, which does not own the copy and would forward it on as its own unversioned store.
+    /// </summary>
+    private IEnumerable<RingMember> CopyTargets(IEnumerable<RingMember> predecessors, int copies) =>
+        predecessors.Where(n => !IsPy2pMember(n)).Take(copies);
+
     /// <summary><c>[copies, key, value, version, method, position, method, position, ...]</c> (PROTOCOL-EXTENSIONS.md).</summary>
     private static MsgValue[] CopiesPayload(byte[] key, MsgValue value, EntryVersion version, List<int> indices, RingPosition[] positions)
     {
@@ -183,9 +193,8 @@ public sealed partial class RingNode
         var requests = new List<PositionRequest>((p.Length - 4) / 2);
         for (var at = 4; at < p.Length; at += 2)
         {
-            if (p[at].Kind != MsgKind.Bin || p[at + 1].Kind != MsgKind.Bin || !KeyHashes.TryParse(p[at].AsBytes().Span, out var method)
-                || p[at + 1].AsBytes().Length > 90 || !Base58.TryDecode(p[at + 1].AsAscii(), out var position)
-                || position != positions[(int)method].Value)
+            if (p[at].Kind != MsgKind.Bin || !KeyHashes.TryParse(p[at].AsBytes().Span, out var method)
+                || !TryReadPosition(p[at + 1], out var position) || position != positions[(int)method])
             {
                 LogRefusedOnce(from, "a copies frame naming a position that is not one of its key's; dropped");
                 return;

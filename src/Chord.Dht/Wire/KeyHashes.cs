@@ -39,7 +39,7 @@ public static class KeyHashes
     /// <summary>The cache holds at most this many keys; it is emptied when full (a few MB at most, whatever keys arrive).</summary>
     private const int CacheCapacity = 4096;
 
-    private static readonly ConcurrentDictionary<byte[], RingPosition[]> Cache = new(KeyBytesComparer.Instance);
+    private static readonly ConcurrentDictionary<byte[], RingPosition[]> Cache = new(Ring.ByteArrayComparer.Instance);
 
     private static int _cached;
 
@@ -130,26 +130,5 @@ public static class KeyHashes
 
         var value = new BigInteger(digest[..length], isUnsigned: true, isBigEndian: true);
         return new RingPosition(value << shift);
-    }
-
-    /// <summary>Compares keys by content, as arrays or as spans (the cache is looked up without copying the key).</summary>
-    private sealed class KeyBytesComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
-    {
-        public static readonly KeyBytesComparer Instance = new();
-
-        public bool Equals(byte[]? x, byte[]? y) => x is null ? y is null : y is not null && x.AsSpan().SequenceEqual(y);
-
-        public int GetHashCode(byte[] obj) => GetHashCode((ReadOnlySpan<byte>)obj);
-
-        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
-
-        public int GetHashCode(ReadOnlySpan<byte> alternate)
-        {
-            var hash = new HashCode();
-            hash.AddBytes(alternate);
-            return hash.ToHashCode();
-        }
-
-        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
 }

@@ -54,6 +54,15 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
             ? new(highest.Counter + 1, writer)
             : throw new ChordWriteException($"No version follows {highest}: counters stop at {MaxCounter} (2^53).", 0);
 
+    /// <summary>
+    /// A version <paramref name="skip"/> counters beyond <see cref="After"/>, for a proposer that must overtake a
+    /// writer whose counter moves on while its own prepare travels; <see cref="After"/> itself once that would pass
+    /// <see cref="HeadroomStart"/> (above it the owners accept steps of <see cref="HeadroomStep"/> only).
+    /// </summary>
+    /// <exception cref="ChordWriteException">The counter is already at <see cref="MaxCounter"/>: no later version exists.</exception>
+    public static EntryVersion Beyond(EntryVersion highest, string writer, int skip) =>
+        skip > 0 && highest.Counter < HeadroomStart - skip ? new(highest.Counter + 1 + skip, writer) : After(highest, writer);
+
     /// <summary>True when the counter and writer are in the range a version from the wire may take.</summary>
     public bool IsInRange => Counter is >= 0 and <= MaxCounter && Writer.Length <= MaxWriterLength;
 

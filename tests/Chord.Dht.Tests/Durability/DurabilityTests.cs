@@ -246,9 +246,6 @@ public class DurabilityTests(ITestOutputHelper output)
 
         // The write returned once a quorum accepted; the accept to this position may still be on its way.
         await Eventually.UntilAsync(() => owner.PeekLocalForTest(HashMethod.Sha256, position)?.Value == MsgValue.Str("v"), "the owner to hold the value");
-
-        // The write returned once a quorum accepted; the accept to this position may still be on its way.
-        await Eventually.UntilAsync(() => owner.PeekLocalForTest(HashMethod.Sha256, position)?.Value == MsgValue.Str("v"), "the owner to hold the value");
         owner.RemoveLocalForTest(HashMethod.Sha256, position);
 
         var repaired = 0;
@@ -315,27 +312,43 @@ public class DurabilityTests(ITestOutputHelper output)
             () => cluster.Nodes.All(n => crashed.All(c => n.Members.All(m => m.Id != c.Id)) && n.GetStatistics().RepairsInProgress == 0),
             Patience, "every survivor to forget the crashed nodes and finish repairing");
 
-    private static async Task<List<string>> FindLostAsync(RingTestCluster cluster, Dictionary<string, string> expected)
+    /// <summary>
+    /// Reads every key once through a random survivor. A read that times out is asked once more before the key counts
+    /// as lost: right after a crash a read may spend its deadline on routes to the dead owners and on the register's
+    /// rounds that re-commit what the survivors hold, which is a slow answer, not a lost write (how often it happened
+    /// is reported). A second timeout, a missing key or another value is a loss.
+    /// </summary>
+    private async Task<List<string>> FindLostAsync(RingTestCluster cluster, Dictionary<string, string> expected)
     {
         var lost = new List<string>();
+        var slow = 0;
         var random = new Random(1);
         foreach (var batch in expected.Chunk(64))
         {
             var results = await Task.WhenAll(batch.Select(async pair =>
             {
-                try
+                var reader = cluster.Nodes[random.Next(cluster.Nodes.Count)];
+                for (var attempt = 1; ; attempt++)
                 {
-                    var value = await cluster.Nodes[random.Next(cluster.Nodes.Count)].GetAsync(pair.Key);
-                    return value == MsgValue.Str(pair.Value) ? null : $"{pair.Key}: read {value}, expected {pair.Value}";
-                }
-                catch (Exception e) when (e is ChordKeyNotFoundException or ChordTimeoutException or ChordNoMajorityException)
-                {
-                    return $"{pair.Key}: {e.GetType().Name}: {e.Message}";
+                    try
+                    {
+                        var value = await reader.GetAsync(pair.Key);
+                        return value == MsgValue.Str(pair.Value) ? null : $"{pair.Key}: read {value}, expected {pair.Value}";
+                    }
+                    catch (ChordTimeoutException) when (attempt == 1)
+                    {
+                        Interlocked.Increment(ref slow);
+                    }
+                    catch (Exception e) when (e is ChordKeyNotFoundException or ChordTimeoutException or ChordNoMajorityException)
+                    {
+                        return $"{pair.Key}: {e.GetType().Name}: {e.Message}";
+                    }
                 }
             }));
             lost.AddRange(results.OfType<string>());
         }
 
+        output.WriteLine($"reads of {expected.Count} keys: {slow} timed out once and were asked again");
         return lost;
     }
 }

@@ -38,4 +38,18 @@ public sealed class EntryVersionRangeTests
         Assert.Equal(EntryVersion.HeadroomStart + 1, next.Counter);
         Assert.True(EntryVersion.HeadroomStart + (1L << 51) < EntryVersion.MaxCounter, "2^51 steps of headroom at least");
     }
+
+    [Fact]
+    public void A_ballot_that_skips_ahead_stays_below_the_headroom_and_steps_by_one_above_it()
+    {
+        Assert.Equal(new EntryVersion(9, "me"), EntryVersion.Beyond(new EntryVersion(5, "w"), "me", skip: 3));
+        Assert.Equal(new EntryVersion(6, "me"), EntryVersion.Beyond(new EntryVersion(5, "w"), "me", skip: 0));
+
+        // Skipping would pass the headroom start, where owners take steps of HeadroomStep only: one step, as After.
+        var near = new EntryVersion(EntryVersion.HeadroomStart - 2, "w");
+        Assert.Equal(EntryVersion.After(near, "me"), EntryVersion.Beyond(near, "me", skip: 16));
+        var above = new EntryVersion(EntryVersion.HeadroomStart + 10, "w");
+        Assert.Equal(EntryVersion.After(above, "me"), EntryVersion.Beyond(above, "me", skip: 16));
+        Assert.Throws<ChordWriteException>(() => EntryVersion.Beyond(new EntryVersion(EntryVersion.MaxCounter, "w"), "me", skip: 4));
+    }
 }

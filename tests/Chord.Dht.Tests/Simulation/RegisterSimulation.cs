@@ -44,6 +44,9 @@ internal sealed class RegisterSimulation
 
     public long Crashes { get; private set; }
 
+    /// <summary>Operations that ran out of time (liveness: none in a calm network).</summary>
+    public long TimedOut { get; private set; }
+
     /// <summary>Runs the clients to the end and returns the history.</summary>
     public History Run()
     {
@@ -110,7 +113,7 @@ internal sealed class RegisterSimulation
         _events.Enqueue(action, (_time.GetTimestamp() + (long)(after.TotalSeconds * _time.TimestampFrequency), _seq++));
 
     private TimeSpan Delay() => TimeSpan.FromMilliseconds(
-        _random.NextDouble() < _settings.SlowChance ? _random.Next(20, 300) : _random.Next(0, 6));
+        _random.NextDouble() < _settings.SlowChance ? _random.Next(20, 300) : _random.Next(_settings.MinDelayMs, _settings.MaxDelayMs + 1));
 
     /// <summary>Sends one request to an acceptor and its answer back, through the faulty network.</summary>
     private Task<AcceptorReply?> Send(string from, int index, string what, Func<SimAcceptor, AcceptorReply> handle, CancellationToken cancellationToken)
@@ -196,6 +199,11 @@ internal sealed class RegisterSimulation
         }
         catch (Exception e) when (e is OperationCanceledException or ChordWriteException)
         {
+            if (e is OperationCanceledException)
+            {
+                TimedOut++;
+            }
+
             // Timed out, or met a write it cannot tell from its own: a write may still take effect; a read tells nothing.
             if (op.Kind == OperationKind.Read)
             {
@@ -222,7 +230,7 @@ internal sealed class RegisterSimulation
             Proposer = new RegisterProposer(this, new RegisterSettings
             {
                 PositionTimeout = TimeSpan.FromMilliseconds(50),
-                MaxBackoff = TimeSpan.FromMilliseconds(20),
+                MaxBackoff = TimeSpan.FromMilliseconds(200),
                 InlineContinuations = true,
             }, new Random(sim._random.Next()));
         }
@@ -296,6 +304,12 @@ internal sealed record SimulationSettings
     public double SlowChance { get; init; } = 0.05;
 
     public double CrashChancePerMs { get; init; } = 0.002;
+
+    /// <summary>The usual one-way delay of a message, in milliseconds (a slow one is 20 to 300).</summary>
+    public int MinDelayMs { get; init; }
+
+    /// <summary>The longest usual one-way delay, in milliseconds: tens on a loaded machine, where duels last longest.</summary>
+    public int MaxDelayMs { get; init; } = 5;
 
     /// <summary>Let crashes leave fewer than a quorum up for a while (operations then time out).</summary>
     public bool AllowMinorityOnly { get; init; }

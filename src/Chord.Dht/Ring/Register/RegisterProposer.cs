@@ -88,7 +88,8 @@ internal sealed class RegisterProposer
         VersionedValue? decidedOn = null;
         var mayHaveLanded = false; // an accept of a change of ours may have been taken somewhere
         var quorumRounds = 0; // prepare and accept rounds sent, what the outcome reports
-        for (var round = 1; ; round++)
+        var conflicts = 0; // rounds of this update refused or short of a quorum: the backoff grows with them
+        while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (state.Next is { } sticky)
@@ -124,12 +125,16 @@ internal sealed class RegisterProposer
                 mayHaveLanded |= decision.Write && accepted.MayHaveLanded;
                 progress.MayHaveLanded = mayHaveLanded;
                 Interlocked.Increment(ref _conflicts);
+                conflicts++; // no pause: one refusal of a sticky ballot is a single other writer, not yet a duel
                 state.Lose(accepted.Highest);
                 continue;
             }
 
             Interlocked.Increment(ref _fullRounds);
-            var ballot = EntryVersion.After(state.Highest, _transport.ProposerId);
+            // After a conflict, prepare some counters beyond the highest seen: a sticky proposer writing the key in one
+            // round per write moves its promise on by one per write, and a prepare just above what it promised when
+            // we heard of it is already below its promise when it arrives (starvation, seen in the simulation).
+            var ballot = EntryVersion.Beyond(state.Highest, _transport.ProposerId, Math.Min(Math.Max(conflicts - 2, 0), MaxSkip));
             state.See(ballot); // never prepared twice, whatever happens to this round
             quorumRounds++;
             var promises = await CollectAsync(i => _transport.PrepareAsync(key, i, ballot, cancellationToken),
@@ -138,7 +143,7 @@ internal sealed class RegisterProposer
             if (promises.Ok.Count < _settings.PrepareQuorum)
             {
                 Interlocked.Increment(ref _conflicts);
-                await BackoffAsync(round, cancellationToken).ConfigureAwait(false);
+                await BackoffAsync(++conflicts, cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -157,7 +162,7 @@ internal sealed class RegisterProposer
                 // refused: deciding on the empties would commit "nothing" over that value. Go above its promise.
                 Interlocked.Increment(ref _conflicts);
                 state.See(refused.Promised);
-                await BackoffAsync(round, cancellationToken).ConfigureAwait(false);
+                await BackoffAsync(++conflicts, cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -214,7 +219,7 @@ internal sealed class RegisterProposer
             progress.MayHaveLanded = mayHaveLanded;
             Interlocked.Increment(ref _conflicts);
             state.Lose(acks.Highest);
-            await BackoffAsync(round, cancellationToken).ConfigureAwait(false);
+            await BackoffAsync(++conflicts, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -230,8 +235,13 @@ internal sealed class RegisterProposer
         return nodes;
     }
 
-    /// <summary>A random pause that grows with the attempts, so duelling proposers stop refusing each other.</summary>
-    private async Task BackoffAsync(int round, CancellationToken cancellationToken)
+    /// <summary>
+    /// A random pause after the <paramref name="conflicts"/>-th conflict of one update, so that duelling proposers stop
+    /// refusing each other: uniform in [0, ceiling) ("full jitter"), the ceiling doubling from one round time (as
+    /// measured here) up to <see cref="RegisterSettings.MaxBackoff"/>. A pause shorter than a round does not end a
+    /// duel: on a loaded machine rounds take tens of milliseconds, so a fixed few milliseconds would not either.
+    /// </summary>
+    private async Task BackoffAsync(int conflicts, CancellationToken cancellationToken)
     {
         double fraction;
         lock (_randomLock)
@@ -239,7 +249,9 @@ internal sealed class RegisterProposer
             fraction = _random.NextDouble();
         }
 
-        var pause = TimeSpan.FromMilliseconds(fraction * Math.Min(_settings.MaxBackoff.TotalMilliseconds, 2.0 * round));
+        var round = Math.Max(RoundTime.TotalMilliseconds, MinimumBackoffBase.TotalMilliseconds);
+        var ceiling = Math.Min(_settings.MaxBackoff.TotalMilliseconds, round * Math.Pow(2, Math.Min(conflicts - 1, 16)));
+        var pause = TimeSpan.FromMilliseconds(fraction * ceiling);
         if (pause <= TimeSpan.Zero)
         {
             return;
@@ -250,6 +262,24 @@ internal sealed class RegisterProposer
         using var cancelled = cancellationToken.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), done);
         await done.Task.ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>The most counters a prepare skips beyond the highest it saw (one more per conflict of the update, up to this).</summary>
+    private const int MaxSkip = 16;
+
+    /// <summary>The smallest base of the backoff: a round that answered at once still pauses up to this on its first conflict.</summary>
+    private static readonly TimeSpan MinimumBackoffBase = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>How long a quorum round of this proposer takes, smoothed (an exponentially weighted mean, 1/8 per round).</summary>
+    public TimeSpan RoundTime => TimeSpan.FromTicks(Volatile.Read(ref _roundTicks));
+
+    private long _roundTicks;
+
+    /// <summary>Folds one round's duration into <see cref="RoundTime"/> (races between rounds only lose a sample).</summary>
+    private void SampleRound(TimeSpan elapsed)
+    {
+        var mean = Volatile.Read(ref _roundTicks);
+        Volatile.Write(ref _roundTicks, mean == 0 ? elapsed.Ticks : mean + ((elapsed.Ticks - mean) / 8));
     }
 
     private TaskCompletionSource NewCompletion() =>
@@ -276,6 +306,7 @@ internal sealed class RegisterProposer
     {
         var distinct = spread is null ? 0 : spread.Distinct(StringComparer.Ordinal).Count();
         var collector = new Collector(quorum, waitForEmpty, settle, spread, Math.Min(quorum, distinct), NewCompletion());
+        var started = _transport.Time.GetTimestamp();
         for (var i = 0; i < RegisterSettings.Positions; i++)
         {
             Task<AcceptorReply?> answer;
@@ -298,7 +329,14 @@ internal sealed class RegisterProposer
         using var cancelled = cancellationToken.Register(static s => ((Collector)s!).Cancel(), collector);
         await collector.Done.ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
-        return collector.Snapshot();
+        var collected = collector.Snapshot();
+        if (collected.Ok.Count + collected.Refused >= quorum && !collected.WaitedOut)
+        {
+            // A round that heard a quorum before any position deadline: what a round costs now.
+            SampleRound(_transport.Time.GetElapsedTime(started));
+        }
+
+        return collected;
     }
 
     private void Trim()
@@ -329,7 +367,9 @@ internal sealed class RegisterProposer
     /// <param name="Highest">The promise the next ballot must exceed (see BallotToBeat).</param>
     /// <param name="Unheard">True when some position gave no answer at all.</param>
     /// <param name="RefusedNewest">Of the refusals, the one that reported the highest accepted ballot (null: none refused).</param>
-    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null)
+    /// <param name="Refused">How many positions answered no.</param>
+    /// <param name="WaitedOut">True when the round ended at (or after) its position deadline.</param>
+    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null, int Refused = 0, bool WaitedOut = false)
     {
         /// <summary>For an accept: some acceptor may hold the value (it said yes, or its answer never came).</summary>
         public bool MayHaveLanded => Ok.Count > 0 || Unheard;
@@ -376,7 +416,7 @@ internal sealed class RegisterProposer
         {
             lock (_ok)
             {
-                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest);
+                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest, _refused, _deadlinePassed);
             }
         }
 

@@ -26,8 +26,11 @@ internal sealed class RegisterSettings
     /// </summary>
     public TimeSpan EmptyTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>The longest random pause between two attempts after a conflict (duelling proposers back off).</summary>
-    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMilliseconds(40);
+    /// <summary>
+    /// The longest random pause between two attempts after a conflict (duelling proposers back off); the pauses start
+    /// at one round time and double up to this.
+    /// </summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>How many keys' proposer state (sticky ballot, last value) are kept.</summary>
     public int CacheCapacity { get; init; } = 100_000;

@@ -13,6 +13,8 @@ internal static class RingMetrics
     public static readonly Counter<long> Forwarded = Meter.CreateCounter<long>("chord.ring.forwarded", "{request}", "Requests this node forwarded toward an owner");
     public static readonly Counter<long> RouteRetries = Meter.CreateCounter<long>("chord.ring.route_retries", "{retry}", "Requests re-routed around a dead next hop");
     public static readonly Counter<long> MembershipGossip = Meter.CreateCounter<long>("chord.ring.membership_gossip", "{message}", "Directory digests sent to a random peer (membership anti-entropy)");
+    public static readonly Counter<long> ReadsWidened = Meter.CreateCounter<long>("chord.ring.reads_widened", "{read}", "Reads whose first quorum of positions did not decide (or not in time), so the other positions were asked too");
+
     public static readonly Counter<long> ReadRepairs = Meter.CreateCounter<long>("chord.ring.read_repairs", "{read}", "Reads that wrote the newest version back to lagging positions");
     public static readonly Counter<long> CrashRepairs = Meter.CreateCounter<long>("chord.ring.crash_repairs", "{entry}", "Positions re-created after a member vanished");
     public static readonly Counter<long> AntiEntropyRepairs = Meter.CreateCounter<long>("chord.ring.anti_entropy_repairs", "{entry}", "Positions repaired by the anti-entropy sweep");

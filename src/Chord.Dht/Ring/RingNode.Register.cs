@@ -162,7 +162,7 @@ public sealed partial class RingNode
         var quorum = Options.ReadQuorum;
         var answers = await CollectAsync(key, a => a.Exists(x => !x.Answer.Versioned)
             ? a.GroupBy(x => x.Answer.Value).Any(g => g.Count() >= quorum)
-            : Decided(a, quorum), deadline);
+            : Decided(a, quorum), deadline, first: quorum);
         caller.ThrowIfCancellationRequested();
         if (answers.Exists(a => !a.Answer.Versioned))
         {

@@ -41,6 +41,8 @@ public sealed partial class RingNode
         Interlocked.Read(ref _placementCopies))
     {
         RefusedInputs = Interlocked.Read(ref _refusedInputs),
+        ReadsWidened = Interlocked.Read(ref _readsWidened),
+        RetrievesAnswered = Interlocked.Read(ref _retrievesAnswered),
     };
 
     /// <summary>

@@ -21,6 +21,8 @@ public sealed partial class RingNode
     private readonly ConcurrentDictionary<(MeshPeer, HashMethod, BigInteger), ConcurrentQueue<string>> _legacyWaiters = new();
 
     private long _requestCounter;
+    private long _readsWidened;
+    private long _retrievesAnswered;
 
     /// <summary>Queues <paramref name="requestId"/> for the next py2p answer on <paramref name="peer"/>'s connection for this position.</summary>
     private void AwaitPy2pAnswer(MeshPeer peer, HashMethod method, RingPosition position, string requestId) =>
@@ -55,7 +57,14 @@ public sealed partial class RingNode
     /// Retrieves the key's positions until <paramref name="enough"/> says the answers suffice, all five answered, or
     /// the token is cancelled (the deadline). Positions that fail to answer are simply missing from the list.
     /// </summary>
-    private async Task<List<PositionAnswer>> CollectAsync(byte[] key, Func<List<PositionAnswer>, bool> enough, CancellationToken cancellationToken)
+    /// <param name="key">The key.</param>
+    /// <param name="enough">Whether the answers so far decide the read (called under the list's lock).</param>
+    /// <param name="cancellationToken">The deadline.</param>
+    /// <param name="first">
+    /// How many positions to ask at once (the cheapest: those this node owns first); the others are asked when those
+    /// answered without deciding, or when <see cref="RingOptions.ReadHedgeAfter"/> passed first. 5: all at once.
+    /// </param>
+    private async Task<List<PositionAnswer>> CollectAsync(byte[] key, Func<List<PositionAnswer>, bool> enough, CancellationToken cancellationToken, int first = 5)
     {
         // Each position's task reports into one list as it answers, and the first report that satisfies `enough`
         // (or the last one) ends the wait: one completion for the whole quorum, where a Task.WhenAny loop
@@ -63,16 +72,37 @@ public sealed partial class RingNode
         var positions = KeyHashes.All(key);
         var answers = new List<PositionAnswer>(5);
         var collected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var pending = KeyHashes.Methods.Count;
-        foreach (var method in KeyHashes.Methods)
+        var pending = KeyHashes.Methods.Count; // positions not yet reported, asked or not
+        var order = AskingOrder(positions, first);
+        var firstOutstanding = order.First; // of the first positions asked, those not yet reported
+        var restSent = order.First == order.Methods.Length ? 1 : 0;
+        for (var i = 0; i < order.First; i++)
         {
-            _ = CollectOneAsync(method);
+            _ = CollectOneAsync(order.Methods[i], first: true);
         }
 
+        using var hedge = restSent == 0 && !collected.Task.IsCompleted
+            ? Options.Mesh.TimeProvider.CreateTimer(static s => ((Action)s!)(), (Action)SendRest, Options.ReadHedgeAfter, Timeout.InfiniteTimeSpan)
+            : null;
         await collected.Task;
         return answers; // complete: nothing is added once `collected` is set
 
-        async Task CollectOneAsync(HashMethod method)
+        void SendRest()
+        {
+            if (Interlocked.Exchange(ref restSent, 1) != 0 || collected.Task.IsCompleted)
+            {
+                return;
+            }
+
+            RingMetrics.ReadsWidened.Add(1);
+            Interlocked.Increment(ref _readsWidened);
+            for (var i = order.First; i < order.Methods.Length; i++)
+            {
+                _ = CollectOneAsync(order.Methods[i], first: false);
+            }
+        }
+
+        async Task CollectOneAsync(HashMethod method, bool first)
         {
             Answer? answer = null;
             try
@@ -84,6 +114,7 @@ public sealed partial class RingNode
                 // A position that fails to answer (timeout, no route) is simply missing from the list.
             }
 
+            var widen = false;
             lock (answers)
             {
                 if (collected.Task.IsCompleted)
@@ -104,9 +135,47 @@ public sealed partial class RingNode
                 if (--pending == 0)
                 {
                     collected.TrySetResult();
+                    return;
                 }
+
+                // The first positions all reported and did not decide: ask the others (outside the lock, since a
+                // position this node owns answers at once, on this thread).
+                widen = first && --firstOutstanding == 0;
+            }
+
+            if (widen)
+            {
+                SendRest();
             }
         }
+    }
+
+    /// <summary>
+    /// The order in which a read asks a key's positions: those this node owns first (no frame), then the others in
+    /// method order; and how many of them to ask at once.
+    /// </summary>
+    private (HashMethod[] Methods, int First) AskingOrder(RingPosition[] positions, int first)
+    {
+        var methods = new HashMethod[positions.Length];
+        var at = 0;
+        for (var i = 0; i < positions.Length; i++)
+        {
+            if (OwnerOf(positions[i].Reduced, null)?.Id == Id)
+            {
+                methods[at++] = (HashMethod)i;
+            }
+        }
+
+        var local = at;
+        for (var i = 0; i < positions.Length; i++)
+        {
+            if (Array.IndexOf(methods, (HashMethod)i, 0, local) < 0)
+            {
+                methods[at++] = (HashMethod)i;
+            }
+        }
+
+        return (methods, Options.ReadHedgeAfter > TimeSpan.Zero ? Math.Clamp(first, 1, positions.Length) : positions.Length);
     }
 
     private async Task<Answer> RetrieveForQuorumAsync(HashMethod method, RingPosition position, CancellationToken cancellationToken)
@@ -444,6 +513,7 @@ public sealed partial class RingNode
         switch (request.Kind)
         {
             case SubFlag.Retrieve:
+                Interlocked.Increment(ref _retrievesAnswered);
                 return _table.TryGetValue(slot, out var held)
                     ? new Answer(held.Value, hops, true, null, null, held.Version, held.Key, Versioned: held.Version is not null || !held.HasValue)
                     {

@@ -66,6 +66,15 @@ public sealed class RingOptions
     /// </summary>
     public TimeSpan SuspectAfter { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// A read of a key the register serves asks a read quorum of its positions first (those this node owns, then the
+    /// others), which decide it whenever they hold the same committed value; the other positions are asked when those
+    /// answered without deciding (a write in flight, a position that lost its state), or once this much time passed
+    /// without an answer that decides (a slow or frozen owner among the first). Zero asks all five at once, as py2p
+    /// does. Each position not asked saves its request and answer frames (two per hop).
+    /// </summary>
+    public TimeSpan ReadHedgeAfter { get; set; } = TimeSpan.FromMilliseconds(20);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {
@@ -81,6 +90,7 @@ public sealed class RingOptions
         Check(RepairTimeout > TimeSpan.Zero, nameof(RepairTimeout), RepairTimeout, "a positive time");
         Check(AntiEntropyInterval > TimeSpan.Zero, nameof(AntiEntropyInterval), AntiEntropyInterval, "a positive time");
         Check(SuspectAfter > TimeSpan.Zero, nameof(SuspectAfter), SuspectAfter, "a positive time");
+        Check(ReadHedgeAfter >= TimeSpan.Zero && ReadHedgeAfter < RequestTimeout, nameof(ReadHedgeAfter), ReadHedgeAfter, "zero (ask every position at once) or a time shorter than RequestTimeout");
         Check(AntiEntropyBatch >= 1, nameof(AntiEntropyBatch), AntiEntropyBatch, "at least 1");
         Check(ReadQuorum + WriteQuorum > 5, "ReadQuorum + WriteQuorum", ReadQuorum + WriteQuorum, "more than 5, so every read quorum meets every write quorum");
     }

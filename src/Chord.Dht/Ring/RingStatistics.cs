@@ -14,4 +14,13 @@ public sealed record RingStatistics(int Entries, int Tombstones, int RepairsInPr
     /// extension or trailing packets from an unauthenticated peer): every one, though each peer is logged once a minute.
     /// </summary>
     public long RefusedInputs { get; init; }
+
+    /// <summary>
+    /// Reads started here whose first quorum of positions did not decide them (or not within
+    /// <see cref="RingOptions.ReadHedgeAfter"/>), so that the other positions were asked too.
+    /// </summary>
+    public long ReadsWidened { get; init; }
+
+    /// <summary>Retrieves of a position this node answered as its owner, for itself or for another node.</summary>
+    public long RetrievesAnswered { get; init; }
 }

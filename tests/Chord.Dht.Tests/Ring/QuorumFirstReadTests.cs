@@ -1,0 +1,112 @@
+using Chord.Dht.Ring;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Tests.Ring;
+
+/// <summary>
+/// Reads of register keys ask a read quorum of positions first (<see cref="RingOptions.ReadHedgeAfter"/>) and the
+/// other two only when those do not decide the read, or not in time.
+/// </summary>
+public sealed class QuorumFirstReadTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task A_read_whose_first_three_positions_agree_asks_no_other_position()
+    {
+        // A hedge far beyond any answer time here, so that only the answers decide whether the read widens.
+        await using var ring = await RingTestCluster.StartAsync(5, configure: Quiet(TimeSpan.FromSeconds(8)));
+        var storing = ring.Nodes.ToList();
+        var client = await ring.AddNodeAsync(join: false, configure: Quiet(TimeSpan.FromSeconds(8)));
+        await ring.WaitUntilConvergedAsync();
+        await ring.Nodes[0].SetAsync("agreed", "v");
+        await WaitUntilEveryPositionHoldsAsync(storing, "agreed", "v");
+
+        var answeredBefore = storing.Sum(n => n.GetStatistics().RetrievesAnswered);
+        var widenedBefore = client.GetStatistics().ReadsWidened;
+        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("agreed"));
+
+        Assert.Equal(widenedBefore, client.GetStatistics().ReadsWidened);
+        Assert.Equal(3, storing.Sum(n => n.GetStatistics().RetrievesAnswered) - answeredBefore);
+    }
+
+    [Fact]
+    public async Task A_read_whose_first_positions_disagree_asks_the_other_two_and_returns_the_committed_value()
+    {
+        await using var ring = await RingTestCluster.StartAsync(5, configure: Quiet(TimeSpan.FromSeconds(8)));
+        var storing = ring.Nodes.ToList();
+        var client = await ring.AddNodeAsync(join: false, configure: Quiet(TimeSpan.FromSeconds(8)));
+        await ring.WaitUntilConvergedAsync();
+        await ring.Nodes[0].SetAsync("lagging", "v");
+        await WaitUntilEveryPositionHoldsAsync(storing, "lagging", "v");
+
+        // The client owns nothing, so it asks sha1, sha224 and sha256 first; sha1's owner loses its entry.
+        var position = KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes("lagging"));
+        OwnerOf(storing, position).RemoveLocalForTest(HashMethod.Sha1, position);
+
+        var widenedBefore = client.GetStatistics().ReadsWidened;
+        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("lagging"));
+        Assert.Equal(widenedBefore + 1, client.GetStatistics().ReadsWidened);
+    }
+
+    [Fact]
+    public async Task A_read_whose_first_position_owner_is_frozen_asks_the_others_after_the_hedge_time()
+    {
+        await using var ring = await RingTestCluster.StartAsync(5, inMemory: true, freezable: true, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30));
+        var storing = ring.Nodes.ToList();
+        var client = await ring.AddNodeAsync(join: false, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30));
+        await ring.WaitUntilConvergedAsync();
+
+        // A key whose sha1 owner holds no other of its positions, so that the other four decide without it.
+        var ids = storing.Select(n => n.Id).ToList();
+        var key = Enumerable.Range(0, 10_000).Select(i => $"hedged-{i}").First(k =>
+            RingTestData.PositionsOwnedBy(ids, k, RingTestData.OwnerOf(ids, RingTestData.Positions(k)[0])) == 1);
+        await ring.Nodes[0].SetAsync(key, "v");
+        await WaitUntilEveryPositionHoldsAsync(storing, key, "v");
+
+        var frozen = OwnerOf(storing, KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes(key)));
+        var widenedBefore = client.GetStatistics().ReadsWidened;
+        ring.FreezableOf(frozen).Freeze();
+        try
+        {
+            Assert.Equal(MsgValue.Str("v"), await client.GetAsync(key));
+            Assert.Equal(widenedBefore + 1, client.GetStatistics().ReadsWidened);
+        }
+        finally
+        {
+            ring.FreezableOf(frozen).Thaw();
+        }
+    }
+
+    [Fact]
+    public void The_hedge_time_must_be_zero_or_shorter_than_the_request_timeout()
+    {
+        new RingOptions { ReadHedgeAfter = TimeSpan.Zero }.Validate();
+        var negative = Assert.Throws<ArgumentOutOfRangeException>(() => new RingOptions { ReadHedgeAfter = TimeSpan.FromMilliseconds(-1) }.Validate());
+        Assert.Contains("ReadHedgeAfter", negative.Message, StringComparison.Ordinal);
+        var tooLong = Assert.Throws<ArgumentOutOfRangeException>(() => new RingOptions { ReadHedgeAfter = TimeSpan.FromSeconds(10) }.Validate());
+        Assert.Contains("shorter than RequestTimeout", tooLong.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>No anti-entropy sweep during the test (its reads would count as answered retrieves).</summary>
+    private static Action<RingOptions> Quiet(TimeSpan hedge) => o =>
+    {
+        o.ReadHedgeAfter = hedge;
+        o.AntiEntropyInterval = TimeSpan.FromHours(1);
+    };
+
+    private static RingNode OwnerOf(IReadOnlyList<RingNode> storing, RingPosition position)
+    {
+        var id = RingTestData.OwnerOf(storing.Select(n => n.Id), position);
+        return storing.Single(n => n.Id == id);
+    }
+
+    /// <summary>Waits until the owner of every position holds the value as its own acceptor state (accepts after the quorum arrive late).</summary>
+    private static Task WaitUntilEveryPositionHoldsAsync(IReadOnlyList<RingNode> storing, string key, string value) =>
+        Eventually.UntilAsync(() => KeyHashes.Methods.All(m =>
+        {
+            var position = KeyHashes.Position(m, RingNode.KeyBytes(key));
+            var owner = OwnerOf(storing, position);
+            return owner.PeekLocalForTest(m, position)?.Value == MsgValue.Str(value) && !owner.DescribeLocalForTest(m, position).EndsWith("(copy)", StringComparison.Ordinal);
+        }), Patience, $"every position of {key} to hold {value}");
+}

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Collections.Immutable;
+using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using MessagePack;
@@ -104,40 +106,79 @@ public sealed class Message
     /// </summary>
     internal static Message Parse(byte[] packed, MessageId id)
     {
+        // The header (type, sender, time) is read in place: no value objects for it, and the sender id, the same few
+        // strings on every frame of a ring, comes from SenderIds. The packets become the payload without a copy.
         var reader = new MessagePackReader(packed);
         if (reader.NextMessagePackType != MessagePackType.Array)
         {
             throw new MsgFormatException("A message must be a msgpack array.");
         }
 
-        var value = MsgPack.Read(ref reader);
+        int count;
+        int type;
+        string sender;
+        long time;
+        try
+        {
+            count = reader.ReadArrayHeader(); // checks the count against the bytes left
+            if (count < 4)
+            {
+                throw new MsgFormatException($"A message has at least 4 packets (type, sender, time, sub-flag); this one has {count}.");
+            }
+
+            var flag = ReadInteger(ref reader);
+            if (flag is not { } known || known is < 0 or > (int)MainFlag.Pong)
+            {
+                throw new MsgFormatException($"Unknown main flag {(flag is { } f ? f.ToString(CultureInfo.InvariantCulture) : "(not an integer)")}; known flags are 0 to 4.");
+            }
+
+            type = (int)known;
+            if (reader.NextMessagePackType != MessagePackType.Binary)
+            {
+                throw new MsgFormatException($"The sender must be a bin; got a {reader.NextMessagePackType}.");
+            }
+
+            var senderBytes = reader.ReadBytes() ?? throw new MsgFormatException("Truncated msgpack bin.");
+            sender = senderBytes.IsSingleSegment ? SenderIds.Get(senderBytes.FirstSpan) : SenderIds.Get(senderBytes.ToArray());
+            time = ReadInteger(ref reader) ?? throw new MsgFormatException("The time must be an integer from -2^63 to 2^63-1.");
+        }
+        catch (MessagePackSerializationException e)
+        {
+            throw new MsgFormatException("Malformed msgpack: " + e.Message, e);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new MsgFormatException("Truncated msgpack value.", e);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new MsgFormatException("A msgpack str or bin announces more bytes than the input holds.", e);
+        }
+
+        var packets = MsgPack.ReadMany(ref reader, count - 3);
         if (!reader.End)
         {
             throw new MsgFormatException("Bytes follow the message array.");
         }
 
-        var packets = value.AsArray();
-        if (packets.Length < 4)
+        return new Message((MainFlag)type, sender, time, ImmutableCollectionsMarshal.AsImmutableArray(packets), packed, id);
+    }
+
+    /// <summary>Reads an integer of up to 2^63-1; null (nothing read) when the next value is not one, or is larger.</summary>
+    private static long? ReadInteger(ref MessagePackReader reader)
+    {
+        if (reader.NextMessagePackType != MessagePackType.Integer)
         {
-            throw new MsgFormatException($"A message has at least 4 packets (type, sender, time, sub-flag); this one has {packets.Length}.");
+            return null;
         }
 
-        if (!packets[0].TryGetInt32(out var type) || type is < 0 or > (int)MainFlag.Pong)
+        if (reader.NextCode != MessagePackCode.UInt64)
         {
-            throw new MsgFormatException($"Unknown main flag {packets[0]}; known flags are 0 to 4.");
+            return reader.ReadInt64();
         }
 
-        if (packets[1].Kind != MsgKind.Bin)
-        {
-            throw new MsgFormatException($"The sender must be a bin; got a {packets[1].Kind}.");
-        }
-
-        if (packets[2].Kind != MsgKind.Int || packets[2].AsInteger() > long.MaxValue)
-        {
-            throw new MsgFormatException($"The time must be an integer; got a {packets[2].Kind}.");
-        }
-
-        return new Message((MainFlag)type, packets[1].AsAscii(), packets[2].AsInt64(), packets[3..], packed, id);
+        var value = reader.ReadUInt64();
+        return value <= long.MaxValue ? (long)value : null;
     }
 
     /// <inheritdoc />

@@ -133,6 +133,36 @@ public static class MsgPack
         }
     }
 
+    /// <summary>
+    /// Reads <paramref name="count"/> values in a row into an array the caller then owns (the packets of a message
+    /// after its header); malformed or truncated input throws <see cref="MsgFormatException"/>.
+    /// </summary>
+    public static MsgValue[] ReadMany(ref MessagePackReader reader, int count)
+    {
+        var items = new MsgValue[count];
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                items[i] = ReadCore(ref reader, 1);
+            }
+        }
+        catch (MessagePackSerializationException e)
+        {
+            throw new MsgFormatException("Malformed msgpack: " + e.Message, e);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new MsgFormatException("Truncated msgpack value.", e);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new MsgFormatException("A msgpack str or bin announces more bytes than the input holds.", e);
+        }
+
+        return items;
+    }
+
     private static MsgValue ReadCore(ref MessagePackReader reader, int depth)
     {
         if (depth > MaxDepth)
@@ -171,7 +201,7 @@ public static class MsgPack
                     items[i] = ReadCore(ref reader, depth + 1);
                 }
 
-                return MsgValue.Array(items);
+                return MsgValue.ArrayOwning(items);
             case MessagePackType.Map:
                 var entryCount = reader.ReadMapHeader();
                 var entries = new KeyValuePair<MsgValue, MsgValue>[entryCount];

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Chord.Dht.Wire;
@@ -93,6 +94,9 @@ public sealed class MsgValue : IEquatable<MsgValue>
 
     /// <summary>An array.</summary>
     public static MsgValue Array(params ReadOnlySpan<MsgValue> items) => new(MsgKind.Array, 0, 0, ImmutableArray.Create(items));
+
+    /// <summary>An array over <paramref name="items"/> itself, without a copy: the caller gives the array up (the reader's own arrays).</summary>
+    internal static MsgValue ArrayOwning(MsgValue[] items) => new(MsgKind.Array, 0, 0, ImmutableCollectionsMarshal.AsImmutableArray(items));
 
     /// <summary>An array.</summary>
     public static MsgValue Array(IEnumerable<MsgValue> items) => new(MsgKind.Array, 0, 0, items.ToImmutableArray());

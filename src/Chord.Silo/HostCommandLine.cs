@@ -34,8 +34,8 @@ internal static class HostCommandLine
         + string.Join(Environment.NewLine, Flags.Select(f => $"  {f.Flag,-15} {f.Help}{Environment.NewLine}  {string.Empty,-15} ({f.Key})"))
         + Environment.NewLine + Environment.NewLine
         + "The ring node's own settings (ChordOptions) are --Chord:Name=value (environment: Chord__Name=value): WriteQuorum and" + Environment.NewLine
-        + "ReadQuorum (of 5 positions, default 3), RequestTimeout, JoinTimeout, Subnet, Compression, MaxFrameLength, ListenHost," + Environment.NewLine
-        + "OutwardAddress, KeepPlacementCopies, DataDirectory (--data-dir), Seeds (--seed), RingPort (--ring-port)." + Environment.NewLine
+        + "ReadQuorum (of 5 positions, default 3), RequestTimeout, ReadHedgeAfter, JoinTimeout, Subnet, Compression, MaxFrameLength," + Environment.NewLine
+        + "ListenHost, OutwardAddress, KeepPlacementCopies, DataDirectory (--data-dir), Seeds (--seed), RingPort (--ring-port)." + Environment.NewLine
         + "The host's: --Silo:Metrics=false (no /metrics), --Silo:Membership:Name=value (Orleans' ClusterMembershipOptions, e.g." + Environment.NewLine
         + "ProbeTimeout=00:00:05). README.md, 'Configuring the silo host', describes each; a bad value names itself and what is allowed."
         + Environment.NewLine + Environment.NewLine

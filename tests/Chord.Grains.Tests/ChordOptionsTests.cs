@@ -25,6 +25,8 @@ public sealed class ChordOptionsTests
         { "ReadQuorum + WriteQuorum", o => (o.ReadQuorum, o.WriteQuorum) = (2, 3), "more than 5" },
         { "RequestTimeout", o => o.RequestTimeout = TimeSpan.Zero, "a positive time" },
         { "JoinTimeout", o => o.JoinTimeout = TimeSpan.FromSeconds(-1), "zero or a positive time" },
+        { "ReadHedgeAfter", o => o.ReadHedgeAfter = TimeSpan.FromMilliseconds(-5), "shorter than RequestTimeout" },
+        { "ReadHedgeAfter", o => o.ReadHedgeAfter = TimeSpan.FromSeconds(10), "shorter than RequestTimeout" },
         { "Seeds", o => o.Seeds = ["127.0.0.1:4444", "nowhere"], "host:port entries" },
         { "Compression", o => o.Compression = ["zlib", "lzma"], "zlib" },
         { "Compression", o => o.Compression = ["7"], "zlib" },

@@ -84,6 +84,12 @@ public sealed class ChordOptions
     /// <summary>How long one ring operation may take before it fails with a timeout.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long a read waits for the first three positions it asks before it asks the other two as well
+    /// (<see cref="Chord.Dht.Ring.RingOptions.ReadHedgeAfter"/>); zero asks all five at once, as py2p does.
+    /// </summary>
+    public TimeSpan ReadHedgeAfter { get; set; } = TimeSpan.FromMilliseconds(20);
+
     /// <summary>How long a starting silo waits to reach the ring (active silos and seeds) before it joins alone.</summary>
     public TimeSpan JoinTimeout { get; set; } = TimeSpan.FromSeconds(15);
 

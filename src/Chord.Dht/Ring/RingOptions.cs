@@ -90,7 +90,7 @@ public sealed class RingOptions
         Check(RepairTimeout > TimeSpan.Zero, nameof(RepairTimeout), RepairTimeout, "a positive time");
         Check(AntiEntropyInterval > TimeSpan.Zero, nameof(AntiEntropyInterval), AntiEntropyInterval, "a positive time");
         Check(SuspectAfter > TimeSpan.Zero, nameof(SuspectAfter), SuspectAfter, "a positive time");
-        Check(ReadHedgeAfter >= TimeSpan.Zero && ReadHedgeAfter < RequestTimeout, nameof(ReadHedgeAfter), ReadHedgeAfter, "zero (ask every position at once) or a time shorter than RequestTimeout");
+        Check(ReadHedgeAfter >= TimeSpan.Zero && (RequestTimeout <= TimeSpan.Zero || ReadHedgeAfter < RequestTimeout), nameof(ReadHedgeAfter), ReadHedgeAfter, "zero (ask every position at once) or a time shorter than RequestTimeout");
         Check(AntiEntropyBatch >= 1, nameof(AntiEntropyBatch), AntiEntropyBatch, "at least 1");
         Check(ReadQuorum + WriteQuorum > 5, "ReadQuorum + WriteQuorum", ReadQuorum + WriteQuorum, "more than 5, so every read quorum meets every write quorum");
     }

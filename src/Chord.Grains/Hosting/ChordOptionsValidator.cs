@@ -44,7 +44,7 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
         Check(options.ReadQuorum is >= 1 and <= 5, nameof(options.ReadQuorum), options.ReadQuorum, "1 to 5");
         Check(options.ReadQuorum + options.WriteQuorum > 5, "ReadQuorum + WriteQuorum", options.ReadQuorum + options.WriteQuorum, "more than 5, so every read meets the latest write");
         Check(options.RequestTimeout > TimeSpan.Zero, nameof(options.RequestTimeout), options.RequestTimeout, "a positive time");
-        Check(options.ReadHedgeAfter >= TimeSpan.Zero && options.ReadHedgeAfter < options.RequestTimeout, nameof(options.ReadHedgeAfter), options.ReadHedgeAfter, "zero (ask every position at once) or a time shorter than RequestTimeout");
+        Check(options.ReadHedgeAfter >= TimeSpan.Zero && (options.RequestTimeout <= TimeSpan.Zero || options.ReadHedgeAfter < options.RequestTimeout), nameof(options.ReadHedgeAfter), options.ReadHedgeAfter, "zero (ask every position at once) or a time shorter than RequestTimeout");
         Check(options.JoinTimeout >= TimeSpan.Zero, nameof(options.JoinTimeout), options.JoinTimeout, "zero or a positive time");
         foreach (var seed in options.Seeds ?? [])
         {

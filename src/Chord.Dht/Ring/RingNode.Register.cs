@@ -175,6 +175,14 @@ public sealed partial class RingNode
         if (Decided(answers, quorum))
         {
             var newest = answers.MaxBy(a => a.Answer.Accepted ?? EntryVersion.Zero)!.Answer;
+            if (answers.Exists(a => a.Answer.IsCopy))
+            {
+                // Decided by the other positions' acceptor state; the hints (copies, restored entries) would make
+                // every later read of the key ask all five. Commit the value once more, in the background, so they
+                // become acceptor state: the next read decides on its first three again.
+                ConfirmHintsInBackground(key);
+            }
+
             return new QuorumRead(newest.Value, newest.Version ?? EntryVersion.Zero, Legacy: false);
         }
 
@@ -189,6 +197,39 @@ public sealed partial class RingNode
             throw new ChordTimeoutException(
                 $"The read of {Describe(key)} found no value held by {quorum} positions and could not commit one within {Options.RequestTimeout.TotalSeconds:0.#} s ({answers.Count} of 5 answered).", answers.Count);
         }
+    }
+
+    private readonly ConcurrentDictionary<byte[], byte> _confirming = new(ByteArrayComparer.Instance);
+
+    /// <summary>
+    /// Commits a key's value again (an update that keeps it: prepare, and an accept that makes copies and restored
+    /// entries acceptor state), once at a time per key, tracked so that disposing waits for it within a bound.
+    /// </summary>
+    private void ConfirmHintsInBackground(byte[] key)
+    {
+        var copied = key.ToArray();
+        if (!_confirming.TryAdd(copied, 0))
+        {
+            return;
+        }
+
+        TrackCopies(Task.Run(async () =>
+        {
+            try
+            {
+                using var deadline = new CancellationTokenSource(Options.RequestTimeout, Options.Mesh.TimeProvider);
+                await Proposer.UpdateAsync(copied, static _ => RegisterChange.Keep, deadline.Token, prepareFirst: true);
+                RingMetrics.ReadRepairs.Add(1);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ChordWriteException)
+            {
+                // A hint; the next read of the key tries again.
+            }
+            finally
+            {
+                _confirming.TryRemove(copied, out _);
+            }
+        }));
     }
 
     /// <summary>
@@ -432,6 +473,12 @@ public sealed partial class RingNode
             if (updated is not null && copy && !updated.IsCopy && updated.AcceptedBallot == version)
             {
                 updated = updated with { IsCopy = true }; // a placement copy is a hint, not this position's acceptor state
+            }
+            else if (updated is not null && !copy && !updated.IsCopy && !updated.IsRestored)
+            {
+                // Repair, handoff or anti-entropy: a value some proposer accepted, perhaps older than one committed
+                // since. A hint until a proposer's accept confirms it (see StoredEntry.IsRestored).
+                updated = updated with { IsRestored = true };
             }
 
             if (updated is not null)

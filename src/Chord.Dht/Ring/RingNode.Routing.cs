@@ -518,7 +518,7 @@ public sealed partial class RingNode
                     ? new Answer(held.Value, hops, true, null, null, held.Version, held.Key, Versioned: held.Version is not null || !held.HasValue)
                     {
                         Accepted = held.Version is null ? null : held.AcceptedBallot,
-                        IsCopy = held.IsCopy,
+                        IsCopy = held.IsHint, // a copy or a restored entry: neither decides a read alone
                     }
                     : new Answer(MsgValue.Nil, hops, true, null, null, null, null, Versioned: true);
             case PrepareKind:

@@ -128,7 +128,7 @@ public sealed partial class RingNode
     /// <summary>Test hook: what this node holds at a position, as text (value, version, ballots, copy mark).</summary>
     internal string DescribeLocalForTest(HashMethod method, RingPosition position) =>
         _table.TryGetValue((method, position.Value), out var entry)
-            ? $"{(entry.Value.IsNil ? "nil" : entry.Value.ToString())}@{entry.Version?.ToString() ?? "-"} accepted {entry.AcceptedBallot} promised {entry.PromisedBallot}{(entry.IsCopy ? " (copy)" : string.Empty)}"
+            ? $"{(entry.Value.IsNil ? "nil" : entry.Value.ToString())}@{entry.Version?.ToString() ?? "-"} accepted {entry.AcceptedBallot} promised {entry.PromisedBallot}{(entry.IsCopy ? " (copy)" : string.Empty)}{(entry.IsRestored ? " (restored)" : string.Empty)}"
             : "nothing";
 
     /// <summary>Test hook: what this node holds at a position.</summary>

@@ -19,8 +19,17 @@ namespace Chord.Dht.Ring;
 /// acceptor's own state. It may be older than what the position's owner accepted since, so readers and proposers that
 /// meet one wait for every position's answer and take the newest, as for a position that holds nothing.
 /// </param>
-internal sealed record StoredEntry(MsgValue Value, EntryVersion? Version, byte[]? Key, EntryVersion? Accepted = null, EntryVersion? Promised = null, bool IsCopy = false)
+/// <param name="IsRestored">
+/// Put here by a versioned store (crash repair, handoff, anti-entropy), not by a proposer's accept: a value some
+/// proposer accepted somewhere, possibly older than one committed since (a repair that brought the old value before
+/// the new one). Answered as a hint, like a copy, so no read decides on it without all five positions' answers; the
+/// next accept of a proposer here makes it acceptor state again. Kept in memory only, as the copy mark.
+/// </param>
+internal sealed record StoredEntry(MsgValue Value, EntryVersion? Version, byte[]? Key, EntryVersion? Accepted = null, EntryVersion? Promised = null, bool IsCopy = false, bool IsRestored = false)
 {
+    /// <summary>True when readers and proposers must not count this entry as the position's own acceptor state.</summary>
+    public bool IsHint => IsCopy || IsRestored;
+
     /// <summary>True for a tombstone: a delete with its version.</summary>
     public bool IsTombstone => Value.IsNil && Version is not null;
 

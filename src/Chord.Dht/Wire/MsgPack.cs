@@ -137,7 +137,7 @@ public static class MsgPack
     /// Reads <paramref name="count"/> values in a row into an array the caller then owns (the packets of a message
     /// after its header); malformed or truncated input throws <see cref="MsgFormatException"/>.
     /// </summary>
-    public static MsgValue[] ReadMany(ref MessagePackReader reader, int count)
+    internal static MsgValue[] ReadMany(ref MessagePackReader reader, int count)
     {
         var items = new MsgValue[count];
         try

@@ -15,9 +15,9 @@ public sealed class QuorumFirstReadTests
     public async Task A_read_whose_first_three_positions_agree_asks_no_other_position()
     {
         // A hedge far beyond any answer time here, so that only the answers decide whether the read widens.
-        await using var ring = await RingTestCluster.StartAsync(5, configure: Quiet(TimeSpan.FromSeconds(8)));
+        await using var ring = await RingTestCluster.StartAsync(5, configure: NoHedge);
         var storing = ring.Nodes.ToList();
-        var client = await ring.AddNodeAsync(join: false, configure: Quiet(TimeSpan.FromSeconds(8)));
+        var client = await ring.AddNodeAsync(join: false, configure: NoHedge);
         await ring.WaitUntilConvergedAsync();
         await ring.Nodes[0].SetAsync("agreed", "v");
         await WaitUntilEveryPositionHoldsAsync(storing, "agreed", "v");
@@ -33,9 +33,9 @@ public sealed class QuorumFirstReadTests
     [Fact]
     public async Task A_read_whose_first_positions_disagree_asks_the_other_two_and_returns_the_committed_value()
     {
-        await using var ring = await RingTestCluster.StartAsync(5, configure: Quiet(TimeSpan.FromSeconds(8)));
+        await using var ring = await RingTestCluster.StartAsync(5, configure: NoHedge);
         var storing = ring.Nodes.ToList();
-        var client = await ring.AddNodeAsync(join: false, configure: Quiet(TimeSpan.FromSeconds(8)));
+        var client = await ring.AddNodeAsync(join: false, configure: NoHedge);
         await ring.WaitUntilConvergedAsync();
         await ring.Nodes[0].SetAsync("lagging", "v");
         await WaitUntilEveryPositionHoldsAsync(storing, "lagging", "v");
@@ -44,8 +44,10 @@ public sealed class QuorumFirstReadTests
         var position = KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes("lagging"));
         OwnerOf(storing, position).RemoveLocalForTest(HashMethod.Sha1, position);
 
+        // The hedge is minutes away: only the three answers can widen the read within the test's patience.
         var widenedBefore = client.GetStatistics().ReadsWidened;
-        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("lagging"));
+        using var patience = new CancellationTokenSource(Patience);
+        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("lagging", patience.Token));
         Assert.Equal(widenedBefore + 1, client.GetStatistics().ReadsWidened);
     }
 
@@ -54,7 +56,14 @@ public sealed class QuorumFirstReadTests
     {
         await using var ring = await RingTestCluster.StartAsync(5, inMemory: true, freezable: true, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30));
         var storing = ring.Nodes.ToList();
-        var client = await ring.AddNodeAsync(join: false, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30));
+
+        // The client neither retries nor suspects within the test's patience: only the hedge can widen its read.
+        var client = await ring.AddNodeAsync(join: false, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromMinutes(5);
+            o.AttemptTimeout = TimeSpan.FromMinutes(2);
+            o.SuspectAfter = TimeSpan.FromMinutes(2);
+        });
         await ring.WaitUntilConvergedAsync();
 
         // A key whose sha1 owner holds no other of its positions, so that the other four decide without it.
@@ -69,13 +78,53 @@ public sealed class QuorumFirstReadTests
         ring.FreezableOf(frozen).Freeze();
         try
         {
-            Assert.Equal(MsgValue.Str("v"), await client.GetAsync(key));
+            using var patience = new CancellationTokenSource(Patience);
+            Assert.Equal(MsgValue.Str("v"), await client.GetAsync(key, patience.Token));
             Assert.Equal(widenedBefore + 1, client.GetStatistics().ReadsWidened);
         }
         finally
         {
             ring.FreezableOf(frozen).Thaw();
         }
+    }
+
+    [Fact]
+    public async Task An_entry_repair_restored_decides_no_read_until_a_proposer_accepts_it_and_the_read_confirms_it()
+    {
+        await using var ring = await RingTestCluster.StartAsync(5, configure: NoHedge);
+        var storing = ring.Nodes.ToList();
+        var client = await ring.AddNodeAsync(join: false, configure: NoHedge);
+        await ring.WaitUntilConvergedAsync();
+        await ring.Nodes[0].SetAsync("restored", "v");
+        await WaitUntilEveryPositionHoldsAsync(storing, "restored", "v");
+
+        // sha1's owner loses its entry; anti-entropy brings it back as a versioned store: a restored entry, a hint.
+        var position = KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes("restored"));
+        var owner = OwnerOf(storing, position);
+        owner.RemoveLocalForTest(HashMethod.Sha1, position);
+        await Eventually.UntilAsync(async () =>
+        {
+            foreach (var node in storing)
+            {
+                await node.RunAntiEntropyAsync();
+            }
+
+            return owner.PeekLocalForTest(HashMethod.Sha1, position)?.Value == MsgValue.Str("v");
+        }, Patience, "anti-entropy to restore the sha1 position");
+        Assert.EndsWith("(restored)", owner.DescribeLocalForTest(HashMethod.Sha1, position), StringComparison.Ordinal);
+
+        // The client asks sha1, sha224 and sha256 first: the restored answer does not count, so the read asks all
+        // five, returns the value four positions hold, and commits it again in the background.
+        var widenedBefore = client.GetStatistics().ReadsWidened;
+        using var patience = new CancellationTokenSource(Patience);
+        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("restored", patience.Token));
+        Assert.Equal(widenedBefore + 1, client.GetStatistics().ReadsWidened);
+        await Eventually.UntilAsync(() => !owner.DescribeLocalForTest(HashMethod.Sha1, position).EndsWith("(restored)", StringComparison.Ordinal),
+            Patience, "the read's background commit to make the restored entry acceptor state");
+
+        // Confirmed: the next read decides on its first three.
+        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("restored", patience.Token));
+        Assert.Equal(widenedBefore + 1, client.GetStatistics().ReadsWidened);
     }
 
     [Fact]
@@ -88,12 +137,16 @@ public sealed class QuorumFirstReadTests
         Assert.Contains("shorter than RequestTimeout", tooLong.Message, StringComparison.Ordinal);
     }
 
-    /// <summary>No anti-entropy sweep during the test (its reads would count as answered retrieves).</summary>
-    private static Action<RingOptions> Quiet(TimeSpan hedge) => o =>
+    /// <summary>
+    /// A hedge minutes away and no anti-entropy sweep during the test (its reads would count as answered retrieves):
+    /// only the answers decide whether a read widens.
+    /// </summary>
+    private static void NoHedge(RingOptions o)
     {
-        o.ReadHedgeAfter = hedge;
+        o.RequestTimeout = TimeSpan.FromMinutes(5);
+        o.ReadHedgeAfter = TimeSpan.FromMinutes(4);
         o.AntiEntropyInterval = TimeSpan.FromHours(1);
-    };
+    }
 
     private static RingNode OwnerOf(IReadOnlyList<RingNode> storing, RingPosition position)
     {

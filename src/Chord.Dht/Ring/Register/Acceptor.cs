@@ -50,7 +50,7 @@ internal static class Acceptor
         }
 
         var held = updated ?? entry!;
-        return (updated, new AcceptorReply(true, held.Value, held.Version, held.AcceptedBallot, held.PromisedBallot, held.IsCopy));
+        return (updated, new AcceptorReply(true, held.Value, held.Version, held.AcceptedBallot, held.PromisedBallot, held.IsHint));
     }
 
     /// <summary>
@@ -91,8 +91,11 @@ internal static class Acceptor
         if (entry is not null && entry.AcceptedBallot == ballot && entry.Version is not null)
         {
             // A repeat (a duplicated message, a retry, a repair of the same accept): nothing new but the promise.
+            // A proposer's repeat confirms the value as this acceptor's own (no longer a copy or a restored hint); a
+            // versioned store's repeat (learn) leaves the restored mark for the caller to decide.
             var raise = next is { } n && n > entry.PromisedBallot;
-            var kept = raise || entry.IsCopy ? entry with { Promised = raise ? next : entry.Promised, IsCopy = false } : null;
+            var confirm = !learn && entry.IsRestored;
+            var kept = raise || entry.IsCopy || confirm ? entry with { Promised = raise ? next : entry.Promised, IsCopy = false, IsRestored = entry.IsRestored && !confirm } : null;
             var now = kept ?? entry;
             return (kept, new AcceptorReply(true, MsgValue.Nil, null, now.AcceptedBallot, now.PromisedBallot));
         }

@@ -62,13 +62,22 @@ internal sealed class RegisterProposer
     /// may not have been applied". Not for a plain set: one that may have been seen and then replaced must not be
     /// written again (the simulation finds the non-linearizable history that makes).
     /// </param>
-    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken, bool blind = false)
+    /// <param name="prepareFirst">
+    /// Prepare even when this proposer holds the key's next ballot: a prepare reaches every position, including those
+    /// that never promised that ballot (a restored entry, a copy), so the accept that follows makes them acceptor state.
+    /// </param>
+    public async Task<RegisterOutcome> UpdateAsync(byte[] key, Func<VersionedValue, RegisterChange> change, CancellationToken cancellationToken, bool blind = false, bool prepareFirst = false)
     {
         var state = _keys.GetOrAdd(key, static _ => new KeyState());
         var progress = new Progress();
         await state.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (prepareFirst && state.Next is { } unused)
+            {
+                state.Lose(unused); // the next prepare goes above it; the ballot is never sent
+            }
+
             return await RunAsync(key, state, change, progress, blind, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && e is not RegisterTimeoutException)
@@ -169,7 +178,10 @@ internal sealed class RegisterProposer
             }
 
             var current = new VersionedValue(newest.Value, newest.Version ?? EntryVersion.Zero);
-            var chosen = promises.Ok.Count(r => r.Accepted == newest.Accepted) >= _settings.AcceptQuorum;
+            // Chosen: held as acceptor state by a quorum, and no hint (copy, restored entry) among the answers; else
+            // the accept goes out, which makes the hints acceptor state again, so later reads decide in one round.
+            var chosen = promises.Ok.Count(r => r.Accepted == newest.Accepted && !r.IsCopy) >= _settings.AcceptQuorum
+                && !promises.Ok.Exists(r => r.IsCopy);
             bool write;
             MsgValue newValue;
             EntryVersion newVersion;
@@ -307,8 +319,8 @@ internal sealed class RegisterProposer
     private async Task<Collected> CollectAsync(Func<int, Task<AcceptorReply?>> send, int quorum, bool waitForEmpty, CancellationToken cancellationToken, bool settle = false, string[]? spread = null)
     {
         var distinct = spread is null ? 0 : spread.Distinct(StringComparer.Ordinal).Count();
-        var collector = new Collector(quorum, waitForEmpty, settle, spread, Math.Min(quorum, distinct), NewCompletion());
         var started = _transport.Time.GetTimestamp();
+        var collector = new Collector(quorum, waitForEmpty, settle, spread, Math.Min(quorum, distinct), NewCompletion(), _transport.Time);
         for (var i = 0; i < RegisterSettings.Positions; i++)
         {
             Task<AcceptorReply?> answer;
@@ -332,10 +344,12 @@ internal sealed class RegisterProposer
         await collector.Done.ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         var collected = collector.Snapshot();
-        if (collected.Ok.Count + collected.Refused >= quorum && !collected.WaitedOut)
+        if (collected.QuorumHeardAt is { } heard && !collected.WaitedOut)
         {
-            // A round that heard a quorum before any position deadline: what a round costs now.
-            SampleRound(_transport.Time.GetElapsedTime(started));
+            // How long until a quorum of answers (yes or no) came, in a round that ended before any position deadline:
+            // what a round costs now. Not until the round ended: a prepare that waits for every answer, or a refused
+            // accept that waits for the rest, lasts as long as the slowest of the five.
+            SampleRound(_transport.Time.GetElapsedTime(started, heard));
         }
 
         return collected;
@@ -371,14 +385,16 @@ internal sealed class RegisterProposer
     /// <param name="RefusedNewest">Of the refusals, the one that reported the highest accepted ballot (null: none refused).</param>
     /// <param name="Refused">How many positions answered no.</param>
     /// <param name="WaitedOut">True when the round ended at (or after) its position deadline.</param>
-    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null, int Refused = 0, bool WaitedOut = false)
+    /// <param name="QuorumHeardAt">When (a timestamp) answers from a quorum of positions had come, yes or no; null: they never did.</param>
+    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null, int Refused = 0, bool WaitedOut = false, long? QuorumHeardAt = null)
     {
         /// <summary>For an accept: some acceptor may hold the value (it said yes, or its answer never came).</summary>
         public bool MayHaveLanded => Ok.Count > 0 || Unheard;
     }
 
-    private sealed class Collector(int quorum, bool waitForEmpty, bool settle, string[]? spread, int distinctNeeded, TaskCompletionSource done)
+    private sealed class Collector(int quorum, bool waitForEmpty, bool settle, string[]? spread, int distinctNeeded, TaskCompletionSource done, TimeProvider time)
     {
+        private long? _quorumHeardAt;
         private readonly HashSet<string> _okNodes = new(StringComparer.Ordinal);
         private AcceptorReply? _refusedNewest;
         private readonly List<AcceptorReply> _ok = new(RegisterSettings.Positions);
@@ -418,7 +434,7 @@ internal sealed class RegisterProposer
         {
             lock (_ok)
             {
-                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest, _refused, _deadlinePassed);
+                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest, _refused, _deadlinePassed, _quorumHeardAt);
             }
         }
 
@@ -458,6 +474,11 @@ internal sealed class RegisterProposer
                 else
                 {
                     _no++;
+                }
+
+                if (_quorumHeardAt is null && _ok.Count + _refused >= quorum)
+                {
+                    _quorumHeardAt = time.GetTimestamp();
                 }
 
                 Decide();

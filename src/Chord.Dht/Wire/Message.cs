@@ -142,17 +142,9 @@ public sealed class Message
             sender = senderBytes.IsSingleSegment ? SenderIds.Get(senderBytes.FirstSpan) : SenderIds.Get(senderBytes.ToArray());
             time = ReadInteger(ref reader) ?? throw new MsgFormatException("The time must be an integer from -2^63 to 2^63-1.");
         }
-        catch (MessagePackSerializationException e)
+        catch (Exception e) when (MsgPack.AsFormatError(e) is { } error)
         {
-            throw new MsgFormatException("Malformed msgpack: " + e.Message, e);
-        }
-        catch (EndOfStreamException e)
-        {
-            throw new MsgFormatException("Truncated msgpack value.", e);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw new MsgFormatException("A msgpack str or bin announces more bytes than the input holds.", e);
+            throw error;
         }
 
         var packets = MsgPack.ReadMany(ref reader, count - 3);

@@ -118,18 +118,9 @@ public static class MsgPack
         {
             return ReadCore(ref reader, 0);
         }
-        catch (MessagePackSerializationException e)
+        catch (Exception e) when (AsFormatError(e) is { } error)
         {
-            throw new MsgFormatException("Malformed msgpack: " + e.Message, e);
-        }
-        catch (EndOfStreamException e)
-        {
-            throw new MsgFormatException("Truncated msgpack value.", e);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            // MessagePack-CSharp reads a str 32 / bin 32 length of 2^31 or more as a negative int and fails in Slice.
-            throw new MsgFormatException("A msgpack str or bin announces more bytes than the input holds.", e);
+            throw error;
         }
     }
 
@@ -147,21 +138,24 @@ public static class MsgPack
                 items[i] = ReadCore(ref reader, 1);
             }
         }
-        catch (MessagePackSerializationException e)
+        catch (Exception e) when (AsFormatError(e) is { } error)
         {
-            throw new MsgFormatException("Malformed msgpack: " + e.Message, e);
-        }
-        catch (EndOfStreamException e)
-        {
-            throw new MsgFormatException("Truncated msgpack value.", e);
-        }
-        catch (ArgumentOutOfRangeException e)
-        {
-            throw new MsgFormatException("A msgpack str or bin announces more bytes than the input holds.", e);
+            throw error;
         }
 
         return items;
     }
+
+    /// <summary>What the reader's own exceptions mean for our input, as a <see cref="MsgFormatException"/>; null for any other exception.</summary>
+    internal static MsgFormatException? AsFormatError(Exception e) => e switch
+    {
+        MessagePackSerializationException => new MsgFormatException("Malformed msgpack: " + e.Message, e),
+        EndOfStreamException => new MsgFormatException("Truncated msgpack value.", e),
+
+        // MessagePack-CSharp reads a str 32 / bin 32 length of 2^31 or more as a negative int and fails in Slice.
+        ArgumentOutOfRangeException => new MsgFormatException("A msgpack str or bin announces more bytes than the input holds.", e),
+        _ => null,
+    };
 
     private static MsgValue ReadCore(ref MessagePackReader reader, int depth)
     {

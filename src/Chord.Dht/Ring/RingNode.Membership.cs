@@ -246,6 +246,7 @@ public sealed partial class RingNode
             }
 
             _departed[id] = (removed.Epoch, Options.Mesh.TimeProvider.GetTimestamp());
+            ForgetLiveness(id);
 
             RebuildRing();
         }
@@ -687,7 +688,10 @@ public sealed partial class RingNode
 
         if (Mesh.GetPeer(id) is null)
         {
-            ForgetLiveness(id); // a new connection starts unsuspected
+            // A new connection starts unsuspected, unless this one closed with a request of ours unanswered: a frozen
+            // node's connection may close (a duplicate, a handshake that never ends) and its redial never complete,
+            // and forgetting the silence would leave it unsuspected for good. Anything heard from it clears the mark.
+            ForgetLivenessUnlessAwaited(id);
         }
 
         if (_disposed != 0 || !_members.TryGetValue(id, out var member))

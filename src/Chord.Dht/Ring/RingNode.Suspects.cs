@@ -61,6 +61,15 @@ public sealed partial class RingNode
 
     private void ForgetLiveness(string id) => _liveness.TryRemove(id, out _);
 
+    /// <summary>Forgets a member's liveness unless a request to it is still unanswered (then only hearing from it clears it).</summary>
+    private void ForgetLivenessUnlessAwaited(string id)
+    {
+        if (_liveness.TryGetValue(id, out var liveness) && Volatile.Read(ref liveness.AwaitingSince) == 0)
+        {
+            _liveness.TryRemove(KeyValuePair.Create(id, liveness));
+        }
+    }
+
     private readonly ConcurrentDictionary<string, long> _refusalsLogged = new(StringComparer.Ordinal);
 
     private long _refusedInputs;

@@ -30,4 +30,7 @@ internal static partial class RingLog
 
     [LoggerMessage(106, LogLevel.Debug, "Ring background work could not reach a member: {Reason}")]
     public static partial void BackgroundUnreachable(ILogger logger, string reason);
+
+    [LoggerMessage(111, LogLevel.Debug, "A read's background commit of hints (copies, restored entries) did not finish: {Reason}; the next read tries again")]
+    public static partial void HintConfirmFailed(ILogger logger, string reason);
 }

@@ -208,7 +208,7 @@ public sealed partial class RingNode
     private void ConfirmHintsInBackground(byte[] key)
     {
         var copied = key.ToArray();
-        if (!_confirming.TryAdd(copied, 0))
+        if (_disposed != 0 || !_confirming.TryAdd(copied, 0))
         {
             return;
         }
@@ -221,9 +221,10 @@ public sealed partial class RingNode
                 await Proposer.UpdateAsync(copied, static _ => RegisterChange.Keep, deadline.Token, prepareFirst: true);
                 RingMetrics.ReadRepairs.Add(1);
             }
-            catch (Exception e) when (e is OperationCanceledException or ChordWriteException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                // A hint; the next read of the key tries again.
+                // Best effort (a timeout, a conflict, the node shutting down): the next read of the key tries again.
+                RingLog.HintConfirmFailed(Logger, e.GetType().Name);
             }
             finally
             {

@@ -213,7 +213,7 @@ public sealed partial class RingNode
             return;
         }
 
-        TrackCopies(Task.Run(async () =>
+        TrackBackground(Task.Run(async () =>
         {
             try
             {
@@ -520,20 +520,23 @@ public sealed partial class RingNode
         _store?.SaveBallotFloor(counter);
     }
 
-    private readonly ConcurrentDictionary<Task, byte> _copySends = new();
+    private readonly ConcurrentDictionary<Task, byte> _tracked = new();
 
-    /// <summary>Keeps a placement-copy send in view until it ends, so that disposing waits for it (a one-shot client's last write).</summary>
-    private void TrackCopies(Task send)
+    /// <summary>
+    /// Keeps background work a caller's operation started (placement-copy sends, a read's commit of hints) in view
+    /// until it ends, so that disposing waits for it within a bound (a one-shot client's last write).
+    /// </summary>
+    private void TrackBackground(Task work)
     {
-        _copySends[send] = 0;
-        send.ContinueWith(static (t, s) => ((ConcurrentDictionary<Task, byte>)s!).TryRemove(t, out _), _copySends,
+        _tracked[work] = 0;
+        work.ContinueWith(static (t, s) => ((ConcurrentDictionary<Task, byte>)s!).TryRemove(t, out _), _tracked,
             CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
-    /// <summary>Waits, within a bound, for the placement copies of writes already committed to go out.</summary>
-    private async Task DrainCopySendsAsync()
+    /// <summary>Waits, within a bound, for tracked background work (the placement copies of committed writes first of all).</summary>
+    private async Task DrainBackgroundAsync()
     {
-        var sends = _copySends.Keys.ToArray();
+        var sends = _tracked.Keys.ToArray();
         if (sends.Length == 0)
         {
             return;
@@ -541,7 +544,7 @@ public sealed partial class RingNode
 
         try
         {
-            await Task.WhenAll(sends).WaitAsync(CopyDrainBound, Options.Mesh.TimeProvider);
+            await Task.WhenAll(sends).WaitAsync(BackgroundDrainBound, Options.Mesh.TimeProvider);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -549,7 +552,7 @@ public sealed partial class RingNode
         }
     }
 
-    private static readonly TimeSpan CopyDrainBound = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan BackgroundDrainBound = TimeSpan.FromSeconds(2);
 
     /// <summary>How a node's proposer reaches the acceptors of a key: requests routed to the positions' owners.</summary>
     private sealed class RingRegisterTransport(RingNode node) : IRegisterTransport
@@ -561,7 +564,7 @@ public sealed partial class RingNode
         public void Committed(byte[] key, MsgValue value, EntryVersion version)
         {
             var copied = key.ToArray(); // the caller may reuse its array once the update returns
-            node.TrackCopies(Task.Run(() => node.SendPlacementCopiesAsync(copied, value, version)));
+            node.TrackBackground(Task.Run(() => node.SendPlacementCopiesAsync(copied, value, version)));
         }
 
         public string? AcceptorNode(byte[] key, int position) =>

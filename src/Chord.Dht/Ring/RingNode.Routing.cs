@@ -151,32 +151,40 @@ public sealed partial class RingNode
     }
 
     /// <summary>
-    /// The order in which a read asks a key's positions: those this node owns first (no frame), then the others in
-    /// method order; and how many of them to ask at once.
+    /// The order in which a read asks a key's positions, and how many of them to ask at once: all five in method order
+    /// when all go at once; otherwise those this node owns first (no frame), then the others in method order.
     /// </summary>
     private (HashMethod[] Methods, int First) AskingOrder(RingPosition[] positions, int first)
     {
+        if (first >= positions.Length || Options.ReadHedgeAfter <= TimeSpan.Zero)
+        {
+            return (MethodOrder, positions.Length); // no ownership to look up
+        }
+
+        Span<bool> owned = stackalloc bool[positions.Length];
+        for (var i = 0; i < positions.Length; i++)
+        {
+            owned[i] = OwnerOf(positions[i].Reduced, null)?.Id == Id;
+        }
+
         var methods = new HashMethod[positions.Length];
         var at = 0;
-        for (var i = 0; i < positions.Length; i++)
+        foreach (var ownedFirst in (ReadOnlySpan<bool>)[true, false])
         {
-            if (OwnerOf(positions[i].Reduced, null)?.Id == Id)
+            for (var i = 0; i < positions.Length; i++)
             {
-                methods[at++] = (HashMethod)i;
+                if (owned[i] == ownedFirst)
+                {
+                    methods[at++] = (HashMethod)i;
+                }
             }
         }
 
-        var local = at;
-        for (var i = 0; i < positions.Length; i++)
-        {
-            if (Array.IndexOf(methods, (HashMethod)i, 0, local) < 0)
-            {
-                methods[at++] = (HashMethod)i;
-            }
-        }
-
-        return (methods, Options.ReadHedgeAfter > TimeSpan.Zero ? Math.Clamp(first, 1, positions.Length) : positions.Length);
+        return (methods, Math.Max(first, 1));
     }
+
+    /// <summary>The five methods in order (read only: shared by every read that asks all five at once).</summary>
+    private static readonly HashMethod[] MethodOrder = [.. KeyHashes.Methods];
 
     private async Task<Answer> RetrieveForQuorumAsync(HashMethod method, RingPosition position, CancellationToken cancellationToken)
     {

@@ -426,7 +426,7 @@ public sealed partial class RingNode : IAsyncDisposable
             return;
         }
 
-        await DrainCopySendsAsync(); // a client that writes and stops at once still leaves its copies
+        await DrainBackgroundAsync(); // a client that writes and stops at once still leaves its copies
         await _stopping.CancelAsync();
         if (_stabilizer is not null)
         {

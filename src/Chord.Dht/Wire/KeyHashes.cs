@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Numerics;
 using System.Security.Cryptography;
 using Org.BouncyCastle.Crypto.Digests;
@@ -39,12 +38,7 @@ public static class KeyHashes
     /// <summary>The cache holds at most this many keys; it is emptied when full (a few MB at most, whatever keys arrive).</summary>
     private const int CacheCapacity = 4096;
 
-    private static readonly ConcurrentDictionary<byte[], RingPosition[]> Cache = new(Ring.ByteArrayComparer.Instance);
-
-    private static int _cached;
-
-    private static readonly ConcurrentDictionary<byte[], RingPosition[]>.AlternateLookup<ReadOnlySpan<byte>> CacheBySpan =
-        Cache.GetAlternateLookup<ReadOnlySpan<byte>>();
+    private static readonly BoundedSpanCache<RingPosition[]> Cache = new(CacheCapacity);
 
     /// <summary>For tests: how many keys the position cache holds now.</summary>
     internal static int CachedKeysForTest => Cache.Count;
@@ -66,7 +60,7 @@ public static class KeyHashes
     /// <summary>The key's five positions, computed once while the key stays in the cache. Never handed out: callers get copies.</summary>
     private static RingPosition[] Cached(ReadOnlySpan<byte> key)
     {
-        if (CacheBySpan.TryGetValue(key, out var positions))
+        if (Cache.TryGet(key, out var positions))
         {
             return positions;
         }
@@ -79,17 +73,7 @@ public static class KeyHashes
 
         if (key.Length <= CachedKeyLength)
         {
-            // Counted apart: ConcurrentDictionary.Count takes every lock. Concurrent misses may overshoot by a few.
-            if (Interlocked.Increment(ref _cached) > CacheCapacity)
-            {
-                Cache.Clear();
-                Interlocked.Exchange(ref _cached, 1);
-            }
-
-            if (!CacheBySpan.TryAdd(key, positions))
-            {
-                Interlocked.Decrement(ref _cached);
-            }
+            Cache.Add(key, positions);
         }
 
         return positions;

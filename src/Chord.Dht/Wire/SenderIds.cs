@@ -1,15 +1,12 @@
-using System.Collections.Concurrent;
 using System.Text;
-using Chord.Dht.Ring;
 
 namespace Chord.Dht.Wire;
 
 /// <summary>
 /// The sender ids of received messages as strings, made once per id: every frame carries its sender's id (64 to 90
-/// base58 digits), and a ring hears the same few ids all the time. Bounded: about <see cref="Capacity"/> ids of up
-/// to <see cref="MaxLength"/> bytes are kept (threads adding while another empties it may leave one each above), and
-/// the cache is emptied when full, so a stranger sending random ids
-/// costs a string per frame, as without the cache, and never more memory than the bound.
+/// base58 digits), and a ring hears the same few ids all the time. Bounded (<see cref="BoundedSpanCache{TValue}"/>):
+/// about <see cref="Capacity"/> ids of up to <see cref="MaxLength"/> bytes, so a stranger sending random ids costs a
+/// string per frame, as without the cache, and never more memory than the bound.
 /// </summary>
 internal static class SenderIds
 {
@@ -17,12 +14,7 @@ internal static class SenderIds
 
     public const int MaxLength = 128;
 
-    private static readonly ConcurrentDictionary<byte[], string> Cache = new(ByteArrayComparer.Instance);
-
-    private static readonly ConcurrentDictionary<byte[], string>.AlternateLookup<ReadOnlySpan<byte>> CacheBySpan =
-        Cache.GetAlternateLookup<ReadOnlySpan<byte>>();
-
-    private static int _count;
+    private static readonly BoundedSpanCache<string> Cache = new(Capacity);
 
     /// <summary>Kept ids (for tests).</summary>
     internal static int Count => Cache.Count;
@@ -35,23 +27,13 @@ internal static class SenderIds
             return Encoding.ASCII.GetString(id);
         }
 
-        if (CacheBySpan.TryGetValue(id, out var known))
+        if (Cache.TryGet(id, out var known))
         {
             return known;
         }
 
         var text = Encoding.ASCII.GetString(id);
-        if (Interlocked.Increment(ref _count) > Capacity)
-        {
-            Cache.Clear();
-            Interlocked.Exchange(ref _count, 1);
-        }
-
-        if (!CacheBySpan.TryAdd(id, text))
-        {
-            Interlocked.Decrement(ref _count);
-        }
-
+        Cache.Add(id, text);
         return text;
     }
 }

@@ -15,12 +15,8 @@ public sealed class QuorumFirstReadTests
     public async Task A_read_whose_first_three_positions_agree_asks_no_other_position()
     {
         // A hedge far beyond any answer time here, so that only the answers decide whether the read widens.
-        await using var ring = await RingTestCluster.StartAsync(5, configure: NoHedge);
-        var storing = ring.Nodes.ToList();
-        var client = await ring.AddNodeAsync(join: false, configure: NoHedge);
-        await ring.WaitUntilConvergedAsync();
-        await ring.Nodes[0].SetAsync("agreed", "v");
-        await WaitUntilEveryPositionHoldsAsync(storing, "agreed", "v");
+        var (ring, storing, client) = await StartWithWrittenKeyAsync("agreed", "v");
+        await using var _ = ring;
 
         var answeredBefore = storing.Sum(n => n.GetStatistics().RetrievesAnswered);
         var widenedBefore = client.GetStatistics().ReadsWidened;
@@ -33,12 +29,8 @@ public sealed class QuorumFirstReadTests
     [Fact]
     public async Task A_read_whose_first_positions_disagree_asks_the_other_two_and_returns_the_committed_value()
     {
-        await using var ring = await RingTestCluster.StartAsync(5, configure: NoHedge);
-        var storing = ring.Nodes.ToList();
-        var client = await ring.AddNodeAsync(join: false, configure: NoHedge);
-        await ring.WaitUntilConvergedAsync();
-        await ring.Nodes[0].SetAsync("lagging", "v");
-        await WaitUntilEveryPositionHoldsAsync(storing, "lagging", "v");
+        var (ring, storing, client) = await StartWithWrittenKeyAsync("lagging", "v");
+        await using var _ = ring;
 
         // The client owns nothing, so it asks sha1, sha224 and sha256 first; sha1's owner loses its entry.
         var position = KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes("lagging"));
@@ -91,12 +83,8 @@ public sealed class QuorumFirstReadTests
     [Fact]
     public async Task An_entry_repair_restored_decides_no_read_until_a_proposer_accepts_it_and_the_read_confirms_it()
     {
-        await using var ring = await RingTestCluster.StartAsync(5, configure: NoHedge);
-        var storing = ring.Nodes.ToList();
-        var client = await ring.AddNodeAsync(join: false, configure: NoHedge);
-        await ring.WaitUntilConvergedAsync();
-        await ring.Nodes[0].SetAsync("restored", "v");
-        await WaitUntilEveryPositionHoldsAsync(storing, "restored", "v");
+        var (ring, storing, client) = await StartWithWrittenKeyAsync("restored", "v");
+        await using var _ = ring;
 
         // sha1's owner loses its entry; anti-entropy brings it back as a versioned store: a restored entry, a hint.
         var position = KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes("restored"));
@@ -135,6 +123,29 @@ public sealed class QuorumFirstReadTests
         Assert.Contains("ReadHedgeAfter", negative.Message, StringComparison.Ordinal);
         var tooLong = Assert.Throws<ArgumentOutOfRangeException>(() => new RingOptions { ReadHedgeAfter = TimeSpan.FromSeconds(10) }.Validate());
         Assert.Contains("shorter than RequestTimeout", tooLong.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Five storing nodes and a client that owns nothing (so it asks sha1, sha224 and sha256 first), all with
+    /// <see cref="NoHedge"/>, and <paramref name="key"/> written and held as acceptor state at every position.
+    /// </summary>
+    private static async Task<(RingTestCluster Ring, List<RingNode> Storing, RingNode Client)> StartWithWrittenKeyAsync(string key, string value)
+    {
+        var ring = await RingTestCluster.StartAsync(5, configure: NoHedge);
+        try
+        {
+            var storing = ring.Nodes.ToList();
+            var client = await ring.AddNodeAsync(join: false, configure: NoHedge);
+            await ring.WaitUntilConvergedAsync();
+            await ring.Nodes[0].SetAsync(key, value);
+            await WaitUntilEveryPositionHoldsAsync(storing, key, value);
+            return (ring, storing, client);
+        }
+        catch
+        {
+            await ring.DisposeAsync(); // the caller never gets it to dispose
+            throw;
+        }
     }
 
     /// <summary>

@@ -180,8 +180,7 @@ internal sealed class RegisterProposer
             var current = new VersionedValue(newest.Value, newest.Version ?? EntryVersion.Zero);
             // Chosen: held as acceptor state by a quorum, and no hint (copy, restored entry) among the answers; else
             // the accept goes out, which makes the hints acceptor state again, so later reads decide in one round.
-            var chosen = promises.Ok.Count(r => r.Accepted == newest.Accepted && !r.IsCopy) >= _settings.AcceptQuorum
-                && !promises.Ok.Exists(r => r.IsCopy);
+            var chosen = !promises.Ok.Exists(r => r.IsCopy) && promises.Ok.Count(r => r.Accepted == newest.Accepted) >= _settings.AcceptQuorum;
             bool write;
             MsgValue newValue;
             EntryVersion newVersion;
@@ -383,10 +382,9 @@ internal sealed class RegisterProposer
     /// <param name="Highest">The promise the next ballot must exceed (see BallotToBeat).</param>
     /// <param name="Unheard">True when some position gave no answer at all.</param>
     /// <param name="RefusedNewest">Of the refusals, the one that reported the highest accepted ballot (null: none refused).</param>
-    /// <param name="Refused">How many positions answered no.</param>
     /// <param name="WaitedOut">True when the round ended at (or after) its position deadline.</param>
     /// <param name="QuorumHeardAt">When (a timestamp) answers from a quorum of positions had come, yes or no; null: they never did.</param>
-    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null, int Refused = 0, bool WaitedOut = false, long? QuorumHeardAt = null)
+    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null, bool WaitedOut = false, long? QuorumHeardAt = null)
     {
         /// <summary>For an accept: some acceptor may hold the value (it said yes, or its answer never came).</summary>
         public bool MayHaveLanded => Ok.Count > 0 || Unheard;
@@ -434,7 +432,7 @@ internal sealed class RegisterProposer
         {
             lock (_ok)
             {
-                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest, _refused, _deadlinePassed, _quorumHeardAt);
+                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest, _deadlinePassed, _quorumHeardAt);
             }
         }
 

@@ -21,19 +21,34 @@ internal static class MeshAuthentication
     /// <summary>The smallest secret accepted, in bytes (UTF-8).</summary>
     public const int MinimumSecretBytes = 16;
 
-    private static readonly byte[] Label = Encoding.ASCII.GetBytes("chord-mesh-auth/1");
+    // Version 2 binds each proof to the prover's role on the connection (dialler or acceptor): version 1 did not, so a
+    // stranger that dialled two nodes could pass one node's proof to the other (a relay) and be served as that node.
+    private static readonly byte[] Label = Encoding.ASCII.GetBytes("chord-mesh-auth/2");
+
+    /// <summary>The prover's role on the connection, part of the MAC's input.</summary>
+    public enum Role : byte
+    {
+        /// <summary>The side that dialled the connection.</summary>
+        Dialler = (byte)'d',
+
+        /// <summary>The side that accepted it.</summary>
+        Acceptor = (byte)'a',
+    }
 
     public static byte[] NewNonce() => RandomNumberGenerator.GetBytes(Length);
 
     /// <summary>
-    /// The proof that <paramref name="proverId"/> knows <paramref name="secret"/>, for the verifier
-    /// <paramref name="verifierId"/> that sent <paramref name="verifierNonce"/>. The roles are in the MAC's input,
-    /// so a proof reflected back to its sender, or replayed on another connection (another nonce), does not verify.
+    /// The proof that <paramref name="proverId"/>, on its side <paramref name="proverRole"/> of a connection, knows
+    /// <paramref name="secret"/>, for the verifier <paramref name="verifierId"/> that sent <paramref name="verifierNonce"/>.
+    /// Both ids and the prover's role are in the MAC's input, so a proof reflected back to its sender, replayed on another
+    /// connection (another nonce), or relayed from a connection the stranger dialled to one it dialled (the prover there
+    /// was the acceptor, the verifier expects a dialler) does not verify.
     /// </summary>
-    public static byte[] Proof(ReadOnlySpan<byte> secret, string protocolId, string proverId, string verifierId, ReadOnlySpan<byte> verifierNonce, ReadOnlySpan<byte> proverNonce)
+    public static byte[] Proof(ReadOnlySpan<byte> secret, string protocolId, Role proverRole, string proverId, string verifierId, ReadOnlySpan<byte> verifierNonce, ReadOnlySpan<byte> proverNonce)
     {
         using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, secret);
         hmac.AppendData(Label);
+        hmac.AppendData([(byte)proverRole, 0]);
         AppendText(hmac, protocolId);
         AppendText(hmac, proverId);
         AppendText(hmac, verifierId);

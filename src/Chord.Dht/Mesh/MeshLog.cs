@@ -35,8 +35,11 @@ internal static partial class MeshLog
     [LoggerMessage(9, LogLevel.Debug, "Two connections to {PeerId}: keeping the one {Dialler} dialled")]
     public static partial void ConflictResolved(ILogger logger, string peerId, string dialler);
 
-    [LoggerMessage(11, LogLevel.Warning, "Refused peer {PeerId} at {Remote} (advertised {Advertised}): {Reason}")]
+    [LoggerMessage(11, LogLevel.Warning, "Refused peer {PeerId} at {Remote} (advertised {Advertised}): {Reason}; further refusals from this address for this reason are logged at Debug for a minute")]
     public static partial void PeerRefused(ILogger logger, string peerId, string remote, string advertised, string reason);
+
+    [LoggerMessage(23, LogLevel.Debug, "Refused peer {PeerId} at {Remote} (advertised {Advertised}): {Reason} (a refusal from this address for this reason was logged as a warning within the last minute)")]
+    public static partial void PeerRefusedAgain(ILogger logger, string peerId, string remote, string advertised, string reason);
 
     [LoggerMessage(12, LogLevel.Warning, "Refused connections from {Remote}: {Reason}; further refusals from this address are not logged for a minute")]
     public static partial void ConnectionRefused(ILogger logger, string remote, string reason);

@@ -135,7 +135,7 @@ public sealed partial class MeshNode
                 await HandleHandshakeAsync(received.Peer, message);
                 return true;
             case (int)SubFlag.Peers when payload.Length >= 2:
-                HandlePeers(payload[1]);
+                HandlePeers(payload[1], trusted: received.Peer.IsAuthenticated || Options.Security == MeshSecurity.Off);
                 return true;
             case (int)SubFlag.Request when payload.Length >= 2 && IsAllPeers(payload[1]):
                 await received.Peer.WhisperAsync(PeersPayload());
@@ -180,6 +180,13 @@ public sealed partial class MeshNode
             return; // a repeated handshake on a live connection changes nothing
         }
 
+        if (peer.ExpectedId is { } expected && id != expected)
+        {
+            // Before any proof of ours goes out: we prove the secret only to the node we meant to dial.
+            peer.Close($"it answered as node {id}, not the expected {expected}");
+            return;
+        }
+
         var theirs = p[4].AsArray()
             .Where(v => v.TryGetInt32(out var flag) && Compression.IsSupported(flag))
             .Select(v => (CompressionMethod)(byte)v.AsInt64())
@@ -190,7 +197,7 @@ public sealed partial class MeshNode
         {
             await AdmitAsync(peer);
         }
-        else if (peer.RemoteNonce is null)
+        else if (peer.RemoteNonce is null || !peer.ProvesSecret)
         {
             // No challenge before the handshake: a py2p node, or a node of ours with security Off.
             if (Options.Security == MeshSecurity.Required)
@@ -203,13 +210,16 @@ public sealed partial class MeshNode
         }
         else
         {
-            await peer.WhisperAsync((long)MeshAuthentication.ProofFlag, MsgValue.Bin(MeshAuthentication.Proof(_secret, ProtocolId, Id, id, peer.RemoteNonce, peer.LocalNonce)));
+            await peer.WhisperAsync((long)MeshAuthentication.ProofFlag, MsgValue.Bin(MeshAuthentication.Proof(_secret, ProtocolId, OwnRole(peer), Id, id, peer.RemoteNonce, peer.LocalNonce)));
         }
     }
 
+    private static MeshAuthentication.Role OwnRole(MeshPeer peer) =>
+        peer.IsOutgoing ? MeshAuthentication.Role.Dialler : MeshAuthentication.Role.Acceptor;
+
     private void HandleChallenge(MeshPeer peer, Message message)
     {
-        if (Options.Security == MeshSecurity.Off)
+        if (Options.Security == MeshSecurity.Off || !peer.ProvesSecret)
         {
             return; // as a py2p node: an unknown sub-flag
         }
@@ -238,7 +248,8 @@ public sealed partial class MeshNode
             return;
         }
 
-        var expected = MeshAuthentication.Proof(_secret, ProtocolId, peer.Id, Id, peer.LocalNonce, peer.RemoteNonce);
+        var theirRole = OwnRole(peer) == MeshAuthentication.Role.Dialler ? MeshAuthentication.Role.Acceptor : MeshAuthentication.Role.Dialler;
+        var expected = MeshAuthentication.Proof(_secret, ProtocolId, theirRole, peer.Id, Id, peer.LocalNonce, peer.RemoteNonce);
         if (!MeshAuthentication.Verify(proof.AsBytes().Span, expected))
         {
             Refuse(peer, "wrong_proof", "its authentication proof is wrong: it does not know this cluster's secret");
@@ -251,10 +262,21 @@ public sealed partial class MeshNode
         await AdmitAsync(peer);
     }
 
-    /// <summary>Closes a peer that failed authentication, with one warning naming its address.</summary>
+    /// <summary>
+    /// Closes a peer that failed authentication, with one warning naming its address (at most one a minute per
+    /// address and reason: a stranger reconnecting in a loop does not flood the log; the rest go to Debug).
+    /// </summary>
     private void Refuse(MeshPeer peer, string reason, string text)
     {
-        MeshLog.PeerRefused(Logger, peer.Id ?? "(no handshake)", peer.RemoteEndPoint, peer.Address?.ToString() ?? "nothing", text);
+        if (LogOncePerMinute("refused/" + reason + "/" + peer.RemoteHost))
+        {
+            MeshLog.PeerRefused(Logger, peer.Id ?? "(no handshake)", peer.RemoteEndPoint, peer.Address?.ToString() ?? "nothing", text);
+        }
+        else
+        {
+            MeshLog.PeerRefusedAgain(Logger, peer.Id ?? "(no handshake)", peer.RemoteEndPoint, peer.Address?.ToString() ?? "nothing", text);
+        }
+
         MeshMetrics.RefusedPeers.Add(1, new KeyValuePair<string, object?>("reason", reason));
         Interlocked.Increment(ref _refusedPeers); // after the log line, so a test that sees the count sees the line
         peer.Refuse();
@@ -348,7 +370,13 @@ public sealed partial class MeshNode
             .Select(p => MsgValue.Array(MsgValue.Array(p.Address!.Value.Host, p.Address.Value.Port), MsgValue.BinAscii(p.Id!)))),
     ];
 
-    private void HandlePeers(MsgValue list)
+    /// <param name="list">The peers list.</param>
+    /// <param name="trusted">
+    /// It came from a peer that proved the secret. Addresses from an unauthenticated (py2p) peer are dialled as py2p
+    /// would: no challenge, no proof of ours, so a stranger that names its own address cannot make us prove the
+    /// secret to it and pass the proof on (docs/SECURITY.md).
+    /// </param>
+    private void HandlePeers(MsgValue list, bool trusted)
     {
         if (list.Kind != MsgKind.Array)
         {
@@ -371,13 +399,13 @@ public sealed partial class MeshNode
 
             if (OutgoingCount + _dialing.Count < Options.MaxOutgoing || (ExtraDialPolicy?.Invoke(id) ?? false))
             {
-                DialInBackground(address, id, fromPeersList: true);
+                DialInBackground(address, id, fromPeersList: true, trusted);
             }
         }
     }
 
     /// <summary>Dials a peer without waiting; failures are logged, not thrown (the peers list may be stale).</summary>
-    internal void DialInBackground(PeerAddress address, string id, bool fromPeersList = false)
+    internal void DialInBackground(PeerAddress address, string id, bool fromPeersList = false, bool trusted = true)
     {
         if (!_dialing.TryAdd(id, 0))
         {
@@ -388,7 +416,7 @@ public sealed partial class MeshNode
         {
             try
             {
-                await ConnectAsync(address, id, fromPeersList, _stopping.Token);
+                await ConnectAsync(address, id, fromPeersList, _stopping.Token, trusted);
             }
             catch (Exception e) when (e is MeshConnectException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
             {

@@ -206,7 +206,12 @@ public sealed partial class MeshNode : IAsyncDisposable
     /// that has since exited, say): a failure is logged at Debug, not as a warning.
     /// </param>
     /// <param name="cancellationToken">Ends the dial.</param>
-    internal async Task<MeshPeer> ConnectAsync(PeerAddress address, string? expectedId, bool fromPeersList, CancellationToken cancellationToken)
+    /// <param name="trusted">
+    /// The address came from a source that proved the secret (configuration, the ring's directory, an authenticated
+    /// peer): our challenge and proof go out on the connection. False for an address an unauthenticated peer named:
+    /// the connection is made as py2p makes it (docs/SECURITY.md, relays).
+    /// </param>
+    internal async Task<MeshPeer> ConnectAsync(PeerAddress address, string? expectedId, bool fromPeersList, CancellationToken cancellationToken, bool trusted = true)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (expectedId == Id)
@@ -239,7 +244,7 @@ public sealed partial class MeshNode : IAsyncDisposable
             throw DialFailed(backoffKey, address, expectedId, new MeshConnectException($"Could not connect to {address}: {e.Message}", e), fromPeersList);
         }
 
-        var peer = Attach(connection, isOutgoing: true);
+        var peer = Attach(connection, isOutgoing: true, expectedId, provesSecret: trusted);
         try
         {
             await peer.Handshake.WaitAsync(HandshakeWait, Options.TimeProvider, cancellationToken);
@@ -660,9 +665,9 @@ public sealed partial class MeshNode : IAsyncDisposable
         return true;
     }
 
-    private MeshPeer Attach(MeshTransportConnection connection, bool isOutgoing)
+    private MeshPeer Attach(MeshTransportConnection connection, bool isOutgoing, string? expectedId = null, bool provesSecret = true)
     {
-        var peer = new MeshPeer(this, connection, isOutgoing);
+        var peer = new MeshPeer(this, connection, isOutgoing, expectedId, provesSecret && Options.Security != MeshSecurity.Off);
         _awaiting[peer] = Options.TimeProvider.GetTimestamp();
         Interlocked.Increment(ref _open);
         if (!isOutgoing)
@@ -675,7 +680,7 @@ public sealed partial class MeshNode : IAsyncDisposable
         // Queued before the loops start, so they are the first frames on the wire whatever arrives: our challenge
         // first (docs/PROTOCOL-EXTENSIONS.md; a py2p node ignores it), then the handshake. A peer's challenge
         // arriving before its handshake is how we know it is one of ours.
-        if (Options.Security != MeshSecurity.Off)
+        if (peer.ProvesSecret)
         {
             peer.TryEnqueue(CreateMessage(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(peer.LocalNonce)));
         }

@@ -76,6 +76,15 @@ public sealed class MeshOptions
     /// </summary>
     public int MaxPreAuthBytes { get; set; } = 16 * 1024;
 
+    /// <summary>
+    /// The largest frame body (after decompression) accepted from a py2p peer served without authentication in
+    /// <see cref="MeshSecurity.AllowUnauthenticated"/> mode, once its handshake is in: a stranger's frames are held
+    /// whole while they arrive, so this bounds what each such connection can make the node hold. Default 1 MiB; never
+    /// more than <see cref="MaxFrameLength"/>: the smaller of the two applies. A py2p value larger than this cannot be
+    /// stored through such a peer.
+    /// </summary>
+    public int MaxUnauthenticatedFrameLength { get; set; } = 1024 * 1024;
+
     /// <summary>Compression methods we accept, most preferred first. Empty: never compress.</summary>
     public IList<CompressionMethod> Compression { get; set; } = [.. Wire.Compression.Supported];
 
@@ -139,6 +148,7 @@ public sealed class MeshOptions
         Check(MaxConnections >= 1, nameof(MaxConnections), MaxConnections, "at least 1");
         Check(MaxConnectionsPerAddress >= 1, nameof(MaxConnectionsPerAddress), MaxConnectionsPerAddress, "at least 1");
         Check(MaxPreAuthFrameLength >= 512, nameof(MaxPreAuthFrameLength), MaxPreAuthFrameLength, "at least 512 bytes (a handshake is a few hundred)");
+        Check(MaxUnauthenticatedFrameLength >= 1024, nameof(MaxUnauthenticatedFrameLength), MaxUnauthenticatedFrameLength, "at least 1024 bytes");
         Check(MaxPreAuthBytes >= 1024, nameof(MaxPreAuthBytes), MaxPreAuthBytes, "at least 1024 bytes (a handshake and authentication are under 1 KiB)");
         Check(Enum.IsDefined(Security), nameof(Security), Security, string.Join(", ", Enum.GetNames<MeshSecurity>()));
         if (ClusterSecret is not null && System.Text.Encoding.UTF8.GetByteCount(ClusterSecret) < MeshAuthentication.MinimumSecretBytes)
@@ -166,6 +176,9 @@ public sealed class MeshOptions
 
     /// <summary>The frame limit before authentication: <see cref="MaxPreAuthFrameLength"/>, never above <see cref="MaxFrameLength"/>.</summary>
     internal int EffectivePreAuthFrameLength => Math.Min(MaxPreAuthFrameLength, MaxFrameLength);
+
+    /// <summary>The frame limit for a served, unauthenticated py2p peer: never above <see cref="MaxFrameLength"/>.</summary>
+    internal int EffectiveUnauthenticatedFrameLength => Math.Min(MaxUnauthenticatedFrameLength, MaxFrameLength);
 
     /// <summary>The byte limit before authentication: <see cref="MaxPreAuthBytes"/>, never above <see cref="MaxFrameLength"/>.</summary>
     internal int EffectivePreAuthBytes => Math.Min(MaxPreAuthBytes, MaxFrameLength);

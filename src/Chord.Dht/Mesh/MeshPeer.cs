@@ -36,11 +36,13 @@ public sealed class MeshPeer
     private volatile bool _authenticated;
     private volatile bool _refused;
 
-    internal MeshPeer(MeshNode node, MeshTransportConnection transport, bool isOutgoing)
+    internal MeshPeer(MeshNode node, MeshTransportConnection transport, bool isOutgoing, string? expectedId = null, bool provesSecret = false)
     {
         _node = node;
         _transport = transport;
         IsOutgoing = isOutgoing;
+        ExpectedId = expectedId;
+        ProvesSecret = provesSecret;
         LocalNonce = node.Options.Security == MeshSecurity.Off ? [] : MeshAuthentication.NewNonce();
         _outbound = Channel.CreateBounded<Message>(new BoundedChannelOptions(node.Options.OutboundQueueCapacity)
         {
@@ -73,6 +75,15 @@ public sealed class MeshPeer
 
     /// <summary>True once the peer was refused: nothing more from it is read, and the connection closes once our queue is out.</summary>
     internal bool IsRefused => _refused;
+
+    /// <summary>The node id we dialled this connection for, or null (an incoming connection, an address-only dial).</summary>
+    internal string? ExpectedId { get; }
+
+    /// <summary>
+    /// On this connection we challenge and prove the cluster secret: true unless security is off or we dialled an
+    /// address only an unauthenticated peer named (then the connection is made as a py2p node makes it).
+    /// </summary>
+    internal bool ProvesSecret { get; }
 
     /// <summary>The nonce we challenged this peer with.</summary>
     internal byte[] LocalNonce { get; }
@@ -313,8 +324,13 @@ public sealed class MeshPeer
                 while (true)
                 {
                     // Until the peer is served, a small frame limit and a small byte budget: a stranger costs a few KiB.
+                    // A py2p peer served without authentication (the opt-in mode) has its own, smaller limit; a frame
+                    // is decompressed to no more than the limit it arrived under, so a tiny compressed frame cannot
+                    // make a stranger's connection hold megabytes.
                     var admitted = _admitted;
-                    var limit = admitted ? options.MaxFrameLength : options.EffectivePreAuthFrameLength;
+                    var limit = !admitted ? options.EffectivePreAuthFrameLength
+                        : _authenticated || options.Security == MeshSecurity.Off ? options.MaxFrameLength
+                        : options.EffectiveUnauthenticatedFrameLength;
                     var status = FrameCodec.TryReadFrame(ref buffer, limit, out var body, out var declared);
                     if (status == FrameReadStatus.NeedMore)
                     {
@@ -330,7 +346,7 @@ public sealed class MeshPeer
                         }
 
                         Close(admitted
-                            ? $"its frame header announces {declared} bytes, over the maximum of {limit}"
+                            ? $"its frame header announces {declared} bytes, over the maximum of {limit}{(limit < options.MaxFrameLength ? " for an unauthenticated peer" : "")}"
                             : $"its frame header announces {declared} bytes before it authenticated, over the pre-authentication maximum of {limit}");
                         return;
                     }
@@ -351,7 +367,7 @@ public sealed class MeshPeer
                     Message message;
                     try
                     {
-                        message = FrameCodec.DecodeBody(body, _receiveCompression, options.MaxFrameLength);
+                        message = FrameCodec.DecodeBody(body, _receiveCompression, limit);
                     }
                     catch (MsgFormatException e)
                     {

@@ -69,6 +69,12 @@ public sealed class ChordOptions
     /// <summary>The bytes a peer may send before it authenticated (never more than <see cref="MaxFrameLength"/>).</summary>
     public int MaxPreAuthBytes { get; set; } = MeshDefaults.MaxPreAuthBytes;
 
+    /// <summary>
+    /// With <see cref="AllowUnauthenticatedPeers"/>, the largest frame accepted from a py2p peer after its handshake
+    /// (never more than <see cref="MaxFrameLength"/>); default 1 MiB.
+    /// </summary>
+    public int MaxUnauthenticatedFrameLength { get; set; } = MeshDefaults.MaxUnauthenticatedFrameLength;
+
     /// <summary>How long a ring connection may take to complete its handshake and authentication.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = MeshDefaults.HandshakeTimeout;
 

@@ -39,6 +39,7 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
         Check(options.MaxConnectionsPerAddress >= 1, nameof(options.MaxConnectionsPerAddress), options.MaxConnectionsPerAddress, "at least 1");
         Check(options.MaxPreAuthFrameLength >= 512, nameof(options.MaxPreAuthFrameLength), options.MaxPreAuthFrameLength, "at least 512 bytes");
         Check(options.MaxPreAuthBytes >= 1024, nameof(options.MaxPreAuthBytes), options.MaxPreAuthBytes, "at least 1024 bytes");
+        Check(options.MaxUnauthenticatedFrameLength >= 1024, nameof(options.MaxUnauthenticatedFrameLength), options.MaxUnauthenticatedFrameLength, "at least 1024 bytes");
         Check(options.HandshakeTimeout > TimeSpan.Zero, nameof(options.HandshakeTimeout), options.HandshakeTimeout, "a positive time");
         Check(options.WriteQuorum is >= 1 and <= 5, nameof(options.WriteQuorum), options.WriteQuorum, "1 to 5");
         Check(options.ReadQuorum is >= 1 and <= 5, nameof(options.ReadQuorum), options.ReadQuorum, "1 to 5");
@@ -101,6 +102,7 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
             MaxConnectionsPerAddress = options.MaxConnectionsPerAddress,
             MaxPreAuthFrameLength = options.MaxPreAuthFrameLength,
             MaxPreAuthBytes = options.MaxPreAuthBytes,
+            MaxUnauthenticatedFrameLength = options.MaxUnauthenticatedFrameLength,
             HandshakeTimeout = options.HandshakeTimeout,
             Compression = [.. options.Compression.Select(m => TryParseCompression(m, out var c) ? c : throw new ArgumentException($"Unknown compression '{m}'."))],
         },

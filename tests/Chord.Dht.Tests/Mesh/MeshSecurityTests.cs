@@ -137,7 +137,7 @@ public class MeshSecurityTests
         var firstChallenge = await first.WaitForAsync(m => m.SubFlagValue == MeshAuthentication.ChallengeFlag, "the first challenge");
         await using var replay = await RawPeer.ConnectAsync(node.Address);
         var ourNonce = RandomNumberGenerator.GetBytes(32);
-        var stale = MeshAuthentication.Proof(Encoding.UTF8.GetBytes(Secret), RawPeer.ChordProtocolId, replay.Id, node.Id, firstChallenge.Message.Payload[1].AsBytes().Span, ourNonce);
+        var stale = MeshAuthentication.Proof(Encoding.UTF8.GetBytes(Secret), RawPeer.ChordProtocolId, MeshAuthentication.Role.Dialler, replay.Id, node.Id, firstChallenge.Message.Payload[1].AsBytes().Span, ourNonce);
         await replay.SendMessageAsync(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(ourNonce));
         await replay.SendAsync(FrameCodec.Encode(replay.Handshake()));
         await replay.SendMessageAsync(MainFlag.Whisper, (long)MeshAuthentication.ProofFlag, MsgValue.Bin(stale));
@@ -153,17 +153,56 @@ public class MeshSecurityTests
         var secret = Encoding.UTF8.GetBytes(Secret);
         byte[] n1 = [.. Enumerable.Repeat((byte)1, 32)];
         byte[] n2 = [.. Enumerable.Repeat((byte)2, 32)];
-        var proof = MeshAuthentication.Proof(secret, "p", "A", "B", n1, n2);
+        const MeshAuthentication.Role d = MeshAuthentication.Role.Dialler;
+        var proof = MeshAuthentication.Proof(secret, "p", d, "A", "B", n1, n2);
 
         Assert.Equal(32, proof.Length);
-        Assert.True(MeshAuthentication.Verify(proof, MeshAuthentication.Proof(secret, "p", "A", "B", n1, n2)));
-        Assert.NotEqual(proof, MeshAuthentication.Proof(secret, "p", "B", "A", n2, n1)); // reflected back: the other role
-        Assert.NotEqual(proof, MeshAuthentication.Proof(secret, "p", "A", "B", n2, n1));
-        Assert.NotEqual(proof, MeshAuthentication.Proof(secret, "p", "A", "C", n1, n2));
-        Assert.NotEqual(proof, MeshAuthentication.Proof(secret, "q", "A", "B", n1, n2));
-        Assert.NotEqual(proof, MeshAuthentication.Proof(Encoding.UTF8.GetBytes(OtherSecret), "p", "A", "B", n1, n2));
+        Assert.True(MeshAuthentication.Verify(proof, MeshAuthentication.Proof(secret, "p", d, "A", "B", n1, n2)));
+        Assert.NotEqual(proof, MeshAuthentication.Proof(secret, "p", d, "B", "A", n2, n1)); // reflected back: the other role
+        Assert.NotEqual(proof, MeshAuthentication.Proof(secret, "p", MeshAuthentication.Role.Acceptor, "A", "B", n1, n2)); // relayed: the other side of a connection
+        Assert.NotEqual(proof, MeshAuthentication.Proof(secret, "p", d, "A", "B", n2, n1));
+        Assert.NotEqual(proof, MeshAuthentication.Proof(secret, "p", d, "A", "C", n1, n2));
+        Assert.NotEqual(proof, MeshAuthentication.Proof(secret, "q", d, "A", "B", n1, n2));
+        Assert.NotEqual(proof, MeshAuthentication.Proof(Encoding.UTF8.GetBytes(OtherSecret), "p", d, "A", "B", n1, n2));
         Assert.False(MeshAuthentication.Verify(proof.AsSpan(0, 31), proof));
     }
+
+    /// <summary>
+    /// The relay: a stranger dials two nodes of the cluster, claims to each that it is the other, and passes each
+    /// node's challenge and proof across. Version 1 of the proof had no roles, so node B's proof (for "A", over A's
+    /// nonce) was exactly what A expected from "B", and the stranger was served by A as B. The prover's role is now in
+    /// the MAC: B proved as the acceptor of its connection, A expects the dialler's proof of its own.
+    /// </summary>
+    [Fact]
+    public async Task A_stranger_cannot_relay_one_nodes_proof_to_another_and_be_served_as_that_node()
+    {
+        await using var a = new MeshNode(new MeshOptions { ClusterSecret = Secret });
+        await using var b = new MeshNode(new MeshOptions { ClusterSecret = Secret });
+        await a.StartAsync();
+        await b.StartAsync();
+
+        await using var toA = await RawPeer.ConnectAsync(a.Address);
+        await using var toB = await RawPeer.ConnectAsync(b.Address);
+        var challengeA = (await toA.WaitForAsync(m => m.SubFlagValue == MeshAuthentication.ChallengeFlag, "A's challenge")).Message.Payload[1];
+        var challengeB = (await toB.WaitForAsync(m => m.SubFlagValue == MeshAuthentication.ChallengeFlag, "B's challenge")).Message.Payload[1];
+
+        // To A, claim to be B, challenging with B's nonce; to B, claim to be A, challenging with A's nonce.
+        await toA.SendAsync(FrameCodec.Encode(Impersonate(b.Id, MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, challengeB)));
+        await toA.SendAsync(FrameCodec.Encode(Impersonate(b.Id, MainFlag.Whisper, (long)SubFlag.Handshake, MsgValue.BinAscii(b.Id), MsgValue.BinAscii(RawPeer.ChordProtocolId), MsgValue.Array(b.Address.Host, b.Address.Port), MsgValue.Array())));
+        await toB.SendAsync(FrameCodec.Encode(Impersonate(a.Id, MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, challengeA)));
+        await toB.SendAsync(FrameCodec.Encode(Impersonate(a.Id, MainFlag.Whisper, (long)SubFlag.Handshake, MsgValue.BinAscii(a.Id), MsgValue.BinAscii(RawPeer.ChordProtocolId), MsgValue.Array(a.Address.Host, a.Address.Port), MsgValue.Array())));
+
+        // B proves "itself" to "A" over A's nonce; the stranger hands that proof to A as B's.
+        var proofOfB = (await toB.WaitForAsync(m => m.SubFlagValue == MeshAuthentication.ProofFlag, "B's proof")).Message.Payload[1];
+        await toA.SendAsync(FrameCodec.Encode(Impersonate(b.Id, MainFlag.Whisper, (long)MeshAuthentication.ProofFlag, proofOfB)));
+
+        await toA.WaitClosedAsync("A refuses the relayed proof");
+        Assert.Null(a.GetPeer(b.Id));
+        Assert.True(a.GetStatistics().RefusedPeers >= 1, "A counts the relay as a refused peer");
+    }
+
+    private static Message Impersonate(string id, MainFlag type, params MsgValue[] payload) =>
+        Message.Create(type, id, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), payload);
 
     [Fact]
     public async Task In_the_opt_in_mode_a_py2p_peer_is_served_unauthenticated_and_a_wrong_secret_is_still_refused()

@@ -65,6 +65,14 @@ internal sealed class RawPeer : IAsyncDisposable
         return new RawPeer(socket);
     }
 
+    /// <summary>Accepts one connection on <paramref name="listener"/> (a node dialling an address the test named).</summary>
+    public static async Task<RawPeer> AcceptAsync(TcpListener listener)
+    {
+        var socket = await listener.AcceptSocketAsync().WaitAsync(Eventually.Deadline);
+        socket.NoDelay = true;
+        return new RawPeer(socket);
+    }
+
     /// <summary>Sends raw bytes; throws when the connection is gone.</summary>
     public async Task SendAsync(ReadOnlyMemory<byte> bytes)
     {
@@ -137,7 +145,7 @@ internal sealed class RawPeer : IAsyncDisposable
         var challenge = await WhenReceivedAsync(m => m.Is((SubFlag)MeshAuthentication.ChallengeFlag)).WaitAsync(Eventually.Deadline);
         Assert.True(challenge is not null, "the node sent no challenge");
         var proof = MeshAuthentication.Proof(System.Text.Encoding.UTF8.GetBytes(secret ?? MeshOptions.DevelopmentClusterSecret), ChordProtocolId,
-            Id, node.Id, challenge.Message.Payload[1].AsBytes().Span, nonce);
+            MeshAuthentication.Role.Dialler, Id, node.Id, challenge.Message.Payload[1].AsBytes().Span, nonce);
         await SendAsync(FrameCodec.Encode(Create(MainFlag.Whisper, (long)MeshAuthentication.ProofFlag, MsgValue.Bin(proof))));
         if (expectAccepted)
         {

@@ -414,7 +414,7 @@ public sealed partial class RingNode
 
     private Answer ApplyPrepare((HashMethod Method, BigInteger Position) slot, PositionRequest request, int hops)
     {
-        lock (_tableLock)
+        lock (LockFor(slot))
         {
             _table.TryGetValue(slot, out var current);
             var (updated, reply) = Acceptor.Prepare(current, request.Ballot!.Value, request.Key, Interlocked.Read(ref _ballotFloor));
@@ -431,7 +431,7 @@ public sealed partial class RingNode
     {
         StoredEntry? updated;
         AcceptorReply reply;
-        lock (_tableLock)
+        lock (LockFor(slot))
         {
             _table.TryGetValue(slot, out var current);
             (updated, reply) = Acceptor.Accept(current, request.Ballot!.Value, request.Value ?? MsgValue.Nil, request.Version!.Value,
@@ -461,7 +461,7 @@ public sealed partial class RingNode
     /// </summary>
     private Answer ApplyVersionedStore((HashMethod Method, BigInteger Position) slot, MsgValue value, EntryVersion version, byte[]? key, int hops, out bool applied, bool copy = false)
     {
-        lock (_tableLock)
+        lock (LockFor(slot))
         {
             _table.TryGetValue(slot, out var current);
             if (version == EntryVersion.Zero)

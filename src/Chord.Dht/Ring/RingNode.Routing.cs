@@ -553,7 +553,7 @@ public sealed partial class RingNode
         var value = request.Value ?? MsgValue.Nil;
         if (request.Version is not { } version)
         {
-            lock (_tableLock)
+            lock (LockFor(slot))
             {
                 // py2p's store replaces the value but never the register's promise: a proposer counting on it
                 // must still find it (the value itself has no ballot, so reads of it take py2p's rule).
@@ -590,7 +590,7 @@ public sealed partial class RingNode
             return Answer.Refused(hops, $"a delta must be a map, not a {delta.Kind}");
         }
 
-        lock (_tableLock)
+        lock (LockFor(slot))
         {
             _table.TryGetValue(slot, out var current);
             var stored = current is null || !current.HasValue ? MsgValue.Map(Array.Empty<KeyValuePair<MsgValue, MsgValue>>()) : current.Value;

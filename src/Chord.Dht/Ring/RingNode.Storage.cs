@@ -44,6 +44,9 @@ public sealed partial class RingNode
     }
 
     /// <summary>Sets an entry (in memory and, durably, on disk). Callers hold <c>_tableLock</c> when they compare first.</summary>
+    /// <summary>The lock that every read-modify-write of the entry at <paramref name="slot"/> holds (one of 64 stripes).</summary>
+    private Lock LockFor((HashMethod Method, BigInteger Position) slot) => _slotLocks[(int)((uint)slot.GetHashCode() % SlotLockCount)];
+
     private void PutEntry((HashMethod Method, BigInteger Position) slot, StoredEntry entry)
     {
         _store?.Put(slot.Method, slot.Position, entry);
@@ -66,7 +69,7 @@ public sealed partial class RingNode
                 continue; // the common case, without the lock
             }
 
-            lock (_tableLock)
+            lock (LockFor(slot))
             {
                 if (_table.TryGetValue(slot, out var entry) && entry.Key is null)
                 {
@@ -85,7 +88,7 @@ public sealed partial class RingNode
     /// <summary>Removes an entry only if it is still exactly <paramref name="expected"/> (nobody wrote it meanwhile).</summary>
     private bool RemoveEntryIfUnchanged((HashMethod Method, BigInteger Position) slot, StoredEntry expected)
     {
-        lock (_tableLock)
+        lock (LockFor(slot))
         {
             if (!_table.TryGetValue(slot, out var current) || !ReferenceEquals(current, expected))
             {
@@ -119,9 +122,10 @@ public sealed partial class RingNode
     /// <summary>Test hook: forgets the entry at a position, as a position that missed a write.</summary>
     internal void RemoveLocalForTest(HashMethod method, RingPosition position)
     {
-        lock (_tableLock)
+        var slot = (method, position.Value);
+        lock (LockFor(slot))
         {
-            RemoveEntry((method, position.Value));
+            RemoveEntry(slot);
         }
     }
 

@@ -25,8 +25,12 @@ namespace Chord.Dht.Ring;
 /// </remarks>
 public sealed partial class RingNode : IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<(HashMethod Method, BigInteger Position), StoredEntry> _table = new();
-    private readonly Lock _tableLock = new();
+    // Striped: the default concurrency level is the processor count (two locks on a two-core machine), and every
+    // accept, prepare and store of every key took one table-wide lock; under 64 writers both showed in the profile as
+    // lock contention (Monitor and Lock slow paths, 13% of the process's CPU in the storage bench's writes).
+    private readonly ConcurrentDictionary<(HashMethod Method, BigInteger Position), StoredEntry> _table = new(SlotLockCount, 1024);
+    private readonly Lock[] _slotLocks = [.. Enumerable.Range(0, SlotLockCount).Select(_ => new Lock())];
+    private const int SlotLockCount = 64;
     private readonly ConcurrentDictionary<byte[], byte> _keys = new(ByteArrayComparer.Instance);
     private readonly CancellationTokenSource _stopping = new();
     private ITimer? _stabilizer;
@@ -444,9 +448,21 @@ public sealed partial class RingNode : IAsyncDisposable
             pending.TrySetCanceled();
         }
 
-        lock (_tableLock)
+        foreach (var slotLock in _slotLocks)
+        {
+            slotLock.Enter(); // no read-modify-write of an entry is half done when the store closes
+        }
+
+        try
         {
             _store?.Dispose();
+        }
+        finally
+        {
+            foreach (var slotLock in _slotLocks)
+            {
+                slotLock.Exit();
+            }
         }
 
         _stopping.Dispose();

@@ -88,8 +88,13 @@ public sealed class MeshOptions
     /// <summary>Compression methods we accept, most preferred first. Empty: never compress.</summary>
     public IList<CompressionMethod> Compression { get; set; } = [.. Wire.Compression.Supported];
 
-    /// <summary>Bodies shorter than this are sent raw even when compression is agreed (receivers fall back to raw bytes).</summary>
-    public int CompressionThreshold { get; set; } = 256;
+    /// <summary>
+    /// Bodies shorter than this are sent raw even when compression is agreed (receivers fall back to raw bytes).
+    /// Default 1 KiB: a frame that fits in one TCP segment saves no packet when compressed, and compressing it costs
+    /// both ends (the receiver's digest over the raw bytes fails before it decompresses). Bodies that compression
+    /// does not shrink by an eighth go raw too.
+    /// </summary>
+    public int CompressionThreshold { get; set; } = 1024;
 
     /// <summary>How long a connection may stay in the middle of a frame before it is closed. py2p: 60 s.</summary>
     public TimeSpan StuckFrameTimeout { get; set; } = TimeSpan.FromSeconds(60);

@@ -435,7 +435,7 @@ public sealed class MeshPeer
                 {
                     var method = message.Packed.Length + FrameCodec.DigestLength >= threshold ? SendCompression : null;
                     var before = output.UnflushedBytes;
-                    FrameCodec.Write(output, message, method);
+                    FrameCodec.Write(output, message, method, rawUnlessSmaller: true);
                     bytes += output.UnflushedBytes - before;
                     frames++;
                 }

@@ -88,7 +88,15 @@ public static class FrameCodec
     }
 
     /// <summary>Writes a message as one frame into <paramref name="output"/>.</summary>
-    public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method = null)
+    public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method = null) =>
+        Write(output, message, method, rawUnlessSmaller: false);
+
+    /// <summary>
+    /// Writes a message as one frame into <paramref name="output"/>; with <paramref name="rawUnlessSmaller"/>, a body
+    /// that <paramref name="method"/> does not shrink by at least an eighth goes raw (PROTOCOL.md §4: receivers fall
+    /// back to the raw bytes), which spares the receiver a failed digest and a decompression.
+    /// </summary>
+    public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method, bool rawUnlessSmaller)
     {
         var plainLength = DigestLength + message.Packed.Length;
         if (method is null)
@@ -107,6 +115,12 @@ public static class FrameCodec
             message.Id.CopyTo(plain);
             message.Packed.Span.CopyTo(plain.AsSpan(DigestLength));
             var compressed = Compression.Compress(method.Value, plain.AsSpan(0, plainLength));
+            if (rawUnlessSmaller && compressed.Length > plainLength - plainLength / 8)
+            {
+                Write(output, message, null, rawUnlessSmaller: false);
+                return;
+            }
+
             var span = output.GetSpan(HeaderLength + compressed.Length);
             BinaryPrimitives.WriteUInt32BigEndian(span, (uint)compressed.Length);
             compressed.CopyTo(span[HeaderLength..]);

@@ -119,7 +119,7 @@ public sealed class ChordHost : IAsyncDisposable
     }
 
     /// <summary>Starts the silo (it joins the cluster and its ring node joins the ring) and the HTTP API.</summary>
-    /// <exception cref="HostConfigurationException">A ring setting is wrong (ChordOptions validation).</exception>
+    /// <exception cref="HostConfigurationException">A ring setting is wrong (ChordOptions validation), or Orleans refused its configuration.</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         try
@@ -129,6 +129,12 @@ public sealed class ChordHost : IAsyncDisposable
         catch (OptionsValidationException e)
         {
             throw new HostConfigurationException([.. e.Failures.Select(NameFlag)]);
+        }
+        catch (OrleansConfigurationException e)
+        {
+            // Orleans' validators run as the silo starts; MembershipSettings checks their membership rules before
+            // that, so this is a rule it does not repeat.
+            throw new HostConfigurationException(MembershipSettings.Describe(e));
         }
     }
 

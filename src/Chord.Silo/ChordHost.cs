@@ -258,10 +258,11 @@ public sealed class ChordHost : IAsyncDisposable
 
     /// <summary>
     /// The host's failure detection, faster than Orleans' defaults (5 s probe timeout): a silo that stops answering
-    /// is declared dead after 3 missed probes of 2 s and 2 votes, about 6 to 15 s after it went away, and its keys
-    /// are served again by the others (the failover test measures it). Orleans stretches a probe's period and
-    /// timeout when answers are slow, up to MaxProbeTimeout (4 × ProbeTimeout), so on a loaded machine the bound is
-    /// (3 + 1) × 8 s; the failover test's deadline is computed from these values. Dead entries leave the membership table after
+    /// is declared dead after 3 missed probes and 2 votes, and its keys are served again by the others (the failover
+    /// test measures it). 2 s is the initial probe timeout, not a fixed period: Orleans adapts each monitored
+    /// silo's timeout to its answers within MinProbeTimeout and MaxProbeTimeout (half and 4 × ProbeTimeout: 1 to
+    /// 8 s) and starts the next probe one such timeout after the last one started, so on a loaded machine the bound
+    /// is (3 + 1) × 8 s; the failover test's deadline is computed from these values. Dead entries leave the membership table after
     /// a day (Orleans: a week), checked hourly, so a Redis table does not grow with every restart.
     /// </summary>
     internal static void TuneMembership(ClusterMembershipOptions membership)

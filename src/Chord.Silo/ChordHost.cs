@@ -119,7 +119,7 @@ public sealed class ChordHost : IAsyncDisposable
     }
 
     /// <summary>Starts the silo (it joins the cluster and its ring node joins the ring) and the HTTP API.</summary>
-    /// <exception cref="HostConfigurationException">A ring setting is wrong (ChordOptions validation).</exception>
+    /// <exception cref="HostConfigurationException">A ring setting is wrong (ChordOptions validation), or Orleans refused its configuration.</exception>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         try
@@ -129,6 +129,12 @@ public sealed class ChordHost : IAsyncDisposable
         catch (OptionsValidationException e)
         {
             throw new HostConfigurationException([.. e.Failures.Select(NameFlag)]);
+        }
+        catch (OrleansConfigurationException e)
+        {
+            // Orleans' validators run as the silo starts; MembershipSettings checks their membership rules before
+            // that, so this is a rule it does not repeat.
+            throw new HostConfigurationException(MembershipSettings.Describe(e));
         }
     }
 
@@ -252,10 +258,11 @@ public sealed class ChordHost : IAsyncDisposable
 
     /// <summary>
     /// The host's failure detection, faster than Orleans' defaults (5 s probe timeout): a silo that stops answering
-    /// is declared dead after 3 missed probes of 2 s and 2 votes, about 6 to 15 s after it went away, and its keys
-    /// are served again by the others (the failover test measures it). Orleans stretches a probe's period and
-    /// timeout when answers are slow, up to MaxProbeTimeout (4 × ProbeTimeout), so on a loaded machine the bound is
-    /// (3 + 1) × 8 s; the failover test's deadline is computed from these values. Dead entries leave the membership table after
+    /// is declared dead after 3 missed probes and 2 votes, and its keys are served again by the others (the failover
+    /// test measures it). 2 s is the initial probe timeout, not a fixed period: Orleans adapts each monitored
+    /// silo's timeout to its answers within MinProbeTimeout and MaxProbeTimeout (half and 4 × ProbeTimeout: 1 to
+    /// 8 s) and starts the next probe one such timeout after the last one started, so on a loaded machine the bound
+    /// is (3 + 1) × 8 s; the failover test's deadline is computed from these values. Dead entries leave the membership table after
     /// a day (Orleans: a week), checked hourly, so a Redis table does not grow with every restart.
     /// </summary>
     internal static void TuneMembership(ClusterMembershipOptions membership)

@@ -239,6 +239,7 @@ internal static class HostCommandLine
             problems.Add($"{Name(clusterIdKey)} is empty; allowed: a non-empty name shared by the silos of one cluster.");
         }
 
+        problems.AddRange(MembershipSettings.Problems(configuration));
         if (problems.Count > 0)
         {
             throw new HostConfigurationException(problems);

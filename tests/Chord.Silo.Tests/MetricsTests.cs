@@ -81,7 +81,8 @@ public sealed partial class MetricsTests(HostsFixture fixture) : IDisposable
         var missing = used.Where(n => !scrape.Names.Contains(n) && !declared.Contains(n)).ToList();
         Assert.True(missing.Count == 0, $"the dashboard uses metrics that are not exported: {string.Join(", ", missing)}");
         foreach (var required in (string[])["chord_kv_operations_total", "chord_kv_duration_seconds_bucket", "chord_ring_lookup_hops_bucket", "chord_ring_crash_repairs_total",
-                     "chord_silo_suspected_silos", "chord_mesh_frames_in_total", "chord_mesh_bytes_in_bytes_total"])
+                     "chord_silo_suspected_silos", "chord_mesh_frames_in_total", "chord_mesh_bytes_in_bytes_total",
+                     "chord_ring_suspected_total", "chord_ring_suspect_skips_total", "chord_ring_refused_inputs_total"])
         {
             Assert.Contains(required, used);
         }
@@ -110,6 +111,23 @@ public sealed partial class MetricsTests(HostsFixture fixture) : IDisposable
         }
 
         Assert.True(problems.Count == 0, $"the dashboard uses labels the exported series do not have:{Environment.NewLine}{string.Join(Environment.NewLine, problems)}");
+    }
+
+    [Fact]
+    public void Every_ring_and_wire_metric_is_in_the_readme_metrics_table()
+    {
+        // The hosts of the fixture run ring nodes, so every Chord.Dht instrument has been published.
+        var published = PublishedInstruments().Where(i => i.Meter.Name.StartsWith("Chord.Dht", StringComparison.Ordinal)).Select(i => ExportedName(i).Series).ToList();
+        Assert.Contains("chord_ring_suspected_total", published);
+        Assert.Contains("chord_mesh_frames_in_total", published);
+
+        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md"));
+        var start = readme.IndexOf("### Metrics and the dashboard", StringComparison.Ordinal);
+        Assert.True(start >= 0, "README.md has a section '### Metrics and the dashboard'");
+        var end = readme.IndexOf("\n#", start + 1, StringComparison.Ordinal);
+        var documented = MetricName().Matches(readme[start..(end < 0 ? readme.Length : end)]).Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+        var missing = published.Where(n => !documented.Contains(n)).Order(StringComparer.Ordinal).ToList();
+        Assert.True(missing.Count == 0, $"README.md's metrics table leaves out: {string.Join(", ", missing)}");
     }
 
     /// <summary>Labels Prometheus adds to every scraped series (from the scrape target), not exported by the host.</summary>
@@ -203,6 +221,29 @@ public sealed partial class MetricsTests(HostsFixture fixture) : IDisposable
     /// </summary>
     private static HashSet<string> DeclaredMetricNames(out List<(string Instrument, string Name)> inScrapeForm)
     {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        inScrapeForm = [];
+        foreach (var instrument in PublishedInstruments())
+        {
+            var (name, histogram) = ExportedName(instrument);
+            if (histogram)
+            {
+                names.UnionWith([name + "_bucket", name + "_sum", name + "_count"]);
+                inScrapeForm.Add((instrument.Name, name + "_count"));
+            }
+            else
+            {
+                names.Add(name);
+                inScrapeForm.Add((instrument.Name, name));
+            }
+        }
+
+        return names;
+    }
+
+    /// <summary>The instruments of the exported meters (<c>Chord.*</c>, Orleans') published so far in this process, one per name.</summary>
+    private static List<Instrument> PublishedInstruments()
+    {
         var instruments = new List<Instrument>();
         using (var listener = new MeterListener())
         {
@@ -219,45 +260,40 @@ public sealed partial class MetricsTests(HostsFixture fixture) : IDisposable
             listener.Start();
         }
 
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        inScrapeForm = [];
-        foreach (var instrument in instruments.DistinctBy(i => i.Name))
+        return [.. instruments.DistinctBy(i => i.Name)];
+    }
+
+    /// <summary>
+    /// The series name the exporter gives <paramref name="instrument"/>: dots to underscores, the unit appended
+    /// unless it is a {annotation} or 1, _total on counters; a histogram's base name (its series add _bucket, _sum, _count).
+    /// </summary>
+    private static (string Series, bool Histogram) ExportedName(Instrument instrument)
+    {
+        var name = instrument.Name.Replace('.', '_').Replace('-', '_');
+        var unit = instrument.Unit switch
         {
-            var name = instrument.Name.Replace('.', '_').Replace('-', '_');
-            var unit = instrument.Unit switch
-            {
-                null or "" or "1" => null,
-                { } u when u.StartsWith('{') => null,
-                "By" => "bytes",
-                "s" => "seconds",
-                "ms" => "milliseconds",
-                "MB" => "megabytes",
-                { } u => u,
-            };
-            if (unit is not null && !name.EndsWith("_" + unit, StringComparison.Ordinal))
-            {
-                name += "_" + unit;
-            }
-
-            var type = instrument.GetType().Name;
-            if (type.StartsWith("Histogram", StringComparison.Ordinal))
-            {
-                names.UnionWith([name + "_bucket", name + "_sum", name + "_count"]);
-                inScrapeForm.Add((instrument.Name, name + "_count"));
-            }
-            else
-            {
-                if (type.StartsWith("Counter", StringComparison.Ordinal) || type.StartsWith("ObservableCounter", StringComparison.Ordinal))
-                {
-                    name += "_total";
-                }
-
-                names.Add(name);
-                inScrapeForm.Add((instrument.Name, name));
-            }
+            null or "" or "1" => null,
+            { } u when u.StartsWith('{') => null,
+            "By" => "bytes",
+            "s" => "seconds",
+            "ms" => "milliseconds",
+            "MB" => "megabytes",
+            { } u => u,
+        };
+        if (unit is not null && !name.EndsWith("_" + unit, StringComparison.Ordinal))
+        {
+            name += "_" + unit;
         }
 
-        return names;
+        var type = instrument.GetType().Name;
+        if (type.StartsWith("Histogram", StringComparison.Ordinal))
+        {
+            return (name, true);
+        }
+
+        return type.StartsWith("Counter", StringComparison.Ordinal) || type.StartsWith("ObservableCounter", StringComparison.Ordinal)
+            ? (name + "_total", false)
+            : (name, false);
     }
 
     internal static string RepositoryRoot()

@@ -71,7 +71,7 @@ internal sealed class MembershipHealthCheck(MembershipObserver observer, ILocalS
         }
 
         return reading.Suspected.Count > 0
-            ? HealthCheckResult.Degraded($"This silo is active; {reading.Suspected.Count} active silo(s) are suspected by others: {string.Join(", ", reading.Suspected)}.", data: data)
+            ? HealthCheckResult.Degraded($"This silo is active; {reading.Suspected.Count} active silo(s) have suspicion votes from others that have not expired: {string.Join(", ", reading.Suspected)}.", data: data)
             : HealthCheckResult.Healthy($"This silo is active among {reading.Active} active silo(s).", data);
     }
 }

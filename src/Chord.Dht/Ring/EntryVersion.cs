@@ -86,7 +86,7 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
     public static bool operator >=(EntryVersion left, EntryVersion right) => left.CompareTo(right) >= 0;
 
     /// <summary>The wire form: <c>[counter, writer(bin)]</c>.</summary>
-    public MsgValue ToMsgValue() => MsgValue.Array(Counter, MsgValue.BinAscii(Writer));
+    public MsgValue ToMsgValue() => MsgValue.Array(Counter, WireCache.WriterBin(Writer));
 
     /// <summary>Reads the wire form; false when it is not one.</summary>
     public static bool TryRead(MsgValue value, out EntryVersion version)
@@ -104,7 +104,7 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
             return false;
         }
 
-        version = new EntryVersion(parts[0].AsInt64(), parts[1].AsAscii());
+        version = new EntryVersion(parts[0].AsInt64(), SenderIds.Get(parts[1].AsBytes().Span)); // writer ids are node ids: the same few
         return true;
     }
 

@@ -137,7 +137,7 @@ public sealed partial class RingNode
     private static bool TryReadPosition(MsgValue packet, out RingPosition position)
     {
         position = default;
-        if (packet.Kind != MsgKind.Bin || packet.AsBytes().Length > 90 || !Base58.TryDecode(packet.AsAscii(), out var value))
+        if (packet.Kind != MsgKind.Bin || !WireCache.TryReadPosition(packet.AsBytes().Span, 90, out var value))
         {
             return false;
         }
@@ -250,8 +250,8 @@ public sealed partial class RingNode
     /// </summary>
     private static MsgValue[] RetrievedPayload(HashMethod method, MsgValue position, Answer answer, string? requestId) =>
         requestId is null
-            ? [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, answer.Value]
-            : [(long)SubFlag.Retrieved, MsgValue.BinAscii(method.WireName()), position, answer.Value, requestId, answer.Hops,
+            ? [(long)SubFlag.Retrieved, WireCache.MethodName(method), position, answer.Value]
+            : [(long)SubFlag.Retrieved, WireCache.MethodName(method), position, answer.Value, requestId, answer.Hops,
                 answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Key is null ? MsgValue.Nil : MsgValue.Bin(answer.Key),
                 answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.IsCopy];
 
@@ -338,7 +338,7 @@ public sealed partial class RingNode
 
         if (relay.Kind == SubFlag.Retrieve)
         {
-            var position = positionPacket ?? MsgValue.BinAscii(relay.Position.ToBase58());
+            var position = positionPacket ?? WireCache.PositionBin(relay.Position.Value);
             await relay.From.WhisperAsync(RetrievedPayload(relay.Method, position, answer, relay.OriginalRequestId));
         }
         else if (relay.OriginalRequestId is not null)

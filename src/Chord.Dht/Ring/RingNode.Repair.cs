@@ -170,8 +170,8 @@ public sealed partial class RingNode
         payload[3] = version.ToMsgValue();
         for (var j = 0; j < indices.Count; j++)
         {
-            payload[4 + (2 * j)] = MsgValue.BinAscii(((HashMethod)indices[j]).WireName());
-            payload[5 + (2 * j)] = MsgValue.BinAscii(positions[indices[j]].ToBase58());
+            payload[4 + (2 * j)] = WireCache.MethodName((HashMethod)indices[j]);
+            payload[5 + (2 * j)] = WireCache.PositionBin(positions[indices[j]].Value);
         }
 
         return payload;

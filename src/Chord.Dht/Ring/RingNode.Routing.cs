@@ -410,8 +410,8 @@ public sealed partial class RingNode
     /// </summary>
     private static MsgValue[] RequestPayload(PositionRequest request, string requestId, int hops)
     {
-        var methodName = MsgValue.BinAscii(request.Method.WireName());
-        var pos = MsgValue.BinAscii(request.Position.ToBase58());
+        var methodName = WireCache.MethodName(request.Method);
+        var pos = WireCache.PositionBin(request.Position.Value);
         if (request.Kind == SubFlag.Retrieve)
         {
             return [(long)SubFlag.Retrieve, methodName, pos, requestId, hops];

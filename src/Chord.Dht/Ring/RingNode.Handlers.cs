@@ -193,6 +193,11 @@ public sealed partial class RingNode
             }
 
             var answer = ApplyLocally(request, hops);
+            if (answer.Error == Py2pDeltaOverRegister)
+            {
+                LogRefusedOnce(from, Py2pDeltaOverRegister);
+            }
+
             if (requestId is not null && !replica)
             {
                 // A placement copy is not acknowledged: its sender waits for nothing (half of a copy's frames).

@@ -346,6 +346,154 @@ public sealed class HostileVersionTests
         await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync("beyond-the-headroom"));
     }
 
+    /// <summary>What the owner of each of the key's positions holds (value, version, ballots, marks), by method.</summary>
+    private static string[] OwnersHold(RingTestCluster ring, byte[] key)
+    {
+        var positions = KeyHashes.All(key);
+        return [.. KeyHashes.Methods.Select(m =>
+        {
+            var owner = ring.Nodes.Single(n => n.Id == ring.Nodes[0].Find(positions[(int)m])!.Id);
+            return $"{m}: {owner.DescribeLocalForTest(m, positions[(int)m])}";
+        })];
+    }
+
+    /// <summary>Sends py2p's delta <c>[17, method, position, map]</c> from the py2p peer to the owner of each of the key's positions.</summary>
+    private static async Task SendPy2pDeltasAsync(RingTestCluster ring, LegacyPy2pPeer py2p, byte[] key, MsgValue delta)
+    {
+        var positions = KeyHashes.All(key);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+            await (await PeerAsync(py2p, owner)).WhisperAsync((long)SubFlag.Delta, Method(method), Position(positions[(int)method]), delta);
+        }
+    }
+
+    [Fact]
+    public async Task A_py2p_delta_changes_no_entry_of_the_register_and_brings_no_deleted_key_back()
+    {
+        var logs = new LogCapture();
+        await using var ring = await RingTestCluster.StartAsync(3, logs: logs, configure: o =>
+        {
+            o.Mesh.Security = MeshSecurity.AllowUnauthenticated;
+            o.KeepPlacementCopies = false; // no copy lands while the entries are compared
+        });
+        await using var py2p = await LegacyPy2pPeer.StartAsync(storing: false);
+        foreach (var node in ring.Nodes)
+        {
+            await py2p.ConnectAsync(node);
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Members.Any(m => m.Id == py2p.Id)), "every node to know the py2p peer");
+
+        // A map written through the register, held at all five positions.
+        const string key = "delta-over-the-register";
+        var keyBytes = RingNode.KeyBytes(key);
+        var honest = MsgValue.Map(("owner", "honest"));
+        await ring.Nodes[0].SetAsync(key, honest);
+        await EveryPositionHoldsAsync(ring, KeyHashes.All(keyBytes), honest);
+        var before = await ring.Nodes[1].GetVersionedAsync(key);
+        var held = OwnersHold(ring, keyBytes);
+
+        // py2p's delta at every position: each is refused and counted, and no entry changes (value, version, promise).
+        var refused = RefusedInputs(ring);
+        await SendPy2pDeltasAsync(ring, py2p, keyBytes, MsgValue.Map(("owner", "forged")));
+        await Eventually.UntilAsync(() => RefusedInputs(ring) == refused + KeyHashes.Methods.Count, "each py2p delta to be refused");
+        Assert.Equal(held, OwnersHold(ring, keyBytes));
+        Assert.Contains(logs.AtLeast(LogLevel.Warning), l => l.Text.StartsWith("Refused from " + py2p.Id, StringComparison.Ordinal) && l.Text.Contains("py2p delta", StringComparison.Ordinal));
+        foreach (var node in ring.Nodes)
+        {
+            var read = await node.GetVersionedAsync(key);
+            Assert.Equal(before.Value, read.Value);
+            Assert.Equal(before.Version, read.Version); // the ETag
+        }
+
+        // Honest writes go on: a write, a read through every node, a delete.
+        await ring.Nodes[2].SetAsync(key, MsgValue.Map(("owner", "honest-2")));
+        foreach (var node in ring.Nodes)
+        {
+            Assert.Equal(MsgValue.Map(("owner", "honest-2")), await node.GetAsync(key));
+        }
+
+        await ring.Nodes[1].DeleteAsync(key);
+        await Eventually.UntilAsync(
+            () => KeyHashes.Methods.All(m => ring.Nodes.Any(n => n.PeekLocalForTest(m, KeyHashes.All(keyBytes)[(int)m]) is { Value.IsNil: true, Version: not null })),
+            "every position to hold the tombstone");
+        var tombstones = OwnersHold(ring, keyBytes);
+
+        // py2p's delta over the tombstones would merge into an empty map and bring the key back: refused too.
+        refused = RefusedInputs(ring);
+        await SendPy2pDeltasAsync(ring, py2p, keyBytes, MsgValue.Map(("owner", "revived")));
+        await Eventually.UntilAsync(() => RefusedInputs(ring) == refused + KeyHashes.Methods.Count, "each py2p delta over a tombstone to be refused");
+        Assert.Equal(tombstones, OwnersHold(ring, keyBytes));
+        foreach (var node in ring.Nodes)
+        {
+            await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => node.GetAsync(key));
+        }
+
+        await ring.Nodes[0].SetAsync(key, MsgValue.Map(("owner", "honest-3")));
+        Assert.Equal(MsgValue.Map(("owner", "honest-3")), await ring.Nodes[2].GetAsync(key));
+    }
+
+    [Fact]
+    public async Task A_py2p_delta_still_merges_into_a_value_py2p_wrote()
+    {
+        await using var ring = await RingTestCluster.StartAsync(2, configure: o => o.Mesh.Security = MeshSecurity.AllowUnauthenticated);
+        await using var py2p = await LegacyPy2pPeer.StartAsync(storing: false);
+        foreach (var node in ring.Nodes)
+        {
+            await py2p.ConnectAsync(node);
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Members.Any(m => m.Id == py2p.Id)), "every node to know the py2p peer");
+        var keyBytes = RingNode.KeyBytes("py2p-map");
+        var positions = KeyHashes.All(keyBytes);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+            await (await PeerAsync(py2p, owner)).WhisperAsync((long)SubFlag.Store, Method(method), Position(positions[(int)method]), MsgValue.Map(("a", 1L)));
+        }
+
+        await SendPy2pDeltasAsync(ring, py2p, keyBytes, MsgValue.Map(("b", 2L)));
+        var merged = MsgValue.Map(("a", 1L), ("b", 2L));
+        await Eventually.UntilAsync(() => KeyHashes.Methods.All(m => ring.Nodes.Any(n => n.PeekLocalForTest(m, positions[(int)m]) is { Version: null } held && held.Value == merged)),
+            "py2p's delta to merge into py2p's value at every position");
+        Assert.Equal(merged, await ring.Nodes[1].GetAsync("py2p-map"));
+        Assert.Equal(0, RefusedInputs(ring));
+    }
+
+    [Fact]
+    public async Task A_versioned_delta_from_one_of_our_nodes_keeps_the_promise_of_the_entry_it_merges_into()
+    {
+        await using var ring = await RingTestCluster.StartAsync(3, configure: o => o.KeepPlacementCopies = false);
+        const string key = "versioned-delta";
+        var keyBytes = RingNode.KeyBytes(key);
+        var positions = KeyHashes.All(keyBytes);
+        await ring.Nodes[0].SetAsync(key, MsgValue.Map(("a", 1L)));
+        await EveryPositionHoldsAsync(ring, positions, MsgValue.Map(("a", 1L)));
+        var promises = OwnersHold(ring, keyBytes).Select(PromiseOf).ToList();
+
+        // A delta as our py2p-path writes send it (request id, version, key), at a version below the promise the entry holds.
+        await using var raws = await AuthenticatedPeers.ConnectAsync(ring);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+            var id = $"delta-{method}";
+            await raws[owner].SendMessageAsync(MainFlag.Whisper,
+                [(long)SubFlag.Delta, Method(method), Position(positions[(int)method]), MsgValue.Map(("b", 2L)), id, 0L, new EntryVersion(1, "zzzz").ToMsgValue(), MsgValue.Bin(keyBytes)]);
+            var ack = await raws[owner].WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == id, $"the owner's answer to {id}");
+            Assert.True(ack.Message.Payload[3].AsBool());
+        }
+
+        // The promise each position gave node 0's next write is still there: that write takes one round.
+        Assert.Equal(promises, OwnersHold(ring, keyBytes).Select(PromiseOf).ToList());
+        var oneRound = ring.Nodes[0].RegisterOneRoundWrites;
+        await ring.Nodes[0].SetAsync(key, MsgValue.Map(("c", 3L)));
+        Assert.Equal(oneRound + 1, ring.Nodes[0].RegisterOneRoundWrites);
+        Assert.Equal(MsgValue.Map(("c", 3L)), await ring.Nodes[2].GetAsync(key));
+
+        static string PromiseOf(string held) => held[(held.IndexOf(" promised ", StringComparison.Ordinal) + " promised ".Length)..].Split(' ')[0];
+    }
+
     /// <summary>One raw peer that knows the cluster secret on each node of a ring, by node id; disposed together.</summary>
     private sealed class AuthenticatedPeers : IAsyncDisposable
     {

@@ -268,7 +268,15 @@ public sealed class HostileVersionTests
             await raw.WaitForAsync(m => m.Type == MainFlag.Pong && Inbox.TextOf(m) == "after-the-poison", "the pong after the poison");
         }
 
-        Assert.All(raws.Values, r => Assert.DoesNotContain(r.Frames, f => f.Message.SubFlagValue == (int)RingSubFlag.Ack && requestIds.Contains(f.Message.Payload[1].AsString())));
+        // Each was answered at once with a refusal that says why (ok false, the reason), not left to time out.
+        var answers = raws.Values.SelectMany(r => r.Frames).Select(f => f.Message)
+            .Where(m => m.SubFlagValue == (int)RingSubFlag.Ack && requestIds.Contains(m.Payload[1].AsString())).ToList();
+        Assert.Equal(requestIds.Order(StringComparer.Ordinal), answers.Select(m => m.Payload[1].AsString()).Order(StringComparer.Ordinal));
+        Assert.All(answers, m =>
+        {
+            Assert.False(m.Payload[3].AsBool());
+            Assert.Contains("out of range", m.Payload[4].AsString(), StringComparison.Ordinal);
+        });
         Assert.All(ring.Nodes, n => Assert.All(KeyHashes.Methods, m =>
             Assert.False(n.PeekLocalForTest(m, positions[(int)m]) is { } held && (held.Value.Equals(MsgValue.Str("poison")) || held.Version is { Counter: >= 1_000 }),
                 $"{n.Id[..8]} holds {n.PeekLocalForTest(m, positions[(int)m])} at {m}")));
@@ -329,7 +337,7 @@ public sealed class HostileVersionTests
         await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync(key));
 
         // Above 2^52 a position takes a counter only within two of what it holds: a fresh key cannot be parked
-        // higher (the store is dropped unanswered and counted).
+        // higher (the store is refused, answered and counted).
         var fresh = RingNode.KeyBytes("beyond-the-headroom");
         var freshPositions = KeyHashes.All(fresh);
         var beyond = new EntryVersion(EntryVersion.HeadroomStart + EntryVersion.HeadroomStep + 1, "zzzz");
@@ -342,8 +350,69 @@ public sealed class HostileVersionTests
         }
 
         await Eventually.UntilAsync(() => RefusedInputs(ring) == before + KeyHashes.Methods.Count, "each store beyond the headroom to be refused");
-        Assert.All(raws.Values, r => Assert.DoesNotContain(r.Frames, f => f.Message.SubFlagValue == (int)RingSubFlag.Ack && f.Message.Payload[1].AsString().StartsWith("beyond-", StringComparison.Ordinal)));
+        foreach (var method in KeyHashes.Methods)
+        {
+            // Answered as a refusal, with what the position holds (nothing: no version), so the sender learns at once.
+            var owner = ring.Nodes[0].Find(freshPositions[(int)method])!.Id;
+            var refusal = await raws[owner].WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == $"beyond-{method}", $"the refusal of beyond-{method}");
+            Assert.False(refusal.Message.Payload[3].AsBool());
+            Assert.Contains("headroom", refusal.Message.Payload[4].AsString(), StringComparison.Ordinal);
+            Assert.True(refusal.Message.Payload[5].IsNil);
+        }
+
         await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync("beyond-the-headroom"));
+    }
+
+    [Fact]
+    public async Task An_honest_write_refused_by_every_position_for_the_headroom_learns_from_their_answers_that_it_did_not_take_effect()
+    {
+        await using var ring = await RingTestCluster.StartAsync(3, configure: o =>
+        {
+            o.KeepPlacementCopies = false;
+            o.RequestTimeout = TimeSpan.FromSeconds(5);
+        });
+        // A key none of whose positions the writer owns: its own positions would take its ballots without a frame,
+        // and the headroom rule is for what comes from the wire.
+        var writer = ring.Nodes[0];
+        var key = Enumerable.Range(0, 1_000).Select(i => $"refused-for-the-headroom-{i}")
+            .First(k => KeyHashes.All(RingNode.KeyBytes(k)).All(p => writer.Find(p)!.Id != writer.Id));
+        var keyBytes = RingNode.KeyBytes(key);
+        var positions = KeyHashes.All(keyBytes);
+        await writer.SetAsync(key, "before");
+
+        // Parked at 2^52 at every position, then written by the writer above it: its next ballot, 2^52 + 2, is promised.
+        await using (var raws = await AuthenticatedPeers.ConnectAsync(ring))
+        {
+            foreach (var method in KeyHashes.Methods)
+            {
+                var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+                await raws[owner].SendMessageAsync(MainFlag.Whisper,
+                    [(long)SubFlag.Store, Method(method), Position(positions[(int)method]), "parked", $"parked-{method}", 0L,
+                        new EntryVersion(EntryVersion.HeadroomStart, "zzzz").ToMsgValue(), MsgValue.Bin(keyBytes)]);
+                var ack = await raws[owner].WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == $"parked-{method}", "the parked store's answer");
+                Assert.True(ack.Message.Payload[3].AsBool());
+            }
+        }
+
+        await writer.SetAsync(key, "honest");
+        await EveryPositionHoldsAsync(ring, positions, MsgValue.Str("honest"));
+
+        // Every position loses its state (no disk): above 2^52 none can take the writer's next ballot (more than 2
+        // above nothing). Each says so; without the answers the writer could not know its accept did not land.
+        foreach (var node in ring.Nodes)
+        {
+            foreach (var method in KeyHashes.Methods)
+            {
+                node.RemoveLocalForTest(method, positions[(int)method]);
+            }
+        }
+
+        var refused = RefusedInputs(ring);
+        var e = await Assert.ThrowsAsync<ChordWriteException>(() => writer.SetAsync(key, "after"));
+        Assert.True(e.Message.Contains("It did not take effect", StringComparison.Ordinal), e.Message);
+        Assert.Equal(0, e.Acknowledged);
+        Assert.True(RefusedInputs(ring) >= refused + KeyHashes.Methods.Count, "every position refused the writer's accept");
+        Assert.All(ring.Nodes, n => Assert.All(KeyHashes.Methods, m => Assert.Null(n.PeekLocalForTest(m, positions[(int)m]))));
     }
 
     /// <summary>What the owner of each of the key's positions holds (value, version, ballots, marks), by method.</summary>

@@ -166,15 +166,20 @@ public sealed partial class RingNode
         // the trailing packets from every peer that did not authenticate (a py2p node has no versions, so any it
         // carries are a forgery that could outrank every honest write).
         var (version, key) = requestId is null ? (null, null) : ReadVersionAndKey(p, 6);
+        var replica = requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
         if (requestId is not null && p.Length > 6 && !p[6].IsNil && version is null)
         {
-            // From one of our nodes a version that does not read is a fault or a forgery: the store is dropped
-            // (unacknowledged), never taken as py2p's unversioned form.
-            LogRefusedOnce(from, $"a {kind} whose version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes); dropped");
+            // From one of our nodes a version that does not read is a fault or a forgery: the store is not applied,
+            // never taken as py2p's unversioned form, and its sender is told so at once (not left to time out).
+            LogRefusedOnce(from, $"a {kind} whose version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes); refused");
+            if (!replica)
+            {
+                await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops, OutOfRange)));
+            }
+
             return;
         }
 
-        var replica = requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
         var request = new PositionRequest(kind, method, position, p[3], version, key, replica);
 
         // A placement copy is kept where it is sent; anything else goes on toward its owner.
@@ -189,10 +194,20 @@ public sealed partial class RingNode
             if (!WithinHeadroom(request))
             {
                 LogRefusedOnce(from, HeadroomRefusal(kind.ToString()));
+                if (requestId is not null && !replica)
+                {
+                    await from.WhisperAsync(AckPayload(requestId, BeyondHeadroomAnswer(request, hops)));
+                }
+
                 return;
             }
 
             var answer = ApplyLocally(request, hops);
+            if (answer.Error == Py2pDeltaOverRegister)
+            {
+                LogRefusedOnce(from, Py2pDeltaOverRegister);
+            }
+
             if (requestId is not null && !replica)
             {
                 // A placement copy is not acknowledged: its sender waits for nothing (half of a copy's frames).

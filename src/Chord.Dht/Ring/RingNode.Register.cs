@@ -316,8 +316,9 @@ public sealed partial class RingNode
         if (!TryReadRegisterPackets(p, isPrepare, out var ballot, out var version, out var key, out var next))
         {
             // A ballot or version that does not read (out of range, or the zero ballot) is a fault or a forgery even
-            // from one of our nodes: dropped unanswered, counted, and logged once a minute per peer.
-            LogRefusedOnce(from, $"a {(isPrepare ? "prepare" : "accept")} whose ballot or version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes, a ballot above zero); dropped");
+            // from one of our nodes: not applied, counted, logged once a minute per peer, and refused to its sender.
+            LogRefusedOnce(from, $"a {(isPrepare ? "prepare" : "accept")} whose ballot or version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes, a ballot above zero); refused");
+            await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops, OutOfRange)));
             return;
         }
 
@@ -335,6 +336,7 @@ public sealed partial class RingNode
             if (!WithinHeadroom(request))
             {
                 LogRefusedOnce(from, HeadroomRefusal(isPrepare ? "prepare" : "accept"));
+                await from.WhisperAsync(AckPayload(requestId, BeyondHeadroomAnswer(request, hops)));
                 return;
             }
 
@@ -378,7 +380,30 @@ public sealed partial class RingNode
     }
 
     private static string HeadroomRefusal(string kind) =>
-        $"a {kind} whose counter is above {EntryVersion.HeadroomStartText} and more than {EntryVersion.HeadroomStep} above what the position holds; dropped";
+        $"a {kind} whose counter is above {EntryVersion.HeadroomStartText} and more than {EntryVersion.HeadroomStep} above what the position holds; refused";
+
+    /// <summary>
+    /// The refusal of a request beyond the headroom, in the form of <see cref="NewerHeld"/>: what the position holds (its
+    /// version, accepted ballot and promise, or the node's floor), so a proposer learns at once that this position did
+    /// not take it.
+    /// </summary>
+    private Answer BeyondHeadroomAnswer(PositionRequest request, int hops)
+    {
+        _table.TryGetValue((request.Method, request.Position.Value), out var held);
+        return new Answer(MsgValue.Nil, hops, false, BeyondHeadroom, null, held?.Version, null, Versioned: true)
+        {
+            Accepted = held?.AcceptedBallot ?? EntryVersion.Zero,
+            Promised = Acceptor.PromisedOf(held, Interlocked.Read(ref _ballotFloor)),
+        };
+    }
+
+    /// <summary>The refusal of a version or ballot from the wire that is out of range (answered where it is read).</summary>
+    private static readonly string OutOfRange =
+        $"a version or ballot out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes, a ballot above zero)";
+
+    /// <summary>The refusal of a counter above the headroom start and too far above what the position holds.</summary>
+    private static readonly string BeyondHeadroom =
+        $"a counter above {EntryVersion.HeadroomStartText} and more than {EntryVersion.HeadroomStep} above what the position holds or promised (the headroom)";
 
     /// <summary>Reads a prepare's ballot and key, or an accept's ballot, version, key and next ballot (all range-checked).</summary>
     private static bool TryReadRegisterPackets(ImmutableArray<MsgValue> p, bool isPrepare, out EntryVersion ballot, out EntryVersion version, out byte[]? key, out EntryVersion? next)

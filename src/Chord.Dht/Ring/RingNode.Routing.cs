@@ -582,6 +582,14 @@ public sealed partial class RingNode
         return answer;
     }
 
+    /// <summary>
+    /// A delta at the owner. py2p's delta (no version: from a peer that did not authenticate, or without our trailing
+    /// packets) merges only into py2p's own unversioned value, an empty position or a bare promise, as py2p does, and
+    /// keeps the promise; it never changes an entry of the register (a value or tombstone with a version: it would keep
+    /// the honest version, and so the ETag, over a value its sender chose, or bring a deleted key back): refused
+    /// (<see cref="Py2pDeltaOverRegister"/>), the entry unchanged. A versioned delta (our py2p-path write) merges at the
+    /// newer of the two versions and keeps the promise; the result is a hint (restored), since no proposer accepted it.
+    /// </summary>
     private Answer ApplyDelta((HashMethod Method, BigInteger Position) slot, PositionRequest request, int hops)
     {
         var delta = request.Value ?? MsgValue.Nil;
@@ -593,6 +601,11 @@ public sealed partial class RingNode
         lock (LockFor(slot))
         {
             _table.TryGetValue(slot, out var current);
+            if (request.Version is null && current?.Version is not null)
+            {
+                return Answer.Refused(hops, Py2pDeltaOverRegister);
+            }
+
             var stored = current is null || !current.HasValue ? MsgValue.Map(Array.Empty<KeyValuePair<MsgValue, MsgValue>>()) : current.Value;
             if (stored.Kind != MsgKind.Map)
             {
@@ -600,13 +613,34 @@ public sealed partial class RingNode
             }
 
             var result = MergeMaps(stored.AsMap(), delta);
-            EntryVersion? version = request.Version is { } incoming
-                ? (current?.Version is { } held && held > incoming ? held : incoming)
-                : current?.Version;
-            PutEntry(slot, new StoredEntry(result, version, request.Key ?? current?.Key));
-            return new Answer(MsgValue.Nil, hops, true, null, result, version, null, Versioned: version is not null);
+            var key = request.Key ?? current?.Key;
+            if (request.Version is not { } incoming)
+            {
+                // py2p's value (or nothing yet): merged as py2p does; a promise held here stays, as an unversioned store keeps it.
+                var promise = current?.PromisedBallot is { } p && p > EntryVersion.Zero ? p : (EntryVersion?)null;
+                PutEntry(slot, new StoredEntry(result, null, key, Promised: promise));
+                return new Answer(MsgValue.Nil, hops, true, null, result, null, null, Versioned: false);
+            }
+
+            var version = current?.Version is { } held && held > incoming ? held : incoming;
+            var merged = current is null
+                ? new StoredEntry(result, version, key, IsRestored: true)
+                : current with
+                {
+                    Value = result,
+                    Version = version,
+                    Key = key,
+                    Accepted = current.Accepted is { } accepted && accepted > version ? accepted : null,
+                    Promised = current.PromisedBallot > version ? current.PromisedBallot : null, // a promise never goes back
+                    IsRestored = true,
+                };
+            PutEntry(slot, merged);
+            return new Answer(MsgValue.Nil, hops, true, null, result, version, null, Versioned: true);
         }
     }
+
+    /// <summary>The refusal of py2p's (unversioned) delta at a position that holds an entry of the register.</summary>
+    private const string Py2pDeltaOverRegister = "a py2p delta (no version) cannot change a versioned entry of the register; the entry is unchanged";
 
     /// <summary>One request for one position.</summary>
     /// <param name="Kind">store, retrieve or delta.</param>

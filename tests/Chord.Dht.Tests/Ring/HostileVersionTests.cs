@@ -268,7 +268,15 @@ public sealed class HostileVersionTests
             await raw.WaitForAsync(m => m.Type == MainFlag.Pong && Inbox.TextOf(m) == "after-the-poison", "the pong after the poison");
         }
 
-        Assert.All(raws.Values, r => Assert.DoesNotContain(r.Frames, f => f.Message.SubFlagValue == (int)RingSubFlag.Ack && requestIds.Contains(f.Message.Payload[1].AsString())));
+        // Each was answered at once with a refusal that says why (ok false, the reason), not left to time out.
+        var answers = raws.Values.SelectMany(r => r.Frames).Select(f => f.Message)
+            .Where(m => m.SubFlagValue == (int)RingSubFlag.Ack && requestIds.Contains(m.Payload[1].AsString())).ToList();
+        Assert.Equal(requestIds.Order(StringComparer.Ordinal), answers.Select(m => m.Payload[1].AsString()).Order(StringComparer.Ordinal));
+        Assert.All(answers, m =>
+        {
+            Assert.False(m.Payload[3].AsBool());
+            Assert.Contains("out of range", m.Payload[4].AsString(), StringComparison.Ordinal);
+        });
         Assert.All(ring.Nodes, n => Assert.All(KeyHashes.Methods, m =>
             Assert.False(n.PeekLocalForTest(m, positions[(int)m]) is { } held && (held.Value.Equals(MsgValue.Str("poison")) || held.Version is { Counter: >= 1_000 }),
                 $"{n.Id[..8]} holds {n.PeekLocalForTest(m, positions[(int)m])} at {m}")));
@@ -329,7 +337,7 @@ public sealed class HostileVersionTests
         await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync(key));
 
         // Above 2^52 a position takes a counter only within two of what it holds: a fresh key cannot be parked
-        // higher (the store is dropped unanswered and counted).
+        // higher (the store is refused, answered and counted).
         var fresh = RingNode.KeyBytes("beyond-the-headroom");
         var freshPositions = KeyHashes.All(fresh);
         var beyond = new EntryVersion(EntryVersion.HeadroomStart + EntryVersion.HeadroomStep + 1, "zzzz");
@@ -342,8 +350,217 @@ public sealed class HostileVersionTests
         }
 
         await Eventually.UntilAsync(() => RefusedInputs(ring) == before + KeyHashes.Methods.Count, "each store beyond the headroom to be refused");
-        Assert.All(raws.Values, r => Assert.DoesNotContain(r.Frames, f => f.Message.SubFlagValue == (int)RingSubFlag.Ack && f.Message.Payload[1].AsString().StartsWith("beyond-", StringComparison.Ordinal)));
+        foreach (var method in KeyHashes.Methods)
+        {
+            // Answered as a refusal, with what the position holds (nothing: no version), so the sender learns at once.
+            var owner = ring.Nodes[0].Find(freshPositions[(int)method])!.Id;
+            var refusal = await raws[owner].WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == $"beyond-{method}", $"the refusal of beyond-{method}");
+            Assert.False(refusal.Message.Payload[3].AsBool());
+            Assert.Contains("headroom", refusal.Message.Payload[4].AsString(), StringComparison.Ordinal);
+            Assert.True(refusal.Message.Payload[5].IsNil);
+        }
+
         await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync("beyond-the-headroom"));
+    }
+
+    [Fact]
+    public async Task An_honest_write_refused_by_every_position_for_the_headroom_learns_from_their_answers_that_it_did_not_take_effect()
+    {
+        await using var ring = await RingTestCluster.StartAsync(3, configure: o =>
+        {
+            o.KeepPlacementCopies = false;
+            o.RequestTimeout = TimeSpan.FromSeconds(5);
+        });
+        // A key none of whose positions the writer owns: its own positions would take its ballots without a frame,
+        // and the headroom rule is for what comes from the wire.
+        var writer = ring.Nodes[0];
+        var key = Enumerable.Range(0, 1_000).Select(i => $"refused-for-the-headroom-{i}")
+            .First(k => KeyHashes.All(RingNode.KeyBytes(k)).All(p => writer.Find(p)!.Id != writer.Id));
+        var keyBytes = RingNode.KeyBytes(key);
+        var positions = KeyHashes.All(keyBytes);
+        await writer.SetAsync(key, "before");
+
+        // Parked at 2^52 at every position, then written by the writer above it: its next ballot, 2^52 + 2, is promised.
+        await using (var raws = await AuthenticatedPeers.ConnectAsync(ring))
+        {
+            foreach (var method in KeyHashes.Methods)
+            {
+                var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+                await raws[owner].SendMessageAsync(MainFlag.Whisper,
+                    [(long)SubFlag.Store, Method(method), Position(positions[(int)method]), "parked", $"parked-{method}", 0L,
+                        new EntryVersion(EntryVersion.HeadroomStart, "zzzz").ToMsgValue(), MsgValue.Bin(keyBytes)]);
+                var ack = await raws[owner].WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == $"parked-{method}", "the parked store's answer");
+                Assert.True(ack.Message.Payload[3].AsBool());
+            }
+        }
+
+        await writer.SetAsync(key, "honest");
+        await EveryPositionHoldsAsync(ring, positions, MsgValue.Str("honest"));
+
+        // Every position loses its state (no disk): above 2^52 none can take the writer's next ballot (more than 2
+        // above nothing). Each says so; without the answers the writer could not know its accept did not land.
+        foreach (var node in ring.Nodes)
+        {
+            foreach (var method in KeyHashes.Methods)
+            {
+                node.RemoveLocalForTest(method, positions[(int)method]);
+            }
+        }
+
+        var refused = RefusedInputs(ring);
+        var e = await Assert.ThrowsAsync<ChordWriteException>(() => writer.SetAsync(key, "after"));
+        Assert.True(e.Message.Contains("It did not take effect", StringComparison.Ordinal), e.Message);
+        Assert.Equal(0, e.Acknowledged);
+        Assert.True(RefusedInputs(ring) >= refused + KeyHashes.Methods.Count, "every position refused the writer's accept");
+        Assert.All(ring.Nodes, n => Assert.All(KeyHashes.Methods, m => Assert.Null(n.PeekLocalForTest(m, positions[(int)m]))));
+    }
+
+    /// <summary>What the owner of each of the key's positions holds (value, version, ballots, marks), by method.</summary>
+    private static string[] OwnersHold(RingTestCluster ring, byte[] key)
+    {
+        var positions = KeyHashes.All(key);
+        return [.. KeyHashes.Methods.Select(m =>
+        {
+            var owner = ring.Nodes.Single(n => n.Id == ring.Nodes[0].Find(positions[(int)m])!.Id);
+            return $"{m}: {owner.DescribeLocalForTest(m, positions[(int)m])}";
+        })];
+    }
+
+    /// <summary>Sends py2p's delta <c>[17, method, position, map]</c> from the py2p peer to the owner of each of the key's positions.</summary>
+    private static async Task SendPy2pDeltasAsync(RingTestCluster ring, LegacyPy2pPeer py2p, byte[] key, MsgValue delta)
+    {
+        var positions = KeyHashes.All(key);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+            await (await PeerAsync(py2p, owner)).WhisperAsync((long)SubFlag.Delta, Method(method), Position(positions[(int)method]), delta);
+        }
+    }
+
+    [Fact]
+    public async Task A_py2p_delta_changes_no_entry_of_the_register_and_brings_no_deleted_key_back()
+    {
+        var logs = new LogCapture();
+        await using var ring = await RingTestCluster.StartAsync(3, logs: logs, configure: o =>
+        {
+            o.Mesh.Security = MeshSecurity.AllowUnauthenticated;
+            o.KeepPlacementCopies = false; // no copy lands while the entries are compared
+        });
+        await using var py2p = await LegacyPy2pPeer.StartAsync(storing: false);
+        foreach (var node in ring.Nodes)
+        {
+            await py2p.ConnectAsync(node);
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Members.Any(m => m.Id == py2p.Id)), "every node to know the py2p peer");
+
+        // A map written through the register, held at all five positions.
+        const string key = "delta-over-the-register";
+        var keyBytes = RingNode.KeyBytes(key);
+        var honest = MsgValue.Map(("owner", "honest"));
+        await ring.Nodes[0].SetAsync(key, honest);
+        await EveryPositionHoldsAsync(ring, KeyHashes.All(keyBytes), honest);
+        var before = await ring.Nodes[1].GetVersionedAsync(key);
+        var held = OwnersHold(ring, keyBytes);
+
+        // py2p's delta at every position: each is refused and counted, and no entry changes (value, version, promise).
+        var refused = RefusedInputs(ring);
+        await SendPy2pDeltasAsync(ring, py2p, keyBytes, MsgValue.Map(("owner", "forged")));
+        await Eventually.UntilAsync(() => RefusedInputs(ring) == refused + KeyHashes.Methods.Count, "each py2p delta to be refused");
+        Assert.Equal(held, OwnersHold(ring, keyBytes));
+        Assert.Contains(logs.AtLeast(LogLevel.Warning), l => l.Text.StartsWith("Refused from " + py2p.Id, StringComparison.Ordinal) && l.Text.Contains("py2p delta", StringComparison.Ordinal));
+        foreach (var node in ring.Nodes)
+        {
+            var read = await node.GetVersionedAsync(key);
+            Assert.Equal(before.Value, read.Value);
+            Assert.Equal(before.Version, read.Version); // the ETag
+        }
+
+        // Honest writes go on: a write, a read through every node, a delete.
+        await ring.Nodes[2].SetAsync(key, MsgValue.Map(("owner", "honest-2")));
+        foreach (var node in ring.Nodes)
+        {
+            Assert.Equal(MsgValue.Map(("owner", "honest-2")), await node.GetAsync(key));
+        }
+
+        await ring.Nodes[1].DeleteAsync(key);
+        await Eventually.UntilAsync(
+            () => KeyHashes.Methods.All(m => ring.Nodes.Any(n => n.PeekLocalForTest(m, KeyHashes.All(keyBytes)[(int)m]) is { Value.IsNil: true, Version: not null })),
+            "every position to hold the tombstone");
+        var tombstones = OwnersHold(ring, keyBytes);
+
+        // py2p's delta over the tombstones would merge into an empty map and bring the key back: refused too.
+        refused = RefusedInputs(ring);
+        await SendPy2pDeltasAsync(ring, py2p, keyBytes, MsgValue.Map(("owner", "revived")));
+        await Eventually.UntilAsync(() => RefusedInputs(ring) == refused + KeyHashes.Methods.Count, "each py2p delta over a tombstone to be refused");
+        Assert.Equal(tombstones, OwnersHold(ring, keyBytes));
+        foreach (var node in ring.Nodes)
+        {
+            await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => node.GetAsync(key));
+        }
+
+        await ring.Nodes[0].SetAsync(key, MsgValue.Map(("owner", "honest-3")));
+        Assert.Equal(MsgValue.Map(("owner", "honest-3")), await ring.Nodes[2].GetAsync(key));
+    }
+
+    [Fact]
+    public async Task A_py2p_delta_still_merges_into_a_value_py2p_wrote()
+    {
+        await using var ring = await RingTestCluster.StartAsync(2, configure: o => o.Mesh.Security = MeshSecurity.AllowUnauthenticated);
+        await using var py2p = await LegacyPy2pPeer.StartAsync(storing: false);
+        foreach (var node in ring.Nodes)
+        {
+            await py2p.ConnectAsync(node);
+        }
+
+        await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Members.Any(m => m.Id == py2p.Id)), "every node to know the py2p peer");
+        var keyBytes = RingNode.KeyBytes("py2p-map");
+        var positions = KeyHashes.All(keyBytes);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+            await (await PeerAsync(py2p, owner)).WhisperAsync((long)SubFlag.Store, Method(method), Position(positions[(int)method]), MsgValue.Map(("a", 1L)));
+        }
+
+        await SendPy2pDeltasAsync(ring, py2p, keyBytes, MsgValue.Map(("b", 2L)));
+        var merged = MsgValue.Map(("a", 1L), ("b", 2L));
+        await Eventually.UntilAsync(() => KeyHashes.Methods.All(m => ring.Nodes.Any(n => n.PeekLocalForTest(m, positions[(int)m]) is { Version: null } held && held.Value == merged)),
+            "py2p's delta to merge into py2p's value at every position");
+        Assert.Equal(merged, await ring.Nodes[1].GetAsync("py2p-map"));
+        Assert.Equal(0, RefusedInputs(ring));
+    }
+
+    [Fact]
+    public async Task A_versioned_delta_from_one_of_our_nodes_keeps_the_promise_of_the_entry_it_merges_into()
+    {
+        await using var ring = await RingTestCluster.StartAsync(3, configure: o => o.KeepPlacementCopies = false);
+        const string key = "versioned-delta";
+        var keyBytes = RingNode.KeyBytes(key);
+        var positions = KeyHashes.All(keyBytes);
+        await ring.Nodes[0].SetAsync(key, MsgValue.Map(("a", 1L)));
+        await EveryPositionHoldsAsync(ring, positions, MsgValue.Map(("a", 1L)));
+        var promises = OwnersHold(ring, keyBytes).Select(PromiseOf).ToList();
+
+        // A delta as our py2p-path writes send it (request id, version, key), at a version below the promise the entry holds.
+        await using var raws = await AuthenticatedPeers.ConnectAsync(ring);
+        foreach (var method in KeyHashes.Methods)
+        {
+            var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+            var id = $"delta-{method}";
+            await raws[owner].SendMessageAsync(MainFlag.Whisper,
+                [(long)SubFlag.Delta, Method(method), Position(positions[(int)method]), MsgValue.Map(("b", 2L)), id, 0L, new EntryVersion(1, "zzzz").ToMsgValue(), MsgValue.Bin(keyBytes)]);
+            var ack = await raws[owner].WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == id, $"the owner's answer to {id}");
+            Assert.True(ack.Message.Payload[3].AsBool());
+        }
+
+        // The promise each position gave node 0's next write is still there: that write takes one round.
+        Assert.Equal(promises, OwnersHold(ring, keyBytes).Select(PromiseOf).ToList());
+        var oneRound = ring.Nodes[0].RegisterOneRoundWrites;
+        await ring.Nodes[0].SetAsync(key, MsgValue.Map(("c", 3L)));
+        Assert.Equal(oneRound + 1, ring.Nodes[0].RegisterOneRoundWrites);
+        Assert.Equal(MsgValue.Map(("c", 3L)), await ring.Nodes[2].GetAsync(key));
+
+        static string PromiseOf(string held) => held[(held.IndexOf(" promised ", StringComparison.Ordinal) + " promised ".Length)..].Split(' ')[0];
     }
 
     /// <summary>One raw peer that knows the cluster secret on each node of a ring, by node id; disposed together.</summary>

@@ -211,6 +211,36 @@ public sealed class RegisterRingTests
     }
 
     [Fact]
+    public async Task A_write_whose_accept_is_still_unanswered_when_its_deadline_ends_says_it_may_still_take_effect()
+    {
+        await using var ring = await RingTestCluster.StartAsync(3, inMemory: true, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromSeconds(2);
+            o.KeepPlacementCopies = false;
+        });
+
+        // A key the writer owns no position of, written once: the writer's next write of it is one accept.
+        var writer = ring.Nodes[0];
+        var key = Enumerable.Range(0, 1_000).Select(i => $"unanswered-{i}")
+            .First(k => KeyHashes.All(RingNode.KeyBytes(k)).All(p => writer.Find(p)!.Id != writer.Id));
+        await writer.SetAsync(key, "old");
+
+        // The owners take requests and never answer (an owner may have applied one whose answer was lost): the writer
+        // cannot know whether its accept landed, so it must not say it did not.
+        foreach (var node in ring.Nodes.Skip(1))
+        {
+            node.IgnoreWritesForTest = true;
+        }
+
+        var failure = await Assert.ThrowsAsync<ChordWriteException>(() => writer.SetAsync(key, "new"));
+        Assert.True(failure.Message.Contains("It may still take effect", StringComparison.Ordinal), failure.Message);
+        foreach (var node in ring.Nodes.Skip(1))
+        {
+            node.IgnoreWritesForTest = false;
+        }
+    }
+
+    [Fact]
     public async Task A_member_that_stops_answering_is_suspected_routed_around_and_cleared_when_it_answers_again()
     {
         await using var ring = await RingTestCluster.StartAsync(5, inMemory: true, configure: o =>

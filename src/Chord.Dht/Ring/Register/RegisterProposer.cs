@@ -118,6 +118,7 @@ internal sealed class RegisterProposer
                 state.Lose(sticky);
                 var following = EntryVersion.After(sticky, _transport.ProposerId);
                 quorumRounds++;
+                progress.MayHaveLanded |= decision.Write; // in flight: a deadline that ends the round cannot tell
                 var accepted = await CollectAsync(i => _transport.AcceptAsync(key, i, sticky, value, version, following, cancellationToken),
                     _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: decision.Write, spread: AcceptorNodes(key)).ConfigureAwait(false);
                 progress.Saw(accepted.Ok.Count);
@@ -217,6 +218,7 @@ internal sealed class RegisterProposer
 
             var next = EntryVersion.After(ballot, _transport.ProposerId);
             quorumRounds++;
+            progress.MayHaveLanded |= write; // in flight: a deadline that ends the round cannot tell
             var acks = await CollectAsync(i => _transport.AcceptAsync(key, i, ballot, newValue, newVersion, next, cancellationToken),
                 _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write, spread: AcceptorNodes(key)).ConfigureAwait(false);
             progress.Saw(acks.Ok.Count);
@@ -516,6 +518,10 @@ internal sealed class RegisterProposer
     {
         public int BestAccepts { get; private set; }
 
+        /// <summary>
+        /// An accept of the update's changed value may have been taken: true from the moment one goes out, and after
+        /// its round only if some position said yes or did not answer (every one refusing it proves it did not land).
+        /// </summary>
         public bool MayHaveLanded { get; set; }
 
         public void Saw(int accepts) => BestAccepts = Math.Max(BestAccepts, accepts);

@@ -43,7 +43,7 @@ public sealed partial class RingNode
         }
     }
 
-    /// <summary>Sets an entry (in memory and, durably, on disk). Callers hold <c>_tableLock</c> when they compare first.</summary>
+    /// <summary>Sets an entry (in memory and, durably, on disk). Callers hold the slot's lock (<c>LockFor</c>) when they compare first.</summary>
     /// <summary>The lock that every read-modify-write of the entry at <paramref name="slot"/> holds (one of 64 stripes).</summary>
     private Lock LockFor((HashMethod Method, BigInteger Position) slot) => _slotLocks[(int)((uint)slot.GetHashCode() % SlotLockCount)];
 

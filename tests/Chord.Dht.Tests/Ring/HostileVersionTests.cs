@@ -373,9 +373,11 @@ public sealed class HostileVersionTests
         });
         // A key none of whose positions the writer owns: its own positions would take its ballots without a frame,
         // and the headroom rule is for what comes from the wire.
-        var writer = ring.Nodes[0];
-        var key = Enumerable.Range(0, 1_000).Select(i => $"refused-for-the-headroom-{i}")
-            .First(k => KeyHashes.All(RingNode.KeyBytes(k)).All(p => writer.Find(p)!.Id != writer.Id));
+        // Node ids are random, so one node may own most of the ring; the writer is a node that owns little of it (with
+        // three nodes, one owns at most a third, so about one key in eight qualifies for it).
+        var (writer, key) = ring.Nodes
+            .SelectMany(n => Enumerable.Range(0, 1_000).Select(i => (Node: n, Key: $"refused-for-the-headroom-{i}")))
+            .First(c => KeyHashes.All(RingNode.KeyBytes(c.Key)).All(p => c.Node.Find(p)!.Id != c.Node.Id));
         var keyBytes = RingNode.KeyBytes(key);
         var positions = KeyHashes.All(keyBytes);
         await writer.SetAsync(key, "before");

@@ -373,11 +373,7 @@ public sealed class HostileVersionTests
         });
         // A key none of whose positions the writer owns: its own positions would take its ballots without a frame,
         // and the headroom rule is for what comes from the wire.
-        // Node ids are random, so one node may own most of the ring; the writer is a node that owns little of it (with
-        // three nodes, one owns at most a third, so about one key in eight qualifies for it).
-        var (writer, key) = ring.Nodes
-            .SelectMany(n => Enumerable.Range(0, 1_000).Select(i => (Node: n, Key: $"refused-for-the-headroom-{i}")))
-            .First(c => KeyHashes.All(RingNode.KeyBytes(c.Key)).All(p => c.Node.Find(p)!.Id != c.Node.Id));
+        var (writer, key) = RingTestData.NodeOwningNoPositionOf(ring, "refused-for-the-headroom");
         var keyBytes = RingNode.KeyBytes(key);
         var positions = KeyHashes.All(keyBytes);
         await writer.SetAsync(key, "before");

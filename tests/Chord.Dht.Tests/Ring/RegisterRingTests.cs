@@ -220,21 +220,20 @@ public sealed class RegisterRingTests
         });
 
         // A key the writer owns no position of, written once: the writer's next write of it is one accept.
-        var writer = ring.Nodes[0];
-        var key = Enumerable.Range(0, 1_000).Select(i => $"unanswered-{i}")
-            .First(k => KeyHashes.All(RingNode.KeyBytes(k)).All(p => writer.Find(p)!.Id != writer.Id));
+        var (writer, key) = RingTestData.NodeOwningNoPositionOf(ring, "unanswered");
+        var owners = ring.Nodes.Where(n => n != writer).ToList();
         await writer.SetAsync(key, "old");
 
         // The owners take requests and never answer (an owner may have applied one whose answer was lost): the writer
         // cannot know whether its accept landed, so it must not say it did not.
-        foreach (var node in ring.Nodes.Skip(1))
+        foreach (var node in owners)
         {
             node.IgnoreWritesForTest = true;
         }
 
         var failure = await Assert.ThrowsAsync<ChordWriteException>(() => writer.SetAsync(key, "new"));
         Assert.True(failure.Message.Contains("It may still take effect", StringComparison.Ordinal), failure.Message);
-        foreach (var node in ring.Nodes.Skip(1))
+        foreach (var node in owners)
         {
             node.IgnoreWritesForTest = false;
         }

@@ -39,8 +39,12 @@ public sealed class BenchSmokeTests : IDisposable
         {
             var what = string.Join(" | ", row);
             Assert.True(Number(row[Col("ops/s")]) > 0, what);
-            Assert.True(Number(row[Col("frames/op")]) > 0, what);
-            Assert.True(Number(row[Col("bytes/op")]) > 0, what);
+            // A write always crosses the network (its accepts need answers from three distinct nodes); a read may not:
+            // it asks the positions its node owns first, and with three nodes' random ids one node can own three of
+            // most keys' five positions (one CI run read at 0.0 frames per get).
+            var writes = row[Col("mix")] != "100% get";
+            Assert.True(writes ? Number(row[Col("frames/op")]) > 0 : Number(row[Col("frames/op")]) >= 0, what);
+            Assert.True(writes ? Number(row[Col("bytes/op")]) > 0 : Number(row[Col("bytes/op")]) >= 0, what);
             Assert.True(Number(row[Col("alloc B/op")]) > 0, what);
             var p50 = Number(row[Col("p50 µs")]);
             var p99 = Number(row[Col("p99 µs")]);

@@ -373,7 +373,7 @@ public sealed class HostileVersionTests
         });
         // A key none of whose positions the writer owns: its own positions would take its ballots without a frame,
         // and the headroom rule is for what comes from the wire.
-        var (writer, key) = RingTestData.NodeOwningNoPositionOf(ring, "refused-for-the-headroom");
+        var (writer, key) = ring.NodeOwningNoPositionOf("refused-for-the-headroom");
         var keyBytes = RingNode.KeyBytes(key);
         var positions = KeyHashes.All(keyBytes);
         await writer.SetAsync(key, "before");

@@ -220,7 +220,7 @@ public sealed class RegisterRingTests
         });
 
         // A key the writer owns no position of, written once: the writer's next write of it is one accept.
-        var (writer, key) = RingTestData.NodeOwningNoPositionOf(ring, "unanswered");
+        var (writer, key) = ring.NodeOwningNoPositionOf("unanswered");
         var owners = ring.Nodes.Where(n => n != writer).ToList();
         await writer.SetAsync(key, "old");
 

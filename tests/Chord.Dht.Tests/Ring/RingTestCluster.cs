@@ -1,6 +1,7 @@
 using Chord.Dht.Mesh.Transport;
 using Chord.Dht.Ring;
 using Chord.Dht.Tests.Mesh;
+using Chord.Dht.Wire;
 
 namespace Chord.Dht.Tests.Ring;
 
@@ -102,6 +103,17 @@ public sealed class RingTestCluster : IAsyncDisposable
             throw new TimeoutException($"{e.Message} {DescribeDivergence()}", e);
         }
     }
+
+    /// <summary>
+    /// A node and a key (<paramref name="prefix"/>-N) none of whose five positions that node owns, so its requests for
+    /// the key all go over the wire. Node ids are random, so one node may own most of the ring and no key of a thousand
+    /// qualify for it; some node owns at most a 1/N share, and for it about ((N-1)/N)^5 of keys do (one in eight with
+    /// three nodes).
+    /// </summary>
+    public (RingNode Node, string Key) NodeOwningNoPositionOf(string prefix) =>
+        Nodes
+            .SelectMany(n => Enumerable.Range(0, 1_000).Select(i => (Node: n, Key: $"{prefix}-{i}")))
+            .First(c => KeyHashes.All(RingNode.KeyBytes(c.Key)).All(p => c.Node.Find(p)!.Id != c.Node.Id));
 
     /// <summary>What keeps the ring from converging, node by node, for a failure message.</summary>
     public string DescribeDivergence()

@@ -102,15 +102,4 @@ internal static class RingTestData
 
     /// <summary>The first characters of an id, for messages.</summary>
     public static string Short(string id) => id[..Math.Min(10, id.Length)];
-
-    /// <summary>
-    /// A node of <paramref name="ring"/> and a key (<paramref name="prefix"/>-N) none of whose five positions that node
-    /// owns, so its requests for the key all go over the wire. Node ids are random, so one node may own most of the
-    /// ring and no key of a thousand qualify for it; some node owns at most a 1/N share, and for it about
-    /// ((N-1)/N)^5 of keys do (one in eight with three nodes).
-    /// </summary>
-    public static (RingNode Node, string Key) NodeOwningNoPositionOf(RingTestCluster ring, string prefix) =>
-        ring.Nodes
-            .SelectMany(n => Enumerable.Range(0, 1_000).Select(i => (Node: n, Key: $"{prefix}-{i}")))
-            .First(c => KeyHashes.All(RingNode.KeyBytes(c.Key)).All(p => c.Node.Find(p)!.Id != c.Node.Id));
 }

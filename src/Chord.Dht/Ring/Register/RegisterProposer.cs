@@ -78,7 +78,7 @@ internal sealed class RegisterProposer
                 state.Lose(unused); // the next prepare goes above it; the ballot is never sent
             }
 
-            return await RunAsync(key, state, change, progress, blind, cancellationToken).ConfigureAwait(false);
+            return await RunAsync(key, state, change, progress, blind, prepareFirst, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && e is not RegisterTimeoutException)
         {
@@ -91,7 +91,7 @@ internal sealed class RegisterProposer
         }
     }
 
-    private async Task<RegisterOutcome> RunAsync(byte[] key, KeyState state, Func<VersionedValue, RegisterChange> change, Progress progress, bool blind, CancellationToken cancellationToken)
+    private async Task<RegisterOutcome> RunAsync(byte[] key, KeyState state, Func<VersionedValue, RegisterChange> change, Progress progress, bool blind, bool confirmHints, CancellationToken cancellationToken)
     {
         List<EntryVersion>? ourWrites = null; // ballots under which this update sent a changed value
         VersionedValue? decidedOn = null;
@@ -181,6 +181,8 @@ internal sealed class RegisterProposer
             var current = new VersionedValue(newest.Value, newest.Version ?? EntryVersion.Zero);
             // Chosen: held as acceptor state by a quorum, and no hint (copy, restored entry) among the answers; else
             // the accept goes out, which makes the hints acceptor state again, so later reads decide in one round.
+            // An update made to confirm hints (prepareFirst) always sends it: the quorum that answered its prepare
+            // first may not include the hint it was made for (a slow owner), and "chosen" would then end it unsent.
             var chosen = !promises.Ok.Exists(r => r.IsCopy) && promises.Ok.Count(r => r.Accepted == newest.Accepted) >= _settings.AcceptQuorum;
             bool write;
             MsgValue newValue;
@@ -207,7 +209,7 @@ internal sealed class RegisterProposer
                     (ourWrites ??= []).Add(ballot);
                     decidedOn = current;
                 }
-                else if (chosen)
+                else if (chosen && !confirmHints)
                 {
                     // Nothing to write and the value is already committed: done in one round, and our accept may
                     // use this ballot next time (a quorum promised it; nobody accepted it).

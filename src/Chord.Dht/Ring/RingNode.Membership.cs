@@ -31,6 +31,9 @@ public sealed partial class RingNode
     // hello or chord meta) and a newer epoch do. Forgotten after DepartedMemory.
     private readonly ConcurrentDictionary<string, (long Epoch, long At)> _departed = new(StringComparer.Ordinal);
     private static readonly TimeSpan DepartedMemory = TimeSpan.FromMinutes(10);
+
+    // When each departed member was last dialled to check that it really left (ShouldProbeDeparted).
+    private readonly ConcurrentDictionary<string, long> _departedProbes = new(StringComparer.Ordinal);
     private long _directoryVersion; // bumped by every change of the directory or of this node's own entry
     private volatile DigestCache? _digest;
     private int _stabilizeScheduled;
@@ -179,6 +182,7 @@ public sealed partial class RingNode
     private void MergeMembers(IEnumerable<(RingMember Member, bool Force)> updates)
     {
         List<RingMember>? turnedStoring = null;
+        List<RingMember>? probe = null;
         var changed = false;
         lock (_membershipLock)
         {
@@ -197,10 +201,20 @@ public sealed partial class RingNode
 
                 if (known is null && !force && _departed.TryGetValue(member.Id, out var departed) && member.Epoch <= departed.Epoch)
                 {
-                    continue; // relayed news from before its departure
+                    // Relayed news from before its departure. But the departure may have been a false report that the
+                    // member never heard (so it never announced a newer epoch): then every directory still lists it at
+                    // that epoch, ours refuses it for DepartedMemory, and the ring stays split for minutes. Ask the
+                    // member itself, at most once a stabilize interval: if it is alive, its own hello brings it back.
+                    if (ShouldProbeDeparted(member.Id, departed))
+                    {
+                        (probe ??= []).Add(member);
+                    }
+
+                    continue;
                 }
 
                 _departed.TryRemove(member.Id, out _);
+                _departedProbes.TryRemove(member.Id, out _);
 
                 if (known is not null && known.IsStoring == member.IsStoring && known.Address == member.Address && known.Epoch == member.Epoch)
                 {
@@ -221,6 +235,14 @@ public sealed partial class RingNode
             }
         }
 
+        foreach (var member in probe ?? [])
+        {
+            if (Mesh.GetPeer(member.Id) is null && _disposed == 0)
+            {
+                Mesh.DialInBackground(member.Address, member.Id, fromPeersList: true); // a failure is news to nobody: Debug
+            }
+        }
+
         if (turnedStoring is not null && _storing)
         {
             foreach (var member in turnedStoring)
@@ -233,6 +255,24 @@ public sealed partial class RingNode
         {
             RequestStabilize();
         }
+    }
+
+    /// <summary>
+    /// True at most once per <see cref="RingOptions.StabilizeInterval"/> for a departed member that peers still list:
+    /// the caller dials it to learn whether its departure was real. Updates the mark's probe time (the departure's own
+    /// time, <c>At</c>, stays as it was: the mark is forgotten on schedule).
+    /// </summary>
+    private bool ShouldProbeDeparted(string id, (long Epoch, long At) departed)
+    {
+        var now = Options.Mesh.TimeProvider.GetTimestamp();
+        var last = _departedProbes.GetValueOrDefault(id, departed.At);
+        if (last != departed.At && Options.Mesh.TimeProvider.GetElapsedTime(last, now) < Options.StabilizeInterval)
+        {
+            return false;
+        }
+
+        _departedProbes[id] = now;
+        return true;
     }
 
     private void RemoveMember(string id, string reason)
@@ -467,6 +507,7 @@ public sealed partial class RingNode
             if (departed.At < forgetBefore)
             {
                 _departed.TryRemove(id, out _);
+                _departedProbes.TryRemove(id, out _);
             }
         }
     }

@@ -119,6 +119,12 @@ public sealed partial class RingNode
         }
     }
 
+    /// <summary>
+    /// Test hook: removes a member with a departure mark, as a report that it was gone would, but tells nobody (a false
+    /// report the member never heard).
+    /// </summary>
+    internal void MarkDepartedForTest(string id) => RemoveMember(id, "marked departed by a test");
+
     /// <summary>Test hook: forgets the entry at a position, as a position that missed a write.</summary>
     internal void RemoveLocalForTest(HashMethod method, RingPosition position)
     {

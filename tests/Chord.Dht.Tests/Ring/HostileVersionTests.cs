@@ -425,6 +425,24 @@ public sealed class HostileVersionTests
     }
 
     /// <summary>Sends py2p's delta <c>[17, method, position, map]</c> from the py2p peer to the owner of each of the key's positions.</summary>
+    /// <summary>
+    /// Sends py2p's <paramref name="kind"/> (store or delta, fire-and-forget) to each position's owner until every
+    /// position holds what <paramref name="held"/> accepts: the py2p peer's connection to a node may be replaced
+    /// meanwhile (both dial at once, and the duplicate is closed with what it carried). Both are idempotent here.
+    /// </summary>
+    private static Task SendUntilHeldAsync(RingTestCluster ring, LegacyPy2pPeer py2p, RingPosition[] positions, SubFlag kind, MsgValue value, Func<(MsgValue Value, EntryVersion? Version), bool> held, string because) =>
+        Eventually.UntilAsync(async () =>
+        {
+            var missing = KeyHashes.Methods.Where(m => !ring.Nodes.Any(n => n.PeekLocalForTest(m, positions[(int)m]) is { } entry && held(entry))).ToList();
+            foreach (var method in missing)
+            {
+                var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
+                await (await PeerAsync(py2p, owner)).WhisperAsync((long)kind, Method(method), Position(positions[(int)method]), value);
+            }
+
+            return missing.Count == 0;
+        }, Eventually.Deadline, because);
+
     private static async Task SendPy2pDeltasAsync(RingTestCluster ring, LegacyPy2pPeer py2p, byte[] key, MsgValue delta)
     {
         var positions = KeyHashes.All(key);
@@ -514,15 +532,15 @@ public sealed class HostileVersionTests
         await Eventually.UntilAsync(() => ring.Nodes.All(n => n.Members.Any(m => m.Id == py2p.Id)), "every node to know the py2p peer");
         var keyBytes = RingNode.KeyBytes("py2p-map");
         var positions = KeyHashes.All(keyBytes);
-        foreach (var method in KeyHashes.Methods)
-        {
-            var owner = ring.Nodes[0].Find(positions[(int)method])!.Id;
-            await (await PeerAsync(py2p, owner)).WhisperAsync((long)SubFlag.Store, Method(method), Position(positions[(int)method]), MsgValue.Map(("a", 1L)));
-        }
+        // py2p's stores are fire-and-forget, and the py2p peer's connection to a node may be replaced meanwhile (both
+        // dial at once, and the duplicate is closed with what it carried): store until every position holds the value,
+        // so that the deltas below meet py2p's value rather than an empty position.
+        var written = MsgValue.Map(("a", 1L));
+        await SendUntilHeldAsync(ring, py2p, positions, SubFlag.Store, written, held => held.Value == written, "py2p's stores to reach every position");
 
-        await SendPy2pDeltasAsync(ring, py2p, keyBytes, MsgValue.Map(("b", 2L)));
+        // The same for the deltas (merging {b: 2} twice gives what merging it once does).
         var merged = MsgValue.Map(("a", 1L), ("b", 2L));
-        await Eventually.UntilAsync(() => KeyHashes.Methods.All(m => ring.Nodes.Any(n => n.PeekLocalForTest(m, positions[(int)m]) is { Version: null } held && held.Value == merged)),
+        await SendUntilHeldAsync(ring, py2p, positions, SubFlag.Delta, MsgValue.Map(("b", 2L)), held => held.Version is null && held.Value == merged,
             "py2p's delta to merge into py2p's value at every position");
         Assert.Equal(merged, await ring.Nodes[1].GetAsync("py2p-map"));
         Assert.Equal(0, RefusedInputs(ring));

@@ -87,12 +87,24 @@ public static class Base58
     public static BigInteger Decode(ReadOnlySpan<byte> ascii)
     {
         Span<char> chars = ascii.Length <= 256 ? stackalloc char[ascii.Length] : new char[ascii.Length];
+        return Decode(Widen(ascii, chars));
+    }
+
+    /// <summary>Tries to read a base58 integer from ASCII bytes (a byte above 127 is no digit).</summary>
+    public static bool TryDecode(ReadOnlySpan<byte> ascii, out BigInteger value)
+    {
+        Span<char> chars = ascii.Length <= 256 ? stackalloc char[ascii.Length] : new char[ascii.Length];
+        return TryDecode(Widen(ascii, chars), out value);
+    }
+
+    private static ReadOnlySpan<char> Widen(ReadOnlySpan<byte> ascii, Span<char> chars)
+    {
         for (var i = 0; i < ascii.Length; i++)
         {
             chars[i] = (char)ascii[i];
         }
 
-        return Decode(chars);
+        return chars;
     }
 
     /// <summary>Tries to read a base58 integer.</summary>

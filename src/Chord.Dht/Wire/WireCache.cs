@@ -79,13 +79,7 @@ internal static class WireCache
             return true;
         }
 
-        Span<char> text = stackalloc char[ascii.Length];
-        for (var i = 0; i < ascii.Length; i++)
-        {
-            text[i] = (char)ascii[i];
-        }
-
-        if (!Base58.TryDecode(text, out value))
+        if (!Base58.TryDecode(ascii, out value))
         {
             return false;
         }

@@ -29,11 +29,9 @@ public sealed partial class RingNode
     // Members removed, with the epoch they had and when: relayed news of a departed member at that epoch or older is
     // stale (a peer's directory that has not caught up yet) and must not bring it back. First-hand news (its own
     // hello or chord meta) and a newer epoch do. Forgotten after DepartedMemory.
-    private readonly ConcurrentDictionary<string, (long Epoch, long At)> _departed = new(StringComparer.Ordinal);
+    // ProbedAt: when it was last dialled to check that it really left (ShouldProbeDeparted); null: not yet.
+    private readonly ConcurrentDictionary<string, (long Epoch, long At, long? ProbedAt)> _departed = new(StringComparer.Ordinal);
     private static readonly TimeSpan DepartedMemory = TimeSpan.FromMinutes(10);
-
-    // When each departed member was last dialled to check that it really left (ShouldProbeDeparted).
-    private readonly ConcurrentDictionary<string, long> _departedProbes = new(StringComparer.Ordinal);
     private long _directoryVersion; // bumped by every change of the directory or of this node's own entry
     private volatile DigestCache? _digest;
     private int _stabilizeScheduled;
@@ -214,7 +212,6 @@ public sealed partial class RingNode
                 }
 
                 _departed.TryRemove(member.Id, out _);
-                _departedProbes.TryRemove(member.Id, out _);
 
                 if (known is not null && known.IsStoring == member.IsStoring && known.Address == member.Address && known.Epoch == member.Epoch)
                 {
@@ -259,19 +256,18 @@ public sealed partial class RingNode
 
     /// <summary>
     /// True at most once per <see cref="RingOptions.StabilizeInterval"/> for a departed member that peers still list:
-    /// the caller dials it to learn whether its departure was real. Updates the mark's probe time (the departure's own
-    /// time, <c>At</c>, stays as it was: the mark is forgotten on schedule).
+    /// the caller dials it to learn whether its departure was real. Records the probe in the mark (the departure's own
+    /// time, <c>At</c>, stays as it was: the mark is forgotten on schedule). Called under the membership lock.
     /// </summary>
-    private bool ShouldProbeDeparted(string id, (long Epoch, long At) departed)
+    private bool ShouldProbeDeparted(string id, (long Epoch, long At, long? ProbedAt) departed)
     {
         var now = Options.Mesh.TimeProvider.GetTimestamp();
-        var last = _departedProbes.GetValueOrDefault(id, departed.At);
-        if (last != departed.At && Options.Mesh.TimeProvider.GetElapsedTime(last, now) < Options.StabilizeInterval)
+        if (departed.ProbedAt is { } last && Options.Mesh.TimeProvider.GetElapsedTime(last, now) < Options.StabilizeInterval)
         {
             return false;
         }
 
-        _departedProbes[id] = now;
+        _departed[id] = departed with { ProbedAt = now };
         return true;
     }
 
@@ -285,7 +281,7 @@ public sealed partial class RingNode
                 return;
             }
 
-            _departed[id] = (removed.Epoch, Options.Mesh.TimeProvider.GetTimestamp());
+            _departed[id] = (removed.Epoch, Options.Mesh.TimeProvider.GetTimestamp(), null);
             ForgetLiveness(id);
 
             RebuildRing();
@@ -507,7 +503,6 @@ public sealed partial class RingNode
             if (departed.At < forgetBefore)
             {
                 _departed.TryRemove(id, out _);
-                _departedProbes.TryRemove(id, out _);
             }
         }
     }

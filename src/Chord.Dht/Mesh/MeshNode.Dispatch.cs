@@ -404,6 +404,9 @@ public sealed partial class MeshNode
         }
     }
 
+    /// <summary>True while a background dial of node <paramref name="id"/> is under way.</summary>
+    internal bool IsDialling(string id) => _dialing.ContainsKey(id);
+
     /// <summary>Dials a peer without waiting; failures are logged, not thrown (the peers list may be stale).</summary>
     internal void DialInBackground(PeerAddress address, string id, bool fromPeersList = false, bool trusted = true)
     {

@@ -33,4 +33,7 @@ internal static partial class RingLog
 
     [LoggerMessage(111, LogLevel.Debug, "A read's background commit of hints (copies, restored entries) did not finish: {Reason}; the next read tries again")]
     public static partial void HintConfirmFailed(ILogger logger, string reason);
+
+    [LoggerMessage(112, LogLevel.Debug, "A report that member {MemberId} is gone is about its epoch {Reported}, older than the {Known} it announced since; checking it directly")]
+    public static partial void StaleGoneReport(ILogger logger, string memberId, long reported, long known);
 }

@@ -234,7 +234,18 @@ public sealed partial class RingNode
 
         foreach (var member in probe ?? [])
         {
-            if (Mesh.GetPeer(member.Id) is null && _disposed == 0)
+            if (_disposed != 0)
+            {
+                break;
+            }
+
+            if (Mesh.GetPeer(member.Id) is { } connected)
+            {
+                // Connected already (its hello came before the departure mark): our digest differs from its directory,
+                // so it answers with its hello, which is first-hand.
+                connected.TryEnqueue(DigestMessage(isReply: false));
+            }
+            else
             {
                 Mesh.DialInBackground(member.Address, member.Id, fromPeersList: true); // a failure is news to nobody: Debug
             }
@@ -677,12 +688,64 @@ public sealed partial class RingNode
             return;
         }
 
-        // Epochs are not compared: a member first learnt from its chord meta carries -1 at one node and its own epoch
-        // at another, and a report must not be ignored for that. A node we still hold a connection to is alive to us;
-        // one that was wrongly reported comes back with its next hello or member broadcast.
-        if (Mesh.GetPeer(goneId) is null && _members.ContainsKey(goneId))
+        // A node we still hold a connection to is alive to us; one that was wrongly reported comes back with its next
+        // hello or member broadcast.
+        if (Mesh.GetPeer(goneId) is not null || !_members.TryGetValue(goneId, out var known))
         {
-            RemoveMember(goneId, "another node reported it unreachable");
+            return;
+        }
+
+        // A report about an epoch older than the one we know predates the member's own later announcement: the member
+        // answered an earlier report about itself with a new epoch (above), and its member broadcast can overtake the
+        // report in the flood. Removed now, it would be marked departed at the new epoch, every directory would list
+        // it at that epoch, relayed news of it would be refused for DepartedMemory, and the ring would stay split
+        // (a 64-node ring in CI lacked one member at 37 nodes for ten minutes). We check for ourselves instead.
+        // A member first learnt from its chord meta carries -1 at one node and its own epoch at another: a report at
+        // -1 is not compared, nor a member we know at -1.
+        if (epoch.AsInt64() is var reported && reported >= 0 && known.Epoch > reported)
+        {
+            RingLog.StaleGoneReport(Logger, goneId, reported, known.Epoch);
+            if (known.IsStoring && _disposed == 0)
+            {
+                RunInBackground(() => RemoveUnlessReachableAsync(known, "a stale report of its departure was checked and it cannot be dialled", tell: false));
+            }
+
+            return;
+        }
+
+        RemoveMember(goneId, "another node reported it unreachable");
+    }
+
+    /// <summary>
+    /// Dials <paramref name="member"/> (when no connection to it is up) and removes it when it cannot be reached;
+    /// with <paramref name="tell"/>, a neighbour of it also tells the ring.
+    /// </summary>
+    private async Task RemoveUnlessReachableAsync(RingMember member, string reason, bool tell)
+    {
+        if (Mesh.GetPeer(member.Id) is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            await Mesh.ConnectAsync(member.Address, member.Id, _stopping.Token);
+        }
+        catch (Exception ex) when (ex is MeshConnectException or TimeoutException)
+        {
+            // Its ring neighbours tell the ring (as Chord's successor notices a failure); everyone else only
+            // forgets it, so one crash costs a few floods, not one per connection it had.
+            tell = tell && Neighbours(+1).Take(Options.NeighbourCount).Concat(Neighbours(-1).Take(Options.NeighbourCount)).Any(m => m.Id == member.Id);
+            if (!_members.TryGetValue(member.Id, out var now) || now.Epoch != member.Epoch)
+            {
+                return; // it announced itself meanwhile (or was removed already)
+            }
+
+            RemoveMember(member.Id, reason);
+            if (tell && _disposed == 0)
+            {
+                await Mesh.BroadcastPayloadAsync((long)RingSubFlag.Gone, MsgValue.BinAscii(member.Id), member.Epoch);
+            }
         }
     }
 
@@ -743,29 +806,7 @@ public sealed partial class RingNode
 
         // A closed connection may be a duplicate being resolved, or a crash. Try the member once: if it cannot
         // be reached, it is gone, and the ring is told.
-        RunInBackground(async () =>
-        {
-            if (Mesh.GetPeer(id) is not null)
-            {
-                return;
-            }
-
-            try
-            {
-                await Mesh.ConnectAsync(member.Address, id, _stopping.Token);
-            }
-            catch (Exception ex) when (ex is MeshConnectException or TimeoutException)
-            {
-                // Its ring neighbours tell the ring (as Chord's successor notices a failure); everyone else only
-                // forgets it, so one crash costs a few floods, not one per connection it had.
-                var tell = Neighbours(+1).Take(Options.NeighbourCount).Concat(Neighbours(-1).Take(Options.NeighbourCount)).Any(m => m.Id == id);
-                RemoveMember(id, "its connection closed and it cannot be dialled");
-                if (tell && _disposed == 0)
-                {
-                    await Mesh.BroadcastPayloadAsync((long)RingSubFlag.Gone, MsgValue.BinAscii(id), member.Epoch);
-                }
-            }
-        });
+        RunInBackground(() => RemoveUnlessReachableAsync(member, "its connection closed and it cannot be dialled", tell: true));
     }
 
     /// <summary>Moves to a member that turned storing every entry it now owns (PROTOCOL.md §5, handoff).</summary>

@@ -125,6 +125,15 @@ public sealed partial class RingNode
     /// </summary>
     internal void MarkDepartedForTest(string id) => RemoveMember(id, "marked departed by a test");
 
+    /// <summary>For tests' failure messages: what this node knows of member <paramref name="id"/>, and why it may lack it.</summary>
+    internal string DescribeMemberForTest(string id)
+    {
+        var known = _members.TryGetValue(id, out var member) ? $"{(member.IsStoring ? "storing" : "leeching")}@{member.Epoch}" : "unknown";
+        var departed = _departed.TryGetValue(id, out var mark) ? $", departed@{mark.Epoch}{(mark.ProbedAt is null ? string.Empty : " probed")}" : string.Empty;
+        var link = Mesh.GetPeer(id) is not null ? ", connected" : Mesh.IsDialling(id) ? ", dialling" : string.Empty;
+        return known + departed + link;
+    }
+
     /// <summary>Test hook: forgets the entry at a position, as a position that missed a write.</summary>
     internal void RemoveLocalForTest(HashMethod method, RingPosition position)
     {

@@ -122,7 +122,8 @@ public sealed class RingTestCluster : IAsyncDisposable
         var lines = new List<string>();
         foreach (var n in Nodes)
         {
-            var missing = storing.Where(id => id != n.Id && !n.Members.Any(m => m.Id == id && m.IsStoring)).Select(RingTestData.Short).ToList();
+            var missing = storing.Where(id => id != n.Id && !n.Members.Any(m => m.Id == id && m.IsStoring))
+                .Select(id => $"{RingTestData.Short(id)} ({n.DescribeMemberForTest(id)}; itself at {Nodes.First(x => x.Id == id).Self.Epoch})").ToList();
             var stale = n.Members.Where(m => m.IsStoring && !storing.Contains(m.Id) && Nodes.Any(x => x.Id == m.Id)).Select(m => RingTestData.Short(m.Id)).ToList();
             var next = n.Next;
             var unconnected = next is not null && n.Mesh.GetPeer(next.Id) is null;

@@ -29,6 +29,23 @@ public static class Eventually
         }
     }
 
+    /// <summary>
+    /// <see cref="UntilAsync(Func{bool}, TimeSpan, string)"/> whose failure message ends with what
+    /// <paramref name="describe"/> says at the deadline (the state that kept the condition false).
+    /// </summary>
+    public static async Task UntilAsync(Func<bool> condition, TimeSpan timeout, string because, Func<string> describe)
+    {
+        ArgumentNullException.ThrowIfNull(describe);
+        try
+        {
+            await UntilAsync(condition, timeout, because);
+        }
+        catch (Xunit.Sdk.XunitException e)
+        {
+            throw new Xunit.Sdk.XunitException($"{e.Message} {describe()}");
+        }
+    }
+
     /// <summary><see cref="UntilAsync(Func{bool}, TimeSpan, string)"/> with the default deadline.</summary>
     public static Task UntilAsync(Func<bool> condition, string because) => UntilAsync(condition, Deadline, because);
 

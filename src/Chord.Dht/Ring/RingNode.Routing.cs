@@ -402,7 +402,17 @@ public sealed partial class RingNode
 
     private const string PyOwnerHasNoRegister = "the owner is a py2p node, which has no register";
 
-    private string NewRequestId() => $"{Id[..Math.Min(8, Id.Length)]}.{Interlocked.Increment(ref _requestCounter)}";
+    /// <summary>A request id unique to this node: the first characters of its id, a dot and a counter (one string).</summary>
+    private string NewRequestId()
+    {
+        var prefix = Id.AsSpan(0, Math.Min(8, Id.Length));
+        var counter = Interlocked.Increment(ref _requestCounter);
+        Span<char> buffer = stackalloc char[32];
+        prefix.CopyTo(buffer);
+        buffer[prefix.Length] = '.';
+        counter.TryFormat(buffer[(prefix.Length + 1)..], out var digits, provider: System.Globalization.CultureInfo.InvariantCulture);
+        return new string(buffer[..(prefix.Length + 1 + digits)]);
+    }
 
     /// <summary>
     /// The wire form of a request. The first packets are exactly py2p's; what follows (request id, hops, version,

@@ -60,17 +60,21 @@ public static class FrameCodec
     /// </summary>
     public static Message DecodeBody(ReadOnlySequence<byte> body, IReadOnlyList<CompressionMethod> methods, int maxFrameLength = DefaultMaxFrameLength)
     {
-        var bytes = body.IsSingleSegment ? body.FirstSpan : body.ToArray();
-        if (TryDigest(bytes, out var packed, out var id))
+        // The message keeps its packed bytes (a relayed broadcast is sent on as it came), so they are copied out of the
+        // pipe's buffer once: a body in one segment after its digest checks, one in several (a frame across buffer
+        // segments) or a decompressed one is that copy already, and the message takes a slice of it.
+        byte[]? whole = body.IsSingleSegment ? null : body.ToArray();
+        var bytes = whole ?? body.FirstSpan;
+        if (TryDigest(bytes, out var id))
         {
-            return Message.Parse(packed, id);
+            return Message.Parse(whole is null ? bytes[DigestLength..].ToArray() : whole.AsMemory(DigestLength), id);
         }
 
         foreach (var method in methods)
         {
-            if (Compression.TryDecompress(method, bytes, maxFrameLength, out var plain) && TryDigest(plain, out packed, out id))
+            if (Compression.TryDecompress(method, bytes, maxFrameLength, out var plain) && TryDigest(plain, out id))
             {
-                return Message.Parse(packed, id);
+                return Message.Parse(plain.AsMemory(DigestLength), id);
             }
         }
 
@@ -132,9 +136,9 @@ public static class FrameCodec
         }
     }
 
-    private static bool TryDigest(ReadOnlySpan<byte> bytes, out byte[] packed, out MessageId id)
+    /// <summary>True when the first <see cref="DigestLength"/> bytes are the SHA-256 of the rest; <paramref name="id"/> is it.</summary>
+    private static bool TryDigest(ReadOnlySpan<byte> bytes, out MessageId id)
     {
-        packed = [];
         id = default;
         if (bytes.Length <= DigestLength)
         {
@@ -148,7 +152,6 @@ public static class FrameCodec
             return false;
         }
 
-        packed = bytes[DigestLength..].ToArray();
         id = MessageId.FromDigest(digest);
         return true;
     }

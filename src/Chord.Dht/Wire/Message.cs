@@ -17,7 +17,7 @@ namespace Chord.Dht.Wire;
 /// </remarks>
 public sealed class Message
 {
-    private Message(MainFlag type, string sender, long time, ImmutableArray<MsgValue> payload, byte[] packed, MessageId id)
+    private Message(MainFlag type, string sender, long time, ImmutableArray<MsgValue> payload, ReadOnlyMemory<byte> packed, MessageId id)
     {
         Type = type;
         Sender = sender;
@@ -104,7 +104,7 @@ public sealed class Message
     /// Parses a packed message whose digest has already been checked. Throws <see cref="MsgFormatException"/>
     /// when it is not <c>[msg_type(int), sender(bin), time(int), p0, ...]</c> or names an unknown main flag.
     /// </summary>
-    internal static Message Parse(byte[] packed, MessageId id)
+    internal static Message Parse(ReadOnlyMemory<byte> packed, MessageId id)
     {
         // The header (type, sender, time) is read in place: no value objects for it, and the sender id, the same few
         // strings on every frame of a ring, comes from SenderIds. The packets become the payload without a copy.

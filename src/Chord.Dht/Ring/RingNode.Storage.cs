@@ -49,6 +49,12 @@ public sealed partial class RingNode
 
     private void PutEntry((HashMethod Method, BigInteger Position) slot, StoredEntry entry)
     {
+        // A value read from a frame may be slices of that frame's bytes: an entry kept for long holds its own copy.
+        if (entry.Value.Detached() is var value && !ReferenceEquals(value, entry.Value))
+        {
+            entry = entry with { Value = value };
+        }
+
         _store?.Put(slot.Method, slot.Position, entry);
         _table[slot] = entry;
     }

@@ -147,7 +147,8 @@ public sealed class Message
             throw error;
         }
 
-        var packets = MsgPack.ReadMany(ref reader, count - 3);
+        // The message owns its packed bytes and they never change: its bins are slices of them, not copies.
+        var packets = MsgPack.ReadMany(ref reader, count - 3, shareInput: true);
         if (!reader.End)
         {
             throw new MsgFormatException("Bytes follow the message array.");

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using MessagePack;
 
 namespace Chord.Dht.Wire;
@@ -116,7 +117,7 @@ public static class MsgPack
     {
         try
         {
-            return ReadCore(ref reader, 0);
+            return ReadCore(ref reader, 0, shareInput: false);
         }
         catch (Exception e) when (AsFormatError(e) is { } error)
         {
@@ -126,16 +127,18 @@ public static class MsgPack
 
     /// <summary>
     /// Reads <paramref name="count"/> values in a row into an array the caller then owns (the packets of a message
-    /// after its header); malformed or truncated input throws <see cref="MsgFormatException"/>.
+    /// after its header); malformed or truncated input throws <see cref="MsgFormatException"/>. With
+    /// <paramref name="shareInput"/>, a bin is a slice of the input's own array, not a copy: only for input that never
+    /// changes and that the values may keep alive (a received message's bytes, which the message keeps anyway).
     /// </summary>
-    internal static MsgValue[] ReadMany(ref MessagePackReader reader, int count)
+    internal static MsgValue[] ReadMany(ref MessagePackReader reader, int count, bool shareInput = false)
     {
         var items = new MsgValue[count];
         try
         {
             for (var i = 0; i < count; i++)
             {
-                items[i] = ReadCore(ref reader, 1);
+                items[i] = ReadCore(ref reader, 1, shareInput);
             }
         }
         catch (Exception e) when (AsFormatError(e) is { } error)
@@ -157,7 +160,7 @@ public static class MsgPack
         _ => null,
     };
 
-    private static MsgValue ReadCore(ref MessagePackReader reader, int depth)
+    private static MsgValue ReadCore(ref MessagePackReader reader, int depth, bool shareInput)
     {
         if (depth > MaxDepth)
         {
@@ -186,13 +189,18 @@ public static class MsgPack
                 return text.IsSingleSegment ? MsgValue.StrFromUtf8(text.FirstSpan) : MsgValue.StrFromUtf8(text.ToArray());
             case MessagePackType.Binary:
                 var bytes = reader.ReadBytes() ?? throw new MsgFormatException("Truncated msgpack bin.");
+                if (shareInput && SequenceMarshal.TryGetReadOnlyMemory(bytes, out var memory) && MemoryMarshal.TryGetArray(memory, out var segment))
+                {
+                    return MsgValue.BinSlice(segment.Array!, segment.Offset, segment.Count);
+                }
+
                 return MsgValue.BinNoCopy(bytes.ToArray());
             case MessagePackType.Array:
                 var count = reader.ReadArrayHeader(); // checks the count against the bytes left
                 var items = new MsgValue[count];
                 for (var i = 0; i < count; i++)
                 {
-                    items[i] = ReadCore(ref reader, depth + 1);
+                    items[i] = ReadCore(ref reader, depth + 1, shareInput);
                 }
 
                 return MsgValue.ArrayOwning(items);
@@ -201,8 +209,8 @@ public static class MsgPack
                 var entries = new KeyValuePair<MsgValue, MsgValue>[entryCount];
                 for (var i = 0; i < entryCount; i++)
                 {
-                    var key = ReadCore(ref reader, depth + 1);
-                    entries[i] = new(key, ReadCore(ref reader, depth + 1));
+                    var key = ReadCore(ref reader, depth + 1, shareInput);
+                    entries[i] = new(key, ReadCore(ref reader, depth + 1, shareInput));
                 }
 
                 return MsgValue.Map(entries);

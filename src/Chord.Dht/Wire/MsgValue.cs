@@ -32,7 +32,7 @@ public sealed class MsgValue : IEquatable<MsgValue>
 
     private static readonly MsgValue[] SmallInts = Enumerable.Range(-32, 160).Select(i => new MsgValue(MsgKind.Int, i, 0, null)).ToArray();
 
-    private readonly Int128 _int;     // Int, Bool (0/1), Ext type code, Float: 32 or 64 (the width)
+    private readonly Int128 _int;     // Int, Bool (0/1), Ext type code, Float: 32 or 64 (the width), Bin: 0 or a slice (BinSlice)
     private readonly double _float;
     private readonly object? _ref;    // string, byte[], ImmutableArray box, map entries, ext bytes
 
@@ -91,6 +91,65 @@ public sealed class MsgValue : IEquatable<MsgValue>
 
     /// <summary>A bin that takes ownership of <paramref name="value"/>; the caller must not change it afterwards.</summary>
     internal static MsgValue BinNoCopy(byte[] value) => new(MsgKind.Bin, 0, 0, value);
+
+    /// <summary>
+    /// A bin over <paramref name="length"/> bytes of <paramref name="array"/> from <paramref name="offset"/>, without a
+    /// copy: the array must never change (a received message's own bytes). The offset and length live in the integer
+    /// field, unused by a bin; 0 there means the whole array.
+    /// </summary>
+    internal static MsgValue BinSlice(byte[] array, int offset, int length) =>
+        length == 0 ? BinNoCopy([])
+        : offset == 0 && length == array.Length ? BinNoCopy(array)
+        : new(MsgKind.Bin, ((Int128)offset << 32) | (uint)length, 0, array);
+
+    /// <summary>
+    /// This value with every bin that is a slice of a received message (<see cref="BinSlice"/>) copied out, or this
+    /// value itself when it has none: what a node keeps for long (its stored entries) must not hold a whole frame alive.
+    /// </summary>
+    internal MsgValue Detached()
+    {
+        switch (Kind)
+        {
+            case MsgKind.Bin when _int != 0:
+                return BinNoCopy(Bytes.ToArray());
+            case MsgKind.Array:
+                var items = AsArray();
+                MsgValue[]? copy = null;
+                for (var i = 0; i < items.Length; i++)
+                {
+                    var item = items[i].Detached();
+                    if (!ReferenceEquals(item, items[i]))
+                    {
+                        copy ??= items.ToArray();
+                        copy[i] = item;
+                    }
+                }
+
+                return copy is null ? this : ArrayOwning(copy);
+            case MsgKind.Map:
+                var entries = AsMap();
+                KeyValuePair<MsgValue, MsgValue>[]? detached = null;
+                for (var i = 0; i < entries.Length; i++)
+                {
+                    var (key, value) = entries[i];
+                    var (k, v) = (key.Detached(), value.Detached());
+                    if (!ReferenceEquals(k, key) || !ReferenceEquals(v, value))
+                    {
+                        detached ??= entries.ToArray();
+                        detached[i] = new(k, v);
+                    }
+                }
+
+                return detached is null ? this : Map(detached);
+            default:
+                return this;
+        }
+    }
+
+    /// <summary>The bytes of a bin or an ext (a bin may be a slice of a larger array).</summary>
+    private ReadOnlyMemory<byte> Bytes => Kind == MsgKind.Bin && _int != 0
+        ? new ReadOnlyMemory<byte>((byte[])_ref!, (int)(_int >> 32), (int)(uint)(_int & uint.MaxValue))
+        : (byte[])_ref!;
 
     /// <summary>An array.</summary>
     public static MsgValue Array(params ReadOnlySpan<MsgValue> items) => new(MsgKind.Array, 0, 0, ImmutableArray.Create(items));
@@ -173,10 +232,10 @@ public sealed class MsgValue : IEquatable<MsgValue>
 
     /// <summary>The bytes of a bin (or of an ext); throws for other kinds.</summary>
     public ReadOnlyMemory<byte> AsBytes() =>
-        Kind is MsgKind.Bin or MsgKind.Ext ? (byte[])_ref! : throw WrongKind(MsgKind.Bin);
+        Kind is MsgKind.Bin or MsgKind.Ext ? Bytes : throw WrongKind(MsgKind.Bin);
 
     /// <summary>The bytes of a bin read as ASCII text (ids, base58 numbers); throws for other kinds.</summary>
-    public string AsAscii() => Kind == MsgKind.Bin ? Encoding.ASCII.GetString((byte[])_ref!) : throw WrongKind(MsgKind.Bin);
+    public string AsAscii() => Kind == MsgKind.Bin ? Encoding.ASCII.GetString(Bytes.Span) : throw WrongKind(MsgKind.Bin);
 
     /// <summary>The type code of an ext value.</summary>
     public sbyte ExtTypeCode => Kind == MsgKind.Ext ? (sbyte)_int : throw WrongKind(MsgKind.Ext);
@@ -253,9 +312,9 @@ public sealed class MsgValue : IEquatable<MsgValue>
             case MsgKind.Str:
                 return string.Equals((string)_ref!, (string)other._ref!, StringComparison.Ordinal);
             case MsgKind.Bin:
-                return ((byte[])_ref!).AsSpan().SequenceEqual((byte[])other._ref!);
+                return Bytes.Span.SequenceEqual(other.Bytes.Span);
             case MsgKind.Ext:
-                return _int == other._int && ((byte[])_ref!).AsSpan().SequenceEqual((byte[])other._ref!);
+                return _int == other._int && Bytes.Span.SequenceEqual(other.Bytes.Span);
             case MsgKind.Array:
                 var a = AsArray();
                 var b = other.AsArray();
@@ -333,7 +392,7 @@ public sealed class MsgValue : IEquatable<MsgValue>
             case MsgKind.Ext:
                 var hash = new HashCode();
                 hash.Add(Kind);
-                hash.AddBytes((byte[])_ref!);
+                hash.AddBytes(Bytes.Span);
                 return hash.ToHashCode();
             case MsgKind.Array:
                 var arrayHash = new HashCode();
@@ -385,8 +444,8 @@ public sealed class MsgValue : IEquatable<MsgValue>
             case MsgKind.Int: sb.Append(_int.ToString(CultureInfo.InvariantCulture)); break;
             case MsgKind.Float: sb.Append(_float.ToString("R", CultureInfo.InvariantCulture)); break;
             case MsgKind.Str: sb.Append('\'').Append(AsString()).Append('\''); break;
-            case MsgKind.Bin: sb.Append("b'").Append(Convert.ToHexString((byte[])_ref!)).Append('\''); break;
-            case MsgKind.Ext: sb.Append("ExtType(").Append(ExtTypeCode).Append(", ").Append(Convert.ToHexString((byte[])_ref!)).Append(')'); break;
+            case MsgKind.Bin: sb.Append("b'").Append(Convert.ToHexString(Bytes.Span)).Append('\''); break;
+            case MsgKind.Ext: sb.Append("ExtType(").Append(ExtTypeCode).Append(", ").Append(Convert.ToHexString(Bytes.Span)).Append(')'); break;
             case MsgKind.Array:
                 sb.Append('[');
                 var first = true;

@@ -35,7 +35,13 @@ public sealed partial class RingNode
         _ballotFloor = _store.LoadBallotFloor();
         foreach (var (method, position, entry) in _store.LoadEntries())
         {
-            _table[(method, position)] = entry;
+            // What this node accepted before it stopped, but not what its positions accepted while it was away: their
+            // new owners (its ring predecessors) took writes and deletes meanwhile, and hand them back only after it
+            // rejoins. Until a proposer's accept lands here, each entry is a hint (restored), as a repaired one is, so
+            // that no read or prepare decides on it alone. Its promise and ballots stay in force. (The whole-ring
+            // simulation found the history: a delete read back as gone, then the value before it read again, a
+            // restarted node's stale entries outvoting it.) py2p's unversioned entries keep py2p's rule.
+            _table[(method, position)] = entry.Version is not null ? entry with { IsRestored = true } : entry;
             if (entry.Key is { } key && entry.HasValue)
             {
                 _keys.TryAdd(key, 0);

@@ -23,7 +23,9 @@ namespace Chord.Dht.Ring;
 /// Put here by a versioned store (crash repair, handoff, anti-entropy), not by a proposer's accept: a value some
 /// proposer accepted somewhere, possibly older than one committed since (a repair that brought the old value before
 /// the new one). Answered as a hint, like a copy, so no read decides on it without all five positions' answers; the
-/// next accept of a proposer here makes it acceptor state again. Kept in memory only, as the copy mark.
+/// next accept of a proposer here makes it acceptor state again. Kept in memory only, as the copy mark; every
+/// versioned entry a node loads from its data directory at start is restored too (its positions may have accepted
+/// newer values at other owners while it was down).
 /// </param>
 internal sealed record StoredEntry(MsgValue Value, EntryVersion? Version, byte[]? Key, EntryVersion? Accepted = null, EntryVersion? Promised = null, bool IsCopy = false, bool IsRestored = false)
 {

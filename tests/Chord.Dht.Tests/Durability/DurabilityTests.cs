@@ -165,6 +165,47 @@ public class DurabilityTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A restarted node does not know what its positions accepted while it was away (its predecessors owned them and
+    /// took writes meanwhile), so what it loads is a hint until a proposer accepts there again: no read or prepare
+    /// decides on it alone. The whole-ring simulation (<c>RingSimulationTests</c>) found the history this prevents.
+    /// </summary>
+    [Fact]
+    public async Task A_restarted_nodes_entries_are_hints_until_the_key_is_written_again()
+    {
+        var root = Directory.CreateTempSubdirectory("chord-persist-");
+        try
+        {
+            var ports = new List<int>();
+            await using (var first = await RingTestCluster.StartAsync(3, configure: DataDir(root, 0, 3)))
+            {
+                ports.AddRange(first.Nodes.Select(n => n.Mesh.Address.Port));
+                await first.Nodes[0].SetAsync("hint", "before");
+                await Eventually.UntilAsync(() => Held(first, "hint").Count == 5, Eventually.Deadline, "all five positions to hold the value");
+            }
+
+            await using var second = await RingTestCluster.StartAsync(3, configure: DataDir(root, 0, 3, ports));
+            var loaded = Held(second, "hint");
+            Assert.Equal(5, loaded.Count);
+            Assert.All(loaded, text => Assert.Contains("(restored)", text));
+
+            Assert.Equal(MsgValue.Str("before"), await second.Nodes[1].GetAsync("hint")); // hints alone still read, from all five
+            await second.Nodes[2].SetAsync("hint", "after");
+            await Eventually.UntilAsync(() => Held(second, "hint") is { Count: 5 } held && held.All(t => t.StartsWith("'after'", StringComparison.Ordinal) && !t.Contains("(restored)")),
+                Eventually.Deadline, "every position to hold the new value as acceptor state");
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+
+        // What each position's owner holds for the key (its own entry, not a placement copy elsewhere).
+        static List<string> Held(RingTestCluster cluster, string key) =>
+            [.. KeyHashes.Methods.Select(method => (method, position: KeyHashes.All(RingNode.KeyBytes(key))[(int)method]))
+                .Select(p => cluster.Nodes.First(n => n.Find(p.position)!.Id == n.Id).DescribeLocalForTest(p.method, p.position))
+                .Where(text => text != "nothing")];
+    }
+
     [Fact]
     public async Task Two_nodes_cannot_share_a_data_directory_and_the_directory_is_free_again_once_its_node_is_gone()
     {

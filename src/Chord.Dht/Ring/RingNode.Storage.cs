@@ -38,10 +38,12 @@ public sealed partial class RingNode
             // What this node accepted before it stopped, but not what its positions accepted while it was away: their
             // new owners (its ring predecessors) took writes and deletes meanwhile, and hand them back only after it
             // rejoins. Until a proposer's accept lands here, each entry is a hint (restored), as a repaired one is, so
-            // that no read or prepare decides on it alone. Its promise and ballots stay in force. (The whole-ring
-            // simulation found the history: a delete read back as gone, then the value before it read again, a
-            // restarted node's stale entries outvoting it.) py2p's unversioned entries keep py2p's rule.
-            _table[(method, position)] = entry.Version is not null ? entry with { IsRestored = true } : entry;
+            // that no read or prepare decides on it alone; py2p's unversioned entries keep py2p's rule. Its promise
+            // still refuses lower ballots, but no sticky proposer's one-round accept is taken under it until a prepare
+            // renews it (StoredEntry.PromiseFromBeforeStart). The whole-ring simulation's crash profile found both
+            // histories: a delete read back as gone, then the value before it; two compare-and-sets from one value
+            // that both swapped.
+            _table[(method, position)] = entry with { IsRestored = entry.Version is not null, PromiseFromBeforeStart = true };
             if (entry.Key is { } key && entry.HasValue)
             {
                 _keys.TryAdd(key, 0);

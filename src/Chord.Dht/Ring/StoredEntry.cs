@@ -27,7 +27,15 @@ namespace Chord.Dht.Ring;
 /// versioned entry a node loads from its data directory at start is restored too (its positions may have accepted
 /// newer values at other owners while it was down).
 /// </param>
-internal sealed record StoredEntry(MsgValue Value, EntryVersion? Version, byte[]? Key, EntryVersion? Accepted = null, EntryVersion? Promised = null, bool IsCopy = false, bool IsRestored = false)
+/// <param name="PromiseFromBeforeStart">
+/// The promise was loaded from the data directory, not made since this node started: while the node was down its
+/// positions had other owners, which may have promised higher ballots to other proposers. Such a promise still
+/// refuses every lower ballot, but no proposer's one-round accept is taken under it: the proposer prepares again
+/// (a prepare here makes a fresh promise and clears the mark). Kept in memory only.
+/// </param>
+internal sealed record StoredEntry(
+    MsgValue Value, EntryVersion? Version, byte[]? Key, EntryVersion? Accepted = null, EntryVersion? Promised = null, bool IsCopy = false, bool IsRestored = false,
+    bool PromiseFromBeforeStart = false)
 {
     /// <summary>True when readers and proposers must not count this entry as the position's own acceptor state.</summary>
     public bool IsHint => IsCopy || IsRestored;

@@ -271,7 +271,12 @@ internal sealed class RegisterSimulation
             Epoch++;
         }
 
-        public void Restart() => Up = true;
+        /// <summary>Back from its durable state, marked as a ring node marks what it loads (RingNode.LoadStoredEntries).</summary>
+        public void Restart()
+        {
+            Up = true;
+            _durable = _durable is null ? null : _durable with { IsRestored = _durable.Version is not null, PromiseFromBeforeStart = true };
+        }
 
         public AcceptorReply Prepare(EntryVersion ballot)
         {

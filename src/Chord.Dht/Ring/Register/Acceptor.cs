@@ -44,9 +44,10 @@ internal static class Acceptor
         {
             updated = new StoredEntry(MsgValue.Nil, null, key, Promised: ballot);
         }
-        else if (ballot > entry.PromisedBallot || (entry.Key is null && key is not null))
+        else if (ballot > entry.PromisedBallot || (entry.Key is null && key is not null) || entry.PromiseFromBeforeStart)
         {
-            updated = entry with { Promised = ballot > entry.PromisedBallot ? ballot : entry.Promised, Key = entry.Key ?? key };
+            // A promise made now: also the one a loaded promise becomes once a proposer prepares here again.
+            updated = entry with { Promised = ballot > entry.PromisedBallot ? ballot : entry.Promised, Key = entry.Key ?? key, PromiseFromBeforeStart = false };
         }
 
         var held = updated ?? entry!;
@@ -82,9 +83,10 @@ internal static class Acceptor
         }
 
         var isRepeat = entry is not null && entry.AcceptedBallot == ballot && entry.Version is not null;
-        if (!learn && !isRepeat && (entry is null || entry.PromisedBallot != ballot))
+        if (!learn && !isRepeat && (entry is null || entry.PromisedBallot != ballot || entry.PromiseFromBeforeStart))
         {
-            // No promise of this ballot here: the proposer did not prepare this position (or it forgot).
+            // No promise of this ballot here: the proposer did not prepare this position (or it forgot), or the
+            // promise dates from before this node's restart, when other owners may have promised higher since.
             return (null, Refused(entry, promised));
         }
 

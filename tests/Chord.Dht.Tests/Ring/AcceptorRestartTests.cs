@@ -1,0 +1,67 @@
+using Chord.Dht.Ring;
+using Chord.Dht.Ring.Register;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Tests.Ring;
+
+/// <summary>
+/// The acceptor rules for what a node loads from its data directory: its promise was made before it went down, while
+/// other owners answered for its positions, so no sticky proposer's one-round accept is taken under it until a prepare
+/// renews it; it still refuses every lower ballot.
+/// </summary>
+public class AcceptorRestartTests
+{
+    private static readonly byte[] Key = "k"u8.ToArray();
+    private static readonly EntryVersion Accepted = new(5, "A");
+    private static readonly EntryVersion Next = new(6, "A");
+
+    /// <summary>What a position holds after proposer A's write at ballot 5 that asked for 6 as its next ballot.</summary>
+    private static StoredEntry AfterStickyWrite(bool loaded) =>
+        new(MsgValue.Str("old"), Accepted, Key, Promised: Next, PromiseFromBeforeStart: loaded);
+
+    [Fact]
+    public void A_one_round_accept_is_taken_under_a_promise_made_since_start()
+    {
+        var (updated, reply) = Acceptor.Accept(AfterStickyWrite(loaded: false), Next, MsgValue.Str("new"), Next, Key, next: new EntryVersion(7, "A"), floor: 0);
+
+        Assert.True(reply.Ok);
+        Assert.Equal(MsgValue.Str("new"), updated!.Value);
+    }
+
+    [Fact]
+    public void A_one_round_accept_under_a_loaded_promise_is_refused_until_a_prepare_renews_it()
+    {
+        var loaded = AfterStickyWrite(loaded: true);
+
+        var (refusedEntry, refused) = Acceptor.Accept(loaded, Next, MsgValue.Str("new"), Next, Key, next: null, floor: 0);
+        Assert.False(refused.Ok);
+        Assert.Null(refusedEntry); // unchanged
+        Assert.Equal(Next, refused.Promised);
+
+        // The proposer prepares again (here at the same ballot): a fresh promise, and then its accept is taken.
+        var (prepared, promise) = Acceptor.Prepare(loaded, Next, Key, floor: 0);
+        Assert.True(promise.Ok);
+        Assert.False(prepared!.PromiseFromBeforeStart);
+        Assert.Equal(Next, prepared.PromisedBallot);
+
+        var (accepted, reply) = Acceptor.Accept(prepared, Next, MsgValue.Str("new"), Next, Key, next: null, floor: 0);
+        Assert.True(reply.Ok);
+        Assert.Equal(MsgValue.Str("new"), accepted!.Value);
+        Assert.False(accepted.PromiseFromBeforeStart);
+    }
+
+    [Fact]
+    public void A_loaded_promise_still_refuses_lower_ballots_and_takes_a_repaired_newer_value()
+    {
+        var loaded = AfterStickyWrite(loaded: true);
+
+        Assert.False(Acceptor.Prepare(loaded, new EntryVersion(5, "B"), Key, floor: 0).Reply.Ok);
+        Assert.False(Acceptor.Accept(loaded, new EntryVersion(5, "B"), MsgValue.Str("x"), new EntryVersion(5, "B"), Key, next: null, floor: 0).Reply.Ok);
+        Assert.False(Acceptor.Accept(loaded, new EntryVersion(7, "B"), MsgValue.Str("y"), new EntryVersion(7, "B"), Key, next: null, floor: 0).Reply.Ok);
+
+        // What the interim owner accepted meanwhile, handed back (a versioned store): learnt over the loaded state.
+        var (learnt, reply) = Acceptor.Accept(loaded, new EntryVersion(9, "B"), MsgValue.Str("newer"), new EntryVersion(9, "B"), Key, next: null, floor: 0, learn: true);
+        Assert.True(reply.Ok);
+        Assert.Equal(MsgValue.Str("newer"), learnt!.Value);
+    }
+}

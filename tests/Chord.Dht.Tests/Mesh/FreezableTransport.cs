@@ -54,7 +54,7 @@ public sealed class FreezableTransport(IMeshTransport inner) : IMeshTransport
 
     /// <inheritdoc />
     public async ValueTask<IMeshListener> ListenAsync(string host, int port, CancellationToken cancellationToken) =>
-        new Listener(this, await inner.ListenAsync(host, port, cancellationToken));
+        new WrappingListener(await inner.ListenAsync(host, port, cancellationToken), accepted => new Connection(this, accepted));
 
     /// <inheritdoc />
     public async ValueTask<MeshTransportConnection> ConnectAsync(PeerAddress address, CancellationToken cancellationToken) =>
@@ -71,16 +71,6 @@ public sealed class FreezableTransport(IMeshTransport inner) : IMeshTransport
 
         Interlocked.Increment(ref heldCounter);
         return new ValueTask(frozen.Task.WaitAsync(cancellationToken));
-    }
-
-    private sealed class Listener(FreezableTransport transport, IMeshListener inner) : IMeshListener
-    {
-        public PeerAddress BoundAddress => inner.BoundAddress;
-
-        public async ValueTask<MeshTransportConnection?> AcceptAsync(CancellationToken cancellationToken) =>
-            await inner.AcceptAsync(cancellationToken) is { } accepted ? new Connection(transport, accepted) : null;
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     /// <summary>The node sees two local pipes; two pumps move bytes between them and the real connection when not frozen.</summary>

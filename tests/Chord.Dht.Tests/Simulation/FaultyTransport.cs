@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using Chord.Dht.Mesh;
 using Chord.Dht.Mesh.Transport;
 using Chord.Dht.Ring;
+using Chord.Dht.Tests.Mesh;
 using Chord.Dht.Wire;
 
 namespace Chord.Dht.Tests.Simulation;
@@ -61,7 +62,7 @@ public sealed class FaultyTransport(IMeshTransport inner, int seed) : IMeshTrans
 
     /// <inheritdoc />
     public async ValueTask<IMeshListener> ListenAsync(string host, int port, CancellationToken cancellationToken) =>
-        new Listener(this, await inner.ListenAsync(host, port, cancellationToken));
+        new WrappingListener(await inner.ListenAsync(host, port, cancellationToken), accepted => new Connection(this, accepted));
 
     /// <inheritdoc />
     public async ValueTask<MeshTransportConnection> ConnectAsync(PeerAddress address, CancellationToken cancellationToken) =>
@@ -114,16 +115,6 @@ public sealed class FaultyTransport(IMeshTransport inner, int seed) : IMeshTrans
         {
             return false; // not ours to judge: the node closes the connection for it
         }
-    }
-
-    private sealed class Listener(FaultyTransport transport, IMeshListener inner) : IMeshListener
-    {
-        public PeerAddress BoundAddress => inner.BoundAddress;
-
-        public async ValueTask<MeshTransportConnection?> AcceptAsync(CancellationToken cancellationToken) =>
-            await inner.AcceptAsync(cancellationToken) is { } accepted ? new Connection(transport, accepted) : null;
-
-        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     /// <summary>

@@ -26,6 +26,12 @@ public sealed partial class RingNode
     // announces an epoch above any it had before, and news of it is not taken for old news (see _departed).
     private long _epoch = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
+    // Guards _storing and _epoch together: an entry for this node must never pair one state with the other's epoch.
+    // Read apart, a hello built during a join said "leeching" at the join's new epoch; its peers then refused the
+    // join's own "storing" at that same epoch as old news and kept the node as a client for good (seen in CI: a
+    // 64-node ring lacking one storing member at 37 nodes for ten minutes, and again in RingMembershipTests).
+    private readonly Lock _selfLock = new();
+
     // Members removed, with the epoch they had and when: relayed news of a departed member at that epoch or older is
     // stale (a peer's directory that has not caught up yet) and must not bring it back. First-hand news (its own
     // hello or chord meta) and a newer epoch do. Forgotten after DepartedMemory.
@@ -44,7 +50,16 @@ public sealed partial class RingNode
     public IReadOnlyCollection<RingMember> Members => [.. _members.Values];
 
     /// <summary>This node as a member.</summary>
-    public RingMember Self => new(Id, Mesh.Address, _storing, Interlocked.Read(ref _epoch));
+    public RingMember Self
+    {
+        get
+        {
+            lock (_selfLock)
+            {
+                return new(Id, Mesh.Address, _storing, _epoch);
+            }
+        }
+    }
 
     /// <summary>The storing node after this one on the ring (its successor), or null when it knows none.</summary>
     public RingMember? Next => Neighbours(+1).FirstOrDefault();
@@ -79,8 +94,12 @@ public sealed partial class RingNode
             return;
         }
 
-        _storing = true;
-        Interlocked.Increment(ref _epoch);
+        lock (_selfLock)
+        {
+            _storing = true;
+            _epoch++;
+        }
+
         RebuildRing();
         RingLog.Membership(Logger, Id, "joined");
         await AnnounceSelfAsync();
@@ -95,8 +114,12 @@ public sealed partial class RingNode
     {
         if (_storing)
         {
-            _storing = false;
-            Interlocked.Increment(ref _epoch);
+            lock (_selfLock)
+            {
+                _storing = false;
+                _epoch++;
+            }
+
             RebuildRing();
             RingLog.Membership(Logger, Id, "left");
             await AnnounceSelfAsync();
@@ -682,7 +705,11 @@ public sealed partial class RingNode
         if (goneId == Id)
         {
             // We are alive: say so, with a new epoch, which every node that removed us takes over its departure mark.
-            Interlocked.Increment(ref _epoch);
+            lock (_selfLock)
+            {
+                _epoch++;
+            }
+
             Interlocked.Increment(ref _directoryVersion);
             RunInBackground(AnnounceSelfAsync);
             return;

@@ -86,7 +86,9 @@ public class RingMembershipTests
         await using var ring = await RingTestCluster.StartAsync(16, inMemory: true, configure: o => o.NeighbourCount = 1, logs: logs);
         await Eventually.UntilAsync(() => ring.Nodes.Select(n => Convert.ToHexString(n.DirectoryDigestForTest())).Distinct().Count() == 1, Wait,
             "every node to list every member at the same epoch");
-        var member = ring.Nodes[5];
+        // The member with the fewest connections: node ids are random, and one that many nodes keep as a finger may be
+        // connected to all the others.
+        var member = ring.Nodes.MinBy(n => ring.Nodes.Count(x => x != n && x.Mesh.GetPeer(n.Id) is not null))!;
         var reporter = ring.Nodes.First(n => n != member);
         var unconnected = ring.Nodes.Where(n => n != member && n.Mesh.GetPeer(member.Id) is null).ToList();
         Assert.True(unconnected.Count > 0, "some node of 16 with one neighbour each is not connected to the member");
@@ -102,6 +104,46 @@ public class RingMembershipTests
         Assert.DoesNotContain(logs.Entries, e => e.Text.Contains($"Member {member.Id} is gone"));
         Assert.All(ring.Nodes.Where(n => n != member), n => Assert.Contains(n.Members, m => m.Id == member.Id && m.IsStoring));
         await ring.WaitUntilConvergedAsync();
+    }
+
+    /// <summary>
+    /// A node's own entry (what its hellos and directory digests carry) pairs its state with the epoch of that state.
+    /// Read apart, a hello built during a join said "leeching" at the join's new epoch, and peers that got it first
+    /// refused the join's "storing" at that same epoch as old news, keeping the node as a client for good.
+    /// </summary>
+    [Fact]
+    public async Task A_nodes_own_entry_never_pairs_one_state_with_another_states_epoch()
+    {
+        await using var node = new RingNode(new RingOptions(), loggerFactory: null, new Chord.Dht.Mesh.Transport.InMemoryTransport());
+        await node.StartAsync();
+        var first = node.Self.Epoch; // leeching; every join adds one (storing), every unjoin one more (leeching)
+        using var stop = new CancellationTokenSource();
+        var torn = 0L;
+        var reads = 0L;
+        var reader = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var self = node.Self;
+                reads++;
+                if (self.IsStoring != ((self.Epoch - first) % 2 == 1))
+                {
+                    torn++;
+                }
+            }
+        });
+
+        for (var i = 0; i < 3_000; i++)
+        {
+            await node.JoinAsync();
+            await node.UnjoinAsync();
+        }
+
+        await stop.CancelAsync();
+        await reader;
+        Assert.True(reads > 0);
+        Assert.Equal(0, torn);
+        Assert.Equal(first + 6_000, node.Self.Epoch);
     }
 
     [Fact]

@@ -547,7 +547,8 @@ internal sealed class RegisterProposer
 
         public void Commit(EntryVersion next, MsgValue value, EntryVersion version)
         {
-            (Next, Value, Version) = (next, value, version);
+            // Kept for as long as the key is: a value that came in an acceptor's answer must not keep that frame alive.
+            (Next, Value, Version) = (next, value.Detached(), version);
             See(next);
         }
 

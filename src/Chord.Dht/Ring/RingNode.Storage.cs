@@ -43,7 +43,7 @@ public sealed partial class RingNode
             // renews it (StoredEntry.PromiseFromBeforeStart). The whole-ring simulation's crash profile found both
             // histories: a delete read back as gone, then the value before it; two compare-and-sets from one value
             // that both swapped.
-            _table[(method, position)] = entry with { IsRestored = entry.Version is not null, PromiseFromBeforeStart = true };
+            _table[(method, position)] = entry.AsLoadedAtStart();
             if (entry.Key is { } key && entry.HasValue)
             {
                 _keys.TryAdd(key, 0);

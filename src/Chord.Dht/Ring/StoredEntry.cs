@@ -40,6 +40,12 @@ internal sealed record StoredEntry(
     /// <summary>True when readers and proposers must not count this entry as the position's own acceptor state.</summary>
     public bool IsHint => IsCopy || IsRestored;
 
+    /// <summary>
+    /// This entry as a node holds it once it has loaded it from its data directory at start: a versioned value is a hint
+    /// (restored) and the promise is from before the start (see the two marks). py2p's unversioned entries keep py2p's rule.
+    /// </summary>
+    public StoredEntry AsLoadedAtStart() => this with { IsRestored = Version is not null, PromiseFromBeforeStart = true };
+
     /// <summary>True for a tombstone: a delete with its version.</summary>
     public bool IsTombstone => Value.IsNil && Version is not null;
 

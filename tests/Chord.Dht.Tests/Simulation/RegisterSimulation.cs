@@ -275,7 +275,7 @@ internal sealed class RegisterSimulation
         public void Restart()
         {
             Up = true;
-            _durable = _durable is null ? null : _durable with { IsRestored = _durable.Version is not null, PromiseFromBeforeStart = true };
+            _durable = _durable?.AsLoadedAtStart();
         }
 
         public AcceptorReply Prepare(EntryVersion ballot)

@@ -25,6 +25,12 @@ internal static partial class RingLog
     [LoggerMessage(110, LogLevel.Warning, "Refused from {PeerId} ({Address}): {What} (logged once a minute per peer)")]
     public static partial void RefusedInput(ILogger logger, string peerId, string address, string what);
 
+    [LoggerMessage(113, LogLevel.Debug, "Node {NodeId} serves its positions: {Why}")]
+    public static partial void Serving(ILogger logger, string nodeId, string why);
+
+    [LoggerMessage(114, LogLevel.Warning, "Node {NodeId} joined but does not serve its positions yet: its successor {SuccessorId} has not answered its fence; it keeps asking")]
+    public static partial void FencePending(ILogger logger, string nodeId, string successorId);
+
     [LoggerMessage(105, LogLevel.Error, "Ring background work failed")]
     public static partial void BackgroundFailed(ILogger logger, Exception exception);
 

@@ -78,6 +78,12 @@ public sealed partial class RingNode
             case (int)RingSubFlag.Hello when p.Length >= 3:
                 HandleHello(from, p[2]);
                 return true;
+            case (int)RingSubFlag.Fence when p.Length >= 2:
+                await HandleFenceAsync(from, p[1]);
+                return true;
+            case (int)RingSubFlag.Fenced when p.Length >= 2 && p[1].Kind == MsgKind.Int:
+                HandleFenced(from, p[1].AsInt64());
+                return true;
             case (int)RingSubFlag.Digest when p.Length >= 3 && p[1].Kind == MsgKind.Bin && p[2].Kind == MsgKind.Bool:
                 HandleDigest(from, p[1].AsBytes().Span, p[2].AsBool());
                 return true;
@@ -183,7 +189,21 @@ public sealed partial class RingNode
         var request = new PositionRequest(kind, method, position, p[3], version, key, replica);
 
         // A placement copy is kept where it is sent; anything else goes on toward its owner.
-        var next = replica ? null : await NextHopOrNullAsync(position, from);
+        MeshPeer? next;
+        try
+        {
+            next = replica ? null : await NextHopOrNullAsync(position, from);
+        }
+        catch (MeshConnectException)
+        {
+            if (requestId is not null)
+            {
+                await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
+            }
+
+            return; // py2p's form: no answer, as from an owner that is gone
+        }
+
         if (next is null)
         {
             if (IgnoreWritesForTest)
@@ -241,7 +261,16 @@ public sealed partial class RingNode
         }
 
         var request = new PositionRequest(SubFlag.Retrieve, method, position);
-        var next = await NextHopOrNullAsync(position, from);
+        MeshPeer? next;
+        try
+        {
+            next = await NextHopOrNullAsync(position, from);
+        }
+        catch (MeshConnectException)
+        {
+            return; // the owner is gone: no answer (a retrieve has no refusal; its sender asks again or does without)
+        }
+
         if (next is null)
         {
             await from.WhisperAsync(RetrievedPayload(method, p[2], ApplyLocally(request, hops), requestId));
@@ -369,6 +398,7 @@ public sealed partial class RingNode
     /// The next hop for a request that arrived from <paramref name="from"/>, never back to it; null when we own the
     /// position (or cannot do better than ourselves).
     /// </summary>
+    /// <exception cref="MeshConnectException">The owner the directory names cannot be reached: nobody answers for it here.</exception>
     private async ValueTask<MeshPeer?> NextHopOrNullAsync(RingPosition position, MeshPeer from)
     {
         try
@@ -376,7 +406,7 @@ public sealed partial class RingNode
             // No timer per request: the timeout exists only when the owner must be dialled.
             return await NextHopAsync(position, null, from.Id, Options.RequestTimeout, CancellationToken.None);
         }
-        catch (Exception e) when (e is ChordTimeoutException or OperationCanceledException or MeshConnectException)
+        catch (Exception e) when (e is ChordTimeoutException or OperationCanceledException)
         {
             return null; // a leeching node that knows no owner answers from its (empty) table: nil
         }

@@ -94,15 +94,18 @@ public sealed partial class RingNode
             return;
         }
 
+        long epoch;
         lock (_selfLock)
         {
             _storing = true;
-            _epoch++;
+            _serving = false;
+            epoch = ++_epoch;
         }
 
         RebuildRing();
         RingLog.Membership(Logger, Id, "joined");
         await AnnounceSelfAsync();
+        await FenceAfterJoinAsync(epoch);
     }
 
     /// <summary>
@@ -117,6 +120,7 @@ public sealed partial class RingNode
             lock (_selfLock)
             {
                 _storing = false;
+                _serving = false;
                 _epoch++;
             }
 
@@ -340,8 +344,52 @@ public sealed partial class RingNode
                 storing = storing.Append(Self);
             }
 
-            _ring = [.. storing.OrderBy(m => m.Position)];
+            RingMember[] ring = [.. storing.OrderBy(m => m.Position)];
+            if (_storing)
+            {
+                MarkGainedPositions(_ring, ring); // before the new ring routes those positions here
+            }
+
+            _ring = ring;
             Interlocked.Increment(ref _directoryVersion);
+        }
+    }
+
+    /// <summary>
+    /// Marks what this node holds at the positions it owns on <paramref name="after"/> but did not on
+    /// <paramref name="before"/> (a predecessor left, or this node joined) as it marks what it loads at start: a value is
+    /// a hint and a promise is from before. Such an entry is what was left from an earlier time this node owned the
+    /// position (a handoff that did not go through, a join that came back): another owner accepted there since, so it
+    /// is not this position's acceptor state. Counted as the position's own, it made a read decide on an old value
+    /// (RingSimulationTests' crash profile). Called under the membership lock.
+    /// </summary>
+    private void MarkGainedPositions(RingMember[] before, RingMember[] after)
+    {
+        if (_table.IsEmpty)
+        {
+            return;
+        }
+
+        foreach (var (slot, entry) in _table)
+        {
+            if (entry.IsRestored && entry.PromiseFromBeforeStart)
+            {
+                continue;
+            }
+
+            var position = new RingPosition(slot.Position).Reduced;
+            if (OwnerOf(after, position, null)?.Id != Id || OwnerOf(before, position, null)?.Id == Id)
+            {
+                continue;
+            }
+
+            lock (LockFor(slot))
+            {
+                if (_table.TryGetValue(slot, out var current) && !current.IsCopy)
+                {
+                    _table[slot] = current.AsLoadedAtStart(); // the marks live in memory only: nothing to write
+                }
+            }
         }
     }
 
@@ -836,10 +884,27 @@ public sealed partial class RingNode
         RunInBackground(() => RemoveUnlessReachableAsync(member, "its connection closed and it cannot be dialled", tell: true));
     }
 
-    /// <summary>Moves to a member that turned storing every entry it now owns (PROTOCOL.md §5, handoff).</summary>
+    /// <summary>
+    /// Moves to a member that turned storing every entry it now owns (PROTOCOL.md §5, handoff). A member that does not
+    /// serve yet (its fence is still on its way) refuses them: what it refused is sent again a few times.
+    /// </summary>
     private async Task HandOffToAsync(RingMember member)
     {
-        var failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token);
+        var failed = 0;
+        for (var attempt = 0; attempt < 5 && _disposed == 0; attempt++)
+        {
+            if (attempt > 0)
+            {
+                await Task.Delay(Options.StabilizeInterval, Options.Mesh.TimeProvider, _stopping.Token);
+            }
+
+            failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token);
+            if (failed == 0 || !IsStoringMember(member.Id, out _))
+            {
+                return;
+            }
+        }
+
         if (failed > 0)
         {
             RingLog.HandoffIncomplete(Logger, failed, member.Id, failed);
@@ -873,7 +938,11 @@ public sealed partial class RingNode
                 deadline.CancelAfter(Options.RequestTimeout);
                 var request = new PositionRequest(SubFlag.Store, method, new RingPosition(position), stored.Value, stored.Version, stored.Key);
                 var answer = await RouteAsync(request, deadline.Token);
-                if (answer.Hops > 0 && (answer.Ok || answer.Error is not null) && RemoveEntryIfUnchanged(entry.Key, stored))
+                if (AppliedNowhere(answer))
+                {
+                    Interlocked.Increment(ref failed); // its owner does not serve yet, or cannot be reached: kept, sent again
+                }
+                else if (answer.Hops > 0 && (answer.Ok || answer.Error is not null) && RemoveEntryIfUnchanged(entry.Key, stored))
                 {
                     // Another node took it (or it went to a py2p owner, which cannot say so): it is no longer ours.
                     RingMetrics.HandedOff.Add(1);

@@ -325,7 +325,17 @@ public sealed partial class RingNode
         var request = isPrepare
             ? new PositionRequest(PrepareKind, method, position, Key: key, Ballot: ballot)
             : new PositionRequest(AcceptKind, method, position, p[3], version, key, Ballot: ballot, Next: next);
-        var nextHop = await NextHopOrNullAsync(position, from);
+        MeshPeer? nextHop;
+        try
+        {
+            nextHop = await NextHopOrNullAsync(position, from);
+        }
+        catch (MeshConnectException)
+        {
+            await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
+            return;
+        }
+
         if (nextHop is null)
         {
             if (IgnoreWritesForTest)
@@ -613,9 +623,9 @@ public sealed partial class RingNode
             {
                 var answer = await node.RouteAsync(request, cancellationToken, inlineAnswer: true);
                 RingMetrics.LookupHops.Record(answer.Hops);
-                if (answer.Error == PyOwnerHasNoRegister)
+                if (answer.Error is PyOwnerHasNoRegister or NotServingYet or OwnerUnreachable)
                 {
-                    return null; // no acceptor there
+                    return null; // no acceptor there (yet)
                 }
 
                 return new AcceptorReply(answer.Ok, answer.Result ?? MsgValue.Nil, answer.Version,

@@ -310,7 +310,17 @@ public sealed partial class RingNode
     /// <summary>Routes one re-creating store to its owner and counts it when the owner took it.</summary>
     private async Task RestoreAsync(PositionRequest request, CancellationToken deadline)
     {
-        if ((await RouteAsync(request, deadline)).Ok)
+        Answer answer;
+        try
+        {
+            answer = await RouteAsync(request, deadline);
+        }
+        catch (MeshConnectException)
+        {
+            return; // its owner is gone too: the repair that follows its removal restores it
+        }
+
+        if (answer.Ok)
         {
             Interlocked.Increment(ref _crashRepairs);
             RingMetrics.CrashRepairs.Add(1);
@@ -470,7 +480,17 @@ public sealed partial class RingNode
             if (lags)
             {
                 var request = new PositionRequest(SubFlag.Store, (HashMethod)i, positions[i], newest.Value, newest.Version, key);
-                if ((await RouteAsync(request, deadline.Token)).Ok)
+                Answer stored;
+                try
+                {
+                    stored = await RouteAsync(request, deadline.Token);
+                }
+                catch (MeshConnectException)
+                {
+                    continue; // its owner cannot be reached: the next sweep tries again
+                }
+
+                if (stored.Ok)
                 {
                     repaired++;
                     Interlocked.Increment(ref _antiEntropyRepairs);

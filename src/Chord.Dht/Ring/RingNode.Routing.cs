@@ -48,6 +48,10 @@ public sealed partial class RingNode
             throw new ChordTimeoutException(
                 $"The owner of {method.WireName()} position {position} did not answer within {Options.RequestTimeout.TotalSeconds:0.#} s.", 0);
         }
+        catch (MeshConnectException e)
+        {
+            throw new ChordTimeoutException($"The owner of {method.WireName()} position {position} cannot be reached: {e.Message}", 0);
+        }
 
         RingMetrics.LookupHops.Record(answer.Hops);
         return new RetrieveResult(method, position, answer.Value, answer.Hops);
@@ -518,15 +522,55 @@ public sealed partial class RingNode
         {
             return await Mesh.ConnectAsync(owner.Address, owner.Id, timeout?.Token ?? cancellationToken);
         }
-        catch (MeshConnectException) when (_storing)
+        catch (OperationCanceledException e) when (_disposed == 0 && timeout is not null && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            return null; // the directory's owner is unreachable; we are the best we know
+            // The dial did not complete in time (a frozen owner): the same as one that failed.
+            CheckUnreachableOwner(owner);
+            throw new MeshConnectException($"The owner {owner.Id} at {owner.Address} did not complete a connection within {dialTimeout!.Value.TotalSeconds:0.#} s.", e);
         }
+        catch (MeshConnectException) when (_disposed == 0)
+        {
+            // The directory's owner cannot be reached (gone, and not removed yet). Answering for it from our own table
+            // would make this node a second acceptor for its positions, one that holds nothing: a prepare could count
+            // it toward a quorum that misses the committed value, and commit an older one over it (found by
+            // RingSimulationTests' crash profile). The request fails instead, and the member is checked: once it is
+            // removed, its successor owns its positions and repair fills them.
+            CheckUnreachableOwner(owner);
+            throw;
+        }
+    }
+
+    private readonly ConcurrentDictionary<string, byte> _checkingOwners = new(StringComparer.Ordinal);
+
+    /// <summary>Checks an owner that could not be dialled (one check at a time per member): removed if it still cannot be.</summary>
+    private void CheckUnreachableOwner(RingMember owner)
+    {
+        if (!_checkingOwners.TryAdd(owner.Id, 0))
+        {
+            return;
+        }
+
+        RunInBackground(async () =>
+        {
+            try
+            {
+                await RemoveUnlessReachableAsync(owner, "it owns a position asked for and cannot be dialled", tell: true);
+            }
+            finally
+            {
+                _checkingOwners.TryRemove(owner.Id, out _);
+            }
+        });
     }
 
     /// <summary>Handles a request at the owner: this node.</summary>
     private Answer ApplyLocally(PositionRequest request, int hops)
     {
+        if (AnswerBeforeFence(request, hops) is { } beforeFence)
+        {
+            return beforeFence;
+        }
+
         var slot = (request.Method, request.Position.Value);
         switch (request.Kind)
         {

@@ -51,10 +51,10 @@ public sealed partial class RingNode
         }
     }
 
-    /// <summary>Sets an entry (in memory and, durably, on disk). Callers hold the slot's lock (<c>LockFor</c>) when they compare first.</summary>
     /// <summary>The lock that every read-modify-write of the entry at <paramref name="slot"/> holds (one of 64 stripes).</summary>
     private Lock LockFor((HashMethod Method, BigInteger Position) slot) => _slotLocks[(int)((uint)slot.GetHashCode() % SlotLockCount)];
 
+    /// <summary>Sets an entry (in memory and, durably, on disk). Callers hold the slot's lock (<c>LockFor</c>) when they compare first.</summary>
     private void PutEntry((HashMethod Method, BigInteger Position) slot, StoredEntry entry)
     {
         // A value read from a frame may be slices of that frame's bytes: an entry kept for long holds its own copy.
@@ -117,6 +117,9 @@ public sealed partial class RingNode
     /// <summary>Test hook: the node, as owner, drops every store and delta without answering (an owner cut off).</summary>
     internal volatile bool IgnoreWritesForTest;
 
+    /// <summary>Test hook: the node reads no fence (a new member's request to stop answering for its positions) while set.</summary>
+    internal volatile bool IgnoreFencesForTest;
+
     /// <summary>
     /// Test hook: the next this many requests that reach the node (retrieve, store, delta, prepare, accept) are dropped
     /// unread, as a frame lost on the way or a relay that died holding it; counts down to zero.
@@ -132,6 +135,9 @@ public sealed partial class RingNode
             RebuildRing();
         }
     }
+
+    /// <summary>For tests: takes <paramref name="member"/> into the directory as first-hand news (a member that may not exist).</summary>
+    internal void MergeMemberForTest(RingMember member) => MergeMember(member, force: true);
 
     /// <summary>
     /// Test hook: removes a member with a departure mark, as a report that it was gone would, but tells nobody (a false

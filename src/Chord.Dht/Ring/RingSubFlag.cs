@@ -51,4 +51,16 @@ internal enum RingSubFlag : byte
     /// not acknowledged. Each position must be one of the key's own.
     /// </summary>
     Copies = 0x37,
+
+    /// <summary>
+    /// whisper <c>[fence, [[host, port], id, storing, epoch]]</c>: a node that turned storing asks its successor to stop
+    /// answering for the positions it now owns (the successor merges the entry) and to say so with <see cref="Fenced"/>.
+    /// </summary>
+    Fence = 0x38,
+
+    /// <summary>
+    /// whisper <c>[fenced, epoch]</c>: the answer to <see cref="Fence"/>, after the answering node's hello on the same
+    /// connection: it knows the asking node storing at this epoch (or newer) and routes its positions to it.
+    /// </summary>
+    Fenced = 0x39,
 }

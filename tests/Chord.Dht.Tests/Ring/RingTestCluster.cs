@@ -127,9 +127,9 @@ public sealed class RingTestCluster : IAsyncDisposable
             var stale = n.Members.Where(m => m.IsStoring && !storing.Contains(m.Id) && Nodes.Any(x => x.Id == m.Id)).Select(m => RingTestData.Short(m.Id)).ToList();
             var next = n.Next;
             var unconnected = next is not null && n.Mesh.GetPeer(next.Id) is null;
-            if (missing.Count > 0 || stale.Count > 0 || unconnected)
+            if (missing.Count > 0 || stale.Count > 0 || unconnected || (!n.IsLeeching && !n.IsServing))
             {
-                lines.Add($"node {RingTestData.Short(n.Id)} ({(n.IsLeeching ? "leeching" : "storing")}, {n.Mesh.Peers.Count} peers): "
+                lines.Add($"node {RingTestData.Short(n.Id)} ({(n.IsLeeching ? "leeching" : n.IsServing ? "storing" : "storing, not serving yet")}, {n.Mesh.Peers.Count} peers): "
                     + $"lacks [{string.Join(", ", missing)}], wrongly storing [{string.Join(", ", stale)}]"
                     + (unconnected ? $", not connected to its successor {RingTestData.Short(next!.Id)}" : string.Empty));
             }
@@ -148,7 +148,8 @@ public sealed class RingTestCluster : IAsyncDisposable
         return Nodes.All(n =>
             storing.Where(id => id != n.Id).All(id => n.Members.Any(m => m.Id == id && m.IsStoring))
             && n.Members.Where(m => m.IsStoring).All(m => storing.Contains(m.Id) || !Nodes.Any(x => x.Id == m.Id))
-            && (n.Next is null || n.Mesh.GetPeer(n.Next.Id) is not null));
+            && (n.Next is null || n.Mesh.GetPeer(n.Next.Id) is not null)
+            && (n.IsLeeching || n.IsServing));
     }
 
     public async ValueTask DisposeAsync() =>

@@ -22,6 +22,7 @@ public sealed class FaultyTransport(IMeshTransport inner, int seed) : IMeshTrans
     [
         (long)SubFlag.Store, (long)SubFlag.Retrieve, (long)SubFlag.Retrieved,
         (long)RingSubFlag.Prepare, (long)RingSubFlag.Accept, (long)RingSubFlag.Ack, (long)RingSubFlag.Copies,
+        (long)RingSubFlag.Fence, (long)RingSubFlag.Fenced,
     ];
 
     private readonly Random _random = new(seed);

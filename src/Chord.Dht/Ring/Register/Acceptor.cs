@@ -92,12 +92,14 @@ internal static class Acceptor
 
         if (entry is not null && entry.AcceptedBallot == ballot && entry.Version is not null)
         {
-            // A repeat (a duplicated message, a retry, a repair of the same accept): nothing new but the promise.
-            // A proposer's repeat confirms the value as this acceptor's own (no longer a copy or a restored hint); a
-            // versioned store's repeat (learn) leaves the restored mark for the caller to decide.
+            // A repeat (a duplicated message, a retry, a repair of the same accept): nothing new but the promise. It
+            // confirms nothing: a hint (a copy, a restored entry) stays a hint. A repeat can be an accept from long ago,
+            // delayed or duplicated on the way, reaching a position that took its state from repair after a newer
+            // ballot was accepted at its previous owner; taken as this acceptor's own, that old value made a quorum
+            // with two positions that missed the newer write (RingSimulationTests' crash profile). A hint becomes
+            // acceptor state when a proposer accepts a new ballot here (a read commits it: ConfirmHintsInBackground).
             var raise = next is { } n && n > entry.PromisedBallot;
-            var confirm = !learn && entry.IsRestored;
-            var kept = raise || entry.IsCopy || confirm ? entry with { Promised = raise ? next : entry.Promised, IsCopy = false, IsRestored = entry.IsRestored && !confirm } : null;
+            var kept = raise ? entry with { Promised = next } : null;
             var now = kept ?? entry;
             return (kept, new AcceptorReply(true, MsgValue.Nil, null, now.AcceptedBallot, now.PromisedBallot));
         }

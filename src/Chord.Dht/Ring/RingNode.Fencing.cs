@@ -1,0 +1,248 @@
+using Chord.Dht.Mesh;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring;
+
+/// <summary>
+/// Ownership fencing: a node that turns storing serves the positions it now owns only once the member that answered
+/// for them until then (its successor) has said that it knows the node is storing, and so no longer answers for them.
+/// Without it, a position changing hands is answered for a moment by two nodes, each taking itself for the owner: one
+/// acceptor too many for the key's register (a quorum of three "positions" could be two, one of them counted twice).
+/// </summary>
+/// <remarks>
+/// <para>The exchange (docs/PROTOCOL-EXTENSIONS.md): the new member whispers <c>[fence, its member entry]</c> to its
+/// successor; the successor merges the entry (from then on it routes those positions to the new member) and answers
+/// with its hello (its directory, so the new member learns any member between them it did not know) and
+/// <c>[fenced, epoch]</c>. The new member takes the answer only from the member that is its successor once that hello
+/// is merged, and only for its current epoch; otherwise it asks its successor again. It asks again every
+/// <see cref="RingOptions.StabilizeInterval"/> (or attempt timeout, if shorter) until answered, whoever its successor
+/// is by then.</para>
+/// <para>Until then it answers a retrieve for one of its positions as a hint (what it holds decides no read alone),
+/// takes versioned stores (its successor's handoff, crash repair) as hints, and refuses every other write there
+/// (prepare, accept, py2p's store, delta) with <see cref="NotServingYet"/>: a proposer counts that position as not
+/// answering. A node that knows no other storing
+/// member (the first of a ring) serves at once; so does one whose successor is a py2p node, which has no register and
+/// cannot answer. <see cref="JoinAsync"/> returns once the node serves, or after <see cref="RingOptions.RequestTimeout"/>
+/// with the exchange still going on in the background.</para>
+/// <para>What it does not cover (DURABILITY.md): a member whose directory lacks both the new node and its successor
+/// still takes itself for the owner of those positions until membership reaches it.</para>
+/// </remarks>
+public sealed partial class RingNode
+{
+    /// <summary>The refusal of a write at a node that does not serve its positions yet (its successor has not answered its fence).</summary>
+    internal const string NotServingYet = "the owner joined just now and serves its positions once its successor has stopped answering for them";
+
+    /// <summary>The refusal of a request by a relay that cannot reach the position's owner (gone, not removed yet); nothing was applied.</summary>
+    internal const string OwnerUnreachable = "the position's owner cannot be reached; nobody else answers for it until it is removed from the ring";
+
+    /// <summary>True for a refusal that says the request was applied nowhere and may be sent again (not a refusal by the owner).</summary>
+    private static bool AppliedNowhere(Answer answer) => answer.Error is NotServingYet or OwnerUnreachable;
+
+    // True while storing at an epoch whose fence the successor answered (or needed none). Written under _selfLock
+    // together with _storing and _epoch; read without it on the request path (a stale read errs toward refusing:
+    // the flag is cleared in the same lock that sets _storing).
+    private volatile bool _serving;
+
+    // Completed (and replaced) by every fenced answer, so that the fence loop looks again at once.
+    private TaskCompletionSource _fenceAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// True when this node serves the positions it owns: it is storing and its successor has stopped answering for
+    /// them (see the fencing remarks). A storing node that is not serving yet answers reads there as hints and refuses
+    /// writes.
+    /// </summary>
+    public bool IsServing => _storing && _serving;
+
+    /// <summary>True when requests for the positions this node owns must wait for the fence (storing, not serving yet).</summary>
+    private bool AwaitingFence => _storing && !_serving;
+
+    /// <summary>Runs the fence exchange for <paramref name="epoch"/> and waits for it within the request timeout.</summary>
+    private async Task FenceAfterJoinAsync(long epoch)
+    {
+        var fencing = FenceLoopAsync(epoch, _stopping.Token);
+        TrackBackground(fencing);
+        try
+        {
+            await fencing.WaitAsync(Options.RequestTimeout, Options.Mesh.TimeProvider);
+        }
+        catch (TimeoutException)
+        {
+            RingLog.FencePending(Logger, Id, Neighbours(+1).FirstOrDefault()?.Id ?? "none");
+        }
+    }
+
+    private async Task FenceLoopAsync(long epoch, CancellationToken stop)
+    {
+        try
+        {
+            var waitedForHellos = false;
+            while (!stop.IsCancellationRequested && StillAwaitingFence(epoch))
+            {
+                var answered = Volatile.Read(ref _fenceAnswered).Task;
+                var successor = Neighbours(+1).FirstOrDefault();
+                if (successor is null)
+                {
+                    // No other storing member known. A peer whose hello is still on its way may know some: wait for
+                    // those hellos once (bounded), then look again.
+                    if (!waitedForHellos && await AwaitPendingHellosAsync(stop))
+                    {
+                        waitedForHellos = true;
+                        continue;
+                    }
+
+                    MarkServing(epoch, "no other storing member answers for its positions");
+                    return;
+                }
+
+                try
+                {
+                    // Asked again at the stabilize pace: the answer is one frame each way, and either can be lost
+                    // (a connection closed as the duplicate of another, a frame dropped).
+                    using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                    attempt.CancelAfter(FenceRetryInterval);
+                    var peer = Mesh.GetPeer(successor.Id) ?? await Mesh.ConnectAsync(successor.Address, successor.Id, attempt.Token);
+                    if (!await SpeaksExtensionsAsync(peer, attempt.Token))
+                    {
+                        MarkServing(epoch, "its successor is a py2p node");
+                        return;
+                    }
+
+                    await peer.WhisperAsync((long)RingSubFlag.Fence, MemberEntry(new RingMember(Id, Mesh.Address, IsStoring: true, epoch)));
+                    await answered.WaitAsync(attempt.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or TimeoutException && !stop.IsCancellationRequested)
+                {
+                    // No answer within the attempt (lost, or the successor is gone): ask whoever is the successor now.
+                }
+                catch (MeshConnectException)
+                {
+                    // The successor cannot be dialled (gone, not removed yet): not again at once.
+                    await Task.Delay(FenceRetryInterval, Options.Mesh.TimeProvider, stop);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    private TimeSpan FenceRetryInterval => Options.AttemptTimeout < Options.StabilizeInterval ? Options.AttemptTimeout : Options.StabilizeInterval;
+
+    private bool StillAwaitingFence(long epoch)
+    {
+        lock (_selfLock)
+        {
+            return _storing && _epoch == epoch && !_serving;
+        }
+    }
+
+    /// <summary>Waits (at most an attempt's time) for the hello of every connected peer that has not sent one; false when none is pending.</summary>
+    private async Task<bool> AwaitPendingHellosAsync(CancellationToken stop)
+    {
+        var pending = Mesh.Peers.Where(p => p.Id is not null && !p.IsClosed && !CapabilityKnown(p.Id)).ToList();
+        if (pending.Count == 0)
+        {
+            return false;
+        }
+
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        attempt.CancelAfter(FenceRetryInterval);
+        try
+        {
+            await Task.WhenAll(pending.Select(p => SpeaksExtensionsAsync(p, attempt.Token).AsTask()));
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        {
+            // Some never said: decide with what is known.
+        }
+
+        return true;
+    }
+
+    private void MarkServing(long epoch, string why)
+    {
+        lock (_selfLock)
+        {
+            if (!_storing || _epoch != epoch || _serving)
+            {
+                return;
+            }
+
+            _serving = true;
+        }
+
+        RingLog.Serving(Logger, Id, why);
+    }
+
+    /// <summary>At the successor: a member that turned storing asks us to stop answering for its positions.</summary>
+    private async ValueTask HandleFenceAsync(MeshPeer from, MsgValue entry)
+    {
+        if (IgnoreFencesForTest)
+        {
+            return;
+        }
+
+        if (!TryReadMember(entry, out var member) || member.Id != from.Id || !member.IsStoring)
+        {
+            RingLog.Malformed(Logger, "fence", from.Id ?? "?");
+            return;
+        }
+
+        // Relayed-news rules apply (a newer epoch wins; a repeat changes nothing), so a late duplicate of an old fence
+        // cannot set the member back. Either way our directory then holds it storing at that epoch or newer, which is
+        // all the answer promises: from here on, requests for its positions are routed to it.
+        MergeMember(member);
+        if (!_members.TryGetValue(member.Id, out var known) || known.Epoch < member.Epoch)
+        {
+            return; // a departure mark refused it: no promise to give
+        }
+
+        from.TryEnqueue(HelloMessage()); // before the answer, on the same connection: it learns our directory first
+        await from.WhisperAsync((long)RingSubFlag.Fenced, member.Epoch);
+    }
+
+    /// <summary>At the new member: its successor's answer.</summary>
+    private void HandleFenced(MeshPeer from, long epoch)
+    {
+        // Only the member that is our successor now (after the hello that came before this) can speak for our
+        // positions; an answer from another, or for another epoch, only wakes the loop to ask again.
+        if (Neighbours(+1).FirstOrDefault()?.Id == from.Id)
+        {
+            MarkServing(epoch, $"its successor {from.Id} stopped answering for its positions");
+        }
+
+        Interlocked.Exchange(ref _fenceAnswered, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+
+    /// <summary>
+    /// What a storing node that is not serving yet answers for one of its positions: a retrieve gets what it holds as a
+    /// hint; any write is refused with <see cref="NotServingYet"/>. Null when the node serves.
+    /// </summary>
+    private Answer? AnswerBeforeFence(PositionRequest request, int hops)
+    {
+        if (!AwaitingFence)
+        {
+            return null;
+        }
+
+        if (request.Kind == SubFlag.Store && request.Version is not null && !request.Replica)
+        {
+            // A versioned store (the handoff from the successor, crash repair): state coming in, taken as a hint (a
+            // restored entry), which answers nothing on its own. Refusing it left the node serving without what its
+            // successor accepted while it was away, for a retry interval or more.
+            return null;
+        }
+
+        RingMetrics.RefusedBeforeFence.Add(1);
+        if (request.Kind != SubFlag.Retrieve)
+        {
+            return Answer.Refused(hops, NotServingYet);
+        }
+
+        var slot = (request.Method, request.Position.Value);
+        return _table.TryGetValue(slot, out var held) && held.Version is not null
+            ? new Answer(held.Value, hops, true, null, null, held.Version, held.Key, Versioned: true) { Accepted = held.AcceptedBallot, IsCopy = true }
+            : new Answer(MsgValue.Nil, hops, true, null, null, null, null, Versioned: true) { IsCopy = true };
+    }
+}

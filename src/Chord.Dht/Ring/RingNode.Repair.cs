@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
@@ -275,17 +276,42 @@ public sealed partial class RingNode
 
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             deadline.CancelAfter(Options.RepairTimeout);
-            await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (request, _) =>
+
+            // A restore whose new owner cannot be reached (another node that went down with the lost one, not removed
+            // yet) is sent again once the directory has moved on, within the repair's time: with two nodes down at
+            // once, the only holders of a key may be about to go too, and the anti-entropy sweep comes too late.
+            for (var round = 0; work.Count > 0 && !deadline.IsCancellationRequested; round++)
             {
-                try
+                if (round > 0)
                 {
-                    await RestoreAsync(request, deadline.Token);
+                    try
+                    {
+                        await Task.Delay(Options.StabilizeInterval, Options.Mesh.TimeProvider, deadline.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break; // the repair's time is up: the anti-entropy sweep takes over
+                    }
                 }
-                catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
+
+                var again = new ConcurrentBag<PositionRequest>();
+                await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (request, _) =>
                 {
-                    // The anti-entropy sweep retries what the deadline cut short.
-                }
-            });
+                    try
+                    {
+                        if (!await RestoreAsync(request, deadline.Token))
+                        {
+                            again.Add(request);
+                        }
+                    }
+                    catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
+                    {
+                        // The anti-entropy sweep retries what the deadline cut short.
+                    }
+                });
+                work = [.. again];
+            }
+
             await RepairUnversionedKeysAsync(lost, versioned, deadline.Token);
             await RefreshPlacementCopiesAsync();
         }
@@ -307,8 +333,11 @@ public sealed partial class RingNode
     private bool IsDeputyForPy2pOwners() =>
         _members.Values.Where(m => m.IsStoring && !IsPy2pMember(m)).All(m => string.CompareOrdinal(m.Id, Id) >= 0);
 
-    /// <summary>Routes one re-creating store to its owner and counts it when the owner took it.</summary>
-    private async Task RestoreAsync(PositionRequest request, CancellationToken deadline)
+    /// <summary>
+    /// Routes one re-creating store to its owner and counts it when the owner took it. False when it reached no owner
+    /// (the owner cannot be dialled, or does not serve yet): worth sending again once the directory has moved on.
+    /// </summary>
+    private async Task<bool> RestoreAsync(PositionRequest request, CancellationToken deadline)
     {
         Answer answer;
         try
@@ -317,7 +346,7 @@ public sealed partial class RingNode
         }
         catch (MeshConnectException)
         {
-            return; // its owner is gone too: the repair that follows its removal restores it
+            return false; // its owner is gone too, and not removed yet
         }
 
         if (answer.Ok)
@@ -325,6 +354,8 @@ public sealed partial class RingNode
             Interlocked.Increment(ref _crashRepairs);
             RingMetrics.CrashRepairs.Add(1);
         }
+
+        return !AppliedNowhere(answer);
     }
 
     /// <summary>True when <paramref name="lost"/> was the owner of <paramref name="position"/>: nearer to it than its owner now.</summary>

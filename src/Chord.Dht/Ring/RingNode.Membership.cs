@@ -360,8 +360,8 @@ public sealed partial class RingNode
     /// <paramref name="before"/> (a predecessor left, or this node joined) as it marks what it loads at start: a value is
     /// a hint and a promise is from before. Such an entry is what was left from an earlier time this node owned the
     /// position (a handoff that did not go through, a join that came back): another owner accepted there since, so it
-    /// is not this position's acceptor state. Counted as the position's own, it made a read decide on an old value
-    /// (RingSimulationTests' crash profile). Called under the membership lock.
+    /// is not this position's acceptor state: counted as the position's own, it could make a read decide on an old
+    /// value. Called under the membership lock.
     /// </summary>
     private void MarkGainedPositions(RingMember[] before, RingMember[] after)
     {

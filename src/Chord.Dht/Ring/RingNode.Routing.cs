@@ -532,9 +532,9 @@ public sealed partial class RingNode
         {
             // The directory's owner cannot be reached (gone, and not removed yet). Answering for it from our own table
             // would make this node a second acceptor for its positions, one that holds nothing: a prepare could count
-            // it toward a quorum that misses the committed value, and commit an older one over it (found by
-            // RingSimulationTests' crash profile). The request fails instead, and the member is checked: once it is
-            // removed, its successor owns its positions and repair fills them.
+            // it toward a quorum that misses the committed value, and commit an older one over it (one way the
+            // crash profile of RingSimulationTests can lose a write). The request fails instead, and the member is
+            // checked: once it is removed, its successor owns its positions and repair fills them.
             CheckUnreachableOwner(owner);
             throw;
         }

@@ -508,7 +508,7 @@ internal sealed class RegisterProposer
             // A prepare that met empty positions or hints waits for the others; once its deadline passed it decides on
             // what came, but never counting hints (copies, restored entries) toward the quorum: a hint may be an old
             // value at a position whose owner changed, and three answers of which one is such a hint can all miss the
-            // value a quorum accepted since (RingSimulationTests' crash profile).
+            // value a quorum accepted since.
             var enough = _ok.Count >= quorum && (!waitForEmpty || !_ok.Exists(r => r.IsEmpty) || (_deadlinePassed && _ok.Count(r => !r.IsCopy) >= quorum))
                 && (_okNodes.Count >= distinctNeeded || _deadlinePassed);
             var impossible = RegisterSettings.Positions - _no < quorum;

@@ -98,8 +98,8 @@ internal static class Acceptor
             // ballot was accepted at its previous owner; taken as this acceptor's own, that old value could make a
             // quorum with two positions that missed the newer write (with fencing in, the crash profile of
             // RingSimulationTests failed 8 of 450 seeds while repeats confirmed hints, 2 of 300 once they did not).
-            // A hint becomes
-            // acceptor state when a proposer accepts a new ballot here (a read commits it: ConfirmHintsInBackground).
+            // A hint becomes acceptor state when a proposer accepts a new ballot here (a read commits it:
+            // ConfirmHintsInBackground).
             var raise = next is { } n && n > entry.PromisedBallot;
             var kept = raise ? entry with { Promised = next } : null;
             var now = kept ?? entry;

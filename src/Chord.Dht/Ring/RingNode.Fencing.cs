@@ -121,7 +121,7 @@ public sealed partial class RingNode
                 }
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException && (stop.IsCancellationRequested || _disposed != 0))
         {
             // Stopping.
         }

@@ -528,6 +528,13 @@ public sealed partial class RingNode
             CheckUnreachableOwner(owner);
             throw new MeshConnectException($"The owner {owner.Id} at {owner.Address} did not complete a connection within {dialTimeout!.Value.TotalSeconds:0.#} s.", e);
         }
+        catch (MeshConnectException) when (_disposed == 0 && IsPy2pMember(owner))
+        {
+            // A py2p owner has no register (its keys take py2p's path, where the best node known answers, as py2p's
+            // own routing does): answered here, as before, while it is checked.
+            CheckUnreachableOwner(owner);
+            return null;
+        }
         catch (MeshConnectException) when (_disposed == 0)
         {
             // The directory's owner cannot be reached (gone, and not removed yet). Answering for it from our own table

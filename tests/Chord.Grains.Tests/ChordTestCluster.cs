@@ -101,6 +101,10 @@ public sealed class ChordTestCluster : IAsyncDisposable
             {
                 problems.Add($"{node.Id[..8]} is not storing");
             }
+            else if (!node.IsServing)
+            {
+                problems.Add($"{node.Id[..8]} is storing but does not serve its positions yet (its fence is unanswered)");
+            }
 
             var known = node.Members.Where(m => m.IsStoring).Select(m => m.Id).Append(node.Id).ToHashSet(StringComparer.Ordinal);
             if (!known.SetEquals(ids))

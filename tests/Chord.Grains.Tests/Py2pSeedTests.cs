@@ -30,7 +30,7 @@ public sealed class Py2pSeedTests
 
             // Each silo dials the seed, so the py2p node learns every silo node from a direct connection (the only way it learns peers).
             await Eventually.UntilAsync(
-                () => nodes.All(n => n.IsStarted && !n.Node.IsLeeching && n.Node.StoringPeers.Any(m => m.Id == py2p.Id)) && py2p.StoringPeerIds.Count == 3,
+                () => nodes.All(n => n.IsStarted && n.Node.IsServing && n.Node.StoringPeers.Any(m => m.Id == py2p.Id)) && py2p.StoringPeerIds.Count == 3,
                 TimeSpan.FromSeconds(60),
                 "the silo nodes and the py2p seed to know each other as storing");
 

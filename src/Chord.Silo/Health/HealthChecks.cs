@@ -92,10 +92,13 @@ internal sealed class RingHealthCheck(ChordSiloNode silo) : IHealthCheck
         data["ringAddress"] = node.Mesh.Address.ToString();
         data["storing"] = !node.IsLeeching;
         data["storingMembers"] = node.Members.Count(m => m.IsStoring) + (node.IsLeeching ? 0 : 1);
+        data["serving"] = node.IsServing;
         data["entries"] = node.StoredCount;
         return Task.FromResult(node.IsLeeching
             ? HealthCheckResult.Unhealthy("The ring node has not joined the ring as storing yet (it is leeching).", data: data)
-            : HealthCheckResult.Healthy("The ring node is storing.", data));
+            : node.IsServing
+                ? HealthCheckResult.Healthy("The ring node is storing.", data)
+                : HealthCheckResult.Degraded("The ring node has joined but does not serve its positions yet: its successor has not answered its fence (docs/DURABILITY.md#fencing).", data: data));
     }
 }
 

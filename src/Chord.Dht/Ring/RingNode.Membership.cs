@@ -717,6 +717,23 @@ public sealed partial class RingNode
             return;
         }
 
+        // The directory first, then "it speaks the extensions": a node waiting for this hello (a join deciding whether
+        // it is alone, AwaitPendingHellosAsync) must find the members it brings once the wait ends. The other order
+        // let a joining node take itself for the ring's only member and serve at once (a RingOwnershipTests run).
+        if (members.Kind == MsgKind.Array)
+        {
+            var updates = new List<(RingMember, bool)>(members.Count);
+            foreach (var entry in members.AsArray())
+            {
+                if (TryReadMember(entry, out var member))
+                {
+                    updates.Add((member, member.Id == from.Id));
+                }
+            }
+
+            MergeMembers(updates);
+        }
+
         var known = _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!known.TrySetResult(true) && !(known.Task.IsCompletedSuccessfully && known.Task.Result))
         {
@@ -725,21 +742,6 @@ public sealed partial class RingNode
             ours.SetResult(true);
             _capabilities[from.Id] = ours;
         }
-        if (members.Kind != MsgKind.Array)
-        {
-            return;
-        }
-
-        var updates = new List<(RingMember, bool)>(members.Count);
-        foreach (var entry in members.AsArray())
-        {
-            if (TryReadMember(entry, out var member))
-            {
-                updates.Add((member, member.Id == from.Id));
-            }
-        }
-
-        MergeMembers(updates);
     }
 
     private void HandleGone(MsgValue id, MsgValue epoch)

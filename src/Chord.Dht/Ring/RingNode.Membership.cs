@@ -365,7 +365,7 @@ public sealed partial class RingNode
     /// </summary>
     private void MarkGainedPositions(RingMember[] before, RingMember[] after)
     {
-        if (_table.IsEmpty)
+        if (_table.IsEmpty || !CanGainPositions(before, after))
         {
             return;
         }
@@ -391,6 +391,27 @@ public sealed partial class RingNode
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// False when no position can have become this node's: it was on the ring before and nobody left it (a member that
+    /// only joined, or announced a new epoch, takes positions away and gives none). Spares the table scan of
+    /// <see cref="MarkGainedPositions"/> on most rebuilds.
+    /// </summary>
+    private bool CanGainPositions(RingMember[] before, RingMember[] after)
+    {
+        if (!Array.Exists(before, m => m.Id == Id))
+        {
+            return true; // this node joined: its whole range is new to it
+        }
+
+        var now = new HashSet<string>(after.Length, StringComparer.Ordinal);
+        foreach (var member in after)
+        {
+            now.Add(member.Id);
+        }
+
+        return !Array.TrueForAll(before, m => now.Contains(m.Id));
     }
 
     private bool IsStoringMember(string id, out RingMember member)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Channels;
+using System.IO.Pipelines;
 using Chord.Dht.Mesh.Transport;
 using Chord.Dht.Wire;
 
@@ -229,6 +230,7 @@ public sealed class MeshPeer
     /// <summary>The node serves this connection from now on; <see cref="Handshake"/> completes.</summary>
     internal void Admit()
     {
+        _transport.LiftReadLimit();
         _admitted = true;
         _handshake.TrySetResult();
     }
@@ -299,9 +301,27 @@ public sealed class MeshPeer
     {
         var input = _transport.Input;
         var options = _node.Options;
+        if (!_admitted)
+        {
+            // The transport takes no more than the budget from the network: what a stranger can make us hold.
+            _transport.LimitReads(options.EffectivePreAuthBytes);
+        }
+
         while (!_closing.IsCancellationRequested)
         {
-            var result = await input.ReadAsync(_closing.Token);
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(_closing.Token);
+            }
+            catch (ReadBudgetExceededException e) when (!_admitted)
+            {
+                _node.RecordPreAuthBytes(e.Budget);
+                _node.CountPreAuthLimit();
+                Close($"it sent more than {e.Budget} bytes before it authenticated, over the limit of {options.EffectivePreAuthBytes}");
+                return;
+            }
+
             if (result.IsCanceled)
             {
                 return;
@@ -314,8 +334,9 @@ public sealed class MeshPeer
             if (!_admitted)
             {
                 // Before deciding anything, the real high-water mark: every byte this stranger got us to hold, the
-                // frames already consumed and all that is buffered now. The check after the frames below keeps it at
-                // most the budget between reads, so one read can add only what one transport read holds.
+                // frames already consumed and all that is buffered now. A transport that caps its reads keeps it at
+                // most the budget; for one that cannot, the check after the frames below keeps it at most the budget
+                // between reads, so one read can add only what one transport read holds.
                 _node.RecordPreAuthBytes(_preAuthBytes + buffer.Length);
             }
 

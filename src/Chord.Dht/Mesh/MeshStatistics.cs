@@ -26,8 +26,9 @@ public sealed record MeshStatistics(long FramesIn, long FramesOut, long BytesIn,
     /// <summary>
     /// The high-water mark of bytes received from a connection before it was served: the frames it had sent and what
     /// was buffered beyond them, counted at each read before the limits decide (so a connection closed for the limit
-    /// shows what it got us to hold). At most <see cref="MeshOptions.MaxPreAuthBytes"/> plus one read of the transport
-    /// (64 KiB on TCP).
+    /// shows what it got us to hold). At most <see cref="MeshOptions.MaxPreAuthBytes"/> on TCP and TLS, whose
+    /// connections take no more than that from the network before the peer is served; on a transport that cannot cap
+    /// its reads, at most that plus one read.
     /// </summary>
     public long PreAuthPeakBytes { get; init; }
 }

@@ -8,19 +8,22 @@ internal sealed class TcpConnection : MeshTransportConnection
 {
     /// <summary>
     /// The most bytes one read of <see cref="Input"/> can add to what is buffered (the pipe reads the stream into
-    /// segments of this size): a connection not yet authenticated holds at most its pre-authentication budget plus this.
+    /// segments of this size). Until a peer is admitted, reads are capped (<see cref="LimitReads"/>), so a connection
+    /// not yet authenticated holds at most its pre-authentication budget.
     /// </summary>
     internal const int ReadBufferSize = 64 * 1024;
 
     private readonly Socket _socket;
     private readonly Stream _stream;
+    private readonly ReadBudgetStream _budget;
     private int _aborted;
 
     public TcpConnection(Socket socket, Stream? stream = null)
     {
         _socket = socket;
         _stream = stream ?? new NetworkStream(socket, ownsSocket: true);
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: ReadBufferSize, minimumReadSize: 4096, leaveOpen: true));
+        _budget = new ReadBudgetStream(_stream);
+        Input = PipeReader.Create(_budget, new StreamPipeReaderOptions(bufferSize: ReadBufferSize, minimumReadSize: 4096, leaveOpen: true));
         Output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
         RemoteEndPoint = socket.RemoteEndPoint?.ToString() ?? "?";
         RemoteHost = (socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? RemoteEndPoint;
@@ -33,6 +36,10 @@ internal sealed class TcpConnection : MeshTransportConnection
     public override PipeWriter Output { get; }
 
     public override string RemoteEndPoint { get; }
+
+    public override void LimitReads(long total) => _budget.Limit(total);
+
+    public override void LiftReadLimit() => _budget.Lift();
 
     public override void Abort()
     {

@@ -5,7 +5,7 @@ namespace Chord.Bench;
 /// <summary>The command line: <c>SCENARIO [--quick] [--duration S] [--warmup S] [--nodes 3,5] [--values 64] [--callers 1,64] [--results DIR]</c>.</summary>
 public sealed class BenchOptions
 {
-    public static readonly string[] Scenarios = ["floor", "ring", "grain", "storage", "scale", "all"];
+    public static readonly string[] Scenarios = ["floor", "ring", "grain", "storage", "scale", "strangers", "all"];
 
     public required string Scenario { get; init; }
 
@@ -22,6 +22,9 @@ public sealed class BenchOptions
 
     /// <summary>Ring sizes of the <c>scale</c> scenario.</summary>
     public IReadOnlyList<int>? ScaleNodes { get; init; }
+
+    /// <summary>Connection counts of the <c>strangers</c> scenario.</summary>
+    public IReadOnlyList<int>? Strangers { get; init; }
 
     /// <summary>Value sizes in bytes.</summary>
     public IReadOnlyList<int>? Values { get; init; }
@@ -50,7 +53,7 @@ public sealed class BenchOptions
     public static string Usage =>
         """
         usage: dotnet run -c Release --project bench/Chord.Bench -- SCENARIO [options]
-          SCENARIO      floor | ring | grain | storage | scale | all
+          SCENARIO      floor | ring | grain | storage | scale | strangers | all
           --quick       a few seconds per scenario (1 s per cell, shorter warm-up, fewer keys)
           --duration S  seconds measured per cell (default 5, quick 1)
           --warmup S    seconds run before each cell is measured (default 1, quick 0.3)
@@ -59,6 +62,7 @@ public sealed class BenchOptions
           --values LIST value sizes in bytes (default 64,4096)
           --callers LIST concurrent callers (default 1,64)
           --mixes LIST  get, set and/or 90/10 for 'ring' and 'grain' (default all three)
+          --strangers LIST connection counts for 'strangers' (default 32,256,1000; quick 32,256)
           --base-port N ring nodes listen on N, N+1, ... with fixed salts: the same node ids, so the same
                         ring layout, in every run (for before/after comparisons; default: OS ports, random ids).
                         Pick ports below the ephemeral range (Linux: 32768-60999), e.g. 21000.
@@ -84,7 +88,7 @@ public sealed class BenchOptions
         var allocationProfile = false;
         double? duration = null;
         double? warmup = null;
-        IReadOnlyList<int>? nodes = null, scale = null, values = null, callers = null;
+        IReadOnlyList<int>? nodes = null, scale = null, values = null, callers = null, strangers = null;
         IReadOnlyList<Mix>? mixes = null;
         string? results = null;
         var basePort = 0;
@@ -121,6 +125,9 @@ public sealed class BenchOptions
                 case "--mixes":
                     mixes = ParseMixes(arg, Next());
                     break;
+                case "--strangers":
+                    strangers = List(arg, Next(), 1, 4000);
+                    break;
                 case "--base-port":
                     basePort = List(arg, Next(), 1024, 65000)[0];
                     break;
@@ -143,6 +150,7 @@ public sealed class BenchOptions
             Values = values,
             Callers = callers,
             Mixes = mixes,
+            Strangers = strangers,
             AllocationProfile = allocationProfile,
             BasePort = basePort,
             ResultsDirectory = results ?? DefaultResultsDirectory(),

@@ -15,7 +15,8 @@ public sealed class BenchRing : IAsyncDisposable
     /// <param name="transport">The transport; null: TCP.</param>
     /// <param name="convergeTimeout">How long to wait for the ring to converge.</param>
     /// <param name="basePort">0: OS-chosen ports and random salts; otherwise node i listens on basePort + i with a fixed salt (the same ids every run).</param>
-    public static async Task<BenchRing> StartAsync(int count, IMeshTransport? transport = null, TimeSpan? convergeTimeout = null, int basePort = 0)
+    /// <param name="configure">Changes to every node's options (after the listen address and salt are set).</param>
+    public static async Task<BenchRing> StartAsync(int count, IMeshTransport? transport = null, TimeSpan? convergeTimeout = null, int basePort = 0, Action<RingOptions>? configure = null)
     {
         var nodes = new List<RingNode>(count);
         var ring = new BenchRing(nodes);
@@ -28,6 +29,8 @@ public sealed class BenchRing : IAsyncDisposable
                 {
                     options.Mesh.Salt = $"chord-bench-{i}";
                 }
+
+                configure?.Invoke(options);
 
                 var node = new RingNode(options, null, transport);
                 nodes.Add(node);

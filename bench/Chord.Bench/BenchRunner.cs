@@ -19,7 +19,7 @@ public static class BenchRunner
         }
 
         using var context = new BenchContext(options, output);
-        var scenarios = options.Scenario == "all" ? ["floor", "ring", "grain", "scale", "storage"] : new[] { options.Scenario };
+        var scenarios = options.Scenario == "all" ? ["floor", "ring", "grain", "scale", "storage", "strangers"] : new[] { options.Scenario };
         foreach (var scenario in scenarios)
         {
             context.Log($"scenario {scenario}");
@@ -30,6 +30,7 @@ public static class BenchRunner
                 "grain" => GrainScenario.RunAsync(context),
                 "storage" => StorageScenario.RunAsync(context),
                 "scale" => ScaleScenario.RunAsync(context),
+                "strangers" => StrangersScenario.RunAsync(context),
                 _ => throw new InvalidOperationException($"No scenario '{scenario}'."),
             });
         }

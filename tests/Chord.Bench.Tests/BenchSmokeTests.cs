@@ -56,6 +56,27 @@ public sealed class BenchSmokeTests : IDisposable
     }
 
     [Fact]
+    public async Task Strangers_writes_a_row_per_attack_and_count_each_closed_by_the_node_within_its_budget()
+    {
+        var output = new StringWriter();
+        var code = await BenchRunner.RunAsync(["strangers", "--quick", "--strangers", "4", "--results", _results], output);
+
+        Assert.True(code == 0, output.ToString());
+        var (header, rows) = ParseTable(await File.ReadAllTextAsync(Path.Combine(_results, "strangers.md")));
+        int Col(string name) => Array.IndexOf(header, name) is >= 0 and var i ? i : throw new Xunit.Sdk.XunitException($"no column '{name}' in [{string.Join(", ", header)}]");
+        Assert.Equal(["huge", "flood", "hold"], rows.Select(r => r[Col("attack")]));
+        foreach (var row in rows)
+        {
+            var what = string.Join(" | ", row);
+            Assert.Equal("4", row[Col("connections")]);
+            Assert.True(Number(row[Col("node's pre-auth peak B")]) is > 0 and <= 16_384, what); // the default budget
+            Assert.Equal(row[Col("attack")] == "hold" ? "0 of 4" : "4 of 4", row[Col("limit closes")]);
+            Assert.Equal("100/100", row[Col("gets after")]);
+            Assert.True(Number(row[Col("RSS before MB")]) > 0 && Number(row[Col("heap held MB")]) > 0, what); // the samples were read
+        }
+    }
+
+    [Fact]
     public async Task A_bad_argument_is_refused_with_what_is_allowed()
     {
         var output = new StringWriter();
@@ -74,7 +95,7 @@ public sealed class BenchSmokeTests : IDisposable
         var code = await BenchRunner.RunAsync(["rings"], output);
 
         Assert.Equal(2, code);
-        Assert.Contains("Unknown scenario 'rings'; allowed: floor, ring, grain, storage, scale, all.", output.ToString());
+        Assert.Contains("Unknown scenario 'rings'; allowed: floor, ring, grain, storage, scale, strangers, all.", output.ToString());
     }
 
     public void Dispose()

@@ -258,7 +258,17 @@ public sealed partial class MeshNode : IAsyncDisposable
                 return survivor;
             }
 
-            throw DialFailed(null, address, expectedId, new MeshConnectException($"{address} did not complete a handshake and authentication: {e.Message}", e), fromPeersList);
+            var failure = new MeshConnectException($"{address} did not complete a handshake and authentication: {e.Message}", e);
+            if (backoffKey is not null && !fromPeersList && !LogOncePerMinute("handshake/" + backoffKey))
+            {
+                // A member that accepts connections but does not answer (a frozen process: its kernel still accepts) is
+                // dialled again at once (it is alive, however slowly), but warned of once a minute, not per attempt.
+                MeshLog.HandshakeFailedAgain(Logger, address, expectedId!, failure.Message);
+                MeshLog.DialFailedDetail(Logger, address, failure);
+                throw failure;
+            }
+
+            throw DialFailed(null, address, expectedId, failure, fromPeersList);
         }
 
         if (expectedId is not null && peer.Id != expectedId)

@@ -195,6 +195,33 @@ public class MeshLimitsTests
     }
 
     [Fact]
+    public async Task A_member_that_accepts_but_never_completes_a_handshake_is_dialled_again_each_time_and_warned_of_once()
+    {
+        // A frozen process: its kernel still accepts connections, nothing answers. It is alive as far as anyone can
+        // tell, so it is not backed off; but three failed dials are one warning, not three.
+        using var frozen = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        frozen.Start();
+        var port = ((System.Net.IPEndPoint)frozen.LocalEndpoint).Port;
+        var logs = new LogCapture();
+        await using var node = new MeshNode(new MeshOptions { HandshakeTimeout = TimeSpan.FromMilliseconds(200) }, logs);
+        await node.StartAsync();
+
+        const string memberId = "FrozenMemberId";
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var failure = await Assert.ThrowsAsync<MeshConnectException>(() => node.ConnectAsync("127.0.0.1", port, memberId));
+            Assert.False(failure.IsBackoff); // dialled for real each time
+            Assert.Contains("did not complete a handshake", failure.Message, StringComparison.Ordinal);
+        }
+
+        var lines = logs.Entries.Where(l => l.Text.StartsWith("Could not reach", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, lines.Count);
+        Assert.Equal(LogLevel.Warning, lines[0].Level);
+        Assert.All(lines.Skip(1), l => Assert.Equal(LogLevel.Debug, l.Level));
+        Assert.All(logs.Entries.Where(l => l.Exception is not null), l => Assert.Equal(LogLevel.Debug, l.Level));
+    }
+
+    [Fact]
     public async Task Redialling_a_dead_member_backs_off_warns_once_logs_later_attempts_at_debug_and_says_once_when_it_is_back()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

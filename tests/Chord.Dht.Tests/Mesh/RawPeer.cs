@@ -32,9 +32,13 @@ internal sealed class RawPeer : IAsyncDisposable
     private RawPeer(Socket socket)
     {
         _socket = socket;
+        LocalEndPoint = socket.LocalEndPoint?.ToString() ?? "?";
         Id = NodeIdentity.NodeId("127.0.0.1", 1, ChordProtocolId, "raw-" + Guid.NewGuid().ToString("N"));
         _reader = Task.Run(ReadLoopAsync);
     }
+
+    /// <summary>This client's end of the connection, as the node logs it (the node's remote end point).</summary>
+    public string LocalEndPoint { get; }
 
     /// <summary>The node id this client claims when it sends a handshake (fresh for every client).</summary>
     public string Id { get; }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Chord.Dht.Mesh;
 using Chord.Dht.Ring;
 using Chord.Dht.Tests.Mesh;
@@ -16,7 +17,8 @@ public class RingSecurityTests
     [Fact]
     public async Task In_required_mode_an_outsider_can_neither_store_nor_retrieve_nor_join_and_the_ring_keeps_serving()
     {
-        await using var ring = await RingTestCluster.StartAsync(2, configure: o => o.KeepPlacementCopies = false);
+        var logs = new LogCapture();
+        await using var ring = await RingTestCluster.StartAsync(2, configure: o => o.KeepPlacementCopies = false, logs: logs);
         var node = ring.Nodes[0];
         var stored = node.StoredCount;
         await using var outsider = await RawPeer.ConnectAsync(node.Mesh.Address);
@@ -38,6 +40,9 @@ public class RingSecurityTests
         Assert.DoesNotContain(outsider.Frames, f => f.Message.Is(SubFlag.Retrieved));
         Assert.DoesNotContain(node.Members, m => m.Id == outsider.Id);
         Assert.Equal(1, node.Mesh.GetStatistics().RefusedPeers);
+        // One line says why, naming the outsider's address.
+        var refused = Assert.Single(logs.AtLeast(LogLevel.Warning), l => l.Text.Contains("did not authenticate", StringComparison.Ordinal));
+        Assert.Contains(outsider.LocalEndPoint, refused.Text, StringComparison.Ordinal);
         await Assert.ThrowsAsync<ChordKeyNotFoundException>(() => ring.Nodes[1].GetAsync("poison"));
 
         await ring.Nodes[1].SetAsync("after-the-outsider", "honest");

@@ -86,6 +86,7 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
         WriteQuorum = options.WriteQuorum,
         ReadHedgeAfter = options.ReadHedgeAfter,
         DataDirectory = options.DataDirectory,
+        KeepPlacementCopies = options.KeepPlacementCopies,
         Mesh = new MeshOptions
         {
             ListenHost = listenHost,

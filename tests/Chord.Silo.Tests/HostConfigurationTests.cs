@@ -29,6 +29,9 @@ public sealed class HostConfigurationTests
     [InlineData("--Chord:KeepPlacementCopies=sometimes", "Chord:KeepPlacementCopies is 'sometimes'", "true or false")]
     [InlineData("--Chord:Seeds=127.0.0.1:4444", "Chord:Seeds is '127.0.0.1:4444', but it is a list", "Chord:Seeds:0, Chord:Seeds:1")]
     [InlineData("--Chord:RingPort:Value=4444", "Chord:RingPort:Value is not a ring setting", "Chord:RingPort=value")]
+    [InlineData("--Chord:HandshakeTimeout=00:10:00", "Chord:HandshakeTimeout is '00:10:00'", "a positive time of at most 00:05:00")]
+    [InlineData("--Chord:TlsCertificatePath=/nonexistent/ring.pfx --Chord:AllowUnauthenticatedPeers=true",
+        "Chord:AllowUnauthenticatedPeers is 'true' while Chord:TlsCertificatePath is set ('/nonexistent/ring.pfx')", "allowed: one of the two")]
     [InlineData("--Silo:Membership:ProbeTimeout=soon", "Silo:Membership:ProbeTimeout is 'soon'", "hh:mm:ss")]
     [InlineData("--Silo:Membership:NumMissedProbesLimit=three", "Silo:Membership:NumMissedProbesLimit is 'three'", "a whole number")]
     [InlineData("--Silo:Membership:LivenessEnabled=perhaps", "Silo:Membership:LivenessEnabled is 'perhaps'", "true or false")]
@@ -45,6 +48,28 @@ public sealed class HostConfigurationTests
         Assert.Contains(named, error.ToString(), StringComparison.Ordinal);
         Assert.Contains(allowed, error.ToString(), StringComparison.Ordinal);
         Assert.Empty(output.ToString());
+    }
+
+    [Fact]
+    public async Task A_TLS_certificate_that_does_not_load_exits_2_naming_its_path_and_the_cause()
+    {
+        // It exists (File.Exists alone let it through, and the ring node failed later with exit 1 and no path).
+        var path = Path.Combine(Path.GetTempPath(), $"chord-garbage-{Guid.NewGuid():N}.pfx");
+        await File.WriteAllBytesAsync(path, [.. Enumerable.Range(0, 512).Select(i => (byte)(i * 37))]);
+        try
+        {
+            var output = new StringWriter();
+            var error = new StringWriter();
+            var code = await ChordHost.RunAsync(["--http-port", "0", $"--Chord:TlsCertificatePath={path}"], output, error);
+
+            Assert.Equal(2, code);
+            Assert.Matches($"Chord.Silo: Chord:TlsCertificatePath is '{System.Text.RegularExpressions.Regex.Escape(path)}', which could not be loaded as the cluster certificate: [^;]*[A-Za-z][^;]*; allowed: a PKCS#12", error.ToString());
+            Assert.Empty(output.ToString());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]

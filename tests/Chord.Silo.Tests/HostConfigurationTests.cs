@@ -108,7 +108,32 @@ public sealed class HostConfigurationTests
         ];
         Assert.Equal(2, await ChordHost.RunAsync(args, output, error));
         Assert.Contains("Silo:Membership:TableRefreshTimeout (10000000.00:00:00) must not exceed", error.ToString(), StringComparison.Ordinal);
-        Assert.Empty(output.ToString());
+        // Only the start-up line, printed before Orleans refused: the settings checked before it were fine.
+        var line = Assert.Single(output.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("Chord silo starting in cluster 'refused-", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_host_says_at_once_that_it_is_starting_and_with_which_settings()
+    {
+        // Orleans refuses this membership value as the silo starts, so nothing after the start-up line is printed:
+        // the line comes before the (slow) start, not with the banner.
+        var output = new StringWriter();
+        var siloPort = SiloHosts.FreePort();
+        var gatewayPort = SiloHosts.FreePort();
+        string[] args =
+        [
+            "--silo-port", siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--gateway-port", gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--http-port", "0", "--ring-port", "4999", "--cluster-id", "starting-line",
+            "--Silo:Membership:TableRefreshTimeout=10000000.00:00:00",
+        ];
+        Assert.Equal(2, await ChordHost.RunAsync(args, output, new StringWriter()));
+
+        Assert.Equal(
+            $"Chord silo starting in cluster 'starting-line' (localhost clustering, this is the primary silo; silo port {siloPort}, gateway port {gatewayPort}, "
+            + "HTTP API 127.0.0.1:0 (any free port), ring port 4999)..." + Environment.NewLine,
+            output.ToString());
     }
 
     [Fact]
@@ -128,6 +153,9 @@ public sealed class HostConfigurationTests
         Assert.Equal(0, await run);
 
         var banner = output.Text;
+        var lines = banner.Split(Environment.NewLine);
+        Assert.StartsWith("Chord silo starting in cluster 'banner-", lines[0], StringComparison.Ordinal); // first, then the banner
+        Assert.Matches(@"^Chord silo \S+ in cluster 'banner-", lines[1]);
         Assert.Contains("localhost clustering is for development only", banner, StringComparison.Ordinal);
         Assert.Contains("single point of failure", banner, StringComparison.Ordinal);
         Assert.Contains("--clustering redis", banner, StringComparison.Ordinal);

@@ -218,6 +218,32 @@ public sealed class HostConfigurationTests
     }
 
     [Fact]
+    public void The_readme_limits_table_names_real_ring_settings_with_their_defaults()
+    {
+        var readme = File.ReadAllText(Path.Combine(MetricsTests.RepositoryRoot(), "README.md"));
+        var rows = System.Text.RegularExpressions.Regex.Matches(readme, @"^\| `Chord:(\w+)` \| ([^|]+) \|", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value.Trim(), StringComparer.Ordinal);
+        string[] limits =
+        [
+            nameof(ChordOptions.MaxConnections), nameof(ChordOptions.MaxConnectionsPerAddress), nameof(ChordOptions.MaxPreAuthFrameLength),
+            nameof(ChordOptions.MaxPreAuthBytes), nameof(ChordOptions.MaxUnauthenticatedFrameLength), nameof(ChordOptions.HandshakeTimeout),
+            nameof(ChordOptions.MaxFrameLength), nameof(ChordOptions.TlsCertificatePath), nameof(ChordOptions.TlsCertificatePassword),
+        ];
+        Assert.Empty(limits.Except(rows.Keys, StringComparer.Ordinal));
+
+        var defaults = new ChordOptions();
+        foreach (var (name, documented) in rows)
+        {
+            var property = typeof(ChordOptions).GetProperty(name);
+            Assert.True(property is not null, $"README.md's table names Chord:{name}, which is not a ChordOptions setting");
+            var value = property.GetValue(defaults);
+            var expected = value is null ? "unset" : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)!;
+            Assert.True(documented.Split(' ')[0].TrimEnd(':') == expected, // "1024", "4096 (4 KiB)", "00:00:10", "unset: plaintext"
+                $"README.md gives Chord:{name} the default '{documented}'; ChordOptions' default is {expected}");
+        }
+    }
+
+    [Fact]
     public async Task Ring_settings_bind_in_any_case_and_KeepPlacementCopies_reaches_the_ring_node()
     {
         await using (var host = ChordHost.Create(["--http-port", "0", "--chord:writequorum=4", "--CHORD:READQUORUM=2"], SiloHosts.QuietLogging))

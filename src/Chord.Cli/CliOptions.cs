@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Chord.Dht.Mesh;
+using Chord.Dht.Mesh.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Chord.Cli;
@@ -64,14 +65,36 @@ internal static class CliOptions
 
     public static Option<bool> AllowUnauthenticatedPeers() => new("--allow-unauthenticated-peers")
     {
-        Description = "Also serve peers that do not authenticate (py2p nodes); anyone who reaches the port can then read and write as py2p can.",
+        Description = "Also serve peers that do not authenticate (py2p nodes); anyone who reaches the port can then read and write as py2p can. Not with --tls-certificate.",
+    };
+
+    /// <summary>The environment variable read when <c>--tls-certificate</c> is not given.</summary>
+    public const string TlsCertificateVariable = "CHORD_TLS_CERTIFICATE";
+
+    /// <summary>The environment variable read when <c>--tls-certificate-password</c> is not given (better than a command line).</summary>
+    public const string TlsCertificatePasswordVariable = "CHORD_TLS_CERTIFICATE_PASSWORD";
+
+    public static Option<string?> TlsCertificate() => new("--tls-certificate")
+    {
+        Description = "The ring's TLS certificate: a PKCS#12 (.pfx) file with its private key, the one every node of the ring has; "
+            + $"ring connections are then TLS and peers must present the same certificate (default: ${TlsCertificateVariable}, else plaintext). "
+            + "Not with --allow-unauthenticated-peers.",
+        HelpName = "PATH",
+    };
+
+    public static Option<string?> TlsCertificatePassword() => new("--tls-certificate-password")
+    {
+        Description = $"The password of --tls-certificate, if it has one (default: ${TlsCertificatePasswordVariable}, better than a command line every user of the machine can read).",
+        HelpName = "PASSWORD",
     };
 
     /// <summary>
-    /// Sets the mesh's security from the two options (and <see cref="ClusterSecretVariable"/>); null when all is well,
-    /// else what is wrong (a usage error).
+    /// Sets the mesh's security from the options (and <see cref="ClusterSecretVariable"/>, <see cref="TlsCertificateVariable"/>,
+    /// <see cref="TlsCertificatePasswordVariable"/>): the cluster secret, the py2p opt-in and TLS. Null when all is
+    /// well, else what is wrong (a usage error): a short secret, a password without a certificate, a certificate that
+    /// does not load, or TLS together with the py2p opt-in.
     /// </summary>
-    public static string? ApplySecurity(MeshOptions mesh, string? secret, bool allowUnauthenticated)
+    public static string? ApplySecurity(MeshOptions mesh, string? secret, bool allowUnauthenticated, string? tlsCertificate = null, string? tlsPassword = null)
     {
         secret ??= Environment.GetEnvironmentVariable(ClusterSecretVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
         if (secret is not null && System.Text.Encoding.UTF8.GetByteCount(secret) < 16)
@@ -79,9 +102,54 @@ internal static class CliOptions
             return $"${ClusterSecretVariable} is {System.Text.Encoding.UTF8.GetByteCount(secret)} bytes: give at least 16 bytes, the secret every node of the ring shares.";
         }
 
+        if (tlsPassword is not null && tlsCertificate is null)
+        {
+            return "--tls-certificate-password is the password of --tls-certificate: give --tls-certificate PATH too, or leave the password out.";
+        }
+
+        var certificateSource = tlsCertificate is null ? $"${TlsCertificateVariable}" : "--tls-certificate";
+        tlsCertificate ??= Environment.GetEnvironmentVariable(TlsCertificateVariable) is { Length: > 0 } path ? path : null;
+        if (tlsCertificate is not null)
+        {
+            if (allowUnauthenticated)
+            {
+                return $"{certificateSource} and --allow-unauthenticated-peers exclude each other: py2p nodes speak plaintext and cannot pass the TLS handshake. "
+                    + "Give one of them.";
+            }
+
+            tlsPassword ??= Environment.GetEnvironmentVariable(TlsCertificatePasswordVariable);
+            if (CertificateProblem(tlsCertificate, tlsPassword) is { } problem)
+            {
+                return $"{certificateSource}: {problem}";
+            }
+        }
+
         mesh.ClusterSecret = secret;
         mesh.Security = allowUnauthenticated ? MeshSecurity.AllowUnauthenticated : MeshSecurity.Required;
+        mesh.TlsCertificatePath = tlsCertificate;
+        mesh.TlsCertificatePassword = tlsCertificate is null ? null : tlsPassword;
         return null;
+    }
+
+    /// <summary>Why the file cannot be the ring's certificate (missing, not PKCS#12, wrong password, no private key); null when it can.</summary>
+    private static string? CertificateProblem(string path, string? password)
+    {
+        if (!File.Exists(path))
+        {
+            return $"'{path}' does not exist; give a PKCS#12 (.pfx) file with the ring's certificate and its private key.";
+        }
+
+        try
+        {
+            using var certificate = TlsTcpTransport.LoadCertificate(path, password);
+            return certificate.HasPrivateKey
+                ? null
+                : $"'{path}' holds the certificate {certificate.Subject} without its private key; give the PKCS#12 (.pfx) file that includes the key.";
+        }
+        catch (ArgumentException e)
+        {
+            return e.Message + $" (password: --tls-certificate-password or ${TlsCertificatePasswordVariable})";
+        }
     }
 
     public static Option<bool> Verbose() => new("--verbose", "-v")

@@ -141,6 +141,8 @@ internal static class KeyCommands
         var subnet = CliOptions.Subnet();
         var secret = CliOptions.ClusterSecret();
         var allowUnauthenticated = CliOptions.AllowUnauthenticatedPeers();
+        var tlsCertificate = CliOptions.TlsCertificate();
+        var tlsPassword = CliOptions.TlsCertificatePassword();
         var verbose = CliOptions.Verbose();
         var command = new Command(name, description);
         foreach (var argument in arguments)
@@ -148,7 +150,8 @@ internal static class KeyCommands
             command.Arguments.Add(argument);
         }
 
-        foreach (var option in extra.Append(ring).Append(http).Append(timeout).Append(subnet).Append(secret).Append(allowUnauthenticated).Append(verbose))
+        foreach (var option in extra.Append(ring).Append(http).Append(timeout).Append(subnet).Append(secret).Append(allowUnauthenticated)
+                     .Append(tlsCertificate).Append(tlsPassword).Append(verbose))
         {
             command.Options.Add(option);
         }
@@ -185,7 +188,7 @@ internal static class KeyCommands
 
             var seconds = parse.GetValue(timeout);
             var mesh = new MeshOptions();
-            if (CliOptions.ApplySecurity(mesh, parse.GetValue(secret), parse.GetValue(allowUnauthenticated)) is { } insecure)
+            if (CliOptions.ApplySecurity(mesh, parse.GetValue(secret), parse.GetValue(allowUnauthenticated), parse.GetValue(tlsCertificate), parse.GetValue(tlsPassword)) is { } insecure)
             {
                 await error.WriteLineAsync($"chord: {insecure}");
                 return ExitCodes.Usage;

@@ -30,10 +30,12 @@ internal static class NodeCommand
         var subnet = CliOptions.Subnet();
         var secret = CliOptions.ClusterSecret();
         var allowUnauthenticated = CliOptions.AllowUnauthenticatedPeers();
+        var tlsCertificate = CliOptions.TlsCertificate();
+        var tlsPassword = CliOptions.TlsCertificatePassword();
         var verbose = CliOptions.Verbose();
         var command = new Command("node", "Run a storing ring node until Ctrl+C, then unjoin (hand its data off) and stop.")
         {
-            listen, join, salt, dataDir, subnet, secret, allowUnauthenticated, verbose,
+            listen, join, salt, dataDir, subnet, secret, allowUnauthenticated, tlsCertificate, tlsPassword, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -68,7 +70,7 @@ internal static class NodeCommand
 
             options.DataDirectory = directory;
 
-            if (CliOptions.ApplySecurity(options.Mesh, parse.GetValue(secret), parse.GetValue(allowUnauthenticated)) is { } problem)
+            if (CliOptions.ApplySecurity(options.Mesh, parse.GetValue(secret), parse.GetValue(allowUnauthenticated), parse.GetValue(tlsCertificate), parse.GetValue(tlsPassword)) is { } problem)
             {
                 await parse.InvocationConfiguration.Error.WriteLineAsync($"chord: {problem}");
                 return ExitCodes.Usage;
@@ -112,6 +114,11 @@ internal static class NodeCommand
             parse.InvocationConfiguration.Output.WriteLine(options.Mesh.ClusterSecret is null
                 ? "warning: authenticating with the built-in development secret; give --cluster-secret (or $" + CliOptions.ClusterSecretVariable + ") for a real ring"
                 : "authenticating peers with the cluster secret");
+            if (options.Mesh.TlsCertificatePath is { } certificate)
+            {
+                parse.InvocationConfiguration.Output.WriteLine($"ring connections are TLS with the certificate in {certificate}; peers must present the same one");
+            }
+
             if (options.Mesh.Security == MeshSecurity.AllowUnauthenticated)
             {
                 parse.InvocationConfiguration.Output.WriteLine("warning: serving unauthenticated (py2p) peers too (--allow-unauthenticated-peers)");
@@ -121,7 +128,8 @@ internal static class NodeCommand
             {
                 parse.InvocationConfiguration.Output.WriteLine(JoinOutcome(node, seeds));
             }
-            parse.InvocationConfiguration.Output.WriteLine($"try: chord set hello world --ring {node.Mesh.Address}   (Ctrl+C stops this node)");
+            parse.InvocationConfiguration.Output.WriteLine($"try: chord set hello world --ring {node.Mesh.Address}"
+                + (options.Mesh.TlsCertificatePath is { } path ? $" --tls-certificate {path}" : string.Empty) + "   (Ctrl+C stops this node)");
             try
             {
                 await Task.Delay(Timeout.Infinite, cancellationToken);

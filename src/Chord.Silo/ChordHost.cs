@@ -184,6 +184,8 @@ public sealed class ChordHost : IAsyncDisposable
 
         await using (host)
         {
+            // Orleans takes seconds to start (longer on a loaded machine, or with Redis slow to answer): say so at once.
+            await output.WriteLineAsync(host.StartingLine());
             try
             {
                 await host.StartAsync(cancellationToken);
@@ -216,14 +218,25 @@ public sealed class ChordHost : IAsyncDisposable
         await error.WriteLineAsync("Run with --help for the flags.");
     }
 
+    /// <summary>How this silo finds the others, as the start-up line and the banner say it.</summary>
+    private string Clustering => Options.Clustering == "redis"
+        ? $"redis clustering through {Options.Redis}"
+        : Options.Primary is { Length: > 0 } primary ? $"localhost clustering, primary silo {primary}" : "localhost clustering, this is the primary silo";
+
+    /// <summary>The line printed before the silo starts: what it was asked to do, before Orleans has bound anything.</summary>
+    internal string StartingLine()
+    {
+        static string Port(int port) => port == 0 ? "0 (any free port)" : port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var ringPort = App.Services.GetRequiredService<IOptions<ChordOptions>>().Value.RingPort;
+        return $"Chord silo starting in cluster '{Options.ClusterId}' ({Clustering}; silo port {Options.SiloPort}, gateway port {Options.GatewayPort}, "
+            + $"HTTP API {Options.HttpHost}:{Port(Options.HttpPort)}, ring port {Port(ringPort)})...";
+    }
+
     private async Task WriteBannerAsync(TextWriter output)
     {
         var node = RingNode.Node;
         var http = HttpAddress.ToString().TrimEnd('/');
-        var clustering = Options.Clustering == "redis"
-            ? $"redis clustering through {Options.Redis}"
-            : Options.Primary is { Length: > 0 } primary ? $"localhost clustering, primary silo {primary}" : "localhost clustering, this is the primary silo";
-        await output.WriteLineAsync($"Chord silo {SiloAddress} in cluster '{Options.ClusterId}' ({clustering})");
+        await output.WriteLineAsync($"Chord silo {SiloAddress} in cluster '{Options.ClusterId}' ({Clustering})");
         await output.WriteLineAsync($"  HTTP API    {http}");
         await output.WriteLineAsync($"  ring node   {node.Id} on {node.Mesh.Address} ({(node.IsLeeching ? "leeching" : "storing")}, {node.StoringPeers.Count} other storing members)");
         await output.WriteLineAsync($"  silo port   {Options.SiloPort}, gateway port {Options.GatewayPort}");

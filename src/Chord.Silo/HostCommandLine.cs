@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Reflection;
 using Chord.Grains.Hosting;
 
 namespace Chord.Silo;
@@ -33,9 +34,14 @@ internal static class HostCommandLine
         + Environment.NewLine + Environment.NewLine
         + string.Join(Environment.NewLine, Flags.Select(f => $"  {f.Flag,-15} {f.Help}{Environment.NewLine}  {string.Empty,-15} ({f.Key})"))
         + Environment.NewLine + Environment.NewLine
-        + "The ring node's own settings (ChordOptions) are --Chord:Name=value (environment: Chord__Name=value): WriteQuorum and" + Environment.NewLine
-        + "ReadQuorum (of 5 positions, default 3), RequestTimeout, ReadHedgeAfter, JoinTimeout, Subnet, Compression, MaxFrameLength," + Environment.NewLine
-        + "ListenHost, OutwardAddress, KeepPlacementCopies, DataDirectory (--data-dir), Seeds (--seed), RingPort (--ring-port)." + Environment.NewLine
+        + "The ring node's own settings (ChordOptions) are --Chord:Name=value (environment: Chord__Name=value); any other name under" + Environment.NewLine
+        + "Chord: is refused. They are:" + Environment.NewLine
+        + "  ring:      WriteQuorum, ReadQuorum (of 5 positions, default 3), RequestTimeout, ReadHedgeAfter, JoinTimeout," + Environment.NewLine
+        + "             KeepPlacementCopies (default true; the same on every silo)" + Environment.NewLine
+        + "  network:   RingPort (--ring-port), ListenHost, OutwardAddress, Seeds (--seed), Subnet, Compression, DataDirectory (--data-dir)" + Environment.NewLine
+        + "  security:  ClusterSecret, AllowUnauthenticatedPeers, TlsCertificatePath, TlsCertificatePassword (give secrets by environment)" + Environment.NewLine
+        + "  limits:    MaxConnections, MaxConnectionsPerAddress, MaxFrameLength, MaxPreAuthFrameLength, MaxPreAuthBytes," + Environment.NewLine
+        + "             MaxUnauthenticatedFrameLength, HandshakeTimeout" + Environment.NewLine
         + "The host's: --Silo:Metrics=false (no /metrics), --Silo:Membership:Name=value (Orleans' ClusterMembershipOptions, e.g." + Environment.NewLine
         + "ProbeTimeout=00:00:05). README.md, 'Configuring the silo host', describes each; a bad value names itself and what is allowed."
         + Environment.NewLine + Environment.NewLine
@@ -177,6 +183,7 @@ internal static class HostCommandLine
         }
 
         Bool($"{ChordOptions.SectionName}:{nameof(ChordOptions.AllowUnauthenticatedPeers)}");
+        Bool($"{ChordOptions.SectionName}:{nameof(ChordOptions.KeepPlacementCopies)}");
 
         void Ip(string key)
         {
@@ -239,10 +246,46 @@ internal static class HostCommandLine
             problems.Add($"{Name(clusterIdKey)} is empty; allowed: a non-empty name shared by the silos of one cluster.");
         }
 
+        problems.AddRange(UnboundChordKeys(configuration));
         problems.AddRange(MembershipSettings.Problems(configuration));
         if (problems.Count > 0)
         {
             throw new HostConfigurationException(problems);
+        }
+    }
+
+    /// <summary>The names the host binds under <c>Chord:</c>: <see cref="ChordOptions"/>' public settable properties.</summary>
+    internal static readonly IReadOnlyList<PropertyInfo> ChordSettings = [.. typeof(ChordOptions)
+        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
+        .Where(p => p.SetMethod is { IsPublic: true })
+        .OrderBy(p => p.Name, StringComparer.Ordinal)];
+
+    /// <summary>
+    /// The <c>Chord:</c> keys the binder would ignore without a word: a name that is no <see cref="ChordOptions"/>
+    /// property (a typo, a setting of another layer), a sub-key of a single value, and a single value given to a list.
+    /// Names compare as the binder compares them, ignoring case.
+    /// </summary>
+    private static IEnumerable<string> UnboundChordKeys(IConfiguration configuration)
+    {
+        foreach (var child in configuration.GetSection(ChordOptions.SectionName).GetChildren())
+        {
+            var property = ChordSettings.FirstOrDefault(p => string.Equals(p.Name, child.Key, StringComparison.OrdinalIgnoreCase));
+            var isList = property is not null && property.PropertyType != typeof(string) && typeof(System.Collections.IEnumerable).IsAssignableFrom(property.PropertyType);
+            var parts = child.GetChildren().ToList();
+            if (property is null)
+            {
+                yield return $"{child.Path} is not a ring setting; allowed: a property of ChordOptions: {string.Join(", ", ChordSettings.Select(p => p.Name))} "
+                    + "(--help describes them).";
+            }
+            else if (!isList && parts.Count > 0)
+            {
+                yield return $"{parts[0].Path} is not a ring setting: {child.Path} is a single value; allowed: {child.Path}=value.";
+            }
+            else if (isList && parts.Count == 0 && child.Value is { Length: > 0 } single)
+            {
+                yield return $"{child.Path} is '{single}', but it is a list; allowed: one key per entry, {child.Path}:0, {child.Path}:1, ..."
+                    + (property!.Name == nameof(ChordOptions.Seeds) ? " (or --seed HOST:PORT, repeated)." : ".");
+            }
         }
     }
 

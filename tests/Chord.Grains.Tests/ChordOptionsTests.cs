@@ -1,5 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.RegularExpressions;
 using Chord.Grains.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -7,9 +10,10 @@ using Microsoft.Extensions.Options;
 namespace Chord.Grains.Tests;
 
 /// <summary>AddChord's settings are checked when the silo starts, and a bad one names itself and what is allowed.</summary>
-public sealed class ChordOptionsTests
+public sealed class ChordOptionsTests : IDisposable
 {
     private static readonly ChordOptionsValidator Validator = new();
+    private readonly string _directory = Directory.CreateTempSubdirectory("chord-options-").FullName;
 
     public static TheoryData<string, Action<ChordOptions>, string> BadSettings => new()
     {
@@ -37,6 +41,7 @@ public sealed class ChordOptionsTests
         { "MaxPreAuthFrameLength", o => o.MaxPreAuthFrameLength = 10, "at least 512 bytes" },
         { "MaxPreAuthBytes", o => o.MaxPreAuthBytes = 10, "at least 1024 bytes" },
         { "HandshakeTimeout", o => o.HandshakeTimeout = TimeSpan.Zero, "a positive time" },
+        { "HandshakeTimeout", o => o.HandshakeTimeout = TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1), "a positive time of at most 00:05:00" },
         { "TlsCertificatePath", o => o.TlsCertificatePath = "/nonexistent/cluster.pfx", "an existing PKCS#12 (.pfx) file" },
     };
 
@@ -120,6 +125,67 @@ public sealed class ChordOptionsTests
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains("Chord:WriteQuorum is '0'; allowed: 1 to 5.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_certificate_file_that_is_not_PKCS12_is_refused_with_its_path_and_the_cause()
+    {
+        var path = Path.Combine(_directory, "garbage.pfx");
+        File.WriteAllBytes(path, [.. Enumerable.Range(0, 512).Select(i => (byte)(i * 37))]);
+
+        var failure = Assert.Single(Validator.Validate(null, new ChordOptions { TlsCertificatePath = path }).Failures!);
+
+        // The path, then the loader's reason (on Linux "ASN1 corrupted data"), then what is allowed.
+        Assert.Matches($"^Chord:TlsCertificatePath is '{Regex.Escape(path)}', which could not be loaded as the cluster certificate: [^;]*[A-Za-z][^;]*; allowed: a PKCS#12 ", failure);
+    }
+
+    [Fact]
+    public void A_certificate_with_the_wrong_password_is_refused_and_the_right_one_is_accepted()
+    {
+        var path = CreateCertificate("cluster", "the-right-password");
+
+        var failure = Assert.Single(Validator.Validate(null, new ChordOptions { TlsCertificatePath = path, TlsCertificatePassword = "a-wrong-one" }).Failures!);
+        Assert.StartsWith($"Chord:TlsCertificatePath is '{path}', which could not be loaded", failure, StringComparison.Ordinal);
+        Assert.DoesNotContain("a-wrong-one", failure, StringComparison.Ordinal);
+
+        var result = Validator.Validate(null, new ChordOptions { TlsCertificatePath = path, TlsCertificatePassword = "the-right-password" });
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
+    [Fact]
+    public void A_certificate_without_its_private_key_is_refused()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var withKey = new CertificateRequest("CN=public-only", key, HashAlgorithmName.SHA256).CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        using var publicOnly = X509CertificateLoader.LoadCertificate(withKey.Export(X509ContentType.Cert));
+        var path = Path.Combine(_directory, "public-only.pfx");
+        File.WriteAllBytes(path, publicOnly.Export(X509ContentType.Pfx));
+
+        var failure = Assert.Single(Validator.Validate(null, new ChordOptions { TlsCertificatePath = path }).Failures!);
+        Assert.Contains("without its private key", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TLS_and_unauthenticated_py2p_peers_exclude_each_other()
+    {
+        var path = CreateCertificate("cluster", null);
+        Assert.True(Validator.Validate(null, new ChordOptions { TlsCertificatePath = path }).Succeeded);
+        Assert.True(Validator.Validate(null, new ChordOptions { AllowUnauthenticatedPeers = true }).Succeeded);
+
+        var failure = Assert.Single(Validator.Validate(null, new ChordOptions { TlsCertificatePath = path, AllowUnauthenticatedPeers = true }).Failures!);
+
+        Assert.StartsWith($"Chord:AllowUnauthenticatedPeers is 'true' while Chord:TlsCertificatePath is set ('{path}'); allowed: one of the two.", failure, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private string CreateCertificate(string name, string? password)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var certificate = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256).CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var path = Path.Combine(_directory, name + ".pfx");
+        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx, password));
+        return path;
     }
 
     /// <summary>A port the OS has just handed out and released (Orleans' localhost clustering needs fixed ports).</summary>

@@ -106,6 +106,14 @@ public sealed class ChordOptions
     public IList<string> Compression { get; set; } = [.. Dht.Wire.Compression.Supported.Select(m => m.ToString().ToLowerInvariant())];
 
     /// <summary>
+    /// Keep placement copies of a key's entries on ring predecessors (docs/DURABILITY.md#placement), so that a node
+    /// that owns three or more of a key's five positions, or one of two nodes holding all five, can crash without the
+    /// key being lost. On by default. False is py2p's placement, each position on its owner only: fewer frames per
+    /// write, but two crashes can then take a key. Give every silo of a ring the same value.
+    /// </summary>
+    public bool KeepPlacementCopies { get; set; } = true;
+
+    /// <summary>
     /// A directory for the node's entries (SQLite, written before a write is acknowledged); null keeps them in
     /// memory only, so a silo that restarts comes back empty and the ring repairs it. Each silo needs its own.
     /// </summary>

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Chord.Dht.Mesh;
 using Chord.Dht.Ring;
 using Chord.Dht.Wire;
@@ -10,6 +12,12 @@ namespace Chord.Grains.Hosting;
 public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
 {
     private const int MaxFrameLimit = 1 << 30;
+
+    /// <summary>
+    /// The longest <see cref="ChordOptions.HandshakeTimeout"/>: a handshake takes milliseconds, even over TLS across
+    /// a slow link, while every connection that has not authenticated holds a slot of MaxConnections for this long.
+    /// </summary>
+    internal static readonly TimeSpan MaxHandshakeTimeout = TimeSpan.FromMinutes(5);
 
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, ChordOptions options)
@@ -35,12 +43,25 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
             "at least 16 bytes (UTF-8), the same on every silo, for example 32 random bytes in base64 (openssl rand -base64 32); or unset for the development secret");
         Check(options.TlsCertificatePath is null || File.Exists(options.TlsCertificatePath), nameof(options.TlsCertificatePath), options.TlsCertificatePath,
             "an existing PKCS#12 (.pfx) file with the cluster certificate and its private key, or unset for plaintext");
+        if (options.TlsCertificatePath is { } certificatePath && File.Exists(certificatePath) && CertificateProblem(certificatePath, options.TlsCertificatePassword) is { } cause)
+        {
+            failures.Add($"Chord:TlsCertificatePath is '{certificatePath}', which could not be loaded as the cluster certificate: {cause}; allowed: a PKCS#12 (.pfx) "
+                + "file with the certificate and its private key, with its password in Chord:TlsCertificatePassword (unset when it has none).");
+        }
+
+        if (options.TlsCertificatePath is not null && options.AllowUnauthenticatedPeers)
+        {
+            failures.Add($"Chord:AllowUnauthenticatedPeers is 'true' while Chord:TlsCertificatePath is set ('{options.TlsCertificatePath}'); allowed: one of the two. "
+                + "py2p nodes speak plaintext and cannot pass the TLS handshake, so TLS and the py2p opt-in exclude each other (docs/SECURITY.md).");
+        }
+
         Check(options.MaxConnections >= 1, nameof(options.MaxConnections), options.MaxConnections, "at least 1");
         Check(options.MaxConnectionsPerAddress >= 1, nameof(options.MaxConnectionsPerAddress), options.MaxConnectionsPerAddress, "at least 1");
         Check(options.MaxPreAuthFrameLength >= 512, nameof(options.MaxPreAuthFrameLength), options.MaxPreAuthFrameLength, "at least 512 bytes");
         Check(options.MaxPreAuthBytes >= 1024, nameof(options.MaxPreAuthBytes), options.MaxPreAuthBytes, "at least 1024 bytes");
         Check(options.MaxUnauthenticatedFrameLength >= 1024, nameof(options.MaxUnauthenticatedFrameLength), options.MaxUnauthenticatedFrameLength, "at least 1024 bytes");
-        Check(options.HandshakeTimeout > TimeSpan.Zero, nameof(options.HandshakeTimeout), options.HandshakeTimeout, "a positive time");
+        Check(options.HandshakeTimeout > TimeSpan.Zero && options.HandshakeTimeout <= MaxHandshakeTimeout, nameof(options.HandshakeTimeout), options.HandshakeTimeout,
+            $"a positive time of at most {MaxHandshakeTimeout} (a stranger may hold a connection and its pre-authentication bytes this long)");
         Check(options.WriteQuorum is >= 1 and <= 5, nameof(options.WriteQuorum), options.WriteQuorum, "1 to 5");
         Check(options.ReadQuorum is >= 1 and <= 5, nameof(options.ReadQuorum), options.ReadQuorum, "1 to 5");
         Check(options.ReadQuorum + options.WriteQuorum > 5, "ReadQuorum + WriteQuorum", options.ReadQuorum + options.WriteQuorum, "more than 5, so every read meets the latest write");
@@ -60,6 +81,20 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
 
         Check(options.DataDirectory is null || options.DataDirectory.Length > 0, nameof(options.DataDirectory), options.DataDirectory, "a directory path, or unset to keep entries in memory");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>Why the file cannot serve as the ring's TLS certificate (as <c>TlsTcpTransport</c> loads it); null when it can.</summary>
+    private static string? CertificateProblem(string path, string? password)
+    {
+        try
+        {
+            using var certificate = X509CertificateLoader.LoadPkcs12FromFile(path, password);
+            return certificate.HasPrivateKey ? null : $"it holds the certificate {certificate.Subject} without its private key";
+        }
+        catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            return e.Message.TrimEnd('.');
+        }
     }
 
     internal static bool TryParseAddress(string text)
@@ -86,6 +121,7 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
         WriteQuorum = options.WriteQuorum,
         ReadHedgeAfter = options.ReadHedgeAfter,
         DataDirectory = options.DataDirectory,
+        KeepPlacementCopies = options.KeepPlacementCopies,
         Mesh = new MeshOptions
         {
             ListenHost = listenHost,

@@ -220,8 +220,21 @@ public sealed class ChordHost : IAsyncDisposable
 
     /// <summary>How this silo finds the others, as the start-up line and the banner say it.</summary>
     private string Clustering => Options.Clustering == "redis"
-        ? $"redis clustering through {Options.Redis}"
+        ? $"redis clustering through {WithoutPassword(Options.Redis)}"
         : Options.Primary is { Length: > 0 } primary ? $"localhost clustering, primary silo {primary}" : "localhost clustering, this is the primary silo";
+
+    /// <summary>A Redis connection string as the console may show it: without its password.</summary>
+    internal static string WithoutPassword(string connection)
+    {
+        try
+        {
+            return StackExchange.Redis.ConfigurationOptions.Parse(connection).ToString(includePassword: false);
+        }
+        catch (ArgumentException)
+        {
+            return "(the configured Redis connection string)";
+        }
+    }
 
     /// <summary>The line printed before the silo starts: what it was asked to do, before Orleans has bound anything.</summary>
     internal string StartingLine()

@@ -136,6 +136,16 @@ public sealed class HostConfigurationTests
             output.ToString());
     }
 
+    [Theory]
+    [InlineData("127.0.0.1:6379,password=hunter2", "127.0.0.1:6379")]
+    [InlineData("redis.internal:6380,password=hunter2,ssl=true,abortConnect=false", "redis.internal:6380")]
+    public void The_redis_connection_the_console_shows_has_no_password(string connection, string shown)
+    {
+        var text = ChordHost.WithoutPassword(connection);
+        Assert.DoesNotContain("hunter2", text, StringComparison.Ordinal);
+        Assert.StartsWith(shown, text, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_banner_of_a_localhost_silo_says_it_is_for_development_and_points_at_redis_clustering()
     {

@@ -445,7 +445,17 @@ public sealed partial class RingNode
         var storing = flag.AsString() == "0";
 
         // Our nodes send hello before chord meta; meta first means a py2p node, which never acknowledges.
-        _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(false);
+        var capability = _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
+        capability.TrySetResult(false);
+        if (capability.Task.Result)
+        {
+            // One of ours: its state travels with its epoch, in its hello and its member broadcasts; the meta (py2p's,
+            // no epoch) is for py2p peers. Taken here, a meta queued on a connection before the node joined and read
+            // after its relayed "storing at epoch E" would set "leeching at E", and every later "storing at E" would be
+            // refused as old news: a 256-node ring lacked one member at every node that way.
+            return;
+        }
+
         _members.TryGetValue(from.Id, out var known);
         if (known is null || known.IsStoring != storing)
         {

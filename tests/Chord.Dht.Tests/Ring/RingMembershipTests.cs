@@ -107,6 +107,29 @@ public class RingMembershipTests
     }
 
     /// <summary>
+    /// A node queues chord meta ("leeching") on each connection it makes before it joins; a peer can read it after the
+    /// node's "storing at epoch E" reached it through the flood. Taken as first-hand news at the epoch known, it set
+    /// "leeching at E", and every later "storing at E" was refused as old news: in a 256-node ring every node lacked
+    /// that member for ten minutes. From one of our nodes (it sent a hello), chord meta changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_late_chord_meta_from_one_of_our_nodes_does_not_turn_a_storing_member_into_a_client()
+    {
+        await using var ring = await RingTestCluster.StartAsync(2, inMemory: true);
+        var (a, b) = (ring.Nodes[0], ring.Nodes[1]);
+        var epoch = b.Self.Epoch;
+        Assert.Contains(a.Members, m => m.Id == b.Id && m.IsStoring && m.Epoch == epoch);
+
+        // B's connection delivers a meta that says "leeching" (as one queued before its join would), then a ping.
+        var link = b.Mesh.GetPeer(a.Id)!;
+        await link.SendAsync(b.Mesh.CreateMessage(MainFlag.Whisper, (long)SubFlag.Handshake, "1"));
+        await link.PingAsync();
+
+        Assert.Contains(a.Members, m => m.Id == b.Id && m.IsStoring && m.Epoch == epoch);
+        Assert.Equal(b.Id, a.Find(b.Position)!.Id);
+    }
+
+    /// <summary>
     /// A node's own entry (what its hellos and directory digests carry) pairs its state with the epoch of that state.
     /// Read apart, a hello built during a join said "leeching" at the join's new epoch, and peers that got it first
     /// refused the join's "storing" at that same epoch as old news, keeping the node as a client for good.

@@ -98,8 +98,7 @@ public sealed partial class RingNode
                 {
                     // Asked again at the stabilize pace: the answer is one frame each way, and either can be lost
                     // (a connection closed as the duplicate of another, a frame dropped).
-                    using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stop);
-                    attempt.CancelAfter(FenceRetryInterval);
+                    using var attempt = ClockDeadline.Start(Options.Mesh.TimeProvider, FenceRetryInterval, stop);
                     var peer = Mesh.GetPeer(successor.Id) ?? await Mesh.ConnectAsync(successor.Address, successor.Id, attempt.Token);
                     if (!await SpeaksExtensionsAsync(peer, attempt.Token))
                     {
@@ -146,8 +145,7 @@ public sealed partial class RingNode
             return false;
         }
 
-        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        attempt.CancelAfter(FenceRetryInterval);
+        using var attempt = ClockDeadline.Start(Options.Mesh.TimeProvider, FenceRetryInterval, stop);
         try
         {
             await Task.WhenAll(pending.Select(p => SpeaksExtensionsAsync(p, attempt.Token).AsTask()));

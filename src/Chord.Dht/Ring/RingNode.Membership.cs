@@ -716,8 +716,7 @@ public sealed partial class RingNode
         var known = _capabilities.GetOrAdd(peer.Id!, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!known.Task.IsCompleted)
         {
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, peer.ClosedToken);
-            wait.CancelAfter(Options.RequestTimeout);
+            using var wait = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RequestTimeout, cancellationToken, peer.ClosedToken);
             try
             {
                 await known.Task.WaitAsync(wait.Token);
@@ -957,8 +956,7 @@ public sealed partial class RingNode
             var ((method, position), stored) = entry;
             try
             {
-                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                deadline.CancelAfter(Options.RequestTimeout);
+                using var deadline = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RequestTimeout, ct);
                 var request = new PositionRequest(SubFlag.Store, method, new RingPosition(position), stored.Value, stored.Version, stored.Key);
                 var answer = await RouteAsync(request, deadline.Token);
                 if (AppliedNowhere(answer))

@@ -103,12 +103,8 @@ public sealed partial class RingNode
     /// <inheritdoc cref="InspectAsync(byte[], CancellationToken)"/>
     public Task<KeyInspection> InspectAsync(string key, CancellationToken cancellationToken = default) => InspectAsync(KeyBytes(key), cancellationToken);
 
-    private CancellationTokenSource Deadline(CancellationToken cancellationToken)
-    {
-        var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(Options.RequestTimeout);
-        return deadline;
-    }
+    private CancellationTokenSource Deadline(CancellationToken cancellationToken) =>
+        ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RequestTimeout, cancellationToken);
 
     /// <summary>The outcome of a quorum read.</summary>
     private readonly record struct QuorumRead(MsgValue Value, EntryVersion Version, bool Legacy);

@@ -274,8 +274,7 @@ public sealed partial class RingNode
                 }
             }
 
-            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            deadline.CancelAfter(Options.RepairTimeout);
+            using var deadline = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RepairTimeout, _stopping.Token);
 
             // A restore whose new owner cannot be reached (another node that went down with the lost one, not removed
             // yet) is sent again once the directory has moved on, within the repair's time: with two nodes down at
@@ -484,8 +483,7 @@ public sealed partial class RingNode
 
     private async Task<int> SweepKeyAsync(byte[] key, StoredEntry mine, CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(Options.RequestTimeout);
+        using var deadline = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RequestTimeout, cancellationToken);
         var answers = await SendToPositionsAsync(key, (method, position) => new PositionRequest(SubFlag.Retrieve, method, position), deadline.Token);
         if (answers.Any(a => a is { Versioned: false }))
         {

@@ -36,8 +36,7 @@ public sealed partial class RingNode
     public async Task<RetrieveResult> RetrieveAsync(HashMethod method, RingPosition position, CancellationToken cancellationToken = default)
     {
         // An answer can be lost (an owner that never answers, a relay whose next hop died): never wait for ever.
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(Options.RequestTimeout);
+        using var deadline = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RequestTimeout, cancellationToken);
         Answer answer;
         try
         {
@@ -516,8 +515,7 @@ public sealed partial class RingNode
             return _storing ? null : throw new ChordTimeoutException("No storing node is known: join the ring, or connect to one that has joined.", 0);
         }
 
-        using var timeout = dialTimeout is { } t ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : null;
-        timeout?.CancelAfter(dialTimeout!.Value);
+        using var timeout = dialTimeout is { } t ? ClockDeadline.Start(Options.Mesh.TimeProvider, t, cancellationToken) : null;
         try
         {
             return await Mesh.ConnectAsync(owner.Address, owner.Id, timeout?.Token ?? cancellationToken);

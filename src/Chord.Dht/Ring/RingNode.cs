@@ -127,11 +127,7 @@ public sealed partial class RingNode : IAsyncDisposable
     /// <summary>py2p's <c>getSync(key, ifError)</c>: the agreed value, or <paramref name="fallback"/> on any of the three failures.</summary>
     public async Task<MsgValue> GetOrDefaultAsync(byte[] key, MsgValue fallback, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (timeout is { } t)
-        {
-            deadline.CancelAfter(t);
-        }
+        using var deadline = ClockDeadline.Start(Options.Mesh.TimeProvider, timeout ?? Timeout.InfiniteTimeSpan, cancellationToken);
 
         try
         {

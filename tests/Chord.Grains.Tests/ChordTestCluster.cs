@@ -30,10 +30,28 @@ public sealed class ChordTestCluster : IAsyncDisposable
     /// <summary>The configuration key that gives each silo's ring node a <see cref="FreezableTransport"/> over TCP.</summary>
     public const string FreezableTransportKey = "ChordTests:FreezableTransport";
 
+    /// <summary>The configuration key that sets each silo's ChordOptions.TlsCertificatePath (the ring's TLS certificate).</summary>
+    public const string TlsCertificatePathKey = "ChordTests:TlsCertificatePath";
+
+    /// <summary>The configuration key that sets each silo's ChordOptions.TlsCertificatePassword.</summary>
+    public const string TlsCertificatePasswordKey = "ChordTests:TlsCertificatePassword";
+
+    /// <summary>The configuration key that sets each silo's ChordOptions.ClusterSecret.</summary>
+    public const string ClusterSecretKey = "ChordTests:ClusterSecret";
+
     public static async Task<ChordTestCluster> StartAsync(
-        int silos = 3, ChordStorageMode storage = ChordStorageMode.None, TimeSpan? requestTimeout = null, bool allowUnauthenticatedPeers = false, bool freezableTransport = false)
+        int silos = 3, ChordStorageMode storage = ChordStorageMode.None, TimeSpan? requestTimeout = null, bool allowUnauthenticatedPeers = false, bool freezableTransport = false,
+        string? tlsCertificatePath = null, string? tlsCertificatePassword = null, string? clusterSecret = null)
     {
         var builder = new TestClusterBuilder((short)silos);
+        foreach (var (key, value) in new[] { (TlsCertificatePathKey, tlsCertificatePath), (TlsCertificatePasswordKey, tlsCertificatePassword), (ClusterSecretKey, clusterSecret) })
+        {
+            if (value is not null)
+            {
+                builder.Properties[key] = value;
+            }
+        }
+
         if (freezableTransport)
         {
             builder.Properties[FreezableTransportKey] = "true";
@@ -132,6 +150,9 @@ public sealed class ChordTestCluster : IAsyncDisposable
                 options.ListenHost = "127.0.0.1";
                 options.JoinTimeout = TimeSpan.FromSeconds(10);
                 options.AllowUnauthenticatedPeers = siloBuilder.Configuration[AllowUnauthenticatedKey] == "true";
+                options.TlsCertificatePath = siloBuilder.Configuration[TlsCertificatePathKey] ?? options.TlsCertificatePath;
+                options.TlsCertificatePassword = siloBuilder.Configuration[TlsCertificatePasswordKey] ?? options.TlsCertificatePassword;
+                options.ClusterSecret = siloBuilder.Configuration[ClusterSecretKey] ?? options.ClusterSecret;
                 if (TimeSpan.TryParse(siloBuilder.Configuration[RequestTimeoutKey], System.Globalization.CultureInfo.InvariantCulture, out var timeout))
                 {
                     options.RequestTimeout = timeout;

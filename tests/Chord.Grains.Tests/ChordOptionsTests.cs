@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using Chord.Grains.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Chord.Testing;
 
 namespace Chord.Grains.Tests;
 
@@ -179,14 +180,7 @@ public sealed class ChordOptionsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private string CreateCertificate(string name, string? password)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var certificate = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256).CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        var path = Path.Combine(_directory, name + ".pfx");
-        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx, password));
-        return path;
-    }
+    private string CreateCertificate(string name, string? password) => TestCertificates.Create(_directory, name, password);
 
     /// <summary>A port the OS has just handed out and released (Orleans' localhost clustering needs fixed ports).</summary>
     private static int FreePort()

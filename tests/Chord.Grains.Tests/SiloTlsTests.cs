@@ -1,10 +1,9 @@
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Chord.Dht.Mesh;
 using Chord.Dht.Mesh.Transport;
 using Chord.Dht.Tests.Mesh;
 using Chord.Dht.Wire;
 using Chord.Interfaces;
+using Chord.Testing;
 
 namespace Chord.Grains.Tests;
 
@@ -114,13 +113,5 @@ public sealed class SiloTlsTests : IDisposable
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     /// <summary>A self-signed certificate with its private key, in a PKCS#12 file protected by <paramref name="password"/>.</summary>
-    private string CreateCertificate(string name, string password)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var certificate = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256)
-            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        var path = Path.Combine(_directory, name + ".pfx");
-        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx, password));
-        return path;
-    }
+    private string CreateCertificate(string name, string password) => TestCertificates.Create(_directory, name, password);
 }

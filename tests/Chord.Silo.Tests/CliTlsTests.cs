@@ -1,7 +1,6 @@
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Chord.Cli;
+using Chord.Testing;
 
 namespace Chord.Silo.Tests;
 
@@ -131,15 +130,7 @@ public sealed partial class CliTlsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private string CreateCertificate(string name, string? password)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        using var certificate = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256)
-            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        var path = Path.Combine(_directory, $"{name}-{Guid.NewGuid():N}.pfx");
-        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx, password));
-        return path;
-    }
+    private string CreateCertificate(string name, string? password) => TestCertificates.Create(_directory, name, password);
 
     private static async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
     {

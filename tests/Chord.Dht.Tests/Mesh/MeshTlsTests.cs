@@ -1,9 +1,8 @@
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using System.Diagnostics.Metrics;
 using Chord.Dht.Mesh;
 using Microsoft.Extensions.Logging;
 using Chord.Dht.Wire;
+using Chord.Testing;
 
 namespace Chord.Dht.Tests.Mesh;
 
@@ -100,13 +99,5 @@ public sealed class MeshTlsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private string CreateCertificate(string name)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
-        var path = Path.Combine(_directory, name + ".pfx");
-        File.WriteAllBytes(path, certificate.Export(X509ContentType.Pfx));
-        return path;
-    }
+    private string CreateCertificate(string name) => TestCertificates.Create(_directory, name);
 }

@@ -6,10 +6,12 @@
 # node on port 4000 (--ring-port, the port the image exposes).
 # With redis clustering (--clustering redis, or Silo__Clustering=redis): also --address with the container's
 # own IP, the address the other silos dial. Without it (localhost clustering, the host's default: one silo)
-# no address is passed, since localhost clustering listens on 127.0.0.1 only and refuses any other.
+# no address is passed, since localhost clustering listens on 127.0.0.1 only and refuses any other. Redis clustering
+# chosen only in a mounted appsettings.json is not seen here: give --address (or --clustering redis) then.
 set -eu
 
-clustering="${Silo__Clustering:-localhost}"
+# Environment keys are case-insensitive to .NET: take Silo__Clustering in the spellings one would use.
+clustering="${Silo__Clustering:-${SILO__CLUSTERING:-${silo__clustering:-localhost}}}"
 previous=""
 for arg in "$@"; do
   name=$(printf '%s' "${arg%%=*}" | tr '[:upper:]' '[:lower:]')

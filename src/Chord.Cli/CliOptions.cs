@@ -102,13 +102,14 @@ internal static class CliOptions
             return $"${ClusterSecretVariable} is {System.Text.Encoding.UTF8.GetByteCount(secret)} bytes: give at least 16 bytes, the secret every node of the ring shares.";
         }
 
-        if (tlsPassword is not null && tlsCertificate is null)
-        {
-            return "--tls-certificate-password is the password of --tls-certificate: give --tls-certificate PATH too, or leave the password out.";
-        }
-
         var certificateSource = tlsCertificate is null ? $"${TlsCertificateVariable}" : "--tls-certificate";
         tlsCertificate ??= Environment.GetEnvironmentVariable(TlsCertificateVariable) is { Length: > 0 } path ? path : null;
+        if (tlsPassword is not null && tlsCertificate is null)
+        {
+            // After the certificate's own fallback: a password flag with the certificate in the environment is fine.
+            return $"--tls-certificate-password is the password of the ring's certificate: give --tls-certificate PATH (or ${TlsCertificateVariable}) too, or leave the password out.";
+        }
+
         if (tlsCertificate is not null)
         {
             if (allowUnauthenticated)

@@ -113,7 +113,7 @@ public sealed partial class CliTlsTests : IDisposable
 
         var passwordAlone = await RunAsync("get", "k", "--ring", "127.0.0.1:1", "--tls-certificate-password", "right");
         Assert.Equal(ExitCodes.Usage, passwordAlone.Code);
-        Assert.Contains("give --tls-certificate PATH too", passwordAlone.Error, StringComparison.Ordinal);
+        Assert.Contains("give --tls-certificate PATH (or $CHORD_TLS_CERTIFICATE) too", passwordAlone.Error, StringComparison.Ordinal);
     }
 
     [Fact]

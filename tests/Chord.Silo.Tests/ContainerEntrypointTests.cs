@@ -48,10 +48,13 @@ public sealed class ContainerEntrypointTests : IDisposable
         Assert.Equal("redis:6379", host.Options.Redis);
     }
 
-    [ShellFact]
-    public async Task Redis_clustering_from_the_environment_counts_too()
+    [ShellTheory]
+    [InlineData("Silo__Clustering", "redis")]
+    [InlineData("SILO__CLUSTERING", "redis")]
+    public async Task Redis_clustering_from_the_environment_counts_too(string variable, string value)
     {
-        var args = await RunAsync([], ("Silo__Clustering", "redis"));
+        // .NET reads environment keys whatever their case; the entry point must see the key the same way.
+        var args = await RunAsync([], (variable, value));
         Assert.Equal(["/app/Chord.Silo.dll", "--http-host", "0.0.0.0", "--ring-port", "4000", "--address", ContainerIp], args);
     }
 
@@ -92,7 +95,11 @@ public sealed class ContainerEntrypointTests : IDisposable
         }
 
         info.Environment["PATH"] = _stubs + Path.PathSeparator + Environment.GetEnvironmentVariable("PATH");
-        info.Environment.Remove("Silo__Clustering");
+        foreach (var spelling in new[] { "Silo__Clustering", "SILO__CLUSTERING", "silo__clustering" })
+        {
+            info.Environment.Remove(spelling);
+        }
+
         foreach (var (name, value) in environment)
         {
             info.Environment[name] = value;

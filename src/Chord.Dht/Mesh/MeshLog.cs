@@ -71,7 +71,7 @@ internal static partial class MeshLog
     [LoggerMessage(18, LogLevel.Warning, "Could not reach {Address} (node {ExpectedId}): {Reason}")]
     public static partial void AddressUnreachable(ILogger logger, PeerAddress address, string expectedId, string reason);
 
-    [LoggerMessage(24, LogLevel.Debug, "Could not reach {Address} (node {ExpectedId}) again: {Reason} (it accepts connections but did not complete a handshake; warned of once a minute)")]
+    [LoggerMessage(24, LogLevel.Debug, "Could not reach {Address} (node {ExpectedId}) again: {Reason} (the connection opened but the handshake did not complete; warned of once a minute until it answers)")]
     public static partial void HandshakeFailedAgain(ILogger logger, PeerAddress address, string expectedId, string reason);
 
     [LoggerMessage(19, LogLevel.Debug, "Could not reach {Address} (node {ExpectedId}), named in a peer's peers list: {Reason}")]

@@ -292,6 +292,7 @@ public sealed partial class MeshNode
         var id = peer.Id!;
         var address = peer.Address!.Value;
         _awaiting.TryRemove(peer, out _);
+        _limitLogged.TryRemove("handshake/" + address + "/" + id, out _); // it answers: a later freeze is warned of again
         if (_dialBackoff.TryRemove(address + "/" + id, out var failedDials))
         {
             // Before the handshake completes, so that whoever waited for this connection finds the line logged.

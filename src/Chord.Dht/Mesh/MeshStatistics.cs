@@ -27,8 +27,9 @@ public sealed record MeshStatistics(long FramesIn, long FramesOut, long BytesIn,
     /// The high-water mark of bytes received from a connection before it was served: the frames it had sent and what
     /// was buffered beyond them, counted at each read before the limits decide (so a connection closed for the limit
     /// shows what it got us to hold). At most <see cref="MeshOptions.MaxPreAuthBytes"/> on TCP and TLS, whose
-    /// connections take no more than that from the network before the peer is served; on a transport that cannot cap
-    /// its reads, at most that plus one read.
+    /// connections take no more than that from their stream before the peer is served (with TLS, the decrypted stream:
+    /// the TLS layer below reads ahead up to one record); on a transport that cannot cap its reads, at most that plus
+    /// one read.
     /// </summary>
     public long PreAuthPeakBytes { get; init; }
 }

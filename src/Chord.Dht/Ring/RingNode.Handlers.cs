@@ -447,7 +447,7 @@ public sealed partial class RingNode
         // Our nodes send hello before chord meta; meta first means a py2p node, which never acknowledges.
         var capability = _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
         capability.TrySetResult(false);
-        if (capability.Task.Result)
+        if (capability.Task.IsCompletedSuccessfully && capability.Task.Result)
         {
             // One of ours: its state travels with its epoch, in its hello and its member broadcasts; the meta (py2p's,
             // no epoch) is for py2p peers. Taken here, a meta queued on a connection before the node joined and read

@@ -311,6 +311,7 @@ public sealed partial class MeshNode
                 var drop = keep == peer ? existing : peer;
                 MeshLog.ConflictResolved(Logger, id, keep.IsOutgoing ? "we" : "they");
                 _routing[id] = keep;
+                RefreshRoutingSnapshot();
                 drop.CloseAfterQueue();
                 if (keep != peer)
                 {
@@ -320,6 +321,7 @@ public sealed partial class MeshNode
 
             first = _routing.IsEmpty;
             _routing[id] = peer;
+            RefreshRoutingSnapshot();
         }
 
         MeshLog.PeerAdded(Logger, id, address);

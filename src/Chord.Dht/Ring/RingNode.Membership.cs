@@ -585,7 +585,7 @@ public sealed partial class RingNode
 
         MeshPeer? chosen = null;
         var seen = 0;
-        foreach (var peer in Mesh.EnumeratePeers())
+        foreach (var peer in Mesh.RoutingSnapshot)
         {
             // Ours only (py2p peers know no digest), picked uniformly by reservoir sampling.
             if (peer.Id is { } id && !peer.IsClosed && _introduced.ContainsKey(peer) && SpeaksExtensionsKnown(id) && Random.Shared.Next(++seen) == 0)

@@ -474,7 +474,7 @@ public sealed partial class RingNode
             bestPosition = Position;
         }
 
-        foreach (var peer in Mesh.EnumeratePeers())
+        foreach (var peer in Mesh.RoutingSnapshot)
         {
             var id = peer.Id;
             if (id is null || peer.IsClosed || id == excludedId || (excluded is not null && excluded.Contains(id)) || !IsStoringMember(id, out var member))
@@ -504,12 +504,15 @@ public sealed partial class RingNode
     /// <summary>No connected peer is nearer than we are: we own the position, or the directory names an owner not connected yet, which is dialled.</summary>
     private async ValueTask<MeshPeer?> DialOwnerAsync(RingPosition target, IReadOnlySet<string>? excluded, string? excludedId, TimeSpan? dialTimeout, CancellationToken cancellationToken)
     {
-        if (excludedId is not null)
+        var owner = OwnerOf(target, excluded);
+        if (excludedId is not null && owner?.Id == excludedId)
         {
+            // Leaving one more member out changes the owner only when it was that member: the set is made only then
+            // (this runs for every request a node owns, with the sender as excludedId).
             excluded = new HashSet<string>(excluded ?? Enumerable.Empty<string>(), StringComparer.Ordinal) { excludedId };
+            owner = OwnerOf(target, excluded);
         }
 
-        var owner = OwnerOf(target, excluded);
         if (owner is null || owner.Id == Id)
         {
             return _storing ? null : throw new ChordTimeoutException("No storing node is known: join the ring, or connect to one that has joined.", 0);

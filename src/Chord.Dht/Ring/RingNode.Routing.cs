@@ -110,7 +110,9 @@ public sealed partial class RingNode
             Answer? answer = null;
             try
             {
-                answer = await RetrieveForQuorumAsync(method, positions[(int)method], cancellationToken);
+                // Inline: the answer's read loop runs this and the collection step; `collected` hands over to the caller.
+                answer = await RouteAsync(new PositionRequest(SubFlag.Retrieve, method, positions[(int)method]), cancellationToken, inlineAnswer: true);
+                RingMetrics.LookupHops.Record(answer.Hops);
             }
             catch (Exception)
             {
@@ -188,14 +190,6 @@ public sealed partial class RingNode
 
     /// <summary>The five methods in order (read only: shared by every read that asks all five at once).</summary>
     private static readonly HashMethod[] MethodOrder = [.. KeyHashes.Methods];
-
-    private async Task<Answer> RetrieveForQuorumAsync(HashMethod method, RingPosition position, CancellationToken cancellationToken)
-    {
-        // Inline: the answer's read loop runs this and the collection step; `collected` hands over to the caller.
-        var answer = await RouteAsync(new PositionRequest(SubFlag.Retrieve, method, position), cancellationToken, inlineAnswer: true);
-        RingMetrics.LookupHops.Record(answer.Hops);
-        return answer;
-    }
 
     /// <summary>Sends one request per position, all at once; returns each position's answer, or null where none came.</summary>
     private async Task<Answer?[]> SendToPositionsAsync(byte[] key, Func<HashMethod, RingPosition, PositionRequest?> request, CancellationToken cancellationToken)

@@ -13,10 +13,7 @@ internal sealed class ReadBudgetStream(Stream inner) : Stream
 
     private readonly byte[] _probe = new byte[1];
     private long _limit = Unlimited;
-    private long _read;
-
-    /// <summary>Bytes taken from the inner stream so far.</summary>
-    public long BytesRead => Interlocked.Read(ref _read);
+    private long _read; // bytes taken while the reads were capped (not counted once lifted)
 
     /// <summary>Caps the bytes taken from the inner stream, counted from its start, at <paramref name="total"/>.</summary>
     public void Limit(long total)
@@ -42,12 +39,17 @@ internal sealed class ReadBudgetStream(Stream inner) : Stream
         set => throw new NotSupportedException();
     }
 
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        Interlocked.Read(ref _limit) == Unlimited
+            ? inner.ReadAsync(buffer, cancellationToken) // served: the inner stream's own read, with nothing around it (no state machine per read)
+            : LimitedReadAsync(buffer, cancellationToken);
+
+    private async ValueTask<int> LimitedReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         var limit = Interlocked.Read(ref _limit);
         if (limit == Unlimited)
         {
-            return Count(await inner.ReadAsync(buffer, cancellationToken));
+            return await inner.ReadAsync(buffer, cancellationToken);
         }
 
         var room = limit - Interlocked.Read(ref _read);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Numerics;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
@@ -72,7 +73,7 @@ public sealed partial class RingNode
         // Each position's task reports into one list as it answers, and the first report that satisfies `enough`
         // (or the last one) ends the wait: one completion for the whole quorum, where a Task.WhenAny loop
         // registered a continuation on every pending task at each round (profiled at 11% of a get's CPU).
-        var positions = KeyHashes.All(key);
+        var positions = KeyHashes.AllShared(key);
         var answers = new List<PositionAnswer>(5);
         var collected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var pending = KeyHashes.Methods.Count; // positions not yet reported, asked or not
@@ -159,34 +160,31 @@ public sealed partial class RingNode
     /// The order in which a read asks a key's positions, and how many of them to ask at once: all five in method order
     /// when all go at once; otherwise those this node owns first (no frame), then the others in method order.
     /// </summary>
-    private (HashMethod[] Methods, int First) AskingOrder(RingPosition[] positions, int first)
+    private (HashMethod[] Methods, int First) AskingOrder(ImmutableArray<RingPosition> positions, int first)
     {
         if (first >= positions.Length || Options.ReadHedgeAfter <= TimeSpan.Zero)
         {
             return (MethodOrder, positions.Length); // no ownership to look up
         }
 
-        Span<bool> owned = stackalloc bool[positions.Length];
+        var owned = 0;
         for (var i = 0; i < positions.Length; i++)
         {
-            owned[i] = OwnerOf(positions[i].Reduced, null)?.Id == Id;
-        }
-
-        var methods = new HashMethod[positions.Length];
-        var at = 0;
-        foreach (var ownedFirst in (ReadOnlySpan<bool>)[true, false])
-        {
-            for (var i = 0; i < positions.Length; i++)
+            if (OwnerOf(positions[i].Reduced, null)?.Id == Id)
             {
-                if (owned[i] == ownedFirst)
-                {
-                    methods[at++] = (HashMethod)i;
-                }
+                owned |= 1 << i;
             }
         }
 
-        return (methods, Math.Max(first, 1));
+        return (OwnedFirst[owned], Math.Max(first, 1));
     }
+
+    /// <summary>
+    /// For each set of positions this node owns (a bit per method), the five methods with those first, each group in
+    /// method order: made once (read only, shared), not per read.
+    /// </summary>
+    private static readonly HashMethod[][] OwnedFirst = [.. Enumerable.Range(0, 32).Select(owned =>
+        Enumerable.Range(0, 5).OrderBy(i => (owned & (1 << i)) != 0 ? 0 : 1).ThenBy(i => i).Select(i => (HashMethod)i).ToArray())];
 
     /// <summary>The five methods in order (read only: shared by every read that asks all five at once).</summary>
     private static readonly HashMethod[] MethodOrder = [.. KeyHashes.Methods];
@@ -196,7 +194,7 @@ public sealed partial class RingNode
     {
         // As in CollectAsync: the answers run their bookkeeping inline on the read loop that brought them, and one
         // completion (asynchronous, so the caller's code never runs on a read loop) ends the wait when all are in.
-        var positions = KeyHashes.All(key);
+        var positions = KeyHashes.AllShared(key);
         var answers = new Answer?[KeyHashes.Methods.Count];
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var outstanding = 1; // this method's own share, so that no early answer can end the wait before all are sent

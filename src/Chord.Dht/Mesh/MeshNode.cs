@@ -498,6 +498,9 @@ public sealed partial class MeshNode : IAsyncDisposable
     /// <summary>Builds a message from us, stamped with the current time.</summary>
     public Message CreateMessage(MainFlag type, params MsgValue[] payload) => Message.Create(type, Id, UnixTime, payload);
 
+    /// <summary>As <see cref="CreateMessage"/>, over <paramref name="payload"/> itself: the caller built it for this message and gives it up.</summary>
+    internal Message CreateMessageOwning(MainFlag type, MsgValue[] payload) => Message.CreateOwning(type, Id, UnixTime, payload);
+
     /// <summary>Stops listening and closes every connection.</summary>
     public async ValueTask DisposeAsync()
     {

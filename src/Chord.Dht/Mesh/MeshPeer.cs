@@ -126,6 +126,12 @@ public sealed class MeshPeer
     public ValueTask WhisperAsync(params MsgValue[] payload) => SendAsync(MainFlag.Whisper, payload);
 
     /// <summary>
+    /// Whispers <paramref name="payload"/> without copying it into the message: for payloads built for this one
+    /// message and never changed after (the ring's requests and answers, a copy of each per frame otherwise).
+    /// </summary>
+    internal ValueTask WhisperOwningAsync(MsgValue[] payload) => SendAsync(_node.CreateMessageOwning(MainFlag.Whisper, payload));
+
+    /// <summary>
     /// Queues a ready message. Waits while the outbound queue is full (backpressure). A message queued on a closed
     /// connection is dropped: the caller learns of the close through <see cref="Closed"/>.
     /// </summary>

@@ -180,7 +180,7 @@ public sealed partial class RingNode
             LogRefusedOnce(from, $"a {kind} whose version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes); refused");
             if (!replica)
             {
-                await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops, OutOfRange)));
+                await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops, OutOfRange)));
             }
 
             return;
@@ -198,7 +198,7 @@ public sealed partial class RingNode
         {
             if (requestId is not null)
             {
-                await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
+                await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
             }
 
             return; // py2p's form: no answer, as from an owner that is gone
@@ -216,7 +216,7 @@ public sealed partial class RingNode
                 LogRefusedOnce(from, HeadroomRefusal(kind.ToString()));
                 if (requestId is not null && !replica)
                 {
-                    await from.WhisperAsync(AckPayload(requestId, BeyondHeadroomAnswer(request, hops)));
+                    await from.WhisperOwningAsync(AckPayload(requestId, BeyondHeadroomAnswer(request, hops)));
                 }
 
                 return;
@@ -231,7 +231,7 @@ public sealed partial class RingNode
             if (requestId is not null && !replica)
             {
                 // A placement copy is not acknowledged: its sender waits for nothing (half of a copy's frames).
-                await from.WhisperAsync(AckPayload(requestId, answer));
+                await from.WhisperOwningAsync(AckPayload(requestId, answer));
             }
 
             return;
@@ -244,12 +244,12 @@ public sealed partial class RingNode
             _relays[forwardId] = new Relay(from, requestId, kind, method, position, RelayExpiry());
             if (!await SpeaksExtensionsAsync(next, CancellationToken.None))
             {
-                await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops + 1, PyOwnerCannotAcknowledge)));
+                await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops + 1, PyOwnerCannotAcknowledge)));
                 _relays.TryRemove(forwardId, out _);
             }
         }
 
-        await next.WhisperAsync(RequestPayload(request, forwardId, hops + 1));
+        await next.WhisperOwningAsync(RequestPayload(request, forwardId, hops + 1));
     }
 
     private async ValueTask HandleRetrieveAsync(MeshPeer from, ImmutableArray<MsgValue> p)
@@ -273,7 +273,7 @@ public sealed partial class RingNode
 
         if (next is null)
         {
-            await from.WhisperAsync(RetrievedPayload(method, p[2], ApplyLocally(request, hops), requestId));
+            await from.WhisperOwningAsync(RetrievedPayload(method, p[2], ApplyLocally(request, hops), requestId));
             return;
         }
 
@@ -285,7 +285,7 @@ public sealed partial class RingNode
             AwaitPy2pAnswer(next, method, position, forwardId);
         }
 
-        await next.WhisperAsync(RequestPayload(request, forwardId, hops + 1));
+        await next.WhisperOwningAsync(RequestPayload(request, forwardId, hops + 1));
     }
 
     /// <summary>
@@ -383,11 +383,11 @@ public sealed partial class RingNode
         if (relay.Kind == SubFlag.Retrieve)
         {
             var position = positionPacket ?? WireCache.PositionBin(relay.Position.Value);
-            await relay.From.WhisperAsync(RetrievedPayload(relay.Method, position, answer, relay.OriginalRequestId));
+            await relay.From.WhisperOwningAsync(RetrievedPayload(relay.Method, position, answer, relay.OriginalRequestId));
         }
         else if (relay.OriginalRequestId is not null)
         {
-            await relay.From.WhisperAsync(AckPayload(relay.OriginalRequestId, answer));
+            await relay.From.WhisperOwningAsync(AckPayload(relay.OriginalRequestId, answer));
         }
     }
 

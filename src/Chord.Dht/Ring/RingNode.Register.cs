@@ -318,7 +318,7 @@ public sealed partial class RingNode
             // A ballot or version that does not read (out of range, or the zero ballot) is a fault or a forgery even
             // from one of our nodes: not applied, counted, logged once a minute per peer, and refused to its sender.
             LogRefusedOnce(from, $"a {(isPrepare ? "prepare" : "accept")} whose ballot or version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes, a ballot above zero); refused");
-            await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops, OutOfRange)));
+            await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops, OutOfRange)));
             return;
         }
 
@@ -332,7 +332,7 @@ public sealed partial class RingNode
         }
         catch (MeshConnectException)
         {
-            await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
+            await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
             return;
         }
 
@@ -346,23 +346,23 @@ public sealed partial class RingNode
             if (!WithinHeadroom(request))
             {
                 LogRefusedOnce(from, HeadroomRefusal(isPrepare ? "prepare" : "accept"));
-                await from.WhisperAsync(AckPayload(requestId, BeyondHeadroomAnswer(request, hops)));
+                await from.WhisperOwningAsync(AckPayload(requestId, BeyondHeadroomAnswer(request, hops)));
                 return;
             }
 
-            await from.WhisperAsync(AckPayload(requestId, ApplyLocally(request, hops)));
+            await from.WhisperOwningAsync(AckPayload(requestId, ApplyLocally(request, hops)));
             return;
         }
 
         RingMetrics.Forwarded.Add(1);
         if (!await SpeaksExtensionsAsync(nextHop, CancellationToken.None))
         {
-            await from.WhisperAsync(AckPayload(requestId, Answer.Refused(hops + 1, PyOwnerHasNoRegister)));
+            await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops + 1, PyOwnerHasNoRegister)));
             return;
         }
 
         _relays[requestId] = new Relay(from, requestId, request.Kind, method, position, RelayExpiry());
-        await nextHop.WhisperAsync(RequestPayload(request, requestId, hops + 1));
+        await nextHop.WhisperOwningAsync(RequestPayload(request, requestId, hops + 1));
     }
 
     /// <summary>

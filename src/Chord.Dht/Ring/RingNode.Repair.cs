@@ -64,7 +64,7 @@ public sealed partial class RingNode
         {
             var peer = Mesh.GetPeer(target.Id) ?? await Mesh.ConnectAsync(target.Address, target.Id, _stopping.Token);
             var copy = new PositionRequest(SubFlag.Store, method, position, value, version, key, Replica: true);
-            await peer.WhisperAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // not acknowledged (the replica mark says so)
+            await peer.WhisperOwningAsync(RequestPayload(copy, NewRequestId(), hops: 1)); // not acknowledged (the replica mark says so)
             Interlocked.Increment(ref _placementCopies);
             RingMetrics.PlacementCopies.Add(1);
         }
@@ -131,7 +131,7 @@ public sealed partial class RingNode
                 else
                 {
                     var peer = Mesh.GetPeer(member.Id) ?? await Mesh.ConnectAsync(member.Address, member.Id, _stopping.Token);
-                    await peer.WhisperAsync(CopiesPayload(key, value, version, indices, positions)); // not acknowledged: hints
+                    await peer.WhisperOwningAsync(CopiesPayload(key, value, version, indices, positions)); // not acknowledged: hints
                 }
 
                 Interlocked.Add(ref _placementCopies, indices.Count);

@@ -279,14 +279,14 @@ public sealed partial class RingNode
                     if (request.Kind != SubFlag.Store || OwnerOf(request.Position.Reduced, null)?.Id != next.Id)
                     {
                         // A delta (its result is unknown) or a py2p node that forwards it on: nothing can confirm it.
-                        await next.WhisperAsync(RequestPayload(request, requestId, hops: 1));
+                        await next.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1));
                         return Answer.Refused(1, PyOwnerCannotAcknowledge);
                     }
 
                     return await StoreAtPy2pOwnerAsync(next, request, cancellationToken);
                 }
 
-                await next.WhisperAsync(RequestPayload(request, requestId, hops: 1));
+                await next.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1));
                 if (IsSuspect(next.Id!))
                 {
                     // It has not answered for a while: the request went out (an answer clears the mark), but it is
@@ -367,10 +367,10 @@ public sealed partial class RingNode
             AwaitPy2pAnswer(owner, request.Method, request.Position, requestId);
             if (storeFirst)
             {
-                await owner.WhisperAsync(RequestPayload(request, requestId, hops: 1));
+                await owner.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1));
             }
 
-            await owner.WhisperAsync(RequestPayload(new PositionRequest(SubFlag.Retrieve, request.Method, request.Position), requestId, hops: 1));
+            await owner.WhisperOwningAsync(RequestPayload(new PositionRequest(SubFlag.Retrieve, request.Method, request.Position), requestId, hops: 1));
             Awaiting(owner);
             using var onDeadline = cancellationToken.UnsafeRegister(CancelPending, pending);
             using var onClose = owner.ClosedToken.UnsafeRegister(CancelPending, pending);

@@ -52,15 +52,21 @@ public sealed class Message
     public bool Is(SubFlag flag) => SubFlagValue == (int)flag;
 
     /// <summary>Builds a message and computes its packed form and id.</summary>
-    public static Message Create(MainFlag type, string sender, long time, params ReadOnlySpan<MsgValue> payload)
+    public static Message Create(MainFlag type, string sender, long time, params ReadOnlySpan<MsgValue> payload) =>
+        payload.IsEmpty ? throw NoSubFlag(nameof(payload)) : Create(type, sender, time, ImmutableArray.Create(payload));
+
+    /// <summary>
+    /// As <see cref="Create(MainFlag, string, long, ReadOnlySpan{MsgValue})"/>, over <paramref name="payload"/> itself
+    /// without a copy: the caller gives the array up (one built for this message and never changed after).
+    /// </summary>
+    internal static Message CreateOwning(MainFlag type, string sender, long time, MsgValue[] payload) =>
+        payload.Length == 0 ? throw NoSubFlag(nameof(payload)) : Create(type, sender, time, ImmutableCollectionsMarshal.AsImmutableArray(payload));
+
+    private static ArgumentException NoSubFlag(string parameter) => new("A message needs at least its sub-flag packet.", parameter);
+
+    private static Message Create(MainFlag type, string sender, long time, ImmutableArray<MsgValue> items)
     {
         ArgumentNullException.ThrowIfNull(sender);
-        if (payload.IsEmpty)
-        {
-            throw new ArgumentException("A message needs at least its sub-flag packet.", nameof(payload));
-        }
-
-        var items = ImmutableArray.Create(payload);
         var buffer = ScratchBuffer.Rent();
         var senderBytes = ArrayPool<byte>.Shared.Rent(Encoding.ASCII.GetMaxByteCount(sender.Length));
         byte[] packed;

@@ -189,15 +189,23 @@ public sealed class FreezableTransport(IMeshTransport inner) : IMeshTransport
 
             _abortRequested.TrySetResult();
 
-            if (_transport.IsFrozen)
+            try
             {
-                _closed.Cancel();
-                _inner.Abort();
+                if (_transport.IsFrozen)
+                {
+                    _closed.Cancel();
+                    _inner.Abort();
+                }
+                else
+                {
+                    _sent.Reader.CancelPendingRead(); // the output pump sends what is queued, then aborts the connection
+                    _closed.CancelAfter(TimeSpan.FromSeconds(5)); // a remote that no longer reads cannot hold it open
+                }
             }
-            else
+            catch (ObjectDisposedException)
             {
-                _sent.Reader.CancelPendingRead(); // the output pump sends what is queued, then aborts the connection
-                _closed.CancelAfter(TimeSpan.FromSeconds(5)); // a remote that no longer reads cannot hold it open
+                // A DisposeAsync that came in meanwhile (its own Abort returned at once, since this one had begun) saw
+                // the pumps end and disposed the token source: the connection is closed already.
             }
         }
 

@@ -169,7 +169,17 @@ public sealed class RegisterRingTests
             ring.FreezableOf(frozen).Thaw();
         }
 
-        // Thawed, it answers again; its reads see the writes it missed (a quorum of the others holds them).
+        // Thawed, it answers again; its reads see the writes it missed (a quorum of the others holds them). While it
+        // was frozen the others could not dial it and may have taken it for gone; it announces itself again when it
+        // hears so, and the ring converges first (a clean-clone CI run read at once and got 2 of 5 answers in 30 s).
+        await ring.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60));
+        // Its own requests went unanswered while it was frozen, so it may hold the others suspect until they answer it
+        // again: an inspection asks all five positions, so each round probes every owner.
+        await Eventually.UntilAsync(async () =>
+        {
+            await frozen.InspectAsync(keys[0]);
+            return frozen.SuspectMembers.Count == 0;
+        }, TimeSpan.FromSeconds(60), "the thawed node to clear its suspicion of the others once they answer it");
         foreach (var key in keys)
         {
             Assert.Equal("during-3", (await frozen.GetAsync(key)).AsString());

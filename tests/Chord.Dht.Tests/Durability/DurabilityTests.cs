@@ -6,6 +6,7 @@ using Xunit.Abstractions;
 
 namespace Chord.Dht.Tests.Durability;
 
+[Collection(FaultScenarioCollection.Name)]
 public class DurabilityTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);

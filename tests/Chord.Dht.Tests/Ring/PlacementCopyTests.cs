@@ -10,6 +10,7 @@ namespace Chord.Dht.Tests.Ring;
 /// Placement copies of register writes come from the proposer, one <c>copies</c> frame per node that keeps them
 /// (docs/PROTOCOL-EXTENSIONS.md), and a receiver keeps only positions that are its key's own.
 /// </summary>
+[Collection(FaultScenarioCollection.Name)]
 public sealed class PlacementCopyTests
 {
     private const long Copies = 0x37;

@@ -7,6 +7,7 @@ namespace Chord.Dht.Tests.Ring;
 /// Reads of register keys ask a read quorum of positions first (<see cref="RingOptions.ReadHedgeAfter"/>) and the
 /// other two only when those do not decide the read, or not in time.
 /// </summary>
+[Collection(FaultScenarioCollection.Name)]
 public sealed class QuorumFirstReadTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);

@@ -10,6 +10,7 @@ namespace Chord.Dht.Tests.Ring;
 /// key last writes it again in one round, and an owner that stops answering stalls no key it holds at most two
 /// positions of.
 /// </summary>
+[Collection(FaultScenarioCollection.Name)]
 public sealed class RegisterRingTests
 {
     private static RegisterChange Increment(VersionedValue current) =>

@@ -445,9 +445,8 @@ public sealed partial class RingNode
         var storing = flag.AsString() == "0";
 
         // Our nodes send hello before chord meta; meta first means a py2p node, which never acknowledges.
-        var capability = _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously));
-        capability.TrySetResult(false);
-        if (capability.Task.IsCompletedSuccessfully && capability.Task.Result)
+        _capabilities.GetOrAdd(from.Id, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult(false);
+        if (SpeaksExtensionsKnown(from.Id))
         {
             // One of ours: its state travels with its epoch, in its hello and its member broadcasts; the meta (py2p's,
             // no epoch) is for py2p peers. Taken here, a meta queued on a connection before the node joined and read

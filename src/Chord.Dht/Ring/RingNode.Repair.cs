@@ -303,9 +303,9 @@ public sealed partial class RingNode
                             again.Add(request);
                         }
                     }
-                    catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
+                    catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException)
                     {
-                        // The anti-entropy sweep retries what the deadline cut short.
+                        // The anti-entropy sweep retries what the deadline cut short (an unreachable owner: RestoreAsync says so).
                     }
                 });
                 work = [.. again];

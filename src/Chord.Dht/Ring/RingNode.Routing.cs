@@ -187,7 +187,7 @@ public sealed partial class RingNode
         Enumerable.Range(0, 5).OrderBy(i => (owned & (1 << i)) != 0 ? 0 : 1).ThenBy(i => i).Select(i => (HashMethod)i).ToArray())];
 
     /// <summary>The five methods in order (read only: shared by every read that asks all five at once).</summary>
-    private static readonly HashMethod[] MethodOrder = [.. KeyHashes.Methods];
+    private static HashMethod[] MethodOrder => OwnedFirst[0];
 
     /// <summary>Sends one request per position, all at once; returns each position's answer, or null where none came.</summary>
     private async Task<Answer?[]> SendToPositionsAsync(byte[] key, Func<HashMethod, RingPosition, PositionRequest?> request, CancellationToken cancellationToken)

@@ -40,18 +40,12 @@ internal sealed class ReadBudgetStream(Stream inner) : Stream
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        Interlocked.Read(ref _limit) == Unlimited
+        Interlocked.Read(ref _limit) is var limit && limit == Unlimited
             ? inner.ReadAsync(buffer, cancellationToken) // served: the inner stream's own read, with nothing around it (no state machine per read)
-            : LimitedReadAsync(buffer, cancellationToken);
+            : LimitedReadAsync(buffer, limit, cancellationToken);
 
-    private async ValueTask<int> LimitedReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    private async ValueTask<int> LimitedReadAsync(Memory<byte> buffer, long limit, CancellationToken cancellationToken)
     {
-        var limit = Interlocked.Read(ref _limit);
-        if (limit == Unlimited)
-        {
-            return await inner.ReadAsync(buffer, cancellationToken);
-        }
-
         var room = limit - Interlocked.Read(ref _read);
         if (room > 0)
         {

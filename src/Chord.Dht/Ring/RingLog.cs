@@ -42,4 +42,13 @@ internal static partial class RingLog
 
     [LoggerMessage(112, LogLevel.Debug, "A report that member {MemberId} is gone is about its epoch {Reported}, older than the {Known} it announced since; checking it directly")]
     public static partial void StaleGoneReport(ILogger logger, string memberId, long reported, long known);
+
+    [LoggerMessage(120, LogLevel.Trace, "Node {NodeId} at {Position}: {Request} -> {Answer}; holds {Entry}")]
+    public static partial void OwnerApplied(ILogger logger, string nodeId, string position, string request, string answer, string entry);
+
+    [LoggerMessage(121, LogLevel.Trace, "Node {NodeId} proposer: {Request} at {Position} -> {Answer}")]
+    public static partial void ProposerHeard(ILogger logger, string nodeId, string position, string request, string answer);
+
+    [LoggerMessage(122, LogLevel.Trace, "Node {NodeId} ring: {Members}")]
+    public static partial void RingRebuilt(ILogger logger, string nodeId, string members);
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Numerics;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
+using Microsoft.Extensions.Logging;
 
 namespace Chord.Dht.Ring;
 
@@ -352,6 +353,10 @@ public sealed partial class RingNode
 
             _ring = ring;
             Interlocked.Increment(ref _directoryVersion);
+            if (Logger.IsEnabled(LogLevel.Trace))
+            {
+                RingLog.RingRebuilt(Logger, Id, string.Join(" ", ring.Select(m => $"{m.Id}@{TraceText.Short(m.Position)}")));
+            }
         }
     }
 

@@ -4,6 +4,7 @@ using System.Numerics;
 using Chord.Dht.Mesh;
 using Chord.Dht.Ring.Register;
 using Chord.Dht.Wire;
+using Microsoft.Extensions.Logging;
 
 namespace Chord.Dht.Ring;
 
@@ -623,6 +624,11 @@ public sealed partial class RingNode
             {
                 var answer = await node.RouteAsync(request, cancellationToken, inlineAnswer: true);
                 RingMetrics.LookupHops.Record(answer.Hops);
+                if (node.Logger.IsEnabled(LogLevel.Trace))
+                {
+                    RingLog.ProposerHeard(node.Logger, node.Id, TraceText.Position(request.Method, request.Position), TraceText.Of(request), TraceText.Of(answer));
+                }
+
                 if (answer.Error is PyOwnerHasNoRegister or NotServingYet or OwnerUnreachable)
                 {
                     return null; // no acceptor there (yet)
@@ -633,6 +639,11 @@ public sealed partial class RingNode
             }
             catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
             {
+                if (node.Logger.IsEnabled(LogLevel.Trace))
+                {
+                    RingLog.ProposerHeard(node.Logger, node.Id, TraceText.Position(request.Method, request.Position), TraceText.Of(request), e.GetType().Name);
+                }
+
                 return null;
             }
         }

@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Numerics;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
+using Microsoft.Extensions.Logging;
 
 namespace Chord.Dht.Ring;
 
@@ -565,6 +566,18 @@ public sealed partial class RingNode
 
     /// <summary>Handles a request at the owner: this node.</summary>
     private Answer ApplyLocally(PositionRequest request, int hops)
+    {
+        var answer = ApplyLocallyUntraced(request, hops);
+        if (Logger.IsEnabled(LogLevel.Trace))
+        {
+            _table.TryGetValue((request.Method, request.Position.Value), out var held);
+            RingLog.OwnerApplied(Logger, Id, TraceText.Position(request.Method, request.Position), TraceText.Of(request), TraceText.Of(answer), TraceText.Of(held));
+        }
+
+        return answer;
+    }
+
+    private Answer ApplyLocallyUntraced(PositionRequest request, int hops)
     {
         if (AnswerBeforeFence(request, hops) is { } beforeFence)
         {

@@ -20,7 +20,9 @@ namespace Chord.Dht.Tests.Simulation;
 /// node crashes, when, and for how long, what each client does), but not the threads' interleaving: these are real
 /// nodes on the thread pool and a real clock, so a seed replays the same faults, not the same history.
 /// <see cref="RegisterSimulationTests"/> is the exact-replay counterpart (the ring's proposer and acceptor rules on one
-/// thread and a fake clock). A failure names its seeds; <c>CHORD_RINGSIM_SEED=N</c> runs that one seed, and
+/// thread and a fake clock). A failure names its seeds and writes each one's trace (every node's ring trace with the
+/// history merged in: <see cref="SimulationTrace"/>) to <c>CHORD_RINGSIM_TRACE_DIR</c> or the temp folder;
+/// <c>CHORD_RINGSIM_SEED=N</c> runs that one seed (and keeps its trace when <c>CHORD_RINGSIM_TRACE_DIR</c> is set), and
 /// <c>CHORD_RINGSIM_SEEDS=N</c> runs N seeds instead of the default.
 /// </remarks>
 public class RingSimulationTests(ITestOutputHelper output)
@@ -55,9 +57,18 @@ public class RingSimulationTests(ITestOutputHelper output)
             var result = LinearizabilityChecker.CheckPerKey(history);
             output.WriteLine($"{profile} seed {seed}: {history.Count} operations, {history.Count(o => o.Outcome == OperationOutcome.Ok)} ok, "
                 + $"{sim.Transport.Describe()}, {sim.Crashes} crashes: {(result.IsLinearizable ? "linearizable" : "NOT linearizable")}");
+            if (result.IsLinearizable && Environment.GetEnvironmentVariable("CHORD_RINGSIM_SEED") is { Length: > 0 }
+                && Environment.GetEnvironmentVariable("CHORD_RINGSIM_TRACE_DIR") is { Length: > 0 })
+            {
+                // One seed run on purpose, with a trace folder: its trace is kept whatever the outcome.
+                sim.WriteTrace(TracePath(profile, seed), history);
+            }
+
             if (!result.IsLinearizable)
             {
-                failures.Add($"seed {seed} (rerun its faults: CHORD_RINGSIM_SEED={seed}):\n{result.Explanation}\n{History.Describe(history)}");
+                var trace = TracePath(profile, seed);
+                sim.WriteTrace(trace, history);
+                failures.Add($"seed {seed} (rerun its faults: CHORD_RINGSIM_SEED={seed}; every node's trace with the history: {trace}):\n{result.Explanation}\n{History.Describe(history)}");
             }
 
             // A run that lost nothing or completed nothing would prove nothing.
@@ -69,6 +80,11 @@ public class RingSimulationTests(ITestOutputHelper output)
 
         Assert.True(failures.IsEmpty, $"{profile}: {failures.Count} seed(s) produced a history that is not linearizable.\n{string.Join("\n\n", failures)}");
     }
+
+    /// <summary>Where a failing seed's trace goes: <c>CHORD_RINGSIM_TRACE_DIR</c>, or a folder in the temp directory.</summary>
+    private static string TracePath(string profile, int seed) =>
+        Path.Combine(Environment.GetEnvironmentVariable("CHORD_RINGSIM_TRACE_DIR") is { Length: > 0 } dir ? dir : Path.Combine(Path.GetTempPath(), "chord-ringsim-traces"),
+            $"{profile}-seed-{seed}.txt");
 
     /// <summary>
     /// The seeds to run: <c>CHORD_RINGSIM_SEED=N</c> runs that one; otherwise <c>CHORD_RINGSIM_SEEDS</c> of them
@@ -119,6 +135,8 @@ internal sealed class RingSimulation : IAsyncDisposable
     private readonly RingNode?[] _nodes = new RingNode?[NodeCount];
     private readonly int[] _ports = new int[NodeCount];
     private readonly HistoryRecorder _history = new();
+    private readonly SimulationTrace _trace = new();
+    private readonly Dictionary<string, string> _nodeNames = [];
     private long _nextValue;
 
     public RingSimulation(int seed, bool crashes)
@@ -163,8 +181,14 @@ internal sealed class RingSimulation : IAsyncDisposable
 
     private async Task StartNodeAsync(int index)
     {
-        var node = new RingNode(Options(index), loggerFactory: null, Transport);
+        var node = new RingNode(Options(index), _trace, Transport);
         await node.StartAsync();
+        lock (_nodeNames)
+        {
+            _nodeNames[node.Id] = $"n{index}";
+        }
+
+        _trace.Note($"n{index} started");
         _ports[index] = node.Mesh.Address.Port;
         if (_nodes.FirstOrDefault(n => n is not null) is { } seed)
         {
@@ -212,7 +236,9 @@ internal sealed class RingSimulation : IAsyncDisposable
                 var downFor = plan.Next(200, 1200);
                 var node = _nodes[victim];
                 _nodes[victim] = null; // clients on it wait for the restart
+                _trace.Note($"n{victim} crashes (down for {downFor} ms)");
                 await node!.DisposeAsync();
+                _trace.Note($"n{victim} is down");
                 Crashes++;
                 await Task.Delay(downFor, CancellationToken.None);
                 await StartNodeAsync(victim);
@@ -314,6 +340,15 @@ internal sealed class RingSimulation : IAsyncDisposable
             {
                 _history.Unknown(op);
             }
+        }
+    }
+
+    /// <summary>Writes every node's trace, with the history merged in, to <paramref name="path"/>.</summary>
+    public void WriteTrace(string path, IEnumerable<Operation> history)
+    {
+        lock (_nodeNames)
+        {
+            _trace.Write(path, history, _nodeNames, Keys);
         }
     }
 

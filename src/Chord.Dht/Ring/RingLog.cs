@@ -28,8 +28,8 @@ internal static partial class RingLog
     [LoggerMessage(113, LogLevel.Debug, "Node {NodeId} serves its positions: {Why}")]
     public static partial void Serving(ILogger logger, string nodeId, string why);
 
-    [LoggerMessage(114, LogLevel.Warning, "Node {NodeId} joined but does not serve its positions yet: its successor {SuccessorId} has not answered its fence; it keeps asking")]
-    public static partial void FencePending(ILogger logger, string nodeId, string successorId);
+    [LoggerMessage(114, LogLevel.Warning, "Node {NodeId} joined but does not serve its positions yet: its predecessor {PredecessorId} has not answered its fence; it keeps asking")]
+    public static partial void FencePending(ILogger logger, string nodeId, string predecessorId);
 
     [LoggerMessage(105, LogLevel.Error, "Ring background work failed")]
     public static partial void BackgroundFailed(ILogger logger, Exception exception);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
 
@@ -5,32 +6,34 @@ namespace Chord.Dht.Ring;
 
 /// <summary>
 /// Ownership fencing: a node that turns storing serves the positions it now owns only once the member that answered
-/// for them until then (its successor) has said that it knows the node is storing, and so no longer answers for them.
+/// for them until then (its predecessor: a position's owner is the storing node at or before it) has said that it
+/// knows the node is storing, no longer answers for them, and has handed over what it held there.
 /// Without it, a position changing hands is answered for a moment by two nodes, each taking itself for the owner: one
 /// acceptor too many for the key's register (a quorum of three "positions" could be two, one of them counted twice).
 /// </summary>
 /// <remarks>
 /// <para>The exchange (docs/PROTOCOL-EXTENSIONS.md): the new member whispers <c>[fence, its member entry]</c> to its
-/// successor; the successor merges the entry (from then on it routes those positions to the new member) and answers
-/// with its hello (its directory, so the new member learns any member between them it did not know) and
-/// <c>[fenced, epoch]</c>. The new member takes the answer only from the member that is its successor once that hello
-/// is merged, and only for its current epoch; otherwise it asks its successor again. It asks again every
-/// <see cref="RingOptions.StabilizeInterval"/> (or attempt timeout, if shorter) until answered, whoever its successor
+/// predecessor; the predecessor merges the entry (from then on it routes those positions to the new member), hands
+/// the new member every entry it holds at them (versioned stores, which the new member keeps as hints), and only when
+/// all were taken answers with its hello (its directory, so the new member learns any member between them it did not
+/// know) and <c>[fenced, epoch]</c>. The new member takes the answer only from the member that is its predecessor once
+/// that hello is merged, and only for its current epoch; otherwise it asks its predecessor again. It asks again every
+/// <see cref="RingOptions.StabilizeInterval"/> (or attempt timeout, if shorter) until answered, whoever its predecessor
 /// is by then.</para>
 /// <para>Until then it answers a retrieve for one of its positions as a hint (what it holds decides no read alone),
-/// takes versioned stores (its successor's handoff, crash repair) as hints, and refuses every other write there
+/// takes versioned stores (its predecessor's handoff, crash repair) as hints, and refuses every other write there
 /// (prepare, accept, py2p's store, delta) with <see cref="NotServingYet"/>: a proposer counts that position as not
 /// answering. A node that knows no other storing
-/// member (the first of a ring) serves at once; so does one whose successor is a py2p node, which has no register and
+/// member (the first of a ring) serves at once; so does one whose predecessor is a py2p node, which has no register and
 /// cannot answer. <see cref="JoinAsync"/> returns once the node serves, or after <see cref="RingOptions.RequestTimeout"/>
 /// with the exchange still going on in the background.</para>
-/// <para>What it does not cover (DURABILITY.md): a member whose directory lacks both the new node and its successor
+/// <para>What it does not cover (DURABILITY.md): a member whose directory lacks both the new node and its predecessor
 /// still takes itself for the owner of those positions until membership reaches it.</para>
 /// </remarks>
 public sealed partial class RingNode
 {
-    /// <summary>The refusal of a write at a node that does not serve its positions yet (its successor has not answered its fence).</summary>
-    internal const string NotServingYet = "the owner joined just now and serves its positions once its successor has stopped answering for them";
+    /// <summary>The refusal of a write at a node that does not serve its positions yet (its predecessor has not answered its fence).</summary>
+    internal const string NotServingYet = "the owner joined just now and serves its positions once its predecessor has stopped answering for them";
 
     /// <summary>The refusal of a request by a relay that cannot reach the position's owner (gone, not removed yet); nothing was applied.</summary>
     internal const string OwnerUnreachable = "the position's owner cannot be reached; nobody else answers for it until it is removed from the ring";
@@ -38,7 +41,7 @@ public sealed partial class RingNode
     /// <summary>True for a refusal that says the request was applied nowhere and may be sent again (not a refusal by the owner).</summary>
     private static bool AppliedNowhere(Answer answer) => answer.Error is NotServingYet or OwnerUnreachable;
 
-    // True while storing at an epoch whose fence the successor answered (or needed none). Written under _selfLock
+    // True while storing at an epoch whose fence the predecessor answered (or needed none). Written under _selfLock
     // together with _storing and _epoch; read without it on the request path (a stale read errs toward refusing:
     // the flag is cleared in the same lock that sets _storing).
     private volatile bool _serving;
@@ -47,8 +50,8 @@ public sealed partial class RingNode
     private TaskCompletionSource _fenceAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>
-    /// True when this node serves the positions it owns: it is storing and its successor has stopped answering for
-    /// them (see the fencing remarks). A storing node that is not serving yet answers reads there as hints and refuses
+    /// True when this node serves the positions it owns: it is storing and its predecessor has stopped answering for
+    /// them and handed over what it held there (see the fencing remarks). A storing node that is not serving yet answers reads there as hints and refuses
     /// writes.
     /// </summary>
     public bool IsServing => _storing && _serving;
@@ -67,7 +70,7 @@ public sealed partial class RingNode
         }
         catch (TimeoutException)
         {
-            RingLog.FencePending(Logger, Id, Neighbours(+1).FirstOrDefault()?.Id ?? "none");
+            RingLog.FencePending(Logger, Id, Neighbours(-1).FirstOrDefault()?.Id ?? "none");
         }
     }
 
@@ -79,8 +82,8 @@ public sealed partial class RingNode
             while (!stop.IsCancellationRequested && StillAwaitingFence(epoch))
             {
                 var answered = Volatile.Read(ref _fenceAnswered).Task;
-                var successor = Neighbours(+1).FirstOrDefault();
-                if (successor is null)
+                var predecessor = Neighbours(-1).FirstOrDefault();
+                if (predecessor is null)
                 {
                     // No other storing member known. A peer whose hello is still on its way may know some: wait for
                     // those hellos once (bounded), then look again.
@@ -99,10 +102,10 @@ public sealed partial class RingNode
                     // Asked again at the stabilize pace: the answer is one frame each way, and either can be lost
                     // (a connection closed as the duplicate of another, a frame dropped).
                     using var attempt = ClockDeadline.Start(Options.Mesh.TimeProvider, FenceRetryInterval, stop);
-                    var peer = Mesh.GetPeer(successor.Id) ?? await Mesh.ConnectAsync(successor.Address, successor.Id, attempt.Token);
+                    var peer = Mesh.GetPeer(predecessor.Id) ?? await Mesh.ConnectAsync(predecessor.Address, predecessor.Id, attempt.Token);
                     if (!await SpeaksExtensionsAsync(peer, attempt.Token))
                     {
-                        MarkServing(epoch, "its successor is a py2p node");
+                        MarkServing(epoch, "its predecessor is a py2p node");
                         return;
                     }
 
@@ -111,11 +114,12 @@ public sealed partial class RingNode
                 }
                 catch (Exception e) when (e is OperationCanceledException or TimeoutException && !stop.IsCancellationRequested)
                 {
-                    // No answer within the attempt (lost, or the successor is gone): ask whoever is the successor now.
+                    // No answer within the attempt (lost, the handoff still going, or the predecessor is gone): ask
+                    // whoever is the predecessor now.
                 }
                 catch (MeshConnectException)
                 {
-                    // The successor cannot be dialled (gone, not removed yet): not again at once.
+                    // The predecessor cannot be dialled (gone, not removed yet): not again at once.
                     await Task.Delay(FenceRetryInterval, Options.Mesh.TimeProvider, stop);
                 }
             }
@@ -173,8 +177,15 @@ public sealed partial class RingNode
         RingLog.Serving(Logger, Id, why);
     }
 
-    /// <summary>At the successor: a member that turned storing asks us to stop answering for its positions.</summary>
-    private async ValueTask HandleFenceAsync(MeshPeer from, MsgValue entry)
+    // Members whose fence this node is answering (handing over what it holds at their positions): one at a time each.
+    private readonly ConcurrentDictionary<string, byte> _fencesInProgress = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// At the predecessor: a member that turned storing asks us to stop answering for its positions. Merged at once;
+    /// answered once every entry we hold at its positions is in its hands, in the background (the handoff's answers
+    /// come in on this same connection, whose read loop must not wait for them).
+    /// </summary>
+    private void HandleFence(MeshPeer from, MsgValue entry)
     {
         if (IgnoreFencesForTest)
         {
@@ -188,26 +199,49 @@ public sealed partial class RingNode
         }
 
         // Relayed-news rules apply (a newer epoch wins; a repeat changes nothing), so a late duplicate of an old fence
-        // cannot set the member back. Either way our directory then holds it storing at that epoch or newer, which is
-        // all the answer promises: from here on, requests for its positions are routed to it.
+        // cannot set the member back. Either way our directory then holds it storing at that epoch or newer: from here
+        // on, requests for its positions are routed to it.
         MergeMember(member);
         if (!_members.TryGetValue(member.Id, out var known) || known.Epoch < member.Epoch)
         {
             return; // a departure mark refused it: no promise to give
         }
 
-        from.TryEnqueue(HelloMessage()); // before the answer, on the same connection: it learns our directory first
-        await from.WhisperAsync((long)RingSubFlag.Fenced, member.Epoch);
+        if (!_fencesInProgress.TryAdd(member.Id, 0))
+        {
+            return; // the handoff for its last fence is still going; that one answers
+        }
+
+        RunInBackground(async () =>
+        {
+            try
+            {
+                // What we accepted at its positions while it was away (or before it joined) goes to it first: serving
+                // without it, it would answer "nothing here" for keys we hold there, an acceptor that lost its state.
+                var failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token);
+                if (failed > 0 || from.IsClosed)
+                {
+                    return; // not all of it went over: no answer; it asks again and we try again
+                }
+
+                from.TryEnqueue(HelloMessage()); // before the answer, on the same connection: it learns our directory first
+                await from.WhisperAsync((long)RingSubFlag.Fenced, member.Epoch);
+            }
+            finally
+            {
+                _fencesInProgress.TryRemove(member.Id, out _);
+            }
+        });
     }
 
-    /// <summary>At the new member: its successor's answer.</summary>
+    /// <summary>At the new member: its predecessor's answer.</summary>
     private void HandleFenced(MeshPeer from, long epoch)
     {
-        // Only the member that is our successor now (after the hello that came before this) can speak for our
+        // Only the member that is our predecessor now (after the hello that came before this) can speak for our
         // positions; an answer from another, or for another epoch, only wakes the loop to ask again.
-        if (Neighbours(+1).FirstOrDefault()?.Id == from.Id)
+        if (Neighbours(-1).FirstOrDefault()?.Id == from.Id)
         {
-            MarkServing(epoch, $"its successor {from.Id} stopped answering for its positions");
+            MarkServing(epoch, $"its predecessor {from.Id} stopped answering for its positions and handed them over");
         }
 
         Interlocked.Exchange(ref _fenceAnswered, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
@@ -226,9 +260,9 @@ public sealed partial class RingNode
 
         if (request.Kind == SubFlag.Store && request.Version is not null && !request.Replica)
         {
-            // A versioned store (the handoff from the successor, crash repair): state coming in, taken as a hint (a
+            // A versioned store (the handoff from the predecessor, crash repair): state coming in, taken as a hint (a
             // restored entry), which answers nothing on its own. Refusing it left the node serving without what its
-            // successor accepted while it was away, for a retry interval or more.
+            // predecessor accepted while it was away, for a retry interval or more.
             return null;
         }
 

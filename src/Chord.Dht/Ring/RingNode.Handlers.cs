@@ -79,7 +79,7 @@ public sealed partial class RingNode
                 HandleHello(from, p[2]);
                 return true;
             case (int)RingSubFlag.Fence when p.Length >= 2:
-                await HandleFenceAsync(from, p[1]);
+                HandleFence(from, p[1]);
                 return true;
             case (int)RingSubFlag.Fenced when p.Length >= 2 && p[1].Kind == MsgKind.Int:
                 HandleFenced(from, p[1].AsInt64());

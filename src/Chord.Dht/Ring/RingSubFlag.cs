@@ -53,8 +53,8 @@ internal enum RingSubFlag : byte
     Copies = 0x37,
 
     /// <summary>
-    /// whisper <c>[fence, [[host, port], id, storing, epoch]]</c>: a node that turned storing asks its successor to stop
-    /// answering for the positions it now owns (the successor merges the entry) and to say so with <see cref="Fenced"/>.
+    /// whisper <c>[fence, [[host, port], id, storing, epoch]]</c>: a node that turned storing asks its predecessor to stop
+    /// answering for the positions it now owns (the predecessor merges the entry and hands those positions over) and to say so with <see cref="Fenced"/>.
     /// </summary>
     Fence = 0x38,
 

@@ -98,7 +98,7 @@ internal sealed class RingHealthCheck(ChordSiloNode silo) : IHealthCheck
             ? HealthCheckResult.Unhealthy("The ring node has not joined the ring as storing yet (it is leeching).", data: data)
             : node.IsServing
                 ? HealthCheckResult.Healthy("The ring node is storing.", data)
-                : HealthCheckResult.Degraded("The ring node has joined but does not serve its positions yet: its successor has not answered its fence (docs/DURABILITY.md#fencing).", data: data));
+                : HealthCheckResult.Degraded("The ring node has joined but does not serve its positions yet: its predecessor has not answered its fence (docs/DURABILITY.md#fencing).", data: data));
     }
 }
 

@@ -9,8 +9,8 @@ namespace Chord.Dht.Tests.Ring;
 
 /// <summary>
 /// One acceptor per position, never two. Fencing: a node that turns storing serves its positions only once its
-/// successor, which answered for them until then, has said it stopped. And no node answers for a position whose owner
-/// it cannot reach.
+/// predecessor, which answered for them until then (a position's owner is the storing node at or before it), has said
+/// it stopped and handed over what it held there. And no node answers for a position whose owner it cannot reach.
 /// </summary>
 public class RingOwnershipTests
 {
@@ -23,7 +23,7 @@ public class RingOwnershipTests
     }
 
     [Fact]
-    public async Task Joining_returns_once_the_successor_has_answered_and_the_node_serves()
+    public async Task Joining_returns_once_the_predecessor_has_answered_and_the_node_serves()
     {
         await using var cluster = await RingTestCluster.StartAsync(3, inMemory: true);
 
@@ -33,7 +33,7 @@ public class RingOwnershipTests
     }
 
     [Fact]
-    public async Task A_new_member_takes_no_write_for_its_positions_until_its_successor_has_stopped_answering_for_them()
+    public async Task A_new_member_takes_no_write_for_its_positions_until_its_predecessor_has_stopped_answering_for_them()
     {
         await using var cluster = await RingTestCluster.StartAsync(2, inMemory: true, configure: o =>
         {
@@ -42,7 +42,7 @@ public class RingOwnershipTests
         });
         foreach (var node in cluster.Nodes)
         {
-            node.IgnoreFencesForTest = true; // whichever is the newcomer's successor does not answer it for now
+            node.IgnoreFencesForTest = true; // whichever is the newcomer's predecessor does not answer it for now
         }
 
         var newcomer = await cluster.AddNodeAsync();
@@ -64,7 +64,7 @@ public class RingOwnershipTests
         foreach (var method in mine)
         {
             var held = newcomer.PeekLocalForTest(method, KeyHashes.Position(method, RingNode.KeyBytes(key)));
-            Assert.True(held is null, $"the newcomer took a write for its position before its successor answered its fence: {held}");
+            Assert.True(held is null, $"the newcomer took a write for its position before its predecessor answered its fence: {held}");
         }
 
         foreach (var node in cluster.Nodes)
@@ -72,7 +72,7 @@ public class RingOwnershipTests
             node.IgnoreFencesForTest = false;
         }
 
-        await Eventually.UntilAsync(() => newcomer.IsServing, TimeSpan.FromSeconds(30), "the newcomer to serve once its successor answers its fence");
+        await Eventually.UntilAsync(() => newcomer.IsServing, TimeSpan.FromSeconds(30), "the newcomer to serve once its predecessor answers its fence");
         // Written through the newcomer: its own proposer prepares there (the first writer's sticky one-round accept
         // would be refused by a position that never promised it, and only repair would bring the value).
         await newcomer.UpdateAsync(key, _ => RegisterChange.To(MsgValue.Str("after")), announce: false);
@@ -86,6 +86,72 @@ public class RingOwnershipTests
                 TimeSpan.FromSeconds(30), $"the newcomer to hold the write at its {method.WireName()} position");
         }
     }
+
+    [Fact]
+    public async Task A_newcomer_serves_only_once_the_member_that_answered_for_its_positions_answers_its_fence()
+    {
+        // A position's owner is the storing node at or before it: until the newcomer joined, its positions were its
+        // predecessor's. Its successor never answered for them, so the successor's word proves nothing.
+        await using var cluster = await RingTestCluster.StartAsync(3, inMemory: true, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromSeconds(2); // how long JoinAsync waits for the fence's answer
+            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
+        });
+        var members = cluster.Nodes.ToList();
+        var newcomer = await cluster.AddNodeAsync(join: false);
+        var predecessor = PredecessorOf(newcomer, members);
+        predecessor.IgnoreFencesForTest = true;
+
+        await newcomer.JoinAsync();
+
+        Assert.False(newcomer.IsServing, "the newcomer served its positions while the member that answered for them until then had not answered its fence");
+        predecessor.IgnoreFencesForTest = false;
+        await Eventually.UntilAsync(() => newcomer.IsServing, TimeSpan.FromSeconds(30), "the newcomer to serve once its predecessor answers its fence");
+    }
+
+    [Fact]
+    public async Task A_newcomer_holds_what_its_predecessor_held_at_its_positions_when_it_starts_serving()
+    {
+        await using var cluster = await RingTestCluster.StartAsync(3, inMemory: true);
+        var members = cluster.Nodes.ToList();
+        var newcomer = await cluster.AddNodeAsync(join: false);
+        var predecessor = PredecessorOf(newcomer, members);
+
+        // Keys with a position the predecessor owns now and the newcomer will own once it joins.
+        var ring = members.Append(newcomer).OrderBy(n => n.Position).ToList();
+        var next = ring[(ring.IndexOf(newcomer) + 1) % ring.Count].Position;
+        var keys = Enumerable.Range(0, 5_000)
+            .Select(i => $"handed-{i}")
+            .Select(k => (Key: k, Methods: KeyHashes.Methods.Where(m => Between(KeyHashes.Position(m, RingNode.KeyBytes(k)).Reduced, newcomer.Position, next)).ToList()))
+            .Where(c => c.Methods.Count == 1)
+            .Take(20)
+            .ToList();
+        Assert.Equal(20, keys.Count);
+        foreach (var (key, _) in keys)
+        {
+            await members[0].UpdateAsync(key, _ => RegisterChange.To(MsgValue.Str(key)), announce: false);
+        }
+
+        foreach (var (key, methods) in keys)
+        {
+            var position = KeyHashes.Position(methods[0], RingNode.KeyBytes(key));
+            await Eventually.UntilAsync(() => predecessor.PeekLocalForTest(methods[0], position) is not null, TimeSpan.FromSeconds(30), $"the predecessor to hold {key}");
+        }
+
+        await newcomer.JoinAsync();
+
+        Assert.True(newcomer.IsServing, "the newcomer did not serve within the request timeout");
+        var missing = keys.Where(k => newcomer.PeekLocalForTest(k.Methods[0], KeyHashes.Position(k.Methods[0], RingNode.KeyBytes(k.Key))) is null).Select(k => k.Key).ToList();
+        Assert.True(missing.Count == 0, $"the newcomer serves without what its predecessor held at its positions: {string.Join(", ", missing)}");
+    }
+
+    /// <summary>The member that owns <paramref name="newcomer"/>'s position while it is not on the ring.</summary>
+    private static RingNode PredecessorOf(RingNode newcomer, IReadOnlyList<RingNode> members) =>
+        members.Where(m => m.Position < newcomer.Position).MaxBy(m => m.Position) ?? members.MaxBy(m => m.Position)!;
+
+    /// <summary>True when <paramref name="position"/> lies in [<paramref name="from"/>, <paramref name="to"/>) going round the ring.</summary>
+    private static bool Between(RingPosition position, RingPosition from, RingPosition to) =>
+        from < to ? position >= from && position < to : position >= from || position < to;
 
     [Fact]
     public async Task A_position_whose_owner_cannot_be_reached_is_answered_by_nobody_else_and_the_owner_is_checked()

@@ -20,6 +20,33 @@ public class AcceptorRestartTests
         new(MsgValue.Str("old"), Accepted, Key, Promised: Next, PromiseFromBeforeStart: loaded);
 
     [Fact]
+    public void A_repeat_of_the_accepted_ballot_is_acknowledged_under_the_next_ballot_it_promised()
+    {
+        // Proposer A's write at 5 asked for 6 as its next ballot; its first answer was lost and it sends the same
+        // accept again. A "no" would tell A that its value certainly did not land here.
+        var (unchanged, reply) = Acceptor.Accept(AfterStickyWrite(loaded: false), Accepted, MsgValue.Str("old"), Accepted, Key, next: Next, floor: 0);
+
+        Assert.True(reply.Ok);
+        Assert.Null(unchanged); // nothing new to keep
+        Assert.Equal(Accepted, reply.Accepted);
+    }
+
+    [Fact]
+    public void A_repeat_is_acknowledged_under_a_higher_promise_to_another_proposer_and_changes_nothing()
+    {
+        var promisedToB = AfterStickyWrite(loaded: false) with { Promised = new EntryVersion(9, "B") };
+
+        var (unchanged, reply) = Acceptor.Accept(promisedToB, Accepted, MsgValue.Str("old"), Accepted, Key, next: Next, floor: 0);
+
+        Assert.True(reply.Ok);
+        Assert.Null(unchanged);
+        Assert.Equal(new EntryVersion(9, "B"), reply.Promised); // B's promise stands
+
+        // A new value under that old ballot is still refused (a ballot below the promise that was not accepted here).
+        Assert.False(Acceptor.Accept(promisedToB, new EntryVersion(5, "C"), MsgValue.Str("x"), new EntryVersion(5, "C"), Key, next: null, floor: 0).Reply.Ok);
+    }
+
+    [Fact]
     public void A_one_round_accept_is_taken_under_a_promise_made_since_start()
     {
         var (updated, reply) = Acceptor.Accept(AfterStickyWrite(loaded: false), Next, MsgValue.Str("new"), Next, Key, next: new EntryVersion(7, "A"), floor: 0);

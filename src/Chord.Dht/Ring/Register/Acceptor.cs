@@ -11,8 +11,9 @@ namespace Chord.Dht.Ring.Register;
 /// <para><b>Prepare(b)</b>: refused when b is below the promise; otherwise the acceptor promises b and answers with the
 /// value, its version and the ballot it was accepted under. Equal to the promise is allowed: it is the same
 /// proposer's repeat, or the next ballot a proposer asked for on its last accept (the sticky proposer).</para>
-/// <para><b>Accept(b, v)</b>: refused when b is below the promise; a repeat of the accepted ballot is acknowledged
-/// again (it carries the same value: a ballot has one value); otherwise the value is taken. An accept may ask the
+/// <para><b>Accept(b, v)</b>: a repeat of the accepted ballot is acknowledged again, even under a higher promise made
+/// since (it carries the same value: a ballot has one value, and the accept happened before that promise); otherwise
+/// refused when b is below the promise, and the value is taken when it is not. An accept may ask the
 /// acceptor to promise the proposer's next ballot at once, which is what lets that proposer's next write skip its
 /// prepare (one round).</para>
 /// <para><b>Floor.</b> A node that drops a key's state (a collected tombstone) raises its floor above that state's
@@ -77,12 +78,22 @@ internal static class Acceptor
         StoredEntry? entry, EntryVersion ballot, MsgValue value, EntryVersion version, byte[]? key, EntryVersion? next, long floor, bool learn = false)
     {
         var promised = PromisedOf(entry, floor);
-        if (ballot < promised || version > ballot || ballot == EntryVersion.Zero)
+        if (version > ballot || ballot == EntryVersion.Zero)
         {
             return (null, Refused(entry, promised));
         }
 
+        // A repeat of the ballot this position accepted is acknowledged whatever it promised since: the accept did
+        // happen here, before any later promise, and saying no would tell its proposer that its value certainly did not
+        // land here (the whole-ring simulation found a compare-and-set reported "not swapped" whose value a later
+        // proposer then committed: the first accept's answer was lost, its retry met the next ballot it had itself
+        // asked this position to promise, and was refused).
         var isRepeat = entry is not null && entry.AcceptedBallot == ballot && entry.Version is not null;
+        if (!isRepeat && ballot < promised)
+        {
+            return (null, Refused(entry, promised));
+        }
+
         if (!learn && !isRepeat && (entry is null || entry.PromisedBallot != ballot || entry.PromiseFromBeforeStart))
         {
             // No promise of this ballot here: the proposer did not prepare this position (or it forgot), or the

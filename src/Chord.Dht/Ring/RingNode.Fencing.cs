@@ -21,7 +21,7 @@ namespace Chord.Dht.Ring;
 /// <see cref="RingOptions.StabilizeInterval"/> (or attempt timeout, if shorter) until answered, whoever its predecessor
 /// is by then.</para>
 /// <para>Until then it answers a retrieve for one of its positions as a hint (what it holds decides no read alone),
-/// takes versioned stores (its predecessor's handoff, crash repair) as hints, and refuses every other write there
+/// takes versioned stores (its predecessor's handoff, crash repair) and placement copies as hints, and refuses every other write there
 /// (prepare, accept, py2p's store, delta) with <see cref="NotServingYet"/>: a proposer counts that position as not
 /// answering. A node that knows no other storing
 /// member (the first of a ring) serves at once; so does one whose predecessor is a py2p node, which has no register and
@@ -258,11 +258,16 @@ public sealed partial class RingNode
             return null;
         }
 
-        if (request.Kind == SubFlag.Store && request.Version is not null && !request.Replica)
+        if (request.Kind == SubFlag.Store && request.Version is not null)
         {
             // A versioned store (the handoff from the predecessor, crash repair): state coming in, taken as a hint (a
             // restored entry), which answers nothing on its own. Refusing it left the node serving without what its
-            // predecessor accepted while it was away, for a retry interval or more.
+            // predecessor accepted while it was away, for a retry interval or more. A placement copy (a hint by
+            // itself) too: refused, it went nowhere, and the node, now its successor's nearest predecessor, would
+            // take the successor's positions over after a crash without the copy kept there for that (a
+            // crash-profile trace, seed 5073: every position of a key on one node, its copies refused by the
+            // restarted predecessor while it was fencing, then the node crashed and the predecessor answered
+            // "nothing" for all five).
             return null;
         }
 

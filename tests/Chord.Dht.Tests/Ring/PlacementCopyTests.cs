@@ -92,4 +92,35 @@ public sealed class PlacementCopyTests
         Assert.Contains("not one of its key's", refused[0].Text, StringComparison.Ordinal);
         Assert.False(raw.IsClosed);
     }
+
+    [Fact]
+    public async Task A_node_that_does_not_serve_its_positions_yet_still_keeps_the_copies_sent_to_it()
+    {
+        // A node that has just (re)joined is the nearest predecessor of its successor: the copies of the successor's
+        // positions belong here, for the day the successor crashes, whether or not the fence is answered yet.
+        await using var cluster = await RingTestCluster.StartAsync(2, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromSeconds(2); // how long JoinAsync waits for the fence's answer
+            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
+        });
+        foreach (var member in cluster.Nodes)
+        {
+            member.IgnoreFencesForTest = true;
+        }
+
+        var node = await cluster.AddNodeAsync();
+        Assert.False(node.IsServing);
+        await using var raw = await RawPeer.ConnectAsync(node.Mesh.Address);
+        await raw.AuthenticatedHandshakeAsync(node.Mesh);
+        var key = RingNode.KeyBytes("copied before the fence");
+        var positions = KeyHashes.All(key);
+
+        await raw.SendMessageAsync(MainFlag.Whisper, CopiesFrame(key, MsgValue.Str("kept"), new EntryVersion(7, raw.Id),
+            (HashMethod.Sha224, positions[(int)HashMethod.Sha224])));
+
+        await Eventually.UntilAsync(
+            () => node.PeekLocalForTest(HashMethod.Sha224, positions[(int)HashMethod.Sha224])?.Value == MsgValue.Str("kept"),
+            TimeSpan.FromSeconds(30), "the node that does not serve yet to keep the copy");
+        Assert.False(node.IsServing);
+    }
 }

@@ -61,13 +61,13 @@ public class RingSimulationTests(ITestOutputHelper output)
                 && Environment.GetEnvironmentVariable("CHORD_RINGSIM_TRACE_DIR") is { Length: > 0 })
             {
                 // One seed run on purpose, with a trace folder: its trace is kept whatever the outcome.
-                sim.WriteTrace(TracePath(profile, seed), history);
+                sim.WriteTrace(TracePath(profile, seed), result.Explanation, history);
             }
 
             if (!result.IsLinearizable)
             {
                 var trace = TracePath(profile, seed);
-                sim.WriteTrace(trace, history);
+                sim.WriteTrace(trace, result.Explanation, history);
                 failures.Add($"seed {seed} (rerun its faults: CHORD_RINGSIM_SEED={seed}; every node's trace with the history: {trace}):\n{result.Explanation}\n{History.Describe(history)}");
             }
 
@@ -343,12 +343,12 @@ internal sealed class RingSimulation : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes every node's trace, with the history merged in, to <paramref name="path"/>.</summary>
-    public void WriteTrace(string path, IEnumerable<Operation> history)
+    /// <summary>Writes the checker's verdict and every node's trace, with the history merged in, to <paramref name="path"/>.</summary>
+    public void WriteTrace(string path, string verdict, IEnumerable<Operation> history)
     {
         lock (_nodeNames)
         {
-            _trace.Write(path, history, _nodeNames, Keys);
+            _trace.Write(path, verdict, history, _nodeNames, Keys);
         }
     }
 

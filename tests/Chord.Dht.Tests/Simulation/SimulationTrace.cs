@@ -28,7 +28,7 @@ internal sealed class SimulationTrace : ILoggerFactory, ILoggerProvider
     /// Writes the timeline to <paramref name="path"/>: every line and every operation's invocation and response, in
     /// time order, as milliseconds since the simulation started.
     /// </summary>
-    public void Write(string path, IEnumerable<Operation> history, IReadOnlyDictionary<string, string> nodeNames, IEnumerable<string> keys)
+    public void Write(string path, string verdict, IEnumerable<Operation> history, IReadOnlyDictionary<string, string> nodeNames, IEnumerable<string> keys)
     {
         var events = new List<(long At, string Text)>(_lines);
         foreach (var op in history)
@@ -57,7 +57,7 @@ internal sealed class SimulationTrace : ILoggerFactory, ILoggerProvider
             }
         }
 
-        var text = new StringBuilder();
+        var text = new StringBuilder(verdict).Append("\n\n");
         foreach (var (at, line) in events.OrderBy(e => e.At))
         {
             var named = line;

@@ -606,6 +606,9 @@ public sealed partial class RingNode
         public string? AcceptorNode(byte[] key, int position) =>
             node.OwnerOf(KeyHashes.Position((HashMethod)position, key).Reduced, null)?.Id;
 
+        public bool AcceptorAlive(string id) =>
+            id == node.Id ? node._disposed == 0 && !node._stopping.IsCancellationRequested : node._members.TryGetValue(id, out var member) && member.IsStoring;
+
         public Task<AcceptorReply?> PrepareAsync(byte[] key, int position, EntryVersion ballot, CancellationToken cancellationToken)
         {
             var method = (HashMethod)position;

@@ -48,6 +48,77 @@ public sealed class RegisterProposerTests
         Assert.Empty(transport.Accepted); // one round: the value is committed already
     }
 
+    /// <summary>
+    /// Four of a key's positions on node A, one on node B. A accepts the write and crashes before B's answer comes (it
+    /// is lost): four yes answers, all from a node that holds nothing any more. The whole-ring simulation found such a
+    /// write reported committed, then the positions' new owner answered with the older value. The write must not be
+    /// reported committed: it may or may not have landed.
+    /// </summary>
+    [Fact]
+    public async Task Yes_answers_from_a_node_that_crashed_before_the_round_ended_acknowledge_nothing()
+    {
+        var transport = new TwoNodeTransport();
+        var proposer = new RegisterProposer(transport, new RegisterSettings(), new Random(1));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+
+        var update = proposer.UpdateAsync("key"u8.ToArray(), static _ => RegisterChange.To(MsgValue.Str("x")), deadline.Token);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => update);
+        Assert.True(transport.ACrashed, "the scripted crash did not happen");
+    }
+
+    /// <summary>Positions 0-3 on node A, 4 on node B (its accepts' answers are lost); A crashes once it has accepted a value at all four.</summary>
+    private sealed class TwoNodeTransport : IRegisterTransport
+    {
+        private readonly StoredEntry?[] _entries = new StoredEntry?[5];
+        private int _acceptedAtA;
+
+        public bool ACrashed => Volatile.Read(ref _acceptedAtA) >= 4;
+
+        public string ProposerId => "proposer";
+
+        public TimeProvider Time => TimeProvider.System;
+
+        public string? AcceptorNode(byte[] key, int position) => position < 4 ? "A" : "B";
+
+        public bool AcceptorAlive(string node) => node != "A" || !ACrashed;
+
+        public Task<AcceptorReply?> PrepareAsync(byte[] key, int position, EntryVersion ballot, CancellationToken cancellationToken)
+        {
+            if (position < 4 && ACrashed)
+            {
+                return Task.FromResult<AcceptorReply?>(null);
+            }
+
+            lock (_entries)
+            {
+                var (updated, reply) = Acceptor.Prepare(_entries[position], ballot, key, floor: 0);
+                _entries[position] = updated ?? _entries[position];
+                return Task.FromResult<AcceptorReply?>(reply);
+            }
+        }
+
+        public Task<AcceptorReply?> AcceptAsync(byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken)
+        {
+            if (position == 4 || ACrashed)
+            {
+                return Task.FromResult<AcceptorReply?>(null); // B's answer is lost; A is down
+            }
+
+            lock (_entries)
+            {
+                var (updated, reply) = Acceptor.Accept(_entries[position], ballot, value, version, key, next, floor: 0);
+                _entries[position] = updated ?? _entries[position];
+                if (reply.Ok && !value.IsNil)
+                {
+                    Interlocked.Increment(ref _acceptedAtA);
+                }
+
+                return Task.FromResult<AcceptorReply?>(reply);
+            }
+        }
+    }
+
     /// <summary>Five acceptors that all hold "v" at <see cref="Written"/>; one of them answers its prepare only when released.</summary>
     private sealed class ScriptedTransport(int? slowPosition) : IRegisterTransport
     {

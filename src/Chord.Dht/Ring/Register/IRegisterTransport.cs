@@ -25,6 +25,14 @@ internal interface IRegisterTransport
     string? AcceptorNode(byte[] key, int position) => null;
 
     /// <summary>
+    /// True while the node named by <see cref="AcceptorNode"/> still holds what it accepted: a member of the ring, or
+    /// this proposer's own node while it is not stopping. A yes answer from a node that has crashed since (or from
+    /// our own node as it goes down) counts toward no quorum: the write would be acknowledged while its only holder
+    /// is gone, and the positions' new owners would answer with the older value.
+    /// </summary>
+    bool AcceptorAlive(string node) => true;
+
+    /// <summary>
     /// A quorum accepted <paramref name="value"/> at <paramref name="version"/> under this proposer's ballot (every
     /// accept round that reached its quorum: a write, a read's commit, a kept value): the ring keeps its placement
     /// copies from here. Not called for a round whose answers did not all come back in time, even if it landed.

@@ -122,7 +122,7 @@ internal sealed class RegisterProposer
                 var accepted = await CollectAsync(i => _transport.AcceptAsync(key, i, sticky, value, version, following, cancellationToken),
                     _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: decision.Write, spread: AcceptorNodes(key)).ConfigureAwait(false);
                 progress.Saw(accepted.Ok.Count);
-                if (accepted.Ok.Count >= _settings.AcceptQuorum)
+                if (Landed(accepted))
                 {
                     state.Commit(following, value, version);
                     Interlocked.Increment(ref _oneRoundWrites);
@@ -224,7 +224,7 @@ internal sealed class RegisterProposer
             var acks = await CollectAsync(i => _transport.AcceptAsync(key, i, ballot, newValue, newVersion, next, cancellationToken),
                 _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write, spread: AcceptorNodes(key)).ConfigureAwait(false);
             progress.Saw(acks.Ok.Count);
-            if (acks.Ok.Count >= _settings.AcceptQuorum)
+            if (Landed(acks))
             {
                 state.Commit(next, newValue, newVersion);
                 _transport.Committed(key, newValue, newVersion);
@@ -238,6 +238,37 @@ internal sealed class RegisterProposer
             state.Lose(acks.Highest);
             await BackoffAsync(++conflicts, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// True when an accept round's yes answers make a quorum, counting only those whose node still holds what it
+    /// accepted (see <see cref="IRegisterTransport.AcceptorAlive"/>): the whole-ring simulation found writes
+    /// acknowledged by three or four positions on one node that crashed before the round ended, then answered for by
+    /// their new owner with the older value. A round that falls short this way may still have landed: the update
+    /// prepares again and finds out.
+    /// </summary>
+    private bool Landed(Collected round)
+    {
+        if (round.Ok.Count < _settings.AcceptQuorum)
+        {
+            return false;
+        }
+
+        if (round.OkNodes is not { } nodes)
+        {
+            return true;
+        }
+
+        var alive = 0;
+        foreach (var node in nodes)
+        {
+            if (node.StartsWith('#') || _transport.AcceptorAlive(node)) // '#i': a position whose node the transport does not know
+            {
+                alive++;
+            }
+        }
+
+        return alive >= _settings.AcceptQuorum;
     }
 
     /// <summary>The node of each acceptor of the key, as the transport sees it (a position without one is its own).</summary>
@@ -388,7 +419,9 @@ internal sealed class RegisterProposer
     /// <param name="RefusedNewest">Of the refusals, the one that reported the highest accepted ballot (null: none refused).</param>
     /// <param name="WaitedOut">True when the round ended at (or after) its position deadline.</param>
     /// <param name="QuorumHeardAt">When (a timestamp) answers from a quorum of positions had come, yes or no; null: they never did.</param>
-    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null, bool WaitedOut = false, long? QuorumHeardAt = null)
+    /// <param name="OkNodes">For an accept round with a spread: the node of each yes answer, in the order of <paramref name="Ok"/>.</param>
+    private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null, bool WaitedOut = false, long? QuorumHeardAt = null,
+        List<string>? OkNodes = null)
     {
         /// <summary>For an accept: some acceptor may hold the value (it said yes, or its answer never came).</summary>
         public bool MayHaveLanded => Ok.Count > 0 || Unheard;
@@ -398,6 +431,7 @@ internal sealed class RegisterProposer
     {
         private long? _quorumHeardAt;
         private readonly HashSet<string> _okNodes = new(StringComparer.Ordinal);
+        private readonly List<string>? _okSpread = spread is null ? null : new(RegisterSettings.Positions);
         private AcceptorReply? _refusedNewest;
         private readonly List<AcceptorReply> _ok = new(RegisterSettings.Positions);
         private readonly List<EntryVersion> _promises = new(RegisterSettings.Positions);
@@ -436,7 +470,8 @@ internal sealed class RegisterProposer
         {
             lock (_ok)
             {
-                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest, _deadlinePassed, _quorumHeardAt);
+                return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest, _deadlinePassed, _quorumHeardAt,
+                    _okSpread is null ? null : [.. _okSpread]);
             }
         }
 
@@ -461,6 +496,7 @@ internal sealed class RegisterProposer
                         if (spread is not null)
                         {
                             _okNodes.Add(spread[position]);
+                            _okSpread!.Add(spread[position]);
                         }
                     }
                     else

@@ -161,9 +161,11 @@ public sealed partial class RingNode
     private async Task<QuorumRead> ReadRegisterAsync(byte[] key, CancellationToken deadline, CancellationToken caller)
     {
         var quorum = Options.ReadQuorum;
+        var owners = PositionOwners(key);
+        var distinctNeeded = DistinctNeeded(owners, ReadSpread);
         var answers = await CollectAsync(key, a => a.Exists(x => !x.Answer.Versioned)
             ? a.GroupBy(x => x.Answer.Value).Any(g => g.Count() >= quorum)
-            : Decided(a, quorum), deadline, first: quorum);
+            : Decided(a, quorum, owners, distinctNeeded), deadline, first: quorum, owners: owners);
         caller.ThrowIfCancellationRequested();
         if (answers.Exists(a => !a.Answer.Versioned))
         {
@@ -173,7 +175,7 @@ public sealed partial class RingNode
             return new QuorumRead(value, EntryVersion.Zero, Legacy: true);
         }
 
-        if (Decided(answers, quorum))
+        if (Decided(answers, quorum, owners, distinctNeeded))
         {
             var newest = answers.MaxBy(a => a.Answer.Accepted ?? EntryVersion.Zero)!.Answer;
             if (answers.Exists(a => a.Answer.IsCopy))
@@ -240,9 +242,17 @@ public sealed partial class RingNode
     /// decide nothing while other positions are still out: a position whose owner just changed (a crash, a join)
     /// answers with nothing or with an old copy until repair reaches it.
     /// </summary>
-    private static bool Decided(List<PositionAnswer> answers, int quorum)
+    /// <remarks>
+    /// The positions that hold the newest ballot must also be on <paramref name="distinctNeeded"/> distinct nodes (two, or
+    /// one when the key has one node; <paramref name="owners"/> names each position's node): three positions of one node
+    /// can hold a write still in flight, which that node's crash would take with it (the whole-ring simulation found a
+    /// read of such a value, then the value gone). Fewer decide nothing; the read asks on, or commits what it found
+    /// (an accept, which reaches three nodes). Two, not three: a read must still decide while one node of a key on
+    /// three is frozen.
+    /// </remarks>
+    private static bool Decided(List<PositionAnswer> answers, int quorum, string[] owners, int distinctNeeded)
     {
-        if (answers.Count < quorum || NewestHeldBy(answers) < quorum)
+        if (answers.Count < quorum || NewestHeldBy(answers) < quorum || !NewestOnDistinctNodes(answers, owners, distinctNeeded))
         {
             return false;
         }
@@ -250,6 +260,56 @@ public sealed partial class RingNode
         var uncertain = answers.Exists(a => a.Answer.IsCopy || (a.Answer.Accepted ?? EntryVersion.Zero) == EntryVersion.Zero);
         return !uncertain || answers.Count == 5;
     }
+
+    /// <summary>True when the answers holding the newest accepted ballot (copies not counted) come from at least <paramref name="needed"/> distinct nodes.</summary>
+    private static bool NewestOnDistinctNodes(List<PositionAnswer> answers, string[] owners, int needed)
+    {
+        var newest = EntryVersion.Zero;
+        foreach (var a in answers)
+        {
+            if ((a.Answer.Accepted ?? EntryVersion.Zero) > newest)
+            {
+                newest = a.Answer.Accepted ?? EntryVersion.Zero;
+            }
+        }
+
+        Span<int> nodes = stackalloc int[5];
+        var distinct = 0;
+        foreach (var a in answers)
+        {
+            if (a.Answer.IsCopy || (a.Answer.Accepted ?? EntryVersion.Zero) != newest)
+            {
+                continue;
+            }
+
+            // The first position (by method) with the same owner stands for its node.
+            var node = Array.IndexOf(owners, owners[(int)a.Method]);
+            if (nodes[..distinct].IndexOf(node) < 0)
+            {
+                nodes[distinct++] = node;
+            }
+        }
+
+        return distinct >= needed;
+    }
+
+    /// <summary>The owner of each of the key's positions by this node's directory, or <c>#i</c> for a position without a known owner.</summary>
+    private string[] PositionOwners(byte[] key)
+    {
+        var positions = KeyHashes.AllShared(key);
+        var owners = new string[positions.Length];
+        for (var i = 0; i < positions.Length; i++)
+        {
+            owners[i] = OwnerOf(positions[i].Reduced, null)?.Id ?? UnknownOwner[i];
+        }
+
+        return owners;
+    }
+
+    private static readonly string[] UnknownOwner = ["#0", "#1", "#2", "#3", "#4"];
+
+    /// <summary>The distinct nodes a read's (or a prepare's) deciding positions must be on, at most: one node's crash cannot take the value read.</summary>
+    private const int ReadSpread = 2;
 
     /// <summary>How many answers hold the newest accepted ballot among them ("nothing here" counts as ballot zero; copies do not count).</summary>
     private static int NewestHeldBy(List<PositionAnswer> answers)

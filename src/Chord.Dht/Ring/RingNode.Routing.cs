@@ -69,7 +69,12 @@ public sealed partial class RingNode
     /// How many positions to ask at once (the cheapest: those this node owns first); the others are asked when those
     /// answered without deciding, or when <see cref="RingOptions.ReadHedgeAfter"/> passed first. 5: all at once.
     /// </param>
-    private async Task<List<PositionAnswer>> CollectAsync(byte[] key, Func<List<PositionAnswer>, bool> enough, CancellationToken cancellationToken, int first = 5)
+    /// <param name="owners">
+    /// The node of each position (a register read): the first positions asked are then on distinct nodes, as many as
+    /// a decision needs (<see cref="DistinctNeeded"/>), after those this node owns.
+    /// </param>
+    private async Task<List<PositionAnswer>> CollectAsync(byte[] key, Func<List<PositionAnswer>, bool> enough, CancellationToken cancellationToken, int first = 5,
+        string[]? owners = null)
     {
         // Each position's task reports into one list as it answers, and the first report that satisfies `enough`
         // (or the last one) ends the wait: one completion for the whole quorum, where a Task.WhenAny loop
@@ -78,7 +83,7 @@ public sealed partial class RingNode
         var answers = new List<PositionAnswer>(5);
         var collected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var pending = KeyHashes.Methods.Count; // positions not yet reported, asked or not
-        var order = AskingOrder(positions, first);
+        var order = owners is null ? AskingOrder(positions, first) : AskingOrderOnDistinctNodes(owners, first);
         var firstOutstanding = order.First; // of the first positions asked, those not yet reported
         var restSent = order.First == order.Methods.Length ? 1 : 0;
         for (var i = 0; i < order.First; i++)
@@ -178,6 +183,95 @@ public sealed partial class RingNode
         }
 
         return (OwnedFirst[owned], Math.Max(first, 1));
+    }
+
+    /// <summary>
+    /// The asking order of a register read: the positions this node owns (no frame), then one position per other node
+    /// in method order, then the rest; the first batch is the shortest prefix that holds <paramref name="first"/>
+    /// positions on <see cref="DistinctNeeded"/> distinct nodes (a read decides on no fewer: see
+    /// <c>DecidedOnDistinctNodes</c>).
+    /// </summary>
+    private (HashMethod[] Methods, int First) AskingOrderOnDistinctNodes(string[] owners, int first)
+    {
+        if (first >= owners.Length || Options.ReadHedgeAfter <= TimeSpan.Zero)
+        {
+            return (MethodOrder, owners.Length);
+        }
+
+        var order = new HashMethod[owners.Length];
+        var n = 0;
+        for (var i = 0; i < owners.Length; i++)
+        {
+            if (owners[i] == Id)
+            {
+                order[n++] = (HashMethod)i;
+            }
+        }
+
+        var own = n;
+        for (var i = 0; i < owners.Length; i++)
+        {
+            if (owners[i] != Id && !NodeAmong(owners, order, n, owners[i]))
+            {
+                order[n++] = (HashMethod)i;
+            }
+        }
+
+        for (var i = 0; i < owners.Length; i++)
+        {
+            if (Array.IndexOf(order, (HashMethod)i, 0, n) < 0)
+            {
+                order[n++] = (HashMethod)i;
+            }
+        }
+
+        // The shortest prefix (own positions included) with `first` positions on enough distinct nodes.
+        var needed = DistinctNeeded(owners, ReadSpread);
+        var batch = 0;
+        var distinct = 0;
+        while (batch < order.Length)
+        {
+            if (!NodeAmong(owners, order, batch, owners[(int)order[batch]]))
+            {
+                distinct++;
+            }
+
+            batch++;
+            if (batch >= own && batch >= first && distinct >= needed)
+            {
+                break;
+            }
+        }
+
+        return (order, batch);
+
+        static bool NodeAmong(string[] owners, HashMethod[] order, int count, string node)
+        {
+            for (var j = 0; j < count; j++)
+            {
+                if (owners[(int)order[j]] == node)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>How many distinct nodes a register read's deciding answers must come from: <paramref name="atMost"/>, or every node the key has.</summary>
+    private static int DistinctNeeded(string[] owners, int atMost)
+    {
+        var distinct = 0;
+        for (var i = 0; i < owners.Length; i++)
+        {
+            if (Array.IndexOf(owners, owners[i], 0, i) < 0)
+            {
+                distinct++;
+            }
+        }
+
+        return Math.Min(atMost, distinct);
     }
 
     /// <summary>

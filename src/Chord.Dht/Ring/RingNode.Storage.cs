@@ -164,6 +164,16 @@ public sealed partial class RingNode
         }
     }
 
+    /// <summary>Test hook: the position holds <paramref name="value"/> as accepted at ballot <paramref name="version"/> (a proposer's accept that reached only this node yet).</summary>
+    internal void PutAcceptedForTest(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, byte[] key)
+    {
+        var slot = (method, position.Value);
+        lock (LockFor(slot))
+        {
+            PutEntry(slot, new StoredEntry(value, version, key));
+        }
+    }
+
     /// <summary>Test hook: what this node holds at a position, as text (value, version, ballots, copy mark).</summary>
     internal string DescribeLocalForTest(HashMethod method, RingPosition position) =>
         _table.TryGetValue((method, position.Value), out var entry)

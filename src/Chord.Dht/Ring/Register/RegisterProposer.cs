@@ -149,8 +149,9 @@ internal sealed class RegisterProposer
             var ballot = EntryVersion.Beyond(state.Highest, _transport.ProposerId, Math.Min(Math.Max(conflicts - 2, 0), MaxSkip));
             state.See(ballot); // never prepared twice, whatever happens to this round
             quorumRounds++;
+            var nodes = AcceptorNodes(key);
             var promises = await CollectAsync(i => _transport.PrepareAsync(key, i, ballot, cancellationToken),
-                _settings.PrepareQuorum, waitForEmpty: true, cancellationToken).ConfigureAwait(false);
+                _settings.PrepareQuorum, waitForEmpty: true, cancellationToken, spread: nodes, spreadGates: false).ConfigureAwait(false);
             state.See(promises.Highest);
             if (promises.Ok.Count < _settings.PrepareQuorum)
             {
@@ -183,7 +184,8 @@ internal sealed class RegisterProposer
             // the accept goes out, which makes the hints acceptor state again, so later reads decide in one round.
             // An update made to confirm hints (prepareFirst) always sends it: the quorum that answered its prepare
             // first may not include the hint it was made for (a slow owner), and "chosen" would then end it unsent.
-            var chosen = !promises.Ok.Exists(r => r.IsCopy) && promises.Ok.Count(r => r.Accepted == newest.Accepted) >= _settings.AcceptQuorum;
+            var chosen = !promises.Ok.Exists(r => r.IsCopy) && promises.Ok.Count(r => r.Accepted == newest.Accepted) >= _settings.AcceptQuorum
+                && ChosenOnDistinctNodes(promises, newest.Accepted, nodes);
             bool write;
             MsgValue newValue;
             EntryVersion newVersion;
@@ -271,6 +273,31 @@ internal sealed class RegisterProposer
         return alive >= _settings.AcceptQuorum;
     }
 
+    /// <summary>
+    /// True when the positions that hold <paramref name="accepted"/> (as their own acceptor state) are on two distinct
+    /// live nodes (or the key's one node), as a read requires: a value three positions of one node accepted, its
+    /// write still in flight, is not safe from that node's crash; the accept that follows commits it on the others.
+    /// </summary>
+    private bool ChosenOnDistinctNodes(Collected round, EntryVersion accepted, string[] nodes)
+    {
+        if (round.OkNodes is not { } okNodes)
+        {
+            return true;
+        }
+
+        var needed = Math.Min(ChosenSpread, nodes.Distinct(StringComparer.Ordinal).Count());
+        var holding = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < round.Ok.Count; i++)
+        {
+            if (round.Ok[i].Accepted == accepted && !round.Ok[i].IsCopy && (okNodes[i].StartsWith('#') || _transport.AcceptorAlive(okNodes[i])))
+            {
+                holding.Add(okNodes[i]);
+            }
+        }
+
+        return holding.Count >= needed;
+    }
+
     /// <summary>The node of each acceptor of the key, as the transport sees it (a position without one is its own).</summary>
     private string[] AcceptorNodes(byte[] key)
     {
@@ -312,6 +339,9 @@ internal sealed class RegisterProposer
         cancellationToken.ThrowIfCancellationRequested();
     }
 
+    /// <summary>The distinct nodes the holders of a value found "chosen" by a prepare must be on, at most (as for a read).</summary>
+    private const int ChosenSpread = 2;
+
     /// <summary>The most counters a prepare skips beyond the highest it saw (one more per conflict of the update, up to this).</summary>
     private const int MaxSkip = 16;
 
@@ -350,11 +380,16 @@ internal sealed class RegisterProposer
     /// When the quorum fails, wait for the other answers too (until the position deadline): an accept of a changed
     /// value that every position refused certainly did not land, so the update can retry it on a newer value.
     /// </param>
-    private async Task<Collected> CollectAsync(Func<int, Task<AcceptorReply?>> send, int quorum, bool waitForEmpty, CancellationToken cancellationToken, bool settle = false, string[]? spread = null)
+    /// <param name="spreadGates">
+    /// False for a prepare: its answers only record their nodes (for <see cref="ChosenOnDistinctNodes"/>); a prepare
+    /// waits for no particular spread.
+    /// </param>
+    private async Task<Collected> CollectAsync(Func<int, Task<AcceptorReply?>> send, int quorum, bool waitForEmpty, CancellationToken cancellationToken, bool settle = false, string[]? spread = null,
+        bool spreadGates = true)
     {
         var distinct = spread is null ? 0 : spread.Distinct(StringComparer.Ordinal).Count();
         var started = _transport.Time.GetTimestamp();
-        var collector = new Collector(quorum, waitForEmpty, settle, spread, Math.Min(quorum, distinct), NewCompletion(), _transport.Time);
+        var collector = new Collector(quorum, waitForEmpty, settle, spread, spreadGates ? Math.Min(quorum, distinct) : 0, NewCompletion(), _transport.Time);
         for (var i = 0; i < RegisterSettings.Positions; i++)
         {
             Task<AcceptorReply?> answer;
@@ -370,7 +405,7 @@ internal sealed class RegisterProposer
             collector.Track(answer, i);
         }
 
-        using var deadline = waitForEmpty || settle || (distinct > 0 && distinct < RegisterSettings.Positions)
+        using var deadline = waitForEmpty || settle || (spreadGates && distinct > 0 && distinct < RegisterSettings.Positions)
             ? _transport.Time.CreateTimer(static s => ((Collector)s!).PositionDeadline(), collector,
                 waitForEmpty ? _settings.EmptyTimeout : _settings.PositionTimeout, Timeout.InfiniteTimeSpan)
             : null;

@@ -119,6 +119,41 @@ public sealed class RegisterProposerTests
         }
     }
 
+    /// <summary>
+    /// One position holds a write (version 28) as its own acceptor state; the other four are hints from a node back
+    /// from a crash, holding an older value (version 27) that a read re-accepted under ballot 29 just before the crash,
+    /// a ballot above the write's 28. The write was committed while the node was down; the prepare builds on it.
+    /// </summary>
+    [Fact]
+    public async Task A_hint_that_re_accepted_an_older_value_under_a_higher_ballot_does_not_replace_a_newer_write()
+    {
+        var write = new EntryVersion(28, "B");
+        var transport = new FixedAnswersTransport(position => position == 0
+            ? new AcceptorReply(true, MsgValue.Str("written"), write, new EntryVersion(29, "B"), new EntryVersion(30, "P"))
+            : new AcceptorReply(true, MsgValue.Nil, new EntryVersion(27, "A"), new EntryVersion(29, "C"), new EntryVersion(30, "P"), IsCopy: true));
+        var proposer = new RegisterProposer(transport, new RegisterSettings(), new Random(1));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+
+        var outcome = await proposer.UpdateAsync("key"u8.ToArray(), static _ => RegisterChange.Keep, deadline.Token);
+
+        Assert.Equal(MsgValue.Str("written"), outcome.Current.Value);
+        Assert.Equal(write, outcome.Current.Version);
+    }
+
+    /// <summary>Answers every prepare with a fixed reply per position and takes every accept.</summary>
+    private sealed class FixedAnswersTransport(Func<int, AcceptorReply> prepared) : IRegisterTransport
+    {
+        public string ProposerId => "P";
+
+        public TimeProvider Time => TimeProvider.System;
+
+        public Task<AcceptorReply?> PrepareAsync(byte[] key, int position, EntryVersion ballot, CancellationToken cancellationToken) =>
+            Task.FromResult<AcceptorReply?>(prepared(position) with { Promised = ballot });
+
+        public Task<AcceptorReply?> AcceptAsync(byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken) =>
+            Task.FromResult<AcceptorReply?>(new AcceptorReply(true, MsgValue.Nil, null, ballot, next ?? ballot));
+    }
+
     /// <summary>Five acceptors that all hold "v" at <see cref="Written"/>; one of them answers its prepare only when released.</summary>
     private sealed class ScriptedTransport(int? slowPosition) : IRegisterTransport
     {

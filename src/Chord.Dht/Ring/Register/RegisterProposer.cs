@@ -160,14 +160,7 @@ internal sealed class RegisterProposer
                 continue;
             }
 
-            var newest = promises.Ok[0];
-            foreach (var reply in promises.Ok)
-            {
-                if (reply.Accepted > newest.Accepted)
-                {
-                    newest = reply;
-                }
-            }
+            var newest = Newest(promises.Ok);
 
             if (promises.RefusedNewest is { } refused && refused.Accepted > newest.Accepted && promises.Ok.Exists(r => r.IsEmpty))
             {
@@ -296,6 +289,47 @@ internal sealed class RegisterProposer
         }
 
         return holding.Count >= needed;
+    }
+
+    /// <summary>
+    /// The value a prepare builds on: the one accepted under the highest ballot among the positions' own acceptor
+    /// state (Paxos), unless a hint (a placement copy, a restored entry) holds a newer <i>version</i>, a value some
+    /// proposer wrote later, which it then is. Among hints, the newest version wins (then the highest ballot).
+    /// </summary>
+    /// <remarks>
+    /// A hint's accepted ballot alone does not outrank acceptor state: a node back from a crash may hold a re-accept of
+    /// an old value (a read's commit, its version unchanged) under a ballot above one its positions' interim owner
+    /// promised and committed a new write under while it was down. Ranked by ballot, that old value replaced the
+    /// write (the whole-ring simulation's trace of seed 5182: a delete re-accepted at 29, the node's crash, a
+    /// compare-and-set committed at 28 by the interim owner, then the node's return and the delete back).
+    /// </remarks>
+    private static AcceptorReply Newest(List<AcceptorReply> ok)
+    {
+        AcceptorReply state = default, hint = default;
+        bool anyState = false, anyHint = false;
+        foreach (var reply in ok)
+        {
+            if (!reply.IsCopy)
+            {
+                if (!anyState || reply.Accepted > state.Accepted)
+                {
+                    (state, anyState) = (reply, true);
+                }
+            }
+            else if (!anyHint || VersionOf(reply) > VersionOf(hint) || (VersionOf(reply) == VersionOf(hint) && reply.Accepted > hint.Accepted))
+            {
+                (hint, anyHint) = (reply, true);
+            }
+        }
+
+        if (!anyState)
+        {
+            return hint;
+        }
+
+        return anyHint && VersionOf(hint) > VersionOf(state) ? hint : state;
+
+        static EntryVersion VersionOf(AcceptorReply reply) => reply.Version ?? EntryVersion.Zero;
     }
 
     /// <summary>The node of each acceptor of the key, as the transport sees it (a position without one is its own).</summary>

@@ -47,6 +47,26 @@ public class AcceptorRestartTests
     }
 
     [Fact]
+    public void A_handed_off_newer_value_is_taken_under_a_promise_loaded_at_start_which_stays()
+    {
+        // Loaded at start: the value at 25 and a promise of 26@Z made before the crash. While the node was down, its
+        // interim owner committed a write at 26@B (below that promise, which it never knew) and now hands it over.
+        var loaded = new StoredEntry(MsgValue.Str("old"), new EntryVersion(25, "A"), Key, Promised: new EntryVersion(26, "Z"), PromiseFromBeforeStart: true);
+        var handedOff = new EntryVersion(26, "B");
+
+        var (learnt, reply) = Acceptor.Accept(loaded, handedOff, MsgValue.Str("new"), handedOff, Key, next: null, floor: 0, learn: true);
+
+        Assert.True(reply.Ok);
+        Assert.Equal(MsgValue.Str("new"), learnt!.Value);
+        Assert.Equal(new EntryVersion(26, "Z"), learnt.PromisedBallot);
+        Assert.True(learnt.PromiseFromBeforeStart);
+
+        // A proposer's accept under that ballot is still refused, and so is a store of a value no newer than the one held.
+        Assert.False(Acceptor.Accept(loaded, handedOff, MsgValue.Str("new"), handedOff, Key, next: null, floor: 0).Reply.Ok);
+        Assert.False(Acceptor.Accept(loaded, new EntryVersion(24, "B"), MsgValue.Str("older"), new EntryVersion(24, "B"), Key, next: null, floor: 0, learn: true).Reply.Ok);
+    }
+
+    [Fact]
     public void A_one_round_accept_is_taken_under_a_promise_made_since_start()
     {
         var (updated, reply) = Acceptor.Accept(AfterStickyWrite(loaded: false), Next, MsgValue.Str("new"), Next, Key, next: new EntryVersion(7, "A"), floor: 0);

@@ -67,6 +67,67 @@ public sealed class RegisterProposerTests
         Assert.True(transport.ACrashed, "the scripted crash did not happen");
     }
 
+    /// <summary>
+    /// Four positions on node A, one on node B, which promised another proposer a higher ballot. The first accept gets
+    /// four yes answers, all from A, and B's no: every position answered, none is left to wait for. Acknowledged so,
+    /// the write would rest on one node; the update prepares above B's promise and commits it on both.
+    /// </summary>
+    [Fact]
+    public async Task A_round_whose_yes_answers_all_come_from_one_of_the_keys_two_nodes_prepares_again_and_reaches_both()
+    {
+        var transport = new RefusingNodeTransport();
+        var proposer = new RegisterProposer(transport, new RegisterSettings(), new Random(1));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+
+        var outcome = await proposer.UpdateAsync("key"u8.ToArray(), static _ => RegisterChange.To(MsgValue.Str("x")), deadline.Token);
+
+        Assert.True(outcome.Written);
+        Assert.Equal(MsgValue.Str("x"), transport.HeldAtB);
+    }
+
+    /// <summary>Positions 0-3 on node A, 4 on node B, every one a real acceptor; B starts with a promise of 50@Z.</summary>
+    private sealed class RefusingNodeTransport : IRegisterTransport
+    {
+        private readonly StoredEntry?[] _entries = [null, null, null, null, new StoredEntry(MsgValue.Nil, null, null, Promised: new EntryVersion(50, "Z"))];
+
+        public MsgValue HeldAtB
+        {
+            get
+            {
+                lock (_entries)
+                {
+                    return _entries[4]!.Value;
+                }
+            }
+        }
+
+        public string ProposerId => "proposer";
+
+        public TimeProvider Time => TimeProvider.System;
+
+        public string? AcceptorNode(byte[] key, int position) => position < 4 ? "A" : "B";
+
+        public Task<AcceptorReply?> PrepareAsync(byte[] key, int position, EntryVersion ballot, CancellationToken cancellationToken)
+        {
+            lock (_entries)
+            {
+                var (updated, reply) = Acceptor.Prepare(_entries[position], ballot, key, floor: 0);
+                _entries[position] = updated ?? _entries[position];
+                return Task.FromResult<AcceptorReply?>(reply);
+            }
+        }
+
+        public Task<AcceptorReply?> AcceptAsync(byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken)
+        {
+            lock (_entries)
+            {
+                var (updated, reply) = Acceptor.Accept(_entries[position], ballot, value, version, key, next, floor: 0);
+                _entries[position] = updated ?? _entries[position];
+                return Task.FromResult<AcceptorReply?>(reply);
+            }
+        }
+    }
+
     /// <summary>Positions 0-3 on node A, 4 on node B (its accepts' answers are lost); A crashes once it has accepted a value at all four.</summary>
     private sealed class TwoNodeTransport : IRegisterTransport
     {

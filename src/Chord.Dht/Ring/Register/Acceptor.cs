@@ -89,9 +89,22 @@ internal static class Acceptor
         // proposer then committed: the first accept's answer was lost, its retry met the next ballot it had itself
         // asked this position to promise, and was refused).
         var isRepeat = entry is not null && entry.AcceptedBallot == ballot && entry.Version is not null;
-        if (!isRepeat && ballot < promised)
+
+        // A versioned store of a value newer than what the position holds is taken under a promise loaded at start:
+        // such a store is what the position's interim owner accepted while this node was down (its handoff, or
+        // repair), and that promise, made before, says nothing about it. Refused, the value was lost: the interim
+        // owner drops what it handed off (the crash-profile trace of seed 5013). The promise stays as it was.
+        var underOldPromise = learn && entry is { PromiseFromBeforeStart: true } && ballot > entry.AcceptedBallot && ballot < promised;
+        if (!isRepeat && ballot < promised && !underOldPromise)
         {
             return (null, Refused(entry, promised));
+        }
+
+        if (underOldPromise)
+        {
+            var learnt = new StoredEntry(value, version, key ?? entry!.Key, Accepted: ballot == version ? null : ballot, Promised: entry!.PromisedBallot,
+                PromiseFromBeforeStart: true);
+            return (learnt, new AcceptorReply(true, MsgValue.Nil, null, learnt.AcceptedBallot, learnt.PromisedBallot));
         }
 
         if (!learn && !isRepeat && (entry is null || entry.PromisedBallot != ballot || entry.PromiseFromBeforeStart))

@@ -255,15 +255,22 @@ internal sealed class RegisterProposer
         }
 
         var alive = 0;
+        var distinct = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in nodes)
         {
             if (node.StartsWith('#') || _transport.AcceptorAlive(node)) // '#i': a position whose node the transport does not know
             {
                 alive++;
+                distinct.Add(node);
             }
         }
 
-        return alive >= _settings.AcceptQuorum;
+        // On as many distinct nodes as the round waited for (three, or every node the key has), unless its position
+        // deadline passed first (a frozen or unreachable node must not stall the key). A round that ended early
+        // because every position answered, some of them no, does not count with fewer: the seed 5013 trace shows a
+        // write acknowledged by three positions of one node while the key's other node refused, then lost with that
+        // node's handoff.
+        return alive >= _settings.AcceptQuorum && (round.WaitedOut || distinct.Count >= round.DistinctNeeded);
     }
 
     /// <summary>
@@ -489,8 +496,9 @@ internal sealed class RegisterProposer
     /// <param name="WaitedOut">True when the round ended at (or after) its position deadline.</param>
     /// <param name="QuorumHeardAt">When (a timestamp) answers from a quorum of positions had come, yes or no; null: they never did.</param>
     /// <param name="OkNodes">For an accept round with a spread: the node of each yes answer, in the order of <paramref name="Ok"/>.</param>
+    /// <param name="DistinctNeeded">The distinct nodes the round's yes answers had to come from (0: no spread asked).</param>
     private sealed record Collected(List<AcceptorReply> Ok, EntryVersion Highest, bool Unheard, AcceptorReply? RefusedNewest = null, bool WaitedOut = false, long? QuorumHeardAt = null,
-        List<string>? OkNodes = null)
+        List<string>? OkNodes = null, int DistinctNeeded = 0)
     {
         /// <summary>For an accept: some acceptor may hold the value (it said yes, or its answer never came).</summary>
         public bool MayHaveLanded => Ok.Count > 0 || Unheard;
@@ -540,7 +548,7 @@ internal sealed class RegisterProposer
             lock (_ok)
             {
                 return new Collected([.. _ok], BallotToBeat(), _ok.Count + _refused < RegisterSettings.Positions, _refusedNewest, _deadlinePassed, _quorumHeardAt,
-                    _okSpread is null ? null : [.. _okSpread]);
+                    _okSpread is null ? null : [.. _okSpread], distinctNeeded);
             }
         }
 

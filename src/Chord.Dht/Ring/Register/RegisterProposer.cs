@@ -217,7 +217,7 @@ internal sealed class RegisterProposer
             quorumRounds++;
             progress.MayHaveLanded |= write; // in flight: a deadline that ends the round cannot tell
             var acks = await CollectAsync(i => _transport.AcceptAsync(key, i, ballot, newValue, newVersion, next, cancellationToken),
-                _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write, spread: AcceptorNodes(key)).ConfigureAwait(false);
+                _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write, spread: AcceptorNodes(key)).ConfigureAwait(false); // the ring now
             progress.Saw(acks.Ok.Count);
             if (Landed(acks))
             {
@@ -255,13 +255,16 @@ internal sealed class RegisterProposer
         }
 
         var alive = 0;
-        var distinct = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var node in nodes)
+        var distinct = 0;
+        for (var i = 0; i < nodes.Count; i++)
         {
-            if (node.StartsWith('#') || _transport.AcceptorAlive(node)) // '#i': a position whose node the transport does not know
+            if (IsAlive(nodes[i]))
             {
                 alive++;
-                distinct.Add(node);
+                if (FirstAt(nodes, i))
+                {
+                    distinct++;
+                }
             }
         }
 
@@ -270,7 +273,24 @@ internal sealed class RegisterProposer
         // because every position answered, some of them no, does not count with fewer: the seed 5013 trace shows a
         // write acknowledged by three positions of one node while the key's other node refused, then lost with that
         // node's handoff.
-        return alive >= _settings.AcceptQuorum && (round.WaitedOut || distinct.Count >= round.DistinctNeeded);
+        return alive >= _settings.AcceptQuorum && (round.WaitedOut || distinct >= round.DistinctNeeded);
+    }
+
+    /// <summary>True for a node still holding what it accepted; <c>#i</c> names a position whose node the transport does not know.</summary>
+    private bool IsAlive(string node) => node.StartsWith('#') || _transport.AcceptorAlive(node);
+
+    /// <summary>True when <paramref name="nodes"/>[<paramref name="at"/>] appears there for the first time (counts each node once, without a set).</summary>
+    private static bool FirstAt(IReadOnlyList<string> nodes, int at)
+    {
+        for (var j = 0; j < at; j++)
+        {
+            if (string.Equals(nodes[j], nodes[at], StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -285,17 +305,22 @@ internal sealed class RegisterProposer
             return true;
         }
 
-        var needed = Math.Min(ChosenSpread, nodes.Distinct(StringComparer.Ordinal).Count());
-        var holding = new HashSet<string>(StringComparer.Ordinal);
+        var keyNodes = 0;
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            keyNodes += FirstAt(nodes, i) ? 1 : 0;
+        }
+
+        var holding = new List<string>(RegisterSettings.Positions);
         for (var i = 0; i < round.Ok.Count; i++)
         {
-            if (round.Ok[i].Accepted == accepted && !round.Ok[i].IsCopy && (okNodes[i].StartsWith('#') || _transport.AcceptorAlive(okNodes[i])))
+            if (round.Ok[i].Accepted == accepted && !round.Ok[i].IsCopy && IsAlive(okNodes[i]) && !holding.Contains(okNodes[i], StringComparer.Ordinal))
             {
                 holding.Add(okNodes[i]);
             }
         }
 
-        return holding.Count >= needed;
+        return holding.Count >= Math.Min(ChosenSpread, keyNodes);
     }
 
     /// <summary>

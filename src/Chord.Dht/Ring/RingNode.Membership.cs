@@ -324,6 +324,10 @@ public sealed partial class RingNode
             ForgetLiveness(id);
 
             RebuildRing();
+            if (removed.IsStoring)
+            {
+                NoteTakeover(removed);
+            }
         }
 
         RingLog.MemberGone(Logger, id, reason);

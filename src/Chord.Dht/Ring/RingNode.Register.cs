@@ -519,6 +519,11 @@ public sealed partial class RingNode
                 PutEntry(slot, updated);
             }
 
+            if (reply.Ok && reply.Version is null && reply.Value.IsNil && TakenOverJustNow(slot.Position))
+            {
+                reply = reply with { IsCopy = true }; // a promise, but no state known yet at a position taken over from a crashed member
+            }
+
             return RegisterAnswer(reply, hops, refusal: "promised a higher ballot");
         }
     }

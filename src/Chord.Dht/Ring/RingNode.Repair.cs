@@ -261,7 +261,11 @@ public sealed partial class RingNode
         try
         {
             var work = new List<PositionRequest>();
-            var versioned = NewestEntriesByKey(includeCopies: false);
+
+            // Copies count: a key whose positions were all on the lost node may have no other holder than the nodes
+            // that kept its copies, and its new owner need not be one of them (the crash-profile trace of seed 5230).
+            // What they bring is a hint at the new owner (a restored entry), which a read commits before it decides.
+            var versioned = NewestEntriesByKey(includeCopies: true);
             foreach (var (key, entry) in versioned)
             {
                 var positions = KeyHashes.All(key);

@@ -683,13 +683,16 @@ public sealed partial class RingNode
         {
             case SubFlag.Retrieve:
                 Interlocked.Increment(ref _retrievesAnswered);
-                return _table.TryGetValue(slot, out var held)
+                return _table.TryGetValue(slot, out var held) && !held.IsPromiseOnly
                     ? new Answer(held.Value, hops, true, null, null, held.Version, held.Key, Versioned: held.Version is not null || !held.HasValue)
                     {
                         Accepted = held.Version is null ? null : held.AcceptedBallot,
                         IsCopy = held.IsHint, // a copy or a restored entry: neither decides a read alone
                     }
-                    : new Answer(MsgValue.Nil, hops, true, null, null, null, null, Versioned: true);
+                    : new Answer(MsgValue.Nil, hops, true, null, null, null, null, Versioned: true)
+                    {
+                        IsCopy = TakenOverJustNow(slot.Value), // nothing here, at a position taken over from a crashed member: a gap, not an answer
+                    };
             case PrepareKind:
                 return ApplyPrepare(slot, request, hops);
             case AcceptKind:

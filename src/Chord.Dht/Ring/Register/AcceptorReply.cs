@@ -16,4 +16,10 @@ internal readonly record struct AcceptorReply(bool Ok, MsgValue Value, EntryVers
     /// is a new owner), or only a placement copy.
     /// </summary>
     public bool IsEmpty => (Version is null && Value.IsNil) || IsCopy;
+
+    /// <summary>
+    /// True for a hint that holds nothing: a position whose owner took it over from a crashed member and does not know
+    /// yet what it should hold. It makes no prepare's quorum.
+    /// </summary>
+    public bool IsGap => IsCopy && Version is null && Value.IsNil;
 }

@@ -153,8 +153,10 @@ internal sealed class RegisterProposer
             var promises = await CollectAsync(i => _transport.PrepareAsync(key, i, ballot, cancellationToken),
                 _settings.PrepareQuorum, waitForEmpty: true, cancellationToken, spread: nodes, spreadGates: false).ConfigureAwait(false);
             state.See(promises.Highest);
-            if (promises.Ok.Count < _settings.PrepareQuorum)
+            if (promises.Ok.Count(static r => !r.IsGap) < _settings.PrepareQuorum)
             {
+                // Gaps (a position taken over from a crashed member, nothing known there yet) make no quorum: with
+                // them, "nothing" could be decided for a key whose value is on its way from repair.
                 Interlocked.Increment(ref _conflicts);
                 await BackoffAsync(++conflicts, cancellationToken).ConfigureAwait(false);
                 continue;
@@ -269,11 +271,12 @@ internal sealed class RegisterProposer
         }
 
         // On as many distinct nodes as the round waited for (three, or every node the key has), unless its position
-        // deadline passed first (a frozen or unreachable node must not stall the key). A round that ended early
-        // because every position answered, some of them no, does not count with fewer: the seed 5013 trace shows a
-        // write acknowledged by three positions of one node while the key's other node refused, then lost with that
-        // node's handoff.
-        return alive >= _settings.AcceptQuorum && (round.WaitedOut || distinct >= round.DistinctNeeded);
+        // deadline passed first, or no position refused (those that did not say yes cannot: a frozen, unreachable or
+        // not yet serving node must not stall the key). A round that ended early because every position answered,
+        // some of them no, does not count with fewer: a prepare above the refusals' promise can reach those nodes.
+        // The seed 5013 trace shows a write acknowledged by three positions of one node while the key's other node
+        // refused, then lost with that node's handoff.
+        return alive >= _settings.AcceptQuorum && (round.WaitedOut || distinct >= round.DistinctNeeded || round.RefusedNewest is null);
     }
 
     /// <summary>True for a node still holding what it accepted; <c>#i</c> names a position whose node the transport does not know.</summary>

@@ -1,0 +1,76 @@
+using Chord.Dht.Ring;
+using Chord.Dht.Tests.Ring;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Tests.Durability;
+
+/// <summary>
+/// Positions taken over from a crashed member: their new owner answers "nothing" there only once repair had its time
+/// to bring what the key's other holders kept, and repair brings placement copies too.
+/// </summary>
+[Collection(FaultScenarioCollection.Name)]
+public sealed class TakeoverTests
+{
+    [Fact]
+    public async Task A_key_that_lived_on_one_crashed_node_is_read_back_from_the_copies_kept_elsewhere_and_never_read_as_absent()
+    {
+        await using var cluster = await RingTestCluster.StartAsync(4, inMemory: true, configure: o => o.RepairTimeout = TimeSpan.FromSeconds(30));
+        var (key, home) = KeyOnOneNode(cluster);
+        var bytes = RingNode.KeyBytes(key);
+        var positions = KeyHashes.All(bytes);
+        var ring = cluster.Nodes.OrderBy(n => n.Position).ToList();
+        var first = ring[(ring.IndexOf(home) + ring.Count - 1) % ring.Count]; // takes the positions over at the crash
+        var second = ring[(ring.IndexOf(home) + ring.Count - 2) % ring.Count];
+        await second.SetAsync(key, "kept");
+
+        // A key on fewer than three nodes keeps copies on its owner's two predecessors. The first loses them (a copy
+        // that never reached it): only the second still has the value once the owner is gone.
+        await Eventually.UntilAsync(
+            () => KeyHashes.Methods.All(m => first.PeekLocalForTest(m, positions[(int)m]) is not null && second.PeekLocalForTest(m, positions[(int)m]) is not null),
+            TimeSpan.FromSeconds(30), "both predecessors to hold the copies");
+        foreach (var method in KeyHashes.Methods)
+        {
+            first.RemoveLocalForTest(method, positions[(int)method]);
+        }
+
+        await cluster.Remove(home).DisposeAsync(); // a crash: no unjoin, no handoff
+        await Eventually.UntilAsync(() => first.Members.All(m => m.Id != home.Id), TimeSpan.FromSeconds(30), "the first predecessor to find the owner gone");
+
+        var absent = 0;
+        await Eventually.UntilAsync(async () =>
+        {
+            using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            try
+            {
+                return (await second.GetAsync(key, attempt.Token)).AsString() == "kept";
+            }
+            catch (ChordKeyNotFoundException)
+            {
+                absent++;
+                return false;
+            }
+            catch (Exception e) when (e is ChordTimeoutException or ChordNoMajorityException or OperationCanceledException)
+            {
+                return false; // not decidable yet: repair is on its way
+            }
+        }, TimeSpan.FromSeconds(60), "the key to be read back from the copies");
+
+        Assert.Equal(0, absent);
+    }
+
+    /// <summary>A key all five of whose positions one node owns, and that node.</summary>
+    private static (string Key, RingNode Home) KeyOnOneNode(RingTestCluster cluster)
+    {
+        for (var i = 0; i < 200_000; i++)
+        {
+            var key = $"alone-{i}";
+            var owners = KeyHashes.All(RingNode.KeyBytes(key)).Select(p => cluster.Nodes[0].Find(p)!.Id).Distinct().ToList();
+            if (owners.Count == 1)
+            {
+                return (key, cluster.Nodes.Single(n => n.Id == owners[0]));
+            }
+        }
+
+        throw new InvalidOperationException("No key with all five positions on one node among 200,000 probes.");
+    }
+}

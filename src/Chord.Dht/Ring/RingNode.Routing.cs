@@ -188,8 +188,8 @@ public sealed partial class RingNode
     /// <summary>
     /// The asking order of a register read: the positions this node owns (no frame), then one position per other node
     /// in method order, then the rest; the first batch is the shortest prefix that holds <paramref name="first"/>
-    /// positions on <see cref="DistinctNeeded"/> distinct nodes (a read decides on no fewer: see
-    /// <c>DecidedOnDistinctNodes</c>).
+    /// positions on <see cref="DistinctNeeded"/> distinct nodes (a read decides on no fewer: see <c>Decided</c> in
+    /// RingNode.Register.cs).
     /// </summary>
     private (HashMethod[] Methods, int First) AskingOrderOnDistinctNodes(string[] owners, int first)
     {

@@ -32,6 +32,22 @@ public class AcceptorRestartTests
     }
 
     [Fact]
+    public void A_late_accept_of_a_value_the_position_holds_re_accepted_under_a_later_ballot_is_acknowledged()
+    {
+        // Proposer A wrote "mine" at 5 (version 5); its answer was lost; proposer B found the value and committed it
+        // again at 8. A's retried accept arrives now: its value is here, so it landed.
+        var reaccepted = new StoredEntry(MsgValue.Str("mine"), Accepted, Key, Accepted: new EntryVersion(8, "B"), Promised: new EntryVersion(9, "B"));
+
+        var (unchanged, reply) = Acceptor.Accept(reaccepted, Accepted, MsgValue.Str("mine"), Accepted, Key, next: Next, floor: 0);
+
+        Assert.True(reply.Ok);
+        Assert.Null(unchanged);
+
+        // Another value under an old ballot is still refused.
+        Assert.False(Acceptor.Accept(reaccepted, new EntryVersion(6, "C"), MsgValue.Str("x"), new EntryVersion(6, "C"), Key, next: null, floor: 0).Reply.Ok);
+    }
+
+    [Fact]
     public void A_repeat_is_acknowledged_under_a_higher_promise_to_another_proposer_and_changes_nothing()
     {
         var promisedToB = AfterStickyWrite(loaded: false) with { Promised = new EntryVersion(9, "B") };

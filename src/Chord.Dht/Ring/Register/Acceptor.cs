@@ -89,6 +89,15 @@ internal static class Acceptor
         // proposer then committed: the first accept's answer was lost, its retry met the next ballot it had itself
         // asked this position to promise, and was refused).
         var isRepeat = entry is not null && entry.AcceptedBallot == ballot && entry.Version is not null;
+        if (!isRepeat && !learn && version == ballot && entry is { Version: { } held } && held == version && entry.AcceptedBallot > ballot)
+        {
+            // The proposer's own new value (its version is its ballot) is what this position holds, re-accepted since
+            // under a later ballot (another proposer found it and committed it): it landed. Said no, the proposer
+            // would take it for certainly not landed and decide again on a newer value (the crash-profile trace of
+            // seed 6306: a compare-and-set reported "not swapped" whose value another proposer had committed, its
+            // retried accept arriving after that commit). Nothing changes here.
+            return (null, new AcceptorReply(true, MsgValue.Nil, null, entry.AcceptedBallot, entry.PromisedBallot));
+        }
 
         // A versioned store of a value newer than what the position holds is taken under a promise loaded at start:
         // such a store is what the position's interim owner accepted while this node was down (its handoff, or

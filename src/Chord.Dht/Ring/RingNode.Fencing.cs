@@ -218,7 +218,7 @@ public sealed partial class RingNode
             {
                 // What we accepted at its positions while it was away (or before it joined) goes to it first: serving
                 // without it, it would answer "nothing here" for keys we hold there, an acceptor that lost its state.
-                var failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token);
+                var failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token, handoff: true);
                 if (failed > 0 || from.IsClosed)
                 {
                     return; // not all of it went over: no answer; it asks again and we try again

@@ -173,6 +173,7 @@ public sealed partial class RingNode
         // carries are a forgery that could outrank every honest write).
         var (version, key) = requestId is null ? (null, null) : ReadVersionAndKey(p, 6);
         var replica = requestId is not null && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == ReplicaMark;
+        var handoff = requestId is not null && kind == SubFlag.Store && p.Length > 8 && p[8].Kind == MsgKind.Str && p[8].AsString() == HandoffMark;
         if (requestId is not null && p.Length > 6 && !p[6].IsNil && version is null)
         {
             // From one of our nodes a version that does not read is a fault or a forgery: the store is not applied,
@@ -186,7 +187,7 @@ public sealed partial class RingNode
             return;
         }
 
-        var request = new PositionRequest(kind, method, position, p[3], version, key, replica);
+        var request = new PositionRequest(kind, method, position, p[3], version, key, replica, Handoff: handoff);
 
         // A placement copy is kept where it is sent; anything else goes on toward its owner.
         MeshPeer? next;

@@ -929,7 +929,7 @@ public sealed partial class RingNode
                 await Task.Delay(Options.StabilizeInterval, Options.Mesh.TimeProvider, _stopping.Token);
             }
 
-            failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token);
+            failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token, handoff: true);
             if (failed == 0 || !IsStoringMember(member.Id, out _))
             {
                 return;
@@ -943,7 +943,13 @@ public sealed partial class RingNode
     }
 
     /// <summary>Re-stores the selected entries through the ring and drops each one an owner elsewhere took.</summary>
-    private async Task<int> MoveEntriesAsync(Func<(HashMethod Method, BigInteger Position), bool> select, CancellationToken cancellationToken)
+    /// <param name="select">Which entries go.</param>
+    /// <param name="cancellationToken">Ends the moves.</param>
+    /// <param name="handoff">
+    /// The fence's handoff to a member that took its positions back: entries this node accepted as their owner (not
+    /// hints) go marked as such, and replace what the member loaded at start (see ApplyVersionedStore).
+    /// </param>
+    private async Task<int> MoveEntriesAsync(Func<(HashMethod Method, BigInteger Position), bool> select, CancellationToken cancellationToken, bool handoff = false)
     {
         var entries = _table.Where(e => select(e.Key)).ToList();
 
@@ -966,7 +972,8 @@ public sealed partial class RingNode
             try
             {
                 using var deadline = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RequestTimeout, ct);
-                var request = new PositionRequest(SubFlag.Store, method, new RingPosition(position), stored.Value, stored.Version, stored.Key);
+                var request = new PositionRequest(SubFlag.Store, method, new RingPosition(position), stored.Value, stored.Version, stored.Key,
+                    Handoff: handoff && !stored.IsHint && stored.Version is not null);
                 var answer = await RouteAsync(request, deadline.Token);
                 if (AppliedNowhere(answer))
                 {

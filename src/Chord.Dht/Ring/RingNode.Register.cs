@@ -560,7 +560,16 @@ public sealed partial class RingNode
     /// at the ballot of its version. Taken when no higher ballot is promised or accepted here; a repeat of what is
     /// held is acknowledged; otherwise refused, saying what is held.
     /// </summary>
-    private Answer ApplyVersionedStore((HashMethod Method, BigInteger Position) slot, MsgValue value, EntryVersion version, byte[]? key, int hops, out bool applied, bool copy = false)
+    /// <remarks>
+    /// A <paramref name="handoff"/> (the interim owner handing back acceptor state it accepted while this node was
+    /// away) replaces an entry this node loaded at start and has not confirmed since, whatever their ballots: it was
+    /// accepted after this node went down, so after everything the loaded entry holds. When a key's positions were
+    /// mostly on this node, its interim owner committed under ballots below the ones this node had used (it never
+    /// knew them); by ballot, the loaded entry won and the writes made while it was down were lost (the crash-profile
+    /// trace of seed 6449). The promise kept is the higher of the two, so no later ballot goes below either.
+    /// </remarks>
+    private Answer ApplyVersionedStore((HashMethod Method, BigInteger Position) slot, MsgValue value, EntryVersion version, byte[]? key, int hops, out bool applied,
+        bool copy = false, bool handoff = false)
     {
         lock (LockFor(slot))
         {
@@ -569,6 +578,14 @@ public sealed partial class RingNode
             {
                 applied = false;
                 return new Answer(MsgValue.Nil, hops, false, "a version must be above zero", null, current?.Version, null, Versioned: true);
+            }
+
+            if (handoff && current is { IsRestored: true, PromiseFromBeforeStart: true } && current.Version != version)
+            {
+                var promise = current.PromisedBallot > version ? current.PromisedBallot : version;
+                PutEntry(slot, new StoredEntry(value, version, key ?? current.Key, Promised: promise, IsRestored: true, PromiseFromBeforeStart: true));
+                applied = true;
+                return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, version, null, Versioned: true);
             }
 
             var (updated, reply) = Acceptor.Accept(current, version, value, version, key, null, Interlocked.Read(ref _ballotFloor), learn: true);

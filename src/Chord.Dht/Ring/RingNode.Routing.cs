@@ -531,12 +531,14 @@ public sealed partial class RingNode
 
         var version = request.Version?.ToMsgValue() ?? MsgValue.Nil;
         var key = request.Key is null ? MsgValue.Nil : MsgValue.Bin(request.Key);
-        return request.Replica
-            ? [(long)request.Kind, methodName, pos, request.Value!, requestId, hops, version, key, ReplicaMark]
+        return request.Replica || request.Handoff
+            ? [(long)request.Kind, methodName, pos, request.Value!, requestId, hops, version, key, request.Replica ? ReplicaMark : HandoffMark]
             : [(long)request.Kind, methodName, pos, request.Value!, requestId, hops, version, key];
     }
 
     private const string ReplicaMark = "replica";
+
+    private const string HandoffMark = "handoff";
 
     /// <summary>
     /// The connection a request for <paramref name="position"/> should go to next, or null when this node is the
@@ -736,7 +738,7 @@ public sealed partial class RingNode
             return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, null, null, Versioned: false);
         }
 
-        var answer = ApplyVersionedStore(slot, value, version, request.Key, hops, out var applied, copy: request.Replica);
+        var answer = ApplyVersionedStore(slot, value, version, request.Key, hops, out var applied, copy: request.Replica, handoff: request.Handoff);
         if (applied && !request.Replica && request.Key is { } key && PlacementCopiesApply)
         {
             // Tombstones too: a copy left holding the old value would otherwise outlive the delete.
@@ -816,8 +818,12 @@ public sealed partial class RingNode
     /// <param name="Replica">A placement copy: stored where it is sent, whoever owns the position.</param>
     /// <param name="Ballot">The register ballot of a prepare or an accept.</param>
     /// <param name="Next">An accept's request to promise the proposer's next ballot too (the sticky proposer).</param>
+    /// <param name="Handoff">
+    /// A versioned store from the position's interim owner, handing back its own acceptor state (accepted while the
+    /// receiver was away): it replaces what the receiver loaded at start, whatever their ballots (see ApplyVersionedStore).
+    /// </param>
     private sealed record PositionRequest(SubFlag Kind, HashMethod Method, RingPosition Position, MsgValue? Value = null,
-        EntryVersion? Version = null, byte[]? Key = null, bool Replica = false, EntryVersion? Ballot = null, EntryVersion? Next = null)
+        EntryVersion? Version = null, byte[]? Key = null, bool Replica = false, EntryVersion? Ballot = null, EntryVersion? Next = null, bool Handoff = false)
     {
         /// <summary>A prepare or an accept of the key's register (our sub-flags, never sent to py2p).</summary>
         public bool IsRegister => Kind is PrepareKind or AcceptKind;

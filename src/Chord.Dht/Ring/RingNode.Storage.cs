@@ -174,6 +174,16 @@ public sealed partial class RingNode
         }
     }
 
+    /// <summary>Test hook: the position holds what a node loads from its data directory at start (a restored value, a promise from before).</summary>
+    internal void PutLoadedAtStartForTest(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, EntryVersion promised, byte[] key)
+    {
+        var slot = (method, position.Value);
+        lock (LockFor(slot))
+        {
+            PutEntry(slot, new StoredEntry(value, version, key, Promised: promised).AsLoadedAtStart());
+        }
+    }
+
     /// <summary>Test hook: what this node holds at a position, as text (value, version, ballots, copy mark).</summary>
     internal string DescribeLocalForTest(HashMethod method, RingPosition position) =>
         _table.TryGetValue((method, position.Value), out var entry)

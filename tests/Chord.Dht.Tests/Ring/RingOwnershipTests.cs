@@ -145,6 +145,33 @@ public class RingOwnershipTests
         Assert.True(missing.Count == 0, $"the newcomer serves without what its predecessor held at its positions: {string.Join(", ", missing)}");
     }
 
+    [Fact]
+    public async Task What_the_predecessor_accepted_while_a_node_was_away_replaces_what_the_node_loaded_at_start_whatever_the_ballots()
+    {
+        await using var cluster = await RingTestCluster.StartAsync(3, inMemory: true);
+        var members = cluster.Nodes.ToList();
+        var returning = await cluster.AddNodeAsync(join: false);
+        var ring = members.Append(returning).OrderBy(n => n.Position).ToList();
+        var next = ring[(ring.IndexOf(returning) + 1) % ring.Count].Position;
+        var (key, method) = Enumerable.Range(0, 5_000).Select(i => $"returning-{i}")
+            .SelectMany(k => KeyHashes.Methods.Select(m => (Key: k, Method: m)))
+            .First(c => Between(KeyHashes.Position(c.Method, RingNode.KeyBytes(c.Key)).Reduced, returning.Position, next));
+        var bytes = RingNode.KeyBytes(key);
+        var position = KeyHashes.Position(method, bytes);
+
+        // Written while the node was away, by its predecessor as the position's owner, under a low ballot.
+        await members[0].SetAsync(key, "written while away");
+
+        // What the node had before it went down: an older value under ballots far above (its positions' majority went
+        // down with it, so the interim owner never learnt them).
+        returning.PutLoadedAtStartForTest(method, position, MsgValue.Str("from before"), new EntryVersion(1_000, "before"), new EntryVersion(1_001, "before"), bytes);
+
+        await returning.JoinAsync();
+        await Eventually.UntilAsync(() => returning.IsServing, TimeSpan.FromSeconds(30), "the returning node to serve");
+
+        Assert.Equal(MsgValue.Str("written while away"), returning.PeekLocalForTest(method, position)?.Value);
+    }
+
     /// <summary>The member that owns <paramref name="newcomer"/>'s position while it is not on the ring.</summary>
     private static RingNode PredecessorOf(RingNode newcomer, IReadOnlyList<RingNode> members) =>
         members.Where(m => m.Position < newcomer.Position).MaxBy(m => m.Position) ?? members.MaxBy(m => m.Position)!;

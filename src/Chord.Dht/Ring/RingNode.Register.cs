@@ -163,9 +163,12 @@ public sealed partial class RingNode
         var quorum = Options.ReadQuorum;
         var owners = PositionOwners(key);
         var distinctNeeded = DistinctNeeded(owners, ReadSpread);
+        // Four answers whose newest value a quorum holds, short only of a second node: the fifth position's node may
+        // be frozen, and waiting for it would hold the read until the deadline; the commit below settles it within
+        // the position deadline instead.
         var answers = await CollectAsync(key, a => a.Exists(x => !x.Answer.Versioned)
             ? a.GroupBy(x => x.Answer.Value).Any(g => g.Count() >= quorum)
-            : Decided(a, quorum, owners, distinctNeeded), deadline, first: quorum, owners: owners);
+            : Decided(a, quorum, owners, distinctNeeded) || (a.Count >= 4 && NewestHeldBy(a) >= quorum), deadline, first: quorum, owners: owners);
         caller.ThrowIfCancellationRequested();
         if (answers.Exists(a => !a.Answer.Versioned))
         {

@@ -112,6 +112,43 @@ public sealed class QuorumFirstReadTests
     }
 
     [Fact]
+    public async Task A_read_of_a_key_on_two_nodes_one_of_them_frozen_settles_within_the_position_deadline()
+    {
+        await using var ring = await RingTestCluster.StartAsync(5, inMemory: true, freezable: true, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30));
+        var storing = ring.Nodes.ToList();
+        var client = await ring.AddNodeAsync(join: false, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromMinutes(5);
+            o.AttemptTimeout = TimeSpan.FromMinutes(2);
+            o.SuspectAfter = TimeSpan.FromMinutes(2);
+        });
+        await ring.WaitUntilConvergedAsync();
+
+        // A key whose sha1 owner holds only that position and whose other four positions are all on one other node:
+        // with the sha1 owner frozen, the four answers come from one node, short of the two a read decides on.
+        var ids = storing.Select(n => n.Id).ToList();
+        var key = Enumerable.Range(0, 200_000).Select(i => $"two-nodes-{i}").First(k =>
+        {
+            var owners = RingTestData.Positions(k).Select(p => RingTestData.OwnerOf(ids, p)).ToList();
+            return owners.Skip(1).Distinct().Count() == 1 && owners[1] != owners[0];
+        });
+        await ring.Nodes[0].SetAsync(key, "v");
+        await WaitUntilEveryPositionHoldsAsync(storing, key, "v");
+
+        var frozen = OwnerOf(storing, KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes(key)));
+        ring.FreezableOf(frozen).Freeze();
+        try
+        {
+            using var patience = new CancellationTokenSource(Patience);
+            Assert.Equal(MsgValue.Str("v"), await client.GetAsync(key, patience.Token));
+        }
+        finally
+        {
+            ring.FreezableOf(frozen).Thaw();
+        }
+    }
+
+    [Fact]
     public async Task An_entry_repair_restored_decides_no_read_until_a_proposer_accepts_it_and_the_read_confirms_it()
     {
         var (ring, storing, client) = await StartWithWrittenKeyAsync("restored", "v");

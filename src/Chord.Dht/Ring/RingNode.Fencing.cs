@@ -218,7 +218,10 @@ public sealed partial class RingNode
             {
                 // What we accepted at its positions while it was away (or before it joined) goes to it first: serving
                 // without it, it would answer "nothing here" for keys we hold there, an acceptor that lost its state.
-                var failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token, handoff: true);
+                // Versioned entries only (what a node that does not serve yet takes; py2p's unversioned ones follow
+                // in HandOffToAsync once it serves), and no placement copies (the member's predecessor keeps them).
+                var failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
+                    && _table.TryGetValue(slot, out var held) && held.Version is not null && !held.IsCopy, _stopping.Token, handoff: true);
                 if (failed > 0 || from.IsClosed)
                 {
                     return; // not all of it went over: no answer; it asks again and we try again

@@ -916,8 +916,9 @@ public sealed partial class RingNode
     }
 
     /// <summary>
-    /// Moves to a member that turned storing every entry it now owns (PROTOCOL.md §5, handoff). A member that does not
-    /// serve yet (its fence is still on its way) refuses them: what it refused is sent again a few times.
+    /// Moves to a member that turned storing every entry it now owns (PROTOCOL.md §5, handoff), placement copies
+    /// excepted. A member that does not serve yet (its fence is still on its way) takes the versioned ones as hints and
+    /// refuses py2p's unversioned ones: what it refused is sent again a few times.
     /// </summary>
     private async Task HandOffToAsync(RingMember member)
     {
@@ -929,7 +930,11 @@ public sealed partial class RingNode
                 await Task.Delay(Options.StabilizeInterval, Options.Mesh.TimeProvider, _stopping.Token);
             }
 
-            failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id, _stopping.Token, handoff: true);
+            // Placement copies stay (a member's predecessor keeps its copies); only the member's predecessor, its
+            // interim owner, marks what it accepted as a handoff (another holder's entries may be old leftovers).
+            var interimOwner = Neighbours(+1).FirstOrDefault()?.Id == member.Id;
+            failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
+                && !(_table.TryGetValue(slot, out var held) && held.IsCopy), _stopping.Token, handoff: interimOwner);
             if (failed == 0 || !IsStoringMember(member.Id, out _))
             {
                 return;
@@ -946,8 +951,9 @@ public sealed partial class RingNode
     /// <param name="select">Which entries go.</param>
     /// <param name="cancellationToken">Ends the moves.</param>
     /// <param name="handoff">
-    /// The fence's handoff to a member that took its positions back: entries this node accepted as their owner (not
-    /// hints) go marked as such, and replace what the member loaded at start (see ApplyVersionedStore).
+    /// A handoff from the member's interim owner (the fence's, or this node's as the member's predecessor): entries this
+    /// node accepted as their owner (not hints) go marked as such, and replace what the member loaded at start (see
+    /// ApplyVersionedStore).
     /// </param>
     private async Task<int> MoveEntriesAsync(Func<(HashMethod Method, BigInteger Position), bool> select, CancellationToken cancellationToken, bool handoff = false)
     {

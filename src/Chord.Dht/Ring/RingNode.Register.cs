@@ -168,7 +168,7 @@ public sealed partial class RingNode
         // the position deadline instead.
         var answers = await CollectAsync(key, a => a.Exists(x => !x.Answer.Versioned)
             ? a.GroupBy(x => x.Answer.Value).Any(g => g.Count() >= quorum)
-            : Decided(a, quorum, owners, distinctNeeded) || (a.Count >= 4 && NewestHeldBy(a) >= quorum), deadline, first: quorum, owners: owners);
+            : Decided(a, quorum, owners, distinctNeeded) || SpreadOnlyShort(a, quorum, owners, distinctNeeded), deadline, first: quorum, owners: owners);
         caller.ThrowIfCancellationRequested();
         if (answers.Exists(a => !a.Answer.Versioned))
         {
@@ -263,6 +263,15 @@ public sealed partial class RingNode
         var uncertain = answers.Exists(a => a.Answer.IsCopy || (a.Answer.Accepted ?? EntryVersion.Zero) == EntryVersion.Zero);
         return !uncertain || answers.Count == 5;
     }
+
+    /// <summary>
+    /// True when four answers would decide the read but for the second node: a quorum holds the newest value as its own
+    /// acceptor state, nothing among them is a hint or empty, and only the spread is short.
+    /// </summary>
+    private static bool SpreadOnlyShort(List<PositionAnswer> answers, int quorum, string[] owners, int distinctNeeded) =>
+        answers.Count >= 4 && NewestHeldBy(answers) >= quorum
+        && !answers.Exists(a => a.Answer.IsCopy || (a.Answer.Accepted ?? EntryVersion.Zero) == EntryVersion.Zero)
+        && !NewestOnDistinctNodes(answers, owners, distinctNeeded);
 
     /// <summary>True when the answers holding the newest accepted ballot (copies not counted) come from at least <paramref name="needed"/> distinct nodes.</summary>
     private static bool NewestOnDistinctNodes(List<PositionAnswer> answers, string[] owners, int needed)
@@ -583,10 +592,10 @@ public sealed partial class RingNode
                 return new Answer(MsgValue.Nil, hops, false, "a version must be above zero", null, current?.Version, null, Versioned: true);
             }
 
-            if (handoff && current is { IsRestored: true, PromiseFromBeforeStart: true } && current.Version != version)
+            if (handoff && current is { IsRestored: true, PromiseFromBeforeStart: true, HandedBack: false } && current.Version != version)
             {
                 var promise = current.PromisedBallot > version ? current.PromisedBallot : version;
-                PutEntry(slot, new StoredEntry(value, version, key ?? current.Key, Promised: promise, IsRestored: true, PromiseFromBeforeStart: true));
+                PutEntry(slot, new StoredEntry(value, version, key ?? current.Key, Promised: promise, IsRestored: true, PromiseFromBeforeStart: true, HandedBack: true));
                 applied = true;
                 return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, version, null, Versioned: true);
             }

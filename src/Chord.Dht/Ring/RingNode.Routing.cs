@@ -631,7 +631,7 @@ public sealed partial class RingNode
             // would make this node a second acceptor for its positions, one that holds nothing: a prepare could count
             // it toward a quorum that misses the committed value, and commit an older one over it (one way the
             // crash profile of RingSimulationTests can lose a write). The request fails instead, and the member is
-            // checked: once it is removed, its successor owns its positions and repair fills them.
+            // checked: once it is removed, its predecessor owns its positions and repair fills them.
             CheckUnreachableOwner(owner);
             throw;
         }

@@ -60,7 +60,8 @@ internal enum RingSubFlag : byte
 
     /// <summary>
     /// whisper <c>[fenced, epoch]</c>: the answer to <see cref="Fence"/>, after the answering node's hello on the same
-    /// connection: it knows the asking node storing at this epoch (or newer) and routes its positions to it.
+    /// connection: it knows the asking node storing at this epoch (or newer), routes its positions to it and has handed
+    /// over the versioned entries it held there.
     /// </summary>
     Fenced = 0x39,
 }

@@ -33,9 +33,14 @@ namespace Chord.Dht.Ring;
 /// refuses every lower ballot, but no proposer's one-round accept is taken under it: the proposer prepares again
 /// (a prepare here makes a fresh promise and clears the mark). Kept in memory only.
 /// </param>
+/// <param name="HandedBack">
+/// The entry replaced what this node loaded at start with what its interim owner accepted while it was away (the
+/// fence's handoff): a later handoff of the same position goes by the ordinary rules, newer versions winning, and never
+/// replaces it "whatever the ballots" again. Kept in memory only.
+/// </param>
 internal sealed record StoredEntry(
     MsgValue Value, EntryVersion? Version, byte[]? Key, EntryVersion? Accepted = null, EntryVersion? Promised = null, bool IsCopy = false, bool IsRestored = false,
-    bool PromiseFromBeforeStart = false)
+    bool PromiseFromBeforeStart = false, bool HandedBack = false)
 {
     /// <summary>True when readers and proposers must not count this entry as the position's own acceptor state.</summary>
     public bool IsHint => IsCopy || IsRestored;

@@ -108,7 +108,10 @@ public sealed class PlacementCopyTests
             member.IgnoreFencesForTest = true;
         }
 
-        var node = await cluster.AddNodeAsync();
+        // Joined only once it knows the members (a node that knows no other storing member serves at once).
+        var node = await cluster.AddNodeAsync(join: false);
+        await Eventually.UntilAsync(() => node.Members.Count(m => m.IsStoring) == 2, TimeSpan.FromSeconds(30), "the node to learn the ring");
+        await node.JoinAsync();
         Assert.False(node.IsServing);
         await using var raw = await RawPeer.ConnectAsync(node.Mesh.Address);
         await raw.AuthenticatedHandshakeAsync(node.Mesh);

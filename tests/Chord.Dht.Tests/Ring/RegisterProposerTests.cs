@@ -201,8 +201,29 @@ public sealed class RegisterProposerTests
         Assert.Equal(write, outcome.Current.Version);
     }
 
-    /// <summary>Answers every prepare with a fixed reply per position and takes every accept.</summary>
-    private sealed class FixedAnswersTransport(Func<int, AcceptorReply> prepared) : IRegisterTransport
+    /// <summary>
+    /// Three positions say yes to an accept only because they hold the proposer's value re-accepted under a later
+    /// ballot (another proposer committed it there); two refuse. Acceptances under different ballots make no quorum:
+    /// counted, a write could be reported committed while a quorum at one ballot chose another value.
+    /// </summary>
+    [Fact]
+    public async Task Yes_answers_under_a_later_ballot_than_the_rounds_make_no_quorum()
+    {
+        var later = new EntryVersion(99, "Z");
+        var transport = new FixedAnswersTransport(
+            _ => new AcceptorReply(true, MsgValue.Nil, null, EntryVersion.Zero, EntryVersion.Zero),
+            position => position < 3
+                ? new AcceptorReply(true, MsgValue.Nil, null, later, new EntryVersion(100, "Z"))
+                : new AcceptorReply(false, MsgValue.Nil, null, EntryVersion.Zero, new EntryVersion(100, "Z")));
+        var proposer = new RegisterProposer(transport, new RegisterSettings(), new Random(1));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => proposer.UpdateAsync("key"u8.ToArray(), static _ => RegisterChange.To(MsgValue.Str("x")), deadline.Token));
+    }
+
+    /// <summary>Answers every prepare with a fixed reply per position, and every accept likewise (default: taken).</summary>
+    private sealed class FixedAnswersTransport(Func<int, AcceptorReply> prepared, Func<int, AcceptorReply>? accepted = null) : IRegisterTransport
     {
         public string ProposerId => "P";
 
@@ -212,7 +233,7 @@ public sealed class RegisterProposerTests
             Task.FromResult<AcceptorReply?>(prepared(position) with { Promised = ballot });
 
         public Task<AcceptorReply?> AcceptAsync(byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken) =>
-            Task.FromResult<AcceptorReply?>(new AcceptorReply(true, MsgValue.Nil, null, ballot, next ?? ballot));
+            Task.FromResult<AcceptorReply?>(accepted?.Invoke(position) ?? new AcceptorReply(true, MsgValue.Nil, null, ballot, next ?? ballot));
     }
 
     /// <summary>Five acceptors that all hold "v" at <see cref="Written"/>; one of them answers its prepare only when released.</summary>

@@ -101,6 +101,7 @@ public class RingOwnershipTests
         var newcomer = await cluster.AddNodeAsync(join: false);
         var predecessor = PredecessorOf(newcomer, members);
         predecessor.IgnoreFencesForTest = true;
+        await KnowsTheRingAsync(newcomer, members.Count);
 
         await newcomer.JoinAsync();
 
@@ -138,6 +139,7 @@ public class RingOwnershipTests
             await Eventually.UntilAsync(() => predecessor.PeekLocalForTest(methods[0], position) is not null, TimeSpan.FromSeconds(30), $"the predecessor to hold {key}");
         }
 
+        await KnowsTheRingAsync(newcomer, members.Count);
         await newcomer.JoinAsync();
 
         Assert.True(newcomer.IsServing, "the newcomer did not serve within the request timeout");
@@ -166,11 +168,16 @@ public class RingOwnershipTests
         // down with it, so the interim owner never learnt them).
         returning.PutLoadedAtStartForTest(method, position, MsgValue.Str("from before"), new EntryVersion(1_000, "before"), new EntryVersion(1_001, "before"), bytes);
 
+        await KnowsTheRingAsync(returning, members.Count);
         await returning.JoinAsync();
         await Eventually.UntilAsync(() => returning.IsServing, TimeSpan.FromSeconds(30), "the returning node to serve");
 
         Assert.Equal(MsgValue.Str("written while away"), returning.PeekLocalForTest(method, position)?.Value);
     }
+
+    /// <summary>Waits until <paramref name="node"/> knows the ring's storing members (one that knows none serves at once when it joins).</summary>
+    private static Task KnowsTheRingAsync(RingNode node, int storing) =>
+        Eventually.UntilAsync(() => node.Members.Count(m => m.IsStoring) == storing, TimeSpan.FromSeconds(30), "the node to learn the ring's members");
 
     /// <summary>The member that owns <paramref name="newcomer"/>'s position while it is not on the ring.</summary>
     private static RingNode PredecessorOf(RingNode newcomer, IReadOnlyList<RingNode> members) =>

@@ -12,8 +12,11 @@ namespace Chord.Dht.Ring.Register;
 /// value, its version and the ballot it was accepted under. Equal to the promise is allowed: it is the same
 /// proposer's repeat, or the next ballot a proposer asked for on its last accept (the sticky proposer).</para>
 /// <para><b>Accept(b, v)</b>: a repeat of the accepted ballot is acknowledged again, even under a higher promise made
-/// since (it carries the same value: a ballot has one value, and the accept happened before that promise); otherwise
-/// refused when b is below the promise, and the value is taken when it is not. An accept may ask the
+/// since when the position's own acceptor state holds it (it carries the same value: a ballot has one value, and the
+/// accept happened before that promise); a proposer's own new value (version b) held here re-accepted under a later
+/// ballot is acknowledged with that later ballot (it landed, but counts toward no quorum at b); otherwise refused when
+/// b is below the promise, and the value is taken when it is not. A versioned store (learn) of a value newer than the
+/// one held is taken under a promise loaded at start, which stays. An accept may ask the
 /// acceptor to promise the proposer's next ballot at once, which is what lets that proposer's next write skip its
 /// prepare (one round).</para>
 /// <para><b>Floor.</b> A node that drops a key's state (a collected tombstone) raises its floor above that state's
@@ -104,7 +107,10 @@ internal static class Acceptor
         // repair), and that promise, made before, says nothing about it. Refused, the value was lost: the interim
         // owner drops what it handed off (the crash-profile trace of seed 5013). The promise stays as it was.
         var underOldPromise = learn && entry is { PromiseFromBeforeStart: true } && ballot > entry.AcceptedBallot && ballot < promised;
-        if (!isRepeat && ballot < promised && !underOldPromise)
+        // The repeat goes past a higher promise only at the position's own acceptor state: a hint (a copy, an entry
+        // from repair) may hold that ballot without this position ever having accepted it.
+        var ownRepeat = isRepeat && !entry!.IsHint;
+        if (!ownRepeat && ballot < promised && !underOldPromise)
         {
             return (null, Refused(entry, promised));
         }

@@ -122,7 +122,7 @@ internal sealed class RegisterProposer
                 var accepted = await CollectAsync(i => _transport.AcceptAsync(key, i, sticky, value, version, following, cancellationToken),
                     _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: decision.Write, spread: AcceptorNodes(key)).ConfigureAwait(false);
                 progress.Saw(accepted.Ok.Count);
-                if (Landed(accepted))
+                if (Landed(accepted, sticky))
                 {
                     state.Commit(following, value, version);
                     Interlocked.Increment(ref _oneRoundWrites);
@@ -221,7 +221,7 @@ internal sealed class RegisterProposer
             var acks = await CollectAsync(i => _transport.AcceptAsync(key, i, ballot, newValue, newVersion, next, cancellationToken),
                 _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write, spread: AcceptorNodes(key)).ConfigureAwait(false); // the ring now
             progress.Saw(acks.Ok.Count);
-            if (Landed(acks))
+            if (Landed(acks, ballot))
             {
                 state.Commit(next, newValue, newVersion);
                 _transport.Committed(key, newValue, newVersion);
@@ -244,39 +244,42 @@ internal sealed class RegisterProposer
     /// their new owner with the older value. A round that falls short this way may still have landed: the update
     /// prepares again and finds out.
     /// </summary>
-    private bool Landed(Collected round)
+    private bool Landed(Collected round, EntryVersion ballot)
     {
-        if (round.Ok.Count < _settings.AcceptQuorum)
-        {
-            return false;
-        }
-
-        if (round.OkNodes is not { } nodes)
-        {
-            return true;
-        }
-
         var alive = 0;
         var distinct = 0;
-        for (var i = 0; i < nodes.Count; i++)
+        for (var i = 0; i < round.Ok.Count; i++)
         {
-            if (IsAlive(nodes[i]))
+            // Only yes answers under this round's ballot: a position that holds our value re-accepted under a later
+            // ballot says yes too (it landed there), but acceptances under different ballots make no quorum.
+            if (round.Ok[i].Accepted != ballot)
+            {
+                continue;
+            }
+
+            var node = round.OkNodes?[i];
+            if (node is null || IsAlive(node))
             {
                 alive++;
-                if (FirstAt(nodes, i))
+                if (node is null || FirstAt(round.OkNodes!, i, ballot, round.Ok))
                 {
                     distinct++;
                 }
             }
         }
 
-        // On as many distinct nodes as the round waited for (three, or every node the key has), unless its position
-        // deadline passed first, or no position refused (those that did not say yes cannot: a frozen, unreachable or
-        // not yet serving node must not stall the key). A round that ended early because every position answered,
-        // some of them no, does not count with fewer: a prepare above the refusals' promise can reach those nodes.
-        // The seed 5013 trace shows a write acknowledged by three positions of one node while the key's other node
-        // refused, then lost with that node's handoff.
-        return alive >= _settings.AcceptQuorum && (round.WaitedOut || distinct >= round.DistinctNeeded || round.RefusedNewest is null);
+        if (round.OkNodes is null)
+        {
+            return alive >= _settings.AcceptQuorum;
+        }
+
+        // On as many distinct nodes as the round waited for (three, or every node the key has), unless no position
+        // refused (those that did not say yes cannot: a frozen, unreachable or not yet serving node must not stall
+        // the key). A round with a refusal counts with fewer neither when every position answered early nor at its
+        // deadline: a prepare above the refusal's promise can reach that node. The seed 5013 trace shows a write
+        // acknowledged by three positions of one node while the key's other node refused, then lost with that
+        // node's handoff.
+        return alive >= _settings.AcceptQuorum && (distinct >= round.DistinctNeeded || round.RefusedNewest is null);
     }
 
     /// <summary>True for a node still holding what it accepted; <c>#i</c> names a position whose node the transport does not know.</summary>
@@ -288,6 +291,20 @@ internal sealed class RegisterProposer
         for (var j = 0; j < at; j++)
         {
             if (string.Equals(nodes[j], nodes[at], StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>As <see cref="FirstAt(IReadOnlyList{string}, int)"/>, among the yes answers under <paramref name="ballot"/> only.</summary>
+    private static bool FirstAt(IReadOnlyList<string> nodes, int at, EntryVersion ballot, List<AcceptorReply> ok)
+    {
+        for (var j = 0; j < at; j++)
+        {
+            if (ok[j].Accepted == ballot && string.Equals(nodes[j], nodes[at], StringComparison.Ordinal))
             {
                 return false;
             }

@@ -165,10 +165,13 @@ public sealed partial class RingNode
         var distinctNeeded = DistinctNeeded(owners, ReadSpread);
         // Four answers whose newest value a quorum holds, short only of a second node: the fifth position's node may
         // be frozen, and waiting for it would hold the read until the deadline; the commit below settles it within
-        // the position deadline instead.
+        // the position deadline instead. For the same reason the answers are waited for at most ReadSpreadWait: when
+        // the only other node of a key's quorum is frozen (two positions on it), three answers from one node never
+        // decide, and the read went on to its commit only at the deadline, too late (StorageFailoverTests).
+        using var collecting = ClockDeadline.Start(Options.Mesh.TimeProvider, ReadSpreadWait(), deadline);
         var answers = await CollectAsync(key, a => a.Exists(x => !x.Answer.Versioned)
             ? a.GroupBy(x => x.Answer.Value).Any(g => g.Count() >= quorum)
-            : Decided(a, quorum, owners, distinctNeeded) || SpreadOnlyShort(a, quorum, owners, distinctNeeded), deadline, first: quorum, owners: owners);
+            : Decided(a, quorum, owners, distinctNeeded) || SpreadOnlyShort(a, quorum, owners, distinctNeeded), collecting.Token, first: quorum, owners: owners);
         caller.ThrowIfCancellationRequested();
         if (answers.Exists(a => !a.Answer.Versioned))
         {
@@ -319,6 +322,9 @@ public sealed partial class RingNode
     }
 
     private static readonly string[] UnknownOwner = ["#0", "#1", "#2", "#3", "#4"];
+
+    /// <summary>How long a register read waits for its answers before it decides with what came (or commits it): a position deadline, or a quarter of the request time when that is shorter.</summary>
+    private TimeSpan ReadSpreadWait() => Options.RequestTimeout / 4 < TimeSpan.FromSeconds(1) ? Options.RequestTimeout / 4 : TimeSpan.FromSeconds(1);
 
     /// <summary>The distinct nodes a read's (or a prepare's) deciding positions must be on, at most: one node's crash cannot take the value read.</summary>
     private const int ReadSpread = 2;

@@ -164,16 +164,6 @@ public sealed partial class RingNode
         }
     }
 
-    /// <summary>Test hook: the position holds <paramref name="value"/> as accepted at ballot <paramref name="version"/> (a proposer's accept that reached only this node yet).</summary>
-    internal void PutAcceptedForTest(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, byte[] key)
-    {
-        var slot = (method, position.Value);
-        lock (LockFor(slot))
-        {
-            PutEntry(slot, new StoredEntry(value, version, key));
-        }
-    }
-
     /// <summary>Test hook: the position holds what a node loads from its data directory at start (a restored value, a promise from before).</summary>
     internal void PutLoadedAtStartForTest(HashMethod method, RingPosition position, MsgValue value, EntryVersion version, EntryVersion promised, byte[] key)
     {

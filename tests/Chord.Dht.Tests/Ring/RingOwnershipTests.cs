@@ -45,7 +45,9 @@ public class RingOwnershipTests
             node.IgnoreFencesForTest = true; // whichever is the newcomer's predecessor does not answer it for now
         }
 
-        var newcomer = await cluster.AddNodeAsync();
+        var newcomer = await cluster.AddNodeAsync(join: false);
+        await KnowsTheRingAsync(newcomer, 2);
+        await newcomer.JoinAsync();
         Assert.False(newcomer.IsLeeching);
         Assert.False(newcomer.IsServing);
         await Eventually.UntilAsync(

@@ -47,17 +47,8 @@ public sealed class QuorumFirstReadTests
     [Fact]
     public async Task A_read_whose_first_position_owner_is_frozen_asks_the_others_after_the_hedge_time()
     {
-        await using var ring = await RingTestCluster.StartAsync(5, inMemory: true, freezable: true, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30));
-        var storing = ring.Nodes.ToList();
-
-        // The client neither retries nor suspects within the test's patience: only the hedge can widen its read.
-        var client = await ring.AddNodeAsync(join: false, configure: o =>
-        {
-            o.RequestTimeout = TimeSpan.FromMinutes(5);
-            o.AttemptTimeout = TimeSpan.FromMinutes(2);
-            o.SuspectAfter = TimeSpan.FromMinutes(2);
-        });
-        await ring.WaitUntilConvergedAsync();
+        var (ring, storing, client) = await StartFreezableWithPatientClientAsync();
+        await using var _ = ring;
 
         // A key whose sha1 owner holds no other of its positions, so that the other four decide without it.
         var ids = storing.Select(n => n.Id).ToList();
@@ -84,15 +75,8 @@ public sealed class QuorumFirstReadTests
     [Fact]
     public async Task A_read_of_a_key_on_two_nodes_one_of_them_frozen_settles_within_the_position_deadline()
     {
-        await using var ring = await RingTestCluster.StartAsync(5, inMemory: true, freezable: true, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30));
-        var storing = ring.Nodes.ToList();
-        var client = await ring.AddNodeAsync(join: false, configure: o =>
-        {
-            o.RequestTimeout = TimeSpan.FromMinutes(5);
-            o.AttemptTimeout = TimeSpan.FromMinutes(2);
-            o.SuspectAfter = TimeSpan.FromMinutes(2);
-        });
-        await ring.WaitUntilConvergedAsync();
+        var (ring, storing, client) = await StartFreezableWithPatientClientAsync();
+        await using var _ = ring;
 
         // A key whose sha1 owner holds only that position and whose other four positions are all on one other node:
         // with the sha1 owner frozen, the four answers come from one node, short of the two a read decides on.
@@ -161,6 +145,32 @@ public sealed class QuorumFirstReadTests
         Assert.Contains("ReadHedgeAfter", negative.Message, StringComparison.Ordinal);
         var tooLong = Assert.Throws<ArgumentOutOfRangeException>(() => new RingOptions { ReadHedgeAfter = TimeSpan.FromSeconds(10) }.Validate());
         Assert.Contains("shorter than RequestTimeout", tooLong.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Five freezable in-memory storing nodes and a client that owns nothing and neither retries nor suspects within a
+    /// test's patience (only the hedge, or the read's own capped wait, moves its read on).
+    /// </summary>
+    private static async Task<(RingTestCluster Ring, List<RingNode> Storing, RingNode Client)> StartFreezableWithPatientClientAsync()
+    {
+        var ring = await RingTestCluster.StartAsync(5, inMemory: true, freezable: true, configure: o => o.RequestTimeout = TimeSpan.FromSeconds(30));
+        try
+        {
+            var storing = ring.Nodes.ToList();
+            var client = await ring.AddNodeAsync(join: false, configure: o =>
+            {
+                o.RequestTimeout = TimeSpan.FromMinutes(5);
+                o.AttemptTimeout = TimeSpan.FromMinutes(2);
+                o.SuspectAfter = TimeSpan.FromMinutes(2);
+            });
+            await ring.WaitUntilConvergedAsync();
+            return (ring, storing, client);
+        }
+        catch
+        {
+            await ring.DisposeAsync(); // the caller never gets it to dispose
+            throw;
+        }
     }
 
     /// <summary>

@@ -12,12 +12,13 @@ public sealed class FrameCounter : IDisposable
     private readonly MeterListener _listener = new();
     private long _frames;
     private long _bytes;
+    private long _flushes;
 
     public FrameCounter()
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == MeshMetrics.MeterName && instrument.Name is "chord.mesh.frames_out" or "chord.mesh.bytes_out")
+            if (instrument.Meter.Name == MeshMetrics.MeterName && instrument.Name is "chord.mesh.frames_out" or "chord.mesh.bytes_out" or "chord.mesh.flushes")
             {
                 listener.EnableMeasurementEvents(instrument);
             }
@@ -27,6 +28,10 @@ public sealed class FrameCounter : IDisposable
             if (instrument.Name == "chord.mesh.frames_out")
             {
                 Interlocked.Add(ref _frames, value);
+            }
+            else if (instrument.Name == "chord.mesh.flushes")
+            {
+                Interlocked.Add(ref _flushes, value);
             }
             else
             {
@@ -39,6 +44,9 @@ public sealed class FrameCounter : IDisposable
     public long Frames => Interlocked.Read(ref _frames);
 
     public long Bytes => Interlocked.Read(ref _bytes);
+
+    /// <summary>Writes of queued frames to a connection (<c>chord.mesh.flushes</c>): frames per flush is how well sends coalesce.</summary>
+    public long Flushes => Interlocked.Read(ref _flushes);
 
     public void Dispose() => _listener.Dispose();
 }

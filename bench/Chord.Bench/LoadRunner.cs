@@ -68,6 +68,7 @@ public static class LoadRunner
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
         var framesBefore = frames?.Frames ?? 0;
         var bytesBefore = frames?.Bytes ?? 0;
+        var flushesBefore = frames?.Flushes ?? 0;
         allocations?.Reset();
         using var process = System.Diagnostics.Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
@@ -81,6 +82,11 @@ public static class LoadRunner
         var allocated = GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore;
         var framesSent = (frames?.Frames ?? 0) - framesBefore;
         var bytesSent = (frames?.Bytes ?? 0) - bytesBefore;
+        var flushes = (frames?.Flushes ?? 0) - flushesBefore;
+        if (flushes > 0 && log is not null)
+        {
+            log($"  {framesSent:N0} frames in {flushes:N0} flushes: {(double)framesSent / flushes:0.00} frames per flush");
+        }
         if (allocations is not null && log is not null)
         {
             foreach (var (type, share) in allocations.Top(25))

@@ -14,6 +14,7 @@ public static class MeshMetrics
     internal static readonly Counter<long> FramesOut = Meter.CreateCounter<long>("chord.mesh.frames_out", "{frame}", "Frames sent");
     internal static readonly Counter<long> BytesIn = Meter.CreateCounter<long>("chord.mesh.bytes_in", "By", "Frame bytes received");
     internal static readonly Counter<long> BytesOut = Meter.CreateCounter<long>("chord.mesh.bytes_out", "By", "Frame bytes sent");
+    internal static readonly Counter<long> Flushes = Meter.CreateCounter<long>("chord.mesh.flushes", "{flush}", "Writes of queued frames to a connection (frames_out / flushes is the frames each write carried)");
     internal static readonly Counter<long> BadFrames = Meter.CreateCounter<long>("chord.mesh.bad_frames", "{frame}", "Frames refused as malformed or too long");
     internal static readonly Counter<long> Exceptions = Meter.CreateCounter<long>("chord.mesh.exceptions", "{exception}", "Unexpected exceptions in connection loops and handlers");
     internal static readonly Counter<long> RefusedConnections = Meter.CreateCounter<long>("chord.mesh.refused_connections", "{connection}", "Incoming connections closed at once by a connection limit (tag reason: total, address)");

@@ -551,6 +551,7 @@ public sealed partial class MeshNode : IAsyncDisposable
         Interlocked.Add(ref _bytesOut, bytes);
         MeshMetrics.FramesOut.Add(frames);
         MeshMetrics.BytesOut.Add(bytes);
+        MeshMetrics.Flushes.Add(1);
     }
 
     internal void CountBadFrame()

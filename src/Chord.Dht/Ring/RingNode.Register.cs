@@ -662,35 +662,51 @@ public sealed partial class RingNode
         _store?.SaveBallotFloor(counter);
     }
 
-    private readonly ConcurrentDictionary<Task, byte> _tracked = new();
+    private int _background; // tracked background operations in flight
+    private TaskCompletionSource? _backgroundDrained; // set once disposing waits for them
 
     /// <summary>
     /// Keeps background work a caller's operation started (placement-copy sends, a read's commit of hints) in view
-    /// until it ends, so that disposing waits for it within a bound (a one-shot client's last write).
+    /// until it ends, so that disposing waits for it within a bound (a one-shot client's last write). A count, not a
+    /// set of tasks: one is started per committed write of a key on at most two nodes.
     /// </summary>
     private void TrackBackground(Task work)
     {
-        _tracked[work] = 0;
-        work.ContinueWith(static (t, s) => ((ConcurrentDictionary<Task, byte>)s!).TryRemove(t, out _), _tracked,
-            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-    }
-
-    /// <summary>Waits, within a bound, for tracked background work (the placement copies of committed writes first of all).</summary>
-    private async Task DrainBackgroundAsync()
-    {
-        var sends = _tracked.Keys.ToArray();
-        if (sends.Length == 0)
+        if (work.IsCompleted)
         {
             return;
         }
 
+        Interlocked.Increment(ref _background);
+        work.ContinueWith(static (_, s) => ((RingNode)s!).BackgroundEnded(), this,
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void BackgroundEnded()
+    {
+        if (Interlocked.Decrement(ref _background) == 0)
+        {
+            Volatile.Read(ref _backgroundDrained)?.TrySetResult();
+        }
+    }
+
+    /// <summary>Waits, within a bound, until no tracked background work is in flight (the placement copies of committed writes first of all).</summary>
+    private async Task DrainBackgroundAsync()
+    {
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _backgroundDrained, drained);
+        if (Volatile.Read(ref _background) == 0)
+        {
+            return; // checked after the signal is in place: work that ends from now on finds it
+        }
+
         try
         {
-            await Task.WhenAll(sends).WaitAsync(BackgroundDrainBound, Options.Mesh.TimeProvider);
+            await drained.Task.WaitAsync(BackgroundDrainBound, Options.Mesh.TimeProvider);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (TimeoutException)
         {
-            // Hints: what did not go out in time (or failed) is left to repair; disposing goes on.
+            // Hints: what did not go out in time is left to repair; disposing goes on.
         }
     }
 
@@ -705,8 +721,15 @@ public sealed partial class RingNode
 
         public void Committed(byte[] key, MsgValue value, EntryVersion version)
         {
+            // Planned here (a few comparisons; no copy goes out for a key on three or more nodes, most keys), sent in
+            // the background only when some node keeps a copy.
+            if (version == EntryVersion.Zero || node.PlanPlacementCopies(key) is not { } plan)
+            {
+                return;
+            }
+
             var copied = key.ToArray(); // the caller may reuse its array once the update returns
-            node.TrackBackground(Task.Run(() => node.SendPlacementCopiesAsync(copied, value, version)));
+            node.TrackBackground(Task.Run(() => node.SendPlacementCopiesAsync(copied, value, version, plan)));
         }
 
         public string? AcceptorNode(byte[] key, int position) =>

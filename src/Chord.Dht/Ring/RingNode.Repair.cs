@@ -78,42 +78,10 @@ public sealed partial class RingNode
     /// of 3 or more positions has them copied to its predecessor; when the positions fall on at most two nodes, each
     /// owner's are copied to its two predecessors. Only committed values are copied (a refused accept leaves no hint).
     /// </summary>
-    private async Task SendPlacementCopiesAsync(byte[] key, MsgValue value, EntryVersion version)
+    private async Task SendPlacementCopiesAsync(byte[] key, MsgValue value, EntryVersion version, PlacementCopyPlan plan)
     {
-        // Not PlacementCopiesApply: a proposer need not store (a client node, a one-shot `chord set`) to copy what it wrote.
-        var ring = _ring;
-        if (!Options.KeepPlacementCopies || ring.Length < 3 || version == EntryVersion.Zero)
-        {
-            return;
-        }
-
-        var positions = KeyHashes.All(key);
-        var owners = new RingMember?[positions.Length];
-        for (var i = 0; i < positions.Length; i++)
-        {
-            owners[i] = OwnerOf(ring, positions[i].Reduced, null);
-            if (owners[i] is null)
-            {
-                return;
-            }
-        }
-
-        var distinct = owners.Select(o => o!.Id).Distinct(StringComparer.Ordinal).Count();
-        var targets = new Dictionary<string, (RingMember Member, List<int> Positions)>(StringComparer.Ordinal);
-        foreach (var group in Enumerable.Range(0, positions.Length).GroupBy(i => owners[i]!.Id, StringComparer.Ordinal))
-        {
-            foreach (var target in CopyTargets(PredecessorsOf(ring, owners[group.First()]!), CopiesNeeded(distinct, group.Count())))
-            {
-                if (!targets.TryGetValue(target.Id, out var entry))
-                {
-                    entry = (target, []);
-                    targets[target.Id] = entry;
-                }
-
-                entry.Positions.AddRange(group);
-            }
-        }
-
+        var positions = plan.Positions;
+        var targets = plan.Targets;
         // Each target on its own: one that cannot be reached (or a frozen one whose queue is full) holds up no other.
         await Task.WhenAll(targets.Select(t => CopyToAsync(t.Value.Member, t.Value.Positions)));
 
@@ -147,6 +115,85 @@ public sealed partial class RingNode
             }
         }
     }
+
+    /// <summary>
+    /// Where the placement copies of a committed write of <paramref name="key"/> go (the placement rule over the ring
+    /// of the moment), or null when none does: the common case of a key on three or more nodes, decided here, on the
+    /// writer's path, without starting any background work.
+    /// </summary>
+    private PlacementCopyPlan? PlanPlacementCopies(byte[] key)
+    {
+        // Not PlacementCopiesApply: a proposer need not store (a client node, a one-shot `chord set`) to copy what it wrote.
+        var ring = _ring;
+        if (!Options.KeepPlacementCopies || ring.Length < 3)
+        {
+            return null;
+        }
+
+        var positions = KeyHashes.All(key);
+        var owners = new RingMember[positions.Length];
+        var distinct = 0;
+        for (var i = 0; i < positions.Length; i++)
+        {
+            if (OwnerOf(ring, positions[i].Reduced, null) is not { } owner)
+            {
+                return null;
+            }
+
+            owners[i] = owner;
+            var seen = false;
+            for (var j = 0; j < i && !seen; j++)
+            {
+                seen = owners[j].Id == owner.Id;
+            }
+
+            distinct += seen ? 0 : 1;
+        }
+
+        Dictionary<string, (RingMember Member, List<int> Positions)>? targets = null;
+        for (var i = 0; i < positions.Length; i++)
+        {
+            var first = true; // each owner's group once, at its first position
+            var held = 0;
+            for (var j = 0; j < positions.Length; j++)
+            {
+                if (owners[j].Id == owners[i].Id)
+                {
+                    first &= j >= i;
+                    held++;
+                }
+            }
+
+            var copies = first ? CopiesNeeded(distinct, held) : 0;
+            if (copies == 0)
+            {
+                continue;
+            }
+
+            foreach (var target in CopyTargets(PredecessorsOf(ring, owners[i]), copies))
+            {
+                targets ??= new(StringComparer.Ordinal);
+                if (!targets.TryGetValue(target.Id, out var entry))
+                {
+                    entry = (target, []);
+                    targets[target.Id] = entry;
+                }
+
+                for (var j = 0; j < positions.Length; j++)
+                {
+                    if (owners[j].Id == owners[i].Id)
+                    {
+                        entry.Positions.Add(j);
+                    }
+                }
+            }
+        }
+
+        return targets is null ? null : new PlacementCopyPlan(positions, targets);
+    }
+
+    /// <summary>The positions of a key and, by node id, the node that keeps copies and which positions it keeps.</summary>
+    private sealed record PlacementCopyPlan(RingPosition[] Positions, Dictionary<string, (RingMember Member, List<int> Positions)> Targets);
 
     /// <summary>
     /// The placement rule (see remarks): how many predecessors keep copies of the positions one owner holds, given how

@@ -12,11 +12,12 @@ public sealed partial class RingNode
 {
     private static readonly BigInteger Unreachable = RingPosition.Limit;
 
-    // Requests this node started, by request id.
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<Answer>> _pending = new(StringComparer.Ordinal);
+    // Requests this node started, by request id. Striped as the table is (the default is one lock per processor): every
+    // request adds and removes an entry, and with 64 writers on two cores the two default locks showed as contention.
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<Answer>> _pending = new(SlotLockCount, 256, StringComparer.Ordinal);
 
     // Requests this node forwarded, by the request id it forwarded them under.
-    private readonly ConcurrentDictionary<string, Relay> _relays = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Relay> _relays = new(SlotLockCount, 256, StringComparer.Ordinal);
 
     // Request ids waiting for a py2p peer's answer, which carries no id: matched by connection and (method, position),
     // oldest first (py2p answers a connection's retrieves in order). A closed connection's queues go with it.
@@ -426,7 +427,12 @@ public sealed partial class RingNode
             }
             finally
             {
-                _pending.TryRemove(requestId, out _);
+                if (!pending.Task.IsCompletedSuccessfully)
+                {
+                    // An answer removes its entry before it completes the wait (CompleteAsync); what ended otherwise
+                    // (a deadline, a closed connection, a refusal before the send) leaves its entry for us to remove.
+                    _pending.TryRemove(requestId, out _);
+                }
             }
         }
     }

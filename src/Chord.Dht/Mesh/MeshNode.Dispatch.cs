@@ -98,8 +98,10 @@ public sealed partial class MeshNode
 
         if (message.Is(SubFlag.Whisper) || message.Is(SubFlag.Broadcast))
         {
-            _received.Writer.TryWrite(received);
+            // The event first: whoever takes the message from the inbox can count on its event having been raised
+            // (MeshFeatureTests read the inbox and then the events, and once saw the last event missing).
             Raise(MessageReceived, new MeshMessageEventArgs(received));
+            _received.Writer.TryWrite(received);
             return;
         }
 

@@ -22,6 +22,7 @@ internal static class RingMetrics
     public static readonly Counter<long> TombstonesCollected = Meter.CreateCounter<long>("chord.ring.tombstones_collected", "{entry}", "Tombstones removed once every position had the delete");
     public static readonly Counter<long> Suspected = Meter.CreateCounter<long>("chord.ring.suspected", "{member}", "Members that turned suspect (a request unanswered for SuspectAfter, nothing else heard)");
     public static readonly Counter<long> SuspectSkips = Meter.CreateCounter<long>("chord.ring.suspect_skips", "{request}", "Requests not waited for because their owner was suspect");
+    public static readonly Counter<long> MovedAway = Meter.CreateCounter<long>("chord.ring.moved_away", "{request}", "Writes a node decided to apply as a position's owner and refused at the apply because a member had taken the position over in between (routed on to it)");
     public static readonly Counter<long> RefusedBeforeFence = Meter.CreateCounter<long>("chord.ring.refused_before_fence", "{request}", "Requests for a position this node owns answered before its predecessor stopped answering for it and handed it over (reads as hints, writes refused)");
     public static readonly Counter<long> RefusedInputs = Meter.CreateCounter<long>("chord.ring.refused_inputs", "{message}", "Hostile or malformed input refused, each one counted (logged once a minute per peer)");
     public static readonly Counter<long> HandedOff = Meter.CreateCounter<long>("chord.ring.handed_off", "{entry}", "Entries moved to a new owner on join or unjoin");

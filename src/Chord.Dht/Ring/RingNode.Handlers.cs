@@ -191,22 +191,27 @@ public sealed partial class RingNode
 
         // A placement copy is kept where it is sent; anything else goes on toward its owner.
         MeshPeer? next;
-        try
+        for (var decisions = 1; ; decisions++)
         {
-            next = replica ? null : await NextHopOrNullAsync(position, from);
-        }
-        catch (MeshConnectException)
-        {
-            if (requestId is not null)
+            try
             {
-                await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
+                next = replica ? null : await NextHopOrNullAsync(position, from);
+            }
+            catch (MeshConnectException)
+            {
+                if (requestId is not null)
+                {
+                    await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
+                }
+
+                return; // py2p's form: no answer, as from an owner that is gone
             }
 
-            return; // py2p's form: no answer, as from an owner that is gone
-        }
+            if (next is not null)
+            {
+                break;
+            }
 
-        if (next is null)
-        {
             if (IgnoreWritesForTest)
             {
                 return; // a test's unreachable owner: no store, no ack
@@ -224,6 +229,11 @@ public sealed partial class RingNode
             }
 
             var answer = ApplyLocally(request, hops);
+            if (answer.Error == MovedAway && decisions < 2)
+            {
+                continue; // a member took the position over since we decided: it goes on to that member
+            }
+
             if (answer.Error == Py2pDeltaOverRegister)
             {
                 LogRefusedOnce(from, Py2pDeltaOverRegister);

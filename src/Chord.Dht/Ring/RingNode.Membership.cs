@@ -957,6 +957,9 @@ public sealed partial class RingNode
     /// </param>
     private async Task<int> MoveEntriesAsync(Func<(HashMethod Method, BigInteger Position), bool> select, CancellationToken cancellationToken, bool handoff = false)
     {
+        // The ring changed before this (a member merged, or this node left): writes decided here under the old ring
+        // land before the scan, or are refused and routed on (OwnedElsewhere).
+        WaitForOwnerDecisions();
         var entries = _table.Where(e => select(e.Key)).ToList();
 
         // A bare promise (no value accepted yet) has nothing to hand over: the new owner's acceptor starts empty, as

@@ -411,18 +411,23 @@ public sealed partial class RingNode
             ? new PositionRequest(PrepareKind, method, position, Key: key, Ballot: ballot)
             : new PositionRequest(AcceptKind, method, position, p[3], version, key, Ballot: ballot, Next: next);
         MeshPeer? nextHop;
-        try
+        for (var decisions = 1; ; decisions++)
         {
-            nextHop = await NextHopOrNullAsync(position, from);
-        }
-        catch (MeshConnectException)
-        {
-            await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
-            return;
-        }
+            try
+            {
+                nextHop = await NextHopOrNullAsync(position, from);
+            }
+            catch (MeshConnectException)
+            {
+                await from.WhisperOwningAsync(AckPayload(requestId, Answer.Refused(hops, OwnerUnreachable)));
+                return;
+            }
 
-        if (nextHop is null)
-        {
+            if (nextHop is not null)
+            {
+                break;
+            }
+
             if (IgnoreWritesForTest)
             {
                 return; // a test's unreachable owner: no answer
@@ -435,7 +440,13 @@ public sealed partial class RingNode
                 return;
             }
 
-            await from.WhisperOwningAsync(AckPayload(requestId, ApplyLocally(request, hops)));
+            var answer = ApplyLocally(request, hops);
+            if (answer.Error == MovedAway && decisions < 2)
+            {
+                continue; // a member took the position over since we decided: it goes on to that member
+            }
+
+            await from.WhisperOwningAsync(AckPayload(requestId, answer));
             return;
         }
 
@@ -536,6 +547,11 @@ public sealed partial class RingNode
     {
         lock (LockFor(slot))
         {
+            if (OwnedElsewhere(request.Position))
+            {
+                return Answer.Refused(hops, MovedAway);
+            }
+
             _table.TryGetValue(slot, out var current);
             var (updated, reply) = Acceptor.Prepare(current, request.Ballot!.Value, request.Key, Interlocked.Read(ref _ballotFloor));
             if (updated is not null)
@@ -558,6 +574,11 @@ public sealed partial class RingNode
         AcceptorReply reply;
         lock (LockFor(slot))
         {
+            if (OwnedElsewhere(request.Position))
+            {
+                return Answer.Refused(hops, MovedAway);
+            }
+
             _table.TryGetValue(slot, out var current);
             (updated, reply) = Acceptor.Accept(current, request.Ballot!.Value, request.Value ?? MsgValue.Nil, request.Version!.Value,
                 request.Key, request.Next, Interlocked.Read(ref _ballotFloor));
@@ -569,6 +590,46 @@ public sealed partial class RingNode
 
         // No placement copy here: the proposer sends the copies of what a quorum accepted (SendPlacementCopiesAsync).
         return RegisterAnswer(reply, hops, refusal: "promised a higher ballot");
+    }
+
+    /// <summary>
+    /// The refusal of a write that this node decided to apply as the position's owner, and found, under the slot's
+    /// lock, that the position has another owner now (a member merged in between): the handler routes it on instead.
+    /// </summary>
+    internal const string MovedAway = "the position has another owner now";
+
+    /// <summary>
+    /// True when the ring names another member as the owner of <paramref name="position"/>. Checked under the slot's
+    /// lock by every acceptor write, and paired with <see cref="WaitForOwnerDecisions"/>: a write decided here before a
+    /// member took the position over either lands before a handoff scans the table, or is refused and routed on;
+    /// never applied after the scan, where no handoff would find it (a window a review of the fencing change named).
+    /// </summary>
+    private bool OwnedElsewhere(RingPosition position)
+    {
+        if (OwnerOf(position.Reduced, null) is not { } owner || owner.Id == Id)
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _movedAway);
+        RingMetrics.MovedAway.Add(1);
+        return true;
+    }
+
+    private long _movedAway;
+
+    /// <summary>
+    /// Takes and releases every slot lock once: every write that checked its ownership before this call (under its
+    /// slot's lock, with the ring of that moment) has been applied when it returns; every later one sees the ring of
+    /// now. A handoff scans the table after this.
+    /// </summary>
+    private void WaitForOwnerDecisions()
+    {
+        foreach (var slotLock in _slotLocks)
+        {
+            slotLock.Enter();
+            slotLock.Exit();
+        }
     }
 
     private static Answer RegisterAnswer(AcceptorReply reply, int hops, string refusal) =>
@@ -597,6 +658,12 @@ public sealed partial class RingNode
     {
         lock (LockFor(slot))
         {
+            if (!copy && !handoff && OwnedElsewhere(new RingPosition(slot.Position)))
+            {
+                applied = false;
+                return Answer.Refused(hops, MovedAway);
+            }
+
             _table.TryGetValue(slot, out var current);
             if (version == EntryVersion.Zero)
             {

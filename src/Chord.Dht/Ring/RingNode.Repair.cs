@@ -44,6 +44,7 @@ public sealed partial class RingNode
         RefusedInputs = Interlocked.Read(ref _refusedInputs),
         ReadsWidened = Interlocked.Read(ref _readsWidened),
         RetrievesAnswered = Interlocked.Read(ref _retrievesAnswered),
+        MovedAway = Interlocked.Read(ref _movedAway),
     };
 
     /// <summary>

@@ -349,7 +349,13 @@ public sealed partial class RingNode
             var next = await NextHopAsync(request.Position, excluded, null, null, cancellationToken);
             if (next is null)
             {
-                return ApplyLocally(request, hops: 0);
+                var local = ApplyLocally(request, hops: 0);
+                if (local.Error != MovedAway || attempt + 1 >= Options.MaxRouteAttempts)
+                {
+                    return local;
+                }
+
+                continue; // a member took the position over since we decided: route it again
             }
 
             var requestId = NewRequestId();
@@ -669,6 +675,11 @@ public sealed partial class RingNode
     /// <summary>Handles a request at the owner: this node.</summary>
     private Answer ApplyLocally(PositionRequest request, int hops)
     {
+        if (HoldApplyForTest is { } hold && request.Kind != SubFlag.Retrieve && !request.Replica)
+        {
+            hold(request.Method, request.Position);
+        }
+
         var answer = ApplyLocallyUntraced(request, hops);
         if (Logger.IsEnabled(LogLevel.Trace))
         {

@@ -117,6 +117,9 @@ public sealed partial class RingNode
     /// <summary>Test hook: the node, as owner, drops every store and delta without answering (an owner cut off).</summary>
     internal volatile bool IgnoreWritesForTest;
 
+    /// <summary>For tests: runs on the thread about to apply a write as this node's own, after the owner decision (it may block there).</summary>
+    internal Action<HashMethod, RingPosition>? HoldApplyForTest;
+
     /// <summary>Test hook: the node reads no fence (a new member's request to stop answering for its positions) while set.</summary>
     internal volatile bool IgnoreFencesForTest;
 

@@ -23,4 +23,10 @@ public sealed record RingStatistics(int Entries, int Tombstones, int RepairsInPr
 
     /// <summary>Retrieves of a position this node answered as its owner, for itself or for another node.</summary>
     public long RetrievesAnswered { get; init; }
+
+    /// <summary>
+    /// Writes this node decided to apply as a position's owner and refused at the apply, because a member had taken
+    /// the position over in between (they go on to that member): each is one a handoff would otherwise have missed.
+    /// </summary>
+    public long MovedAway { get; init; }
 }

@@ -572,6 +572,9 @@ public sealed partial class RingNode
     {
         StoredEntry? updated;
         AcceptorReply reply;
+        // The value's own copy of any bytes it shares with its frame, made before the slot's lock (PutEntry would make
+        // it under the lock, which every other request for the slot's stripe then waits out).
+        var value = (request.Value ?? MsgValue.Nil).Detached();
         lock (LockFor(slot))
         {
             if (OwnedElsewhere(request.Position))
@@ -580,7 +583,7 @@ public sealed partial class RingNode
             }
 
             _table.TryGetValue(slot, out var current);
-            (updated, reply) = Acceptor.Accept(current, request.Ballot!.Value, request.Value ?? MsgValue.Nil, request.Version!.Value,
+            (updated, reply) = Acceptor.Accept(current, request.Ballot!.Value, value, request.Version!.Value,
                 request.Key, request.Next, Interlocked.Read(ref _ballotFloor));
             if (updated is not null)
             {
@@ -656,6 +659,7 @@ public sealed partial class RingNode
     private Answer ApplyVersionedStore((HashMethod Method, BigInteger Position) slot, MsgValue value, EntryVersion version, byte[]? key, int hops, out bool applied,
         bool copy = false, bool handoff = false)
     {
+        value = value.Detached(); // before the lock, as in ApplyAccept
         lock (LockFor(slot))
         {
             if (!copy && !handoff && OwnedElsewhere(new RingPosition(slot.Position)))

@@ -140,7 +140,7 @@ public sealed class MsgValue : IEquatable<MsgValue>
                     }
                 }
 
-                return detached is null ? this : Map(detached);
+                return detached is null ? this : MapOwning(detached);
             default:
                 return this;
         }
@@ -159,6 +159,10 @@ public sealed class MsgValue : IEquatable<MsgValue>
 
     /// <summary>An array.</summary>
     public static MsgValue Array(IEnumerable<MsgValue> items) => new(MsgKind.Array, 0, 0, items.ToArray());
+
+    /// <summary>A map over <paramref name="entries"/> without a copy; the caller must not change them afterwards.</summary>
+    internal static MsgValue MapOwning(KeyValuePair<MsgValue, MsgValue>[] entries) =>
+        new(MsgKind.Map, 0, 0, System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(entries));
 
     /// <summary>A map; the entry order is kept for encoding.</summary>
     public static MsgValue Map(IEnumerable<KeyValuePair<MsgValue, MsgValue>> entries) =>

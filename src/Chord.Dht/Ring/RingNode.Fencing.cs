@@ -39,7 +39,7 @@ public sealed partial class RingNode
     internal const string OwnerUnreachable = "the position's owner cannot be reached; nobody else answers for it until it is removed from the ring";
 
     /// <summary>True for a refusal that says the request was applied nowhere and may be sent again (not a refusal by the owner).</summary>
-    private static bool AppliedNowhere(Answer answer) => answer.Error is NotServingYet or OwnerUnreachable;
+    private static bool AppliedNowhere(Answer answer) => answer.Error is NotServingYet or OwnerUnreachable or MovedAway;
 
     // True while storing at an epoch whose fence the predecessor answered (or needed none). Written under _selfLock
     // together with _storing and _epoch; read without it on the request path (a stale read errs toward refusing:

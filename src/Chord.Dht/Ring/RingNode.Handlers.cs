@@ -187,7 +187,7 @@ public sealed partial class RingNode
             return;
         }
 
-        var request = new PositionRequest(kind, method, position, p[3], version, key, replica, Handoff: handoff);
+        var request = new PositionRequest(kind, method, position, p[3], version, key, replica, Handoff: handoff) { Sender = from.Id };
 
         // A placement copy is kept where it is sent; anything else goes on toward its owner.
         MeshPeer? next;

@@ -607,10 +607,26 @@ public sealed partial class RingNode
     /// member took the position over either lands before a handoff scans the table, or is refused and routed on;
     /// never applied after the scan, where no handoff would find it (a window a review of the fencing change named).
     /// </summary>
-    private bool OwnedElsewhere(RingPosition position)
+    /// <param name="position">The position written.</param>
+    /// <param name="sender">
+    /// For a versioned store (repair, a leaving node's entries, anti-entropy): the node it came from, left out as the
+    /// routing decision left it out. A leaving node sends its entries to whoever owns them without it; a node whose
+    /// ring still names the leaver would otherwise refuse them all. Not for a prepare or an accept: the newcomer's own
+    /// proposals, made before it joined, are exactly the writes that must not land here after its handoff.
+    /// </param>
+    private bool OwnedElsewhere(RingPosition position, string? sender = null)
     {
-        if (OwnerOf(position.Reduced, null) is not { } owner || owner.Id == Id)
+        var target = position.Reduced;
+        var owner = OwnerOf(target, null);
+        if (sender is not null && owner?.Id == sender)
         {
+            owner = OwnerOf(target, new HashSet<string>(StringComparer.Ordinal) { sender }); // a set only in that rare case
+        }
+
+        if (owner is null || owner.Id == Id || IsPy2pMember(owner))
+        {
+            // A py2p owner: its positions take py2p's path, where the best node known answers for an owner it cannot
+            // reach (DialOwnerAsync); this node is then that node, as before.
             return false;
         }
 
@@ -657,12 +673,12 @@ public sealed partial class RingNode
     /// trace of seed 6449). The promise kept is the higher of the two, so no later ballot goes below either.
     /// </remarks>
     private Answer ApplyVersionedStore((HashMethod Method, BigInteger Position) slot, MsgValue value, EntryVersion version, byte[]? key, int hops, out bool applied,
-        bool copy = false, bool handoff = false)
+        bool copy = false, bool handoff = false, string? sender = null)
     {
         value = value.Detached(); // before the lock, as in ApplyAccept
         lock (LockFor(slot))
         {
-            if (!copy && !handoff && OwnedElsewhere(new RingPosition(slot.Position)))
+            if (!copy && !handoff && OwnedElsewhere(new RingPosition(slot.Position), sender))
             {
                 applied = false;
                 return Answer.Refused(hops, MovedAway);
@@ -765,7 +781,7 @@ public sealed partial class RingNode
     private async Task DrainBackgroundAsync()
     {
         var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _backgroundDrained, drained);
+        Interlocked.Exchange(ref _backgroundDrained, drained); // a full fence: the count below is read after it is published
         if (Volatile.Read(ref _background) == 0)
         {
             return; // checked after the signal is in place: work that ends from now on finds it
@@ -832,7 +848,7 @@ public sealed partial class RingNode
                     RingLog.ProposerHeard(node.Logger, node.Id, TraceText.Position(request.Method, request.Position), TraceText.Of(request), TraceText.Of(answer));
                 }
 
-                if (answer.Error is PyOwnerHasNoRegister or NotServingYet or OwnerUnreachable)
+                if (answer.Error is PyOwnerHasNoRegister or NotServingYet or OwnerUnreachable or MovedAway)
                 {
                     return null; // no acceptor there (yet)
                 }

@@ -755,7 +755,7 @@ public sealed partial class RingNode
             return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, null, null, Versioned: false);
         }
 
-        var answer = ApplyVersionedStore(slot, value, version, request.Key, hops, out var applied, copy: request.Replica, handoff: request.Handoff);
+        var answer = ApplyVersionedStore(slot, value, version, request.Key, hops, out var applied, copy: request.Replica, handoff: request.Handoff, sender: request.Sender);
         if (applied && !request.Replica && request.Key is { } key && PlacementCopiesApply)
         {
             // Tombstones too: a copy left holding the old value would otherwise outlive the delete.
@@ -844,6 +844,9 @@ public sealed partial class RingNode
     {
         /// <summary>A prepare or an accept of the key's register (our sub-flags, never sent to py2p).</summary>
         public bool IsRegister => Kind is PrepareKind or AcceptKind;
+
+        /// <summary>The node a store came from, at the owner that applies it (see <c>OwnedElsewhere</c>); null for our own.</summary>
+        public string? Sender { get; init; }
     }
 
     // The register's requests travel as PositionRequests too; their kinds are our sub-flags.

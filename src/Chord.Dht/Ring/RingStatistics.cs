@@ -25,8 +25,9 @@ public sealed record RingStatistics(int Entries, int Tombstones, int RepairsInPr
     public long RetrievesAnswered { get; init; }
 
     /// <summary>
-    /// Writes this node decided to apply as a position's owner and refused at the apply, because a member had taken
-    /// the position over in between (they go on to that member): each is one a handoff would otherwise have missed.
+    /// Refusals of writes this node decided to apply as a position's owner, a member having taken the position over
+    /// in between (the write is routed on to it, or, refused again, counts as unanswered at its sender): each refusal
+    /// counts, so a write decided twice may count twice. Each is a write a handoff could otherwise have missed.
     /// </summary>
     public long MovedAway { get; init; }
 }

@@ -446,6 +446,11 @@ public sealed partial class RingNode
                 continue; // a member took the position over since we decided: it goes on to that member
             }
 
+            if (DropAckForTest is { } drop && drop(method, position))
+            {
+                return; // a test's lost answer: applied, never acknowledged
+            }
+
             await from.WhisperOwningAsync(AckPayload(requestId, answer));
             return;
         }
@@ -851,6 +856,17 @@ public sealed partial class RingNode
                 if (answer.Error is PyOwnerHasNoRegister or NotServingYet or OwnerUnreachable or MovedAway)
                 {
                     return null; // no acceptor there (yet)
+                }
+
+                if (request.Kind == AcceptKind && !answer.Ok && answer.AfterResend)
+                {
+                    // An earlier attempt of this accept went out and was never answered: it may have been taken, and
+                    // the position may have moved on since (later ballots), so that this attempt is refused. Read as
+                    // a no, the proposer took its value for certainly not landed and applied its plain write a second
+                    // time, after other writes that had followed the first (the crash-profile trace of seed 9041: a
+                    // delete taken at one position, its answer lost, recovered by another proposer's compare-and-set,
+                    // then applied again by its retry). Unheard: it may have landed.
+                    return null;
                 }
 
                 return new AcceptorReply(answer.Ok, answer.Result ?? MsgValue.Nil, answer.Version,

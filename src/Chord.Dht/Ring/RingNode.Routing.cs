@@ -343,6 +343,7 @@ public sealed partial class RingNode
     {
         RingMetrics.Requests.Add(1);
         HashSet<string>? excluded = null; // made on the first retry
+        var sentBefore = false; // an earlier attempt went out and its answer never came
         for (var attempt = 0; ; attempt++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -352,7 +353,7 @@ public sealed partial class RingNode
                 var local = ApplyLocally(request, hops: 0);
                 if (local.Error != MovedAway || attempt + 1 >= Options.MaxRouteAttempts)
                 {
-                    return local;
+                    return sentBefore ? local with { AfterResend = true } : local;
                 }
 
                 continue; // a member took the position over since we decided: route it again
@@ -389,6 +390,8 @@ public sealed partial class RingNode
                 }
 
                 await next.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1));
+                var resent = sentBefore;
+                sentBefore = true;
                 if (IsSuspect(next.Id!))
                 {
                     // It has not answered for a while: the request went out (an answer clears the mark), but it is
@@ -413,7 +416,8 @@ public sealed partial class RingNode
                 using var onAttemptTimeout = attempt + 1 < Options.MaxRouteAttempts
                     ? Options.Mesh.TimeProvider.CreateTimer(CancelPendingOnTimer, pending, Options.AttemptTimeout, Timeout.InfiniteTimeSpan)
                     : null;
-                return await pending.Task;
+                var answer = await pending.Task;
+                return resent ? answer with { AfterResend = true } : answer;
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && attempt + 1 < Options.MaxRouteAttempts)
             {
@@ -875,6 +879,13 @@ public sealed partial class RingNode
 
         /// <summary>A py2p owner's store, proven applied by its answer to a retrieve sent right after it.</summary>
         public bool ConfirmedByPy2p { get; init; }
+
+        /// <summary>
+        /// The answer to a later attempt of a request an earlier attempt of which was sent and never answered: that
+        /// attempt may have been applied, whatever this answer says (RingRegisterTransport reads a refusal then as
+        /// unheard).
+        /// </summary>
+        public bool AfterResend { get; init; }
 
         public static Answer Refused(int hops, string why) => new(MsgValue.Nil, hops, false, why, null, null, null, Versioned: false);
     }

@@ -120,6 +120,9 @@ public sealed partial class RingNode
     /// <summary>For tests: runs on the thread about to apply a write as this node's own, after the owner decision (it may block there).</summary>
     internal Action<HashMethod, RingPosition>? HoldApplyForTest;
 
+    /// <summary>For tests: a prepare or accept at this owner for which it returns true is applied and never answered (an answer lost on the way).</summary>
+    internal Func<HashMethod, RingPosition, bool>? DropAckForTest;
+
     /// <summary>Test hook: the node reads no fence (a new member's request to stop answering for its positions) while set.</summary>
     internal volatile bool IgnoreFencesForTest;
 

@@ -813,8 +813,8 @@ public sealed partial class RingNode
 
         public void Committed(byte[] key, MsgValue value, EntryVersion version)
         {
-            // Planned here (a few comparisons; no copy goes out for a key on three or more nodes, most keys), sent in
-            // the background only when some node keeps a copy.
+            // Planned here (a few comparisons; most keys on three or more nodes need no copy), sent in the background
+            // only when some node keeps one.
             if (version == EntryVersion.Zero || node.PlanPlacementCopies(key) is not { } plan)
             {
                 return;

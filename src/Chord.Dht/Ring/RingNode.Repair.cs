@@ -131,8 +131,11 @@ public sealed partial class RingNode
             return null;
         }
 
+        // Each position's owner, and the first position of that owner's group (its positions, in method order).
         var positions = KeyHashes.All(key);
         var owners = new RingMember[positions.Length];
+        var groupOf = new int[positions.Length];
+        var held = new int[positions.Length]; // by a group's first position: how many positions its owner holds
         var distinct = 0;
         for (var i = 0; i < positions.Length; i++)
         {
@@ -142,36 +145,29 @@ public sealed partial class RingNode
             }
 
             owners[i] = owner;
-            var seen = false;
-            for (var j = 0; j < i && !seen; j++)
+            groupOf[i] = i;
+            for (var j = 0; j < i; j++)
             {
-                seen = owners[j].Id == owner.Id;
-            }
-
-            distinct += seen ? 0 : 1;
-        }
-
-        Dictionary<string, (RingMember Member, List<int> Positions)>? targets = null;
-        for (var i = 0; i < positions.Length; i++)
-        {
-            var first = true; // each owner's group once, at its first position
-            var held = 0;
-            for (var j = 0; j < positions.Length; j++)
-            {
-                if (owners[j].Id == owners[i].Id)
+                if (owners[j].Id == owner.Id)
                 {
-                    first &= j >= i;
-                    held++;
+                    groupOf[i] = groupOf[j];
+                    break;
                 }
             }
 
-            var copies = first ? CopiesNeeded(distinct, held) : 0;
-            if (copies == 0)
+            distinct += groupOf[i] == i ? 1 : 0;
+            held[groupOf[i]]++;
+        }
+
+        Dictionary<string, (RingMember Member, List<int> Positions)>? targets = null;
+        for (var group = 0; group < positions.Length; group++)
+        {
+            if (groupOf[group] != group)
             {
-                continue;
+                continue; // not the first position of its owner
             }
 
-            foreach (var target in CopyTargets(PredecessorsOf(ring, owners[i]), copies))
+            foreach (var target in CopyTargets(PredecessorsOf(ring, owners[group]), CopiesNeeded(distinct, held[group])))
             {
                 targets ??= new(StringComparer.Ordinal);
                 if (!targets.TryGetValue(target.Id, out var entry))
@@ -180,9 +176,9 @@ public sealed partial class RingNode
                     targets[target.Id] = entry;
                 }
 
-                for (var j = 0; j < positions.Length; j++)
+                for (var j = group; j < positions.Length; j++)
                 {
-                    if (owners[j].Id == owners[i].Id)
+                    if (groupOf[j] == group)
                     {
                         entry.Positions.Add(j);
                     }

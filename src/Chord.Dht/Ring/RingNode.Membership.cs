@@ -714,11 +714,16 @@ public sealed partial class RingNode
 
     private bool CapabilityKnown(string id) => _capabilities.TryGetValue(id, out var known) && known.Task.IsCompleted;
 
+    /// <summary>True when the node said it is a py2p node (its chord meta came before any hello of ours).</summary>
+    private bool KnownPy2p(string id) =>
+        _capabilities.TryGetValue(id, out var known) && known.Task.IsCompletedSuccessfully && !known.Task.Result;
+
     /// <summary>
     /// True when <paramref name="peer"/> speaks our extensions. Its hello (our node) or chord meta (a py2p node) comes
     /// right after the handshake, so on a connection just made (a next hop dialled on demand, a reconnect) this waits
     /// for it instead of taking one of our nodes for a py2p node, whose writes count as unacknowledged. False when the
-    /// connection closes, or nothing comes within <see cref="RingOptions.RequestTimeout"/>.
+    /// connection closes, or nothing comes within <see cref="RingOptions.RequestTimeout"/>; a cancelled
+    /// <paramref name="cancellationToken"/> throws (the caller's deadline says nothing about the peer).
     /// </summary>
     private async ValueTask<bool> SpeaksExtensionsAsync(MeshPeer peer, CancellationToken cancellationToken)
     {
@@ -730,7 +735,7 @@ public sealed partial class RingNode
             {
                 await known.Task.WaitAsync(wait.Token);
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 return false;
             }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using Chord.Dht.Mesh;
 using Chord.Dht.Ring.Storage;
 using Chord.Dht.Wire;
 
@@ -125,6 +126,9 @@ public sealed partial class RingNode
 
     /// <summary>Test hook: the node reads no fence (a new member's request to stop answering for its positions) while set.</summary>
     internal volatile bool IgnoreFencesForTest;
+
+    /// <summary>For tests: runs in the join's fence loop with the connection to the predecessor, before the loop asks what it speaks.</summary>
+    internal Func<MeshPeer, Task>? BeforeFenceForTest;
 
     /// <summary>
     /// Test hook: the next this many requests that reach the node (retrieve, store, delta, prepare, accept) are dropped

@@ -90,6 +90,54 @@ public class RingOwnershipTests
     }
 
     [Fact]
+    public async Task A_connection_to_the_predecessor_that_closes_before_its_hello_does_not_make_the_newcomer_serve()
+    {
+        // A closed connection (the mesh drops one of two made at once) says nothing about what the node speaks; taken
+        // for "a py2p node, no fence to wait for", it let a newcomer serve at once (a CI run of the test above).
+        await using var cluster = await RingTestCluster.StartAsync(2, inMemory: true, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromSeconds(2);
+            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
+        });
+        foreach (var node in cluster.Nodes)
+        {
+            node.IgnoreFencesForTest = true;
+        }
+
+        var newcomer = await cluster.AddNodeAsync(join: false);
+        await KnowsTheRingAsync(newcomer, 2);
+        var closed = 0;
+        newcomer.BeforeFenceForTest = async peer =>
+        {
+            if (Interlocked.Exchange(ref closed, 1) == 0)
+            {
+                // Handlers run in the order they were added: once ours runs, the ring node has handled the loss.
+                var dropped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                newcomer.Mesh.PeerDisconnected += (_, e) =>
+                {
+                    if (e.Peer == peer)
+                    {
+                        dropped.TrySetResult();
+                    }
+                };
+                peer.Close();
+                await dropped.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+        };
+
+        await newcomer.JoinAsync();
+
+        Assert.Equal(1, Volatile.Read(ref closed));
+        Assert.False(newcomer.IsServing, "the newcomer served because a connection to its predecessor closed before its hello");
+        foreach (var node in cluster.Nodes)
+        {
+            node.IgnoreFencesForTest = false;
+        }
+
+        await Eventually.UntilAsync(() => newcomer.IsServing, TimeSpan.FromSeconds(30), "the newcomer to serve once its predecessor answers its fence");
+    }
+
+    [Fact]
     public async Task A_newcomer_serves_only_once_the_member_that_answered_for_its_positions_answers_its_fence()
     {
         // A position's owner is the storing node at or before it: until the newcomer joined, its positions were its

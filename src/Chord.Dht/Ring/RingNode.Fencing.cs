@@ -70,7 +70,7 @@ public sealed partial class RingNode
         }
         catch (TimeoutException)
         {
-            RingLog.FencePending(Logger, Id, Neighbours(-1).FirstOrDefault()?.Id ?? "none");
+            RingLog.FencePending(Logger, Id, (_fenceWalk is { } walk && walk.Epoch == epoch ? FenceTarget(walk) : Neighbours(-1).FirstOrDefault())?.Id ?? "none");
         }
     }
 
@@ -79,10 +79,20 @@ public sealed partial class RingNode
         try
         {
             var waitedForHellos = false;
+            var walk = new FenceWalk(epoch);
+            _fenceWalk = walk;
             while (!stop.IsCancellationRequested && StillAwaitingFence(epoch))
             {
                 var answered = Volatile.Read(ref _fenceAnswered).Task;
-                var predecessor = Neighbours(-1).FirstOrDefault();
+                var predecessor = FenceTarget(walk);
+                if (predecessor is null && !walk.NotServing.IsEmpty)
+                {
+                    // Every member before us, all the way round, answered that it does not serve yet: the ring's
+                    // members joined together (a cluster's first start), and nobody answers for any position.
+                    MarkServing(epoch, "no other member serves yet, and every one has stopped answering for its positions");
+                    return;
+                }
+
                 if (predecessor is null)
                 {
                     // No other storing member known. A peer whose hello is still on its way may know some: wait for
@@ -234,15 +244,19 @@ public sealed partial class RingNode
                 // without it, it would answer "nothing here" for keys we hold there, an acceptor that lost its state.
                 // Versioned entries only (what a node that does not serve yet takes; py2p's unversioned ones follow
                 // in HandOffToAsync once it serves), and no placement copies (the member's predecessor keeps them).
+                // A node that does not serve yet answers for nothing: what it holds was loaded at start (or is on its
+                // way through it), not accepted later than what the member loaded, so it goes unmarked, and its answer
+                // says it did not serve (the member then asks the member before us too).
+                var serving = !AwaitingFence;
                 var failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
-                    && _table.TryGetValue(slot, out var held) && held.Version is not null && !held.IsCopy, _stopping.Token, handoff: true);
+                    && _table.TryGetValue(slot, out var held) && held.Version is not null && !held.IsCopy, _stopping.Token, handoff: serving);
                 if (failed > 0 || from.IsClosed)
                 {
                     return; // not all of it went over: no answer; it asks again and we try again
                 }
 
                 from.TryEnqueue(HelloMessage()); // before the answer, on the same connection: it learns our directory first
-                await from.WhisperAsync((long)RingSubFlag.Fenced, member.Epoch);
+                await from.WhisperAsync((long)RingSubFlag.Fenced, member.Epoch, serving);
             }
             finally
             {
@@ -251,18 +265,40 @@ public sealed partial class RingNode
         });
     }
 
-    /// <summary>At the new member: its predecessor's answer.</summary>
-    private void HandleFenced(MeshPeer from, long epoch)
+    /// <summary>At the new member: the answer of the member its fence went to (see <see cref="FenceTarget"/>).</summary>
+    private void HandleFenced(MeshPeer from, long epoch, bool serving)
     {
-        // Only the member that is our predecessor now (after the hello that came before this) can speak for our
-        // positions; an answer from another, or for another epoch, only wakes the loop to ask again.
-        if (Neighbours(-1).FirstOrDefault()?.Id == from.Id)
+        // Only the member the walk asks now (after the hello that came before this) can speak for our positions; an
+        // answer from another, or for another epoch, only wakes the loop to ask again.
+        var walk = _fenceWalk;
+        if (walk is not null && walk.Epoch == epoch && FenceTarget(walk)?.Id == from.Id)
         {
-            MarkServing(epoch, $"its predecessor {from.Id} stopped answering for its positions and handed them over");
+            if (serving)
+            {
+                MarkServing(epoch, $"{from.Id}, the first member before it that serves, stopped answering for its positions and handed them over");
+            }
+            else
+            {
+                walk.NotServing.TryAdd(from.Id!, 0);
+            }
         }
 
         Interlocked.Exchange(ref _fenceAnswered, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
+
+    /// <summary>
+    /// The member a join's fence goes to: the first member before this node (nearest first) that has not answered that
+    /// it does not serve yet itself. Null when every other storing member has (a ring whose members all joined at once).
+    /// </summary>
+    private RingMember? FenceTarget(FenceWalk walk) => Neighbours(-1).FirstOrDefault(m => !walk.NotServing.ContainsKey(m.Id));
+
+    /// <summary>One join's fence exchange: the members before this node that answered it while not serving themselves.</summary>
+    private sealed record FenceWalk(long Epoch)
+    {
+        public ConcurrentDictionary<string, byte> NotServing { get; } = new(StringComparer.Ordinal);
+    }
+
+    private volatile FenceWalk? _fenceWalk;
 
     /// <summary>
     /// What a storing node that is not serving yet answers for one of its positions: a retrieve gets what it holds as a

@@ -82,7 +82,8 @@ public sealed partial class RingNode
                 HandleFence(from, p[1]);
                 return true;
             case (int)RingSubFlag.Fenced when p.Length >= 2 && p[1].Kind == MsgKind.Int:
-                HandleFenced(from, p[1].AsInt64());
+                // A node of ours from before the serving flag sends none: its answer is taken as it always was.
+                HandleFenced(from, p[1].AsInt64(), serving: p.Length < 3 || p[2].Kind != MsgKind.Bool || p[2].AsBool());
                 return true;
             case (int)RingSubFlag.Digest when p.Length >= 3 && p[1].Kind == MsgKind.Bin && p[2].Kind == MsgKind.Bool:
                 HandleDigest(from, p[1].AsBytes().Span, p[2].AsBool());

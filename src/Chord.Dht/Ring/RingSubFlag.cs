@@ -59,9 +59,10 @@ internal enum RingSubFlag : byte
     Fence = 0x38,
 
     /// <summary>
-    /// whisper <c>[fenced, epoch]</c>: the answer to <see cref="Fence"/>, after the answering node's hello on the same
-    /// connection: it knows the asking node storing at this epoch (or newer), routes its positions to it and has handed
-    /// over the versioned entries it held there.
+    /// whisper <c>[fenced, epoch, serving]</c>: the answer to <see cref="Fence"/>, after the answering node's hello on the
+    /// same connection: it knows the asking node storing at this epoch (or newer), routes its positions to it and has
+    /// handed over the versioned entries it held there; <c>serving</c> says whether it serves itself (when not, the
+    /// asking node asks the member before it too).
     /// </summary>
     Fenced = 0x39,
 }

@@ -247,9 +247,15 @@ public sealed partial class RingNode
                 // A node that does not serve yet answers for nothing: what it holds was loaded at start (or is on its
                 // way through it), not accepted later than what the member loaded, so it goes unmarked, and its answer
                 // says it did not serve (the member then asks the member before us too).
-                var serving = !AwaitingFence;
-                var failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
-                    && _table.TryGetValue(slot, out var held) && held.Version is not null && !held.IsCopy, _stopping.Token, handoff: serving);
+                int failed;
+                bool serving;
+                using (await HandoffGateAsync(member.Id))
+                {
+                    serving = !AwaitingFence;
+                    failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
+                        && _table.TryGetValue(slot, out var held) && held.Version is not null && !held.IsCopy, _stopping.Token, handoff: serving);
+                }
+
                 if (failed > 0 || from.IsClosed)
                 {
                     return; // not all of it went over: no answer; it asks again and we try again

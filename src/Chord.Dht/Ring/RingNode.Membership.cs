@@ -322,6 +322,7 @@ public sealed partial class RingNode
 
             _departed[id] = (removed.Epoch, Options.Mesh.TimeProvider.GetTimestamp(), null);
             ForgetLiveness(id);
+            _handoffGates.TryRemove(id, out _); // one still held goes on; nothing more is handed to a departed member
 
             RebuildRing();
             if (removed.IsStoring)
@@ -937,9 +938,13 @@ public sealed partial class RingNode
 
             // Placement copies stay (a member's predecessor keeps its copies); only the member's predecessor, its
             // interim owner, marks what it accepted as a handoff (another holder's entries may be old leftovers).
-            var interimOwner = Neighbours(+1).FirstOrDefault()?.Id == member.Id;
-            failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
-                && !(_table.TryGetValue(slot, out var held) && held.IsCopy), _stopping.Token, handoff: interimOwner);
+            using (await HandoffGateAsync(member.Id))
+            {
+                var interimOwner = Neighbours(+1).FirstOrDefault()?.Id == member.Id;
+                failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
+                    && !(_table.TryGetValue(slot, out var held) && held.IsCopy), _stopping.Token, handoff: interimOwner);
+            }
+
             if (failed == 0 || !IsStoringMember(member.Id, out _))
             {
                 return;
@@ -950,6 +955,22 @@ public sealed partial class RingNode
         {
             RingLog.HandoffIncomplete(Logger, failed, member.Id, failed);
         }
+    }
+
+    // One handoff to a member at a time: the fence's and the one its merge starts would otherwise both send every entry.
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _handoffGates = new(StringComparer.Ordinal);
+
+    /// <summary>Waits until no other handoff to <paramref name="memberId"/> runs; disposing the result lets the next one go.</summary>
+    private async ValueTask<HandoffGate> HandoffGateAsync(string memberId)
+    {
+        var gate = _handoffGates.GetOrAdd(memberId, static _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(_stopping.Token);
+        return new HandoffGate(gate);
+    }
+
+    private readonly struct HandoffGate(SemaphoreSlim gate) : IDisposable
+    {
+        public void Dispose() => gate.Release();
     }
 
     /// <summary>Re-stores the selected entries through the ring and drops each one an owner elsewhere took.</summary>

@@ -323,6 +323,10 @@ public sealed partial class RingNode
             _departed[id] = (removed.Epoch, Options.Mesh.TimeProvider.GetTimestamp(), null);
             ForgetLiveness(id);
             _handoffGates.TryRemove(id, out _); // one still held goes on; nothing more is handed to a departed member
+            if (Mesh.GetPeer(id) is null && _capabilities.TryRemove(id, out var capability))
+            {
+                capability.TrySetCanceled();
+            }
 
             RebuildRing();
             if (removed.IsStoring)
@@ -892,7 +896,10 @@ public sealed partial class RingNode
         // What the node speaks is known per node, not per connection: when another connection to it is already up
         // (a reconnect, a duplicate), its hello may have been read already, and forgetting it would leave the node
         // unknown (never routed to) or taken for a py2p node for as long as that connection lives.
-        if (Mesh.GetPeer(id) is null && _capabilities.TryRemove(id, out var known))
+        // A member's word that it speaks them is kept across reconnects: its hello may have been read on a connection
+        // the mesh then dropped as the duplicate of one registered after it, and forgetting it then left the node
+        // unknown for the life of the new connection (a join's fence waited on it for good). Forgotten with the member.
+        if (Mesh.GetPeer(id) is null && !(SpeaksExtensionsKnown(id) && _members.ContainsKey(id)) && _capabilities.TryRemove(id, out var known))
         {
             known.TrySetCanceled();
         }

@@ -323,6 +323,7 @@ public sealed partial class RingNode
             }
 
             using var deadline = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RepairTimeout, _stopping.Token);
+            var cutShort = false;
 
             // A restore whose new owner cannot be reached (another node that went down with the lost one, not removed
             // yet) is sent again once the directory has moved on, within the repair's time: with two nodes down at
@@ -354,9 +355,16 @@ public sealed partial class RingNode
                     catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException)
                     {
                         // The anti-entropy sweep retries what the deadline cut short (an unreachable owner: RestoreAsync says so).
+                        Volatile.Write(ref cutShort, true);
                     }
                 });
                 work = [.. again];
+            }
+
+            if (work.Count == 0 && !cutShort)
+            {
+                // Everything we held there is with its new owner: it need not wait for us any longer.
+                await SayRepairedAsync(lost);
             }
 
             await RepairUnversionedKeysAsync(lost, versioned, deadline.Token);

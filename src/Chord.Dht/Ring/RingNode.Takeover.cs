@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Numerics;
+using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
 
 namespace Chord.Dht.Ring;
@@ -16,13 +18,29 @@ namespace Chord.Dht.Ring;
 /// neither readable nor writable until repair brings its value (or the time is up), instead of read as absent
 /// (the crash-profile trace of seed 5230: a key on one node, its copies on the node's second predecessor, read as
 /// "not found" from the first one right after the crash).
+/// Every member of ours restores what it held there and then tells the new owner (<see cref="RingSubFlag.Repaired"/>);
+/// once every member it knew at the takeover has, nothing more is coming, and the gap closes before the repair time is
+/// up: a key whose positions were mostly on the crashed node is readable and writable again within a repair round,
+/// absent keys included, instead of after <see cref="RingOptions.RepairTimeout"/>.
 /// </remarks>
 public sealed partial class RingNode
 {
-    // The ranges [From, To) taken over, each until a timestamp of the node's clock. Replaced whole, read without a lock.
+    // The ranges [From, To) taken over, each until a timestamp of the node's clock. Replaced whole under
+    // _takenOverLock, read without a lock.
     private volatile TakenOver[] _takenOver = [];
+    private readonly Lock _takenOverLock = new();
 
-    private sealed record TakenOver(BigInteger From, BigInteger To, long Until);
+    // "Repaired" heard for a loss this node had not noted yet (the sender found the member gone first): taken into
+    // account when it does. Bounded: cleared when it grows past a few hundred losses.
+    private readonly ConcurrentDictionary<(string Lost, long Epoch), ConcurrentDictionary<string, byte>> _repairedEarly = new();
+
+    /// <param name="From">Where the range starts (the lost member's position).</param>
+    /// <param name="To">Where it ends (the next member's position).</param>
+    /// <param name="Until">When it stops being a gap whatever is still awaited.</param>
+    /// <param name="Lost">The crashed member's id.</param>
+    /// <param name="LostEpoch">Its epoch when it was found gone.</param>
+    /// <param name="Awaiting">The members (this node among them) whose repair for this loss has not said it is done.</param>
+    private sealed record TakenOver(BigInteger From, BigInteger To, long Until, string Lost, long LostEpoch, ConcurrentDictionary<string, byte> Awaiting);
 
     /// <summary>
     /// After <paramref name="removed"/> left the ring without handing anything off: when its position is now this
@@ -41,7 +59,93 @@ public sealed partial class RingNode
         var time = Options.Mesh.TimeProvider;
         var until = time.GetTimestamp() + (long)(Options.RepairTimeout.TotalSeconds * time.TimestampFrequency);
         var now = time.GetTimestamp();
-        _takenOver = [.. _takenOver.Where(t => t.Until > now), new TakenOver(removed.Position.Reduced.Value, next.Position.Reduced.Value, until)];
+
+        // Who repairs: every member of ours the ring names now, this node included (py2p nodes restore nothing).
+        var awaiting = new ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
+        foreach (var member in ring)
+        {
+            if (member.Id != removed.Id && !IsPy2pMember(member))
+            {
+                awaiting.TryAdd(member.Id, 0);
+            }
+        }
+
+        if (_repairedEarly.TryRemove((removed.Id, removed.Epoch), out var early))
+        {
+            foreach (var id in early.Keys)
+            {
+                awaiting.TryRemove(id, out _);
+            }
+        }
+
+        lock (_takenOverLock)
+        {
+            _takenOver = [.. _takenOver.Where(t => t.Until > now), new TakenOver(removed.Position.Reduced.Value, next.Position.Reduced.Value, until, removed.Id, removed.Epoch, awaiting)];
+        }
+    }
+
+    /// <summary>
+    /// A member (or this node) finished its repair for the loss of <paramref name="lost"/>: once every member awaited
+    /// for that takeover has, its range is no longer a gap.
+    /// </summary>
+    private void HandleRepaired(string from, string lost, long epoch)
+    {
+        var matched = false;
+        lock (_takenOverLock)
+        {
+            foreach (var range in _takenOver)
+            {
+                if (range.Lost != lost || range.LostEpoch != epoch)
+                {
+                    continue;
+                }
+
+                matched = true;
+                if (range.Awaiting.TryRemove(from, out _) && range.Awaiting.IsEmpty)
+                {
+                    _takenOver = [.. _takenOver.Where(t => t != range)];
+                    RingLog.TakeoverRepaired(Logger, Id, lost);
+                    break;
+                }
+            }
+        }
+
+        if (!matched)
+        {
+            if (_repairedEarly.Count > 256)
+            {
+                _repairedEarly.Clear(); // bounded: a loss noted much later waits for its repair time instead
+            }
+
+            _repairedEarly.GetOrAdd((lost, epoch), static _ => new(StringComparer.Ordinal)).TryAdd(from, 0);
+        }
+    }
+
+    /// <summary>Tells the new owner of <paramref name="lost"/>'s positions that this node's repair for it is done (best effort).</summary>
+    private async Task SayRepairedAsync(RingMember lost)
+    {
+        var owner = OwnerOf(lost.Position.Reduced, null);
+        if (owner is null || IsPy2pMember(owner))
+        {
+            return;
+        }
+
+        if (owner.Id == Id)
+        {
+            HandleRepaired(Id, lost.Id, lost.Epoch);
+            return;
+        }
+
+        try
+        {
+            using var attempt = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.AttemptTimeout, _stopping.Token);
+            var peer = Mesh.GetPeer(owner.Id) ?? await Mesh.ConnectAsync(owner.Address, owner.Id, attempt.Token);
+            await peer.WhisperAsync((long)RingSubFlag.Repaired, MsgValue.BinAscii(lost.Id), lost.Epoch);
+        }
+        catch (Exception e) when (e is MeshConnectException or OperationCanceledException or ObjectDisposedException or IOException)
+        {
+            // Unsaid: the owner keeps the range a gap until the repair time is up, as before this message existed.
+        }
     }
 
     /// <summary>True when <paramref name="position"/> lies in a range this node took over from a crashed member within the repair time.</summary>

@@ -306,6 +306,21 @@ public sealed partial class RingNode
 
     private volatile FenceWalk? _fenceWalk;
 
+    /// <summary>For tests' failure messages: where this node's fence exchange stands.</summary>
+    internal string DescribeFenceForTest()
+    {
+        var walk = _fenceWalk;
+        if (walk is null)
+        {
+            return "no fence sent";
+        }
+
+        var target = FenceTarget(walk);
+        var speaks = target is null ? "-" : SpeaksExtensionsKnown(target.Id) ? "ours" : KnownPy2p(target.Id) ? "py2p" : "unknown";
+        return $"fence at epoch {walk.Epoch} (now {_epoch}) asks {target?.Id ?? "nobody"} (speaks: {speaks}, connected: {target is not null && Mesh.GetPeer(target.Id) is not null}); "
+            + $"answered not serving: [{string.Join(", ", walk.NotServing.Keys)}]";
+    }
+
     /// <summary>
     /// What a storing node that is not serving yet answers for one of its positions: a retrieve gets what it holds as a
     /// hint; any write is refused with <see cref="NotServingYet"/>. Null when the node serves.

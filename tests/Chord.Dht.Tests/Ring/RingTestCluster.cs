@@ -131,7 +131,8 @@ public sealed class RingTestCluster : IAsyncDisposable
             {
                 lines.Add($"node {RingTestData.Short(n.Id)} ({(n.IsLeeching ? "leeching" : n.IsServing ? "storing" : "storing, not serving yet")}, {n.Mesh.Peers.Count} peers): "
                     + $"lacks [{string.Join(", ", missing)}], wrongly storing [{string.Join(", ", stale)}]"
-                    + (unconnected ? $", not connected to its successor {RingTestData.Short(next!.Id)}" : string.Empty));
+                    + (unconnected ? $", not connected to its successor {RingTestData.Short(next!.Id)}" : string.Empty)
+                    + (!n.IsLeeching && !n.IsServing ? $", {n.DescribeFenceForTest()}" : string.Empty));
             }
         }
 

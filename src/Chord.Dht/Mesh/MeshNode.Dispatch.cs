@@ -345,7 +345,8 @@ public sealed partial class MeshNode
 
     /// <summary>
     /// Of two connections between the same two nodes, both nodes keep the one dialled by the node with the
-    /// numerically smaller id, so each side closes the same one. Two in the same direction: the older stays.
+    /// numerically smaller id, so each side closes the same one. Two in the same direction (one node dialled twice):
+    /// the one whose dialler's challenge nonce is smaller, which both sides know; the older one when there are none.
     /// </summary>
     private MeshPeer ChooseSurvivor(MeshPeer existing, MeshPeer incoming)
     {
@@ -356,12 +357,25 @@ public sealed partial class MeshNode
 
         if (existing.IsOutgoing == incoming.IsOutgoing)
         {
+            // Each side admits the two in its own order, so "the older" may name a different connection at each end:
+            // each side then wrote only on the one the other was closing (its queue completed), and every answer sent
+            // on it was lost until it closed, a minute later in memory (a ring node's join fence never answered).
+            // Both authenticated: the mutual challenge ran on both, so both ends hold both dialler nonces.
+            var (a, b) = (DiallerNonce(existing), DiallerNonce(incoming));
+            if (existing.IsAuthenticated && a.Length > 0 && b.Length > 0)
+            {
+                return a.AsSpan().SequenceCompareTo(b) <= 0 ? existing : incoming;
+            }
+
             return existing;
         }
 
         var weAreSmaller = RingPosition.FromBase58(Id) < RingPosition.FromBase58(incoming.Id!);
         return weAreSmaller == existing.IsOutgoing ? existing : incoming;
     }
+
+    /// <summary>The challenge nonce the connection's dialler sent on it (empty without authentication).</summary>
+    private static byte[] DiallerNonce(MeshPeer peer) => (peer.IsOutgoing ? peer.LocalNonce : peer.RemoteNonce) ?? [];
 
     /// <summary>The '*' of a request for all peers: a str from py2p (and us), bytes from a py2p handler's point of view.</summary>
     private static bool IsAllPeers(MsgValue value) =>

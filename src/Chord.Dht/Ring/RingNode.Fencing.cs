@@ -316,8 +316,10 @@ public sealed partial class RingNode
         }
 
         var target = FenceTarget(walk);
-        var speaks = target is null ? "-" : SpeaksExtensionsKnown(target.Id) ? "ours" : KnownPy2p(target.Id) ? "py2p" : "unknown";
-        return $"fence at epoch {walk.Epoch} (now {_epoch}) asks {target?.Id ?? "nobody"} (speaks: {speaks}, connected: {target is not null && Mesh.GetPeer(target.Id) is not null}); "
+        var speaks = target is null ? "-" : SpeaksExtensionsKnown(target.Id) ? "ours" : KnownPy2p(target.Id) ? "py2p" : _capabilities.ContainsKey(target.Id) ? "unknown (awaited)" : "unknown";
+        var peer = target is null ? null : Mesh.GetPeer(target.Id);
+        var connection = peer is null ? "not connected" : $"connected (authenticated: {peer.IsAuthenticated}, introduced: {_introduced.ContainsKey(peer)}, hello asked: {_helloAsked.ContainsKey(peer)}, frames in/out: {peer.FramesIn}/{peer.FramesOut}, outgoing: {peer.IsOutgoing})";
+        return $"fence at epoch {walk.Epoch} (now {_epoch}) asks {target?.Id ?? "nobody"} (speaks: {speaks}, {connection}); "
             + $"answered not serving: [{string.Join(", ", walk.NotServing.Keys)}]";
     }
 

@@ -76,7 +76,7 @@ public sealed partial class RingNode
                 HandleGone(p[1], p[2]);
                 return true;
             case (int)RingSubFlag.Hello when p.Length >= 3:
-                HandleHello(from, p[2]);
+                HandleHello(from, p[2], askedBack: p.Length >= 4 && p[3].Kind == MsgKind.Bool && p[3].AsBool());
                 return true;
             case (int)RingSubFlag.Fence when p.Length >= 2:
                 HandleFence(from, p[1]);

@@ -640,10 +640,32 @@ public sealed partial class RingNode
         }
     }
 
-    private Message HelloMessage()
+    /// <param name="askBack">Ask the receiver to answer with its own hello (we lost, or never read, the one it sent).</param>
+    private Message HelloMessage(bool askBack = false)
     {
         MsgValue[] members = [MemberEntry(Self), .. _members.Values.Select(MemberEntry)];
-        return Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members));
+        return askBack
+            ? Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members), true)
+            : Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members));
+    }
+
+    /// <summary>How long a hello may lag its connection's handshake before it is asked for.</summary>
+    private static readonly TimeSpan HelloGrace = TimeSpan.FromMilliseconds(250);
+
+    // Connections on which we asked for the peer's hello again (once each: frames are not lost on a live connection).
+    private readonly ConcurrentDictionary<MeshPeer, byte> _helloAsked = new();
+
+    /// <summary>
+    /// Asks <paramref name="peer"/> for its hello when what it speaks is unknown on a live connection: its hello was read
+    /// on a connection the mesh dropped as a duplicate before this one was registered, or knowledge of it was dropped
+    /// with an earlier connection. Without it the node would be waited on as a possible py2p node for good.
+    /// </summary>
+    private void AskForHello(MeshPeer peer)
+    {
+        if (!peer.IsClosed && _helloAsked.TryAdd(peer, 0))
+        {
+            peer.TryEnqueue(HelloMessage(askBack: true));
+        }
     }
 
     private Message DigestMessage(bool isReply) =>
@@ -738,6 +760,16 @@ public sealed partial class RingNode
             using var wait = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RequestTimeout, cancellationToken, peer.ClosedToken);
             try
             {
+                if (!_helloAsked.ContainsKey(peer))
+                {
+                    // Its hello follows the handshake at once; one still missing after a moment will not come by itself.
+                    var moment = Task.Delay(HelloGrace, Options.Mesh.TimeProvider, wait.Token);
+                    if (await Task.WhenAny(known.Task, moment) == moment && !known.Task.IsCompleted)
+                    {
+                        AskForHello(peer);
+                    }
+                }
+
                 await known.Task.WaitAsync(wait.Token);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -749,11 +781,16 @@ public sealed partial class RingNode
         return known.Task.IsCompletedSuccessfully && known.Task.Result;
     }
 
-    private void HandleHello(MeshPeer from, MsgValue members)
+    private void HandleHello(MeshPeer from, MsgValue members, bool askedBack)
     {
         if (from.Id is null)
         {
             return;
+        }
+
+        if (askedBack)
+        {
+            from.TryEnqueue(HelloMessage()); // not asking back in turn: one answer ends it
         }
 
         // The directory first, then "it speaks the extensions": a node waiting for this hello (a join deciding whether
@@ -884,6 +921,7 @@ public sealed partial class RingNode
     private void OnPeerDisconnected(object? sender, MeshPeerEventArgs e)
     {
         _introduced.TryRemove(e.Peer, out _);
+        _helloAsked.TryRemove(e.Peer, out _);
         if (!_legacyWaiters.IsEmpty)
         {
             foreach (var slot in _legacyWaiters.Keys.Where(k => k.Item1 == e.Peer).ToList())

@@ -127,6 +127,9 @@ public sealed partial class RingNode
     /// <summary>Test hook: the node reads no fence (a new member's request to stop answering for its positions) while set.</summary>
     internal volatile bool IgnoreFencesForTest;
 
+    /// <summary>For tests: forgets what a node speaks, as if its hello had been read on a connection since dropped.</summary>
+    internal void ForgetCapabilityForTest(string id) => _capabilities.TryRemove(id, out _);
+
     /// <summary>For tests: runs in the join's fence loop with the connection to the predecessor, before the loop asks what it speaks.</summary>
     internal Func<MeshPeer, Task>? BeforeFenceForTest;
 

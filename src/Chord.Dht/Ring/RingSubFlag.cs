@@ -20,7 +20,11 @@ internal enum RingSubFlag : byte
     /// <summary>broadcast <c>[gone, id, epoch]</c>: a node vanished (its connections closed and it cannot be dialled).</summary>
     Gone = 0x32,
 
-    /// <summary>whisper <c>[hello, version, [members...]]</c>: sent on every new connection (says "I speak the extensions"), and in answer to a directory digest that differs.</summary>
+    /// <summary>
+    /// whisper <c>[hello, version, [members...], ask_back?]</c>: sent on every new connection (says "I speak the
+    /// extensions"), in answer to a directory digest that differs, and in answer to a hello whose <c>ask_back</c> is
+    /// true (sent by a node that lacks ours on a live connection).
+    /// </summary>
     Hello = 0x33,
 
     /// <summary>

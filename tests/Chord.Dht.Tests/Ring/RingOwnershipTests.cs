@@ -138,6 +138,28 @@ public class RingOwnershipTests
     }
 
     [Fact]
+    public async Task A_newcomer_that_lost_its_predecessors_hello_asks_for_it_again_and_serves()
+    {
+        // Its hello was read on a connection the mesh then dropped as a duplicate, before the one it kept was
+        // registered: on that live connection nothing says the node is ours, and the fence waits to know.
+        await using var cluster = await RingTestCluster.StartAsync(2, inMemory: true, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromSeconds(2);
+            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
+        });
+        var newcomer = await cluster.AddNodeAsync(join: false);
+        await KnowsTheRingAsync(newcomer, 2);
+        foreach (var node in cluster.Nodes.Where(n => n != newcomer))
+        {
+            newcomer.ForgetCapabilityForTest(node.Id);
+        }
+
+        await newcomer.JoinAsync();
+
+        await Eventually.UntilAsync(() => newcomer.IsServing, TimeSpan.FromSeconds(30), "the newcomer to learn its predecessor speaks the extensions and serve");
+    }
+
+    [Fact]
     public async Task Of_two_adjacent_newcomers_the_second_serves_only_once_the_first_does()
     {
         // The second's predecessor is the first, which holds nothing yet: its answer would say nothing about the member

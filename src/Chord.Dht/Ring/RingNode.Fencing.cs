@@ -118,20 +118,33 @@ public sealed partial class RingNode
                         await beforeFence(peer);
                     }
 
-                    if (!await SpeaksExtensionsAsync(peer, attempt.Token))
+                    bool speaks;
+                    try
                     {
-                        if (KnownPy2p(predecessor.Id))
-                        {
-                            MarkServing(epoch, "its predecessor is a py2p node");
-                            return;
-                        }
+                        speaks = await SpeaksExtensionsAsync(peer, attempt.Token);
+                    }
+                    catch (OperationCanceledException) when (!stop.IsCancellationRequested && !peer.IsClosed)
+                    {
+                        speaks = false; // not said yet on a live connection
+                    }
 
+                    if (!speaks && KnownPy2p(predecessor.Id))
+                    {
+                        MarkServing(epoch, "its predecessor is a py2p node");
+                        return;
+                    }
+
+                    if (!speaks && peer.IsClosed)
+                    {
                         // The connection closed before its hello (a duplicate dropped, a reconnect): that says nothing
                         // about what the node speaks. Serving on it let a newcomer take writes while its predecessor
                         // still answered for its positions (a CI run of RingOwnershipTests). Ask again.
                         await Task.Delay(FenceRetryInterval, Options.Mesh.TimeProvider, stop);
                         continue;
                     }
+
+                    // Ours, or not said yet on a live connection (its hello lost to us, or an answer to our ask still on
+                    // its way): the fence goes anyway, since a py2p node ignores our sub-flags, and one of ours answers.
 
                     await peer.WhisperAsync((long)RingSubFlag.Fence, MemberEntry(new RingMember(Id, Mesh.Address, IsStoring: true, epoch)));
                     await answered.WaitAsync(attempt.Token);
@@ -285,7 +298,7 @@ public sealed partial class RingNode
             }
             else
             {
-                walk.NotServing.TryAdd(from.Id!, 0);
+                walk.NotServing[from.Id!] = FenceTarget(walk)?.Epoch ?? 0;
             }
         }
 
@@ -296,12 +309,17 @@ public sealed partial class RingNode
     /// The member a join's fence goes to: the first member before this node (nearest first) that has not answered that
     /// it does not serve yet itself. Null when every other storing member has (a ring whose members all joined at once).
     /// </summary>
-    private RingMember? FenceTarget(FenceWalk walk) => Neighbours(-1).FirstOrDefault(m => !walk.NotServing.ContainsKey(m.Id));
+    /// <remarks>
+    /// A member's "not serving" holds for the epoch it had then: back at a new epoch (a restart), its directory may
+    /// lack this node, and as it serves it takes itself for the owner of our positions, so it is asked again.
+    /// </remarks>
+    private RingMember? FenceTarget(FenceWalk walk) =>
+        Neighbours(-1).FirstOrDefault(m => !(walk.NotServing.TryGetValue(m.Id, out var epoch) && epoch == m.Epoch));
 
-    /// <summary>One join's fence exchange: the members before this node that answered it while not serving themselves.</summary>
+    /// <summary>One join's fence exchange: the members before this node that answered it while not serving themselves, with their epochs.</summary>
     private sealed record FenceWalk(long Epoch)
     {
-        public ConcurrentDictionary<string, byte> NotServing { get; } = new(StringComparer.Ordinal);
+        public ConcurrentDictionary<string, long> NotServing { get; } = new(StringComparer.Ordinal);
     }
 
     private volatile FenceWalk? _fenceWalk;

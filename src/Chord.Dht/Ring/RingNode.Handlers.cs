@@ -83,7 +83,13 @@ public sealed partial class RingNode
                 return true;
             case (int)RingSubFlag.Fenced when p.Length >= 2 && p[1].Kind == MsgKind.Int:
                 // A node of ours from before the serving flag sends none: its answer is taken as it always was.
-                HandleFenced(from, p[1].AsInt64(), serving: p.Length < 3 || p[2].Kind != MsgKind.Bool || p[2].AsBool());
+                if (p.Length >= 3 && p[2].Kind != MsgKind.Bool)
+                {
+                    RingLog.Malformed(Logger, "fenced", from.Id ?? "?");
+                    return true;
+                }
+
+                HandleFenced(from, p[1].AsInt64(), serving: p.Length < 3 || p[2].AsBool());
                 return true;
             case (int)RingSubFlag.Repaired when p.Length >= 3 && p[1].Kind == MsgKind.Bin && p[2].Kind == MsgKind.Int:
                 HandleRepaired(from.Id!, p[1].AsAscii(), p[2].AsInt64());

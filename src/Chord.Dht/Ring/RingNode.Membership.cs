@@ -655,6 +655,9 @@ public sealed partial class RingNode
     // Connections on which we asked for the peer's hello again (once each: frames are not lost on a live connection).
     private readonly ConcurrentDictionary<MeshPeer, byte> _helloAsked = new();
 
+    // Connections on which we answered an ask for our hello (once each).
+    private readonly ConcurrentDictionary<MeshPeer, byte> _helloAnswered = new();
+
     /// <summary>
     /// Asks <paramref name="peer"/> for its hello when what it speaks is unknown on a live connection: its hello was read
     /// on a connection the mesh dropped as a duplicate before this one was registered, or knowledge of it was dropped
@@ -664,7 +667,18 @@ public sealed partial class RingNode
     {
         if (!peer.IsClosed && _helloAsked.TryAdd(peer, 0))
         {
-            peer.TryEnqueue(HelloMessage(askBack: true));
+            if (!peer.TryEnqueue(HelloMessage(askBack: true)))
+            {
+                _helloAsked.TryRemove(peer, out _); // its queue was full: ask on the next wait
+                return;
+            }
+
+            // Forgotten with the connection, whichever way it ends (a dropped duplicate raises no disconnect).
+            peer.ClosedToken.UnsafeRegister(static state =>
+            {
+                var (asked, closed) = ((ConcurrentDictionary<MeshPeer, byte>, MeshPeer))state!;
+                asked.TryRemove(closed, out _);
+            }, (_helloAsked, peer));
         }
     }
 
@@ -788,9 +802,15 @@ public sealed partial class RingNode
             return;
         }
 
-        if (askedBack)
+        if (askedBack && _helloAnswered.TryAdd(from, 0))
         {
-            from.TryEnqueue(HelloMessage()); // not asking back in turn: one answer ends it
+            // Once per connection (each answer carries the whole directory), never asking back in turn.
+            from.TryEnqueue(HelloMessage());
+            from.ClosedToken.UnsafeRegister(static state =>
+            {
+                var (answered, closed) = ((ConcurrentDictionary<MeshPeer, byte>, MeshPeer))state!;
+                answered.TryRemove(closed, out _);
+            }, (_helloAnswered, from));
         }
 
         // The directory first, then "it speaks the extensions": a node waiting for this hello (a join deciding whether
@@ -831,13 +851,23 @@ public sealed partial class RingNode
         if (goneId == Id)
         {
             // We are alive: say so, with a new epoch, which every node that removed us takes over its departure mark.
+            long newEpoch;
+            bool awaitingFence;
             lock (_selfLock)
             {
-                _epoch++;
+                newEpoch = ++_epoch;
+                awaitingFence = _storing && !_serving;
             }
 
             Interlocked.Increment(ref _directoryVersion);
             RunInBackground(AnnounceSelfAsync);
+            if (awaitingFence)
+            {
+                // The fence exchange runs for one epoch, and answers for the old one are refused: without a new one,
+                // a join reported gone before its fence was answered never served (found by a review).
+                RunInBackground(() => FenceAfterJoinAsync(newEpoch));
+            }
+
             return;
         }
 
@@ -911,6 +941,12 @@ public sealed partial class RingNode
         // and the keys we know, as py2p sends them on every new connection.
         peer.TryEnqueue(HelloMessage());
         _introduced[peer] = 0; // from here on JoinAsync/UnjoinAsync may send it chord meta too; _storing is read after
+        // Forgotten with the connection however it ends: one displaced by a later duplicate raises no disconnect.
+        peer.ClosedToken.UnsafeRegister(static state =>
+        {
+            var (introduced, closed) = ((ConcurrentDictionary<MeshPeer, byte>, MeshPeer))state!;
+            introduced.TryRemove(closed, out _);
+        }, (_introduced, peer));
         peer.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)SubFlag.Handshake, _storing ? "0" : "1"));
         foreach (var key in _keys.Keys)
         {
@@ -921,7 +957,6 @@ public sealed partial class RingNode
     private void OnPeerDisconnected(object? sender, MeshPeerEventArgs e)
     {
         _introduced.TryRemove(e.Peer, out _);
-        _helloAsked.TryRemove(e.Peer, out _);
         if (!_legacyWaiters.IsEmpty)
         {
             foreach (var slot in _legacyWaiters.Keys.Where(k => k.Item1 == e.Peer).ToList())
@@ -934,10 +969,10 @@ public sealed partial class RingNode
         // What the node speaks is known per node, not per connection: when another connection to it is already up
         // (a reconnect, a duplicate), its hello may have been read already, and forgetting it would leave the node
         // unknown (never routed to) or taken for a py2p node for as long as that connection lives.
-        // A member's word that it speaks them is kept across reconnects: its hello may have been read on a connection
+        // A member's word on what it speaks is kept across reconnects: its hello may have been read on a connection
         // the mesh then dropped as the duplicate of one registered after it, and forgetting it then left the node
         // unknown for the life of the new connection (a join's fence waited on it for good). Forgotten with the member.
-        if (Mesh.GetPeer(id) is null && !(SpeaksExtensionsKnown(id) && _members.ContainsKey(id)) && _capabilities.TryRemove(id, out var known))
+        if (Mesh.GetPeer(id) is null && !(CapabilityKnown(id) && _members.ContainsKey(id)) && _capabilities.TryRemove(id, out var known))
         {
             known.TrySetCanceled();
         }
@@ -985,7 +1020,9 @@ public sealed partial class RingNode
             // interim owner, marks what it accepted as a handoff (another holder's entries may be old leftovers).
             using (await HandoffGateAsync(member.Id))
             {
-                var interimOwner = Neighbours(+1).FirstOrDefault()?.Id == member.Id;
+                // Only a node that serves accepted anything as the member's interim owner (a review: the fence's
+                // unmarked rule for a node that does not serve held only if this handoff did not run first).
+                var interimOwner = Neighbours(+1).FirstOrDefault()?.Id == member.Id && IsServing;
                 failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
                     && !(_table.TryGetValue(slot, out var held) && held.IsCopy), _stopping.Token, handoff: interimOwner);
             }
@@ -1008,7 +1045,8 @@ public sealed partial class RingNode
     /// <summary>Waits until no other handoff to <paramref name="memberId"/> runs; disposing the result lets the next one go.</summary>
     private async ValueTask<HandoffGate> HandoffGateAsync(string memberId)
     {
-        var gate = _handoffGates.GetOrAdd(memberId, static _ => new SemaphoreSlim(1, 1));
+        // A member that departed meanwhile gets a gate of its own, not kept (nothing else will hand to it).
+        var gate = _members.ContainsKey(memberId) ? _handoffGates.GetOrAdd(memberId, static _ => new SemaphoreSlim(1, 1)) : new SemaphoreSlim(1, 1);
         await gate.WaitAsync(_stopping.Token);
         return new HandoffGate(gate);
     }

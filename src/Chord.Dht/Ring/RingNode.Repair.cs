@@ -347,9 +347,14 @@ public sealed partial class RingNode
                 {
                     try
                     {
-                        if (!await RestoreAsync(request, deadline.Token))
+                        switch (await RestoreAsync(request, deadline.Token))
                         {
-                            again.Add(request);
+                            case RestoreOutcome.NotApplied:
+                                again.Add(request);
+                                break;
+                            case RestoreOutcome.Refused:
+                                Volatile.Write(ref cutShort, true); // answered, but the owner may lack the value
+                                break;
                         }
                     }
                     catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException)
@@ -361,13 +366,14 @@ public sealed partial class RingNode
                 work = [.. again];
             }
 
-            if (work.Count == 0 && !cutShort)
+            await RepairUnversionedKeysAsync(lost, versioned, deadline.Token);
+            if (work.Count == 0 && !cutShort && !deadline.IsCancellationRequested)
             {
-                // Everything we held there is with its new owner: it need not wait for us any longer.
+                // Everything we held there is with its new owner: it need not wait for us any longer. Last, after the
+                // unversioned keys too (a review: said before them, the gap closed while they were on their way).
                 await SayRepairedAsync(lost);
             }
 
-            await RepairUnversionedKeysAsync(lost, versioned, deadline.Token);
             await RefreshPlacementCopiesAsync();
         }
         finally
@@ -392,7 +398,7 @@ public sealed partial class RingNode
     /// Routes one re-creating store to its owner and counts it when the owner took it. False when it reached no owner
     /// (the owner cannot be dialled, or does not serve yet): worth sending again once the directory has moved on.
     /// </summary>
-    private async Task<bool> RestoreAsync(PositionRequest request, CancellationToken deadline)
+    private async Task<RestoreOutcome> RestoreAsync(PositionRequest request, CancellationToken deadline)
     {
         Answer answer;
         try
@@ -401,7 +407,7 @@ public sealed partial class RingNode
         }
         catch (MeshConnectException)
         {
-            return false; // its owner is gone too, and not removed yet
+            return RestoreOutcome.NotApplied; // its owner is gone too, and not removed yet
         }
 
         if (answer.Ok)
@@ -410,7 +416,22 @@ public sealed partial class RingNode
             RingMetrics.CrashRepairs.Add(1);
         }
 
-        return !AppliedNowhere(answer);
+        return AppliedNowhere(answer) ? RestoreOutcome.NotApplied
+            : answer.Ok || answer.Error == NewerHeld ? RestoreOutcome.Taken
+            : RestoreOutcome.Refused;
+    }
+
+    /// <summary>What became of one restore.</summary>
+    private enum RestoreOutcome
+    {
+        /// <summary>Applied, or the owner holds or promised newer.</summary>
+        Taken,
+
+        /// <summary>Answered with another refusal (a version beyond the headroom, a py2p owner): the owner may lack the value.</summary>
+        Refused,
+
+        /// <summary>Applied nowhere (not serving yet, moved, unreachable): sent again.</summary>
+        NotApplied,
     }
 
     /// <summary>True when <paramref name="lost"/> was the owner of <paramref name="position"/>: nearer to it than its owner now.</summary>

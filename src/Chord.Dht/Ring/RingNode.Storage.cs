@@ -127,6 +127,9 @@ public sealed partial class RingNode
     /// <summary>Test hook: the node reads no fence (a new member's request to stop answering for its positions) while set.</summary>
     internal volatile bool IgnoreFencesForTest;
 
+    /// <summary>For tests: as if a member had broadcast that this node is gone (it answers with a new epoch).</summary>
+    internal void ReportedGoneForTest() => HandleGone(MsgValue.BinAscii(Id), _epoch);
+
     /// <summary>For tests: forgets what a node speaks, as if its hello had been read on a connection since dropped.</summary>
     internal void ForgetCapabilityForTest(string id) => _capabilities.TryRemove(id, out _);
 

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Numerics;
-using Chord.Dht.Mesh;
 using Chord.Dht.Wire;
 
 namespace Chord.Dht.Ring;
@@ -31,8 +30,10 @@ public sealed partial class RingNode
     private readonly Lock _takenOverLock = new();
 
     // "Repaired" heard for a loss this node had not noted yet (the sender found the member gone first): taken into
-    // account when it does. Bounded: cleared when it grows past a few hundred losses.
-    private readonly ConcurrentDictionary<(string Lost, long Epoch), ConcurrentDictionary<string, byte>> _repairedEarly = new();
+    // account when it does, within the repair time (an older word may be about an earlier removal of the member at
+    // the same epoch, a false report it came back from). Bounded: cleared past a few hundred losses. Under
+    // _takenOverLock.
+    private readonly Dictionary<(string Lost, long Epoch), (long Until, HashSet<string> From)> _repairedEarly = [];
 
     /// <param name="From">Where the range starts (the lost member's position).</param>
     /// <param name="To">Where it ends (the next member's position).</param>
@@ -70,16 +71,16 @@ public sealed partial class RingNode
             }
         }
 
-        if (_repairedEarly.TryRemove((removed.Id, removed.Epoch), out var early))
-        {
-            foreach (var id in early.Keys)
-            {
-                awaiting.TryRemove(id, out _);
-            }
-        }
-
         lock (_takenOverLock)
         {
+            if (_repairedEarly.Remove((removed.Id, removed.Epoch), out var early) && early.Until > now)
+            {
+                foreach (var id in early.From)
+                {
+                    awaiting.TryRemove(id, out _);
+                }
+            }
+
             _takenOver = [.. _takenOver.Where(t => t.Until > now), new TakenOver(removed.Position.Reduced.Value, next.Position.Reduced.Value, until, removed.Id, removed.Epoch, awaiting)];
         }
     }
@@ -108,16 +109,24 @@ public sealed partial class RingNode
                     break;
                 }
             }
-        }
 
-        if (!matched)
-        {
-            if (_repairedEarly.Count > 256)
+            if (!matched)
             {
-                _repairedEarly.Clear(); // bounded: a loss noted much later waits for its repair time instead
-            }
+                var time = Options.Mesh.TimeProvider;
+                var now = time.GetTimestamp();
+                if (_repairedEarly.Count > 256)
+                {
+                    _repairedEarly.Clear(); // bounded: a loss noted much later waits for its repair time instead
+                }
 
-            _repairedEarly.GetOrAdd((lost, epoch), static _ => new(StringComparer.Ordinal)).TryAdd(from, 0);
+                if (!_repairedEarly.TryGetValue((lost, epoch), out var early) || early.Until <= now)
+                {
+                    early = (now + (long)(Options.RepairTimeout.TotalSeconds * time.TimestampFrequency), new HashSet<string>(StringComparer.Ordinal));
+                    _repairedEarly[(lost, epoch)] = early;
+                }
+
+                early.From.Add(from);
+            }
         }
     }
 
@@ -142,7 +151,7 @@ public sealed partial class RingNode
             var peer = Mesh.GetPeer(owner.Id) ?? await Mesh.ConnectAsync(owner.Address, owner.Id, attempt.Token);
             await peer.WhisperAsync((long)RingSubFlag.Repaired, MsgValue.BinAscii(lost.Id), lost.Epoch);
         }
-        catch (Exception e) when (e is MeshConnectException or OperationCanceledException or ObjectDisposedException or IOException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Unsaid: the owner keeps the range a gap until the repair time is up, as before this message existed.
         }

@@ -160,6 +160,37 @@ public class RingOwnershipTests
     }
 
     [Fact]
+    public async Task A_newcomer_reported_gone_before_its_fence_was_answered_fences_again_at_its_new_epoch_and_serves()
+    {
+        // Reported gone, a node says it is alive with a new epoch; the fence exchange runs for one epoch, and answers
+        // for the old one are refused, so without a new exchange it never served.
+        await using var cluster = await RingTestCluster.StartAsync(2, inMemory: true, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromSeconds(2);
+            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
+        });
+        foreach (var node in cluster.Nodes)
+        {
+            node.IgnoreFencesForTest = true;
+        }
+
+        var newcomer = await cluster.AddNodeAsync(join: false);
+        await KnowsTheRingAsync(newcomer, 2);
+        await newcomer.JoinAsync();
+        Assert.False(newcomer.IsServing);
+        var joinedAt = newcomer.Self.Epoch;
+
+        newcomer.ReportedGoneForTest();
+        Assert.True(newcomer.Self.Epoch > joinedAt, "a node reported gone says it is alive with a new epoch");
+        foreach (var node in cluster.Nodes)
+        {
+            node.IgnoreFencesForTest = false;
+        }
+
+        await Eventually.UntilAsync(() => newcomer.IsServing, TimeSpan.FromSeconds(30), "the newcomer to fence again at its new epoch and serve");
+    }
+
+    [Fact]
     public async Task Of_two_adjacent_newcomers_the_second_serves_only_once_the_first_does()
     {
         // The second's predecessor is the first, which holds nothing yet: its answer would say nothing about the member

@@ -60,12 +60,27 @@ public class DuplicateConnectionTests
 
             await Task.WhenAll(dialler.ConnectAsync(other.Address), dialler.ConnectAsync(other.Address));
 
-            await Eventually.UntilAsync(
-                () => dialler.GetPeer(other.Id) is { } mine && other.GetPeer(dialler.Id) is { } theirs && mine.LocalNonce.AsSpan().SequenceEqual(theirs.RemoteNonce),
-                TimeSpan.FromSeconds(10), $"both ends to route on the same connection (round {round})");
-            using var pong = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await dialler.GetPeer(other.Id)!.PingAsync(pong.Token);
-            await other.GetPeer(dialler.Id)!.PingAsync(pong.Token);
+            // Until both ends have admitted both, one may still route on the connection it is about to drop: a ping
+            // on it ends with the connection, and the next look finds the survivor.
+            await Eventually.UntilAsync(async () =>
+            {
+                if (dialler.GetPeer(other.Id) is not { } mine || other.GetPeer(dialler.Id) is not { } theirs || !mine.LocalNonce.AsSpan().SequenceEqual(theirs.RemoteNonce))
+                {
+                    return false;
+                }
+
+                using var pong = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                try
+                {
+                    await mine.PingAsync(pong.Token);
+                    await theirs.PingAsync(pong.Token);
+                    return true;
+                }
+                catch (OperationCanceledException)
+                {
+                    return false;
+                }
+            }, TimeSpan.FromSeconds(10), $"both ends to route on the same connection, and answers to come back on it (round {round})");
         }
     }
 }

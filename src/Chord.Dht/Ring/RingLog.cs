@@ -51,7 +51,4 @@ internal static partial class RingLog
 
     [LoggerMessage(122, LogLevel.Trace, "Node {NodeId} ring: {Members}")]
     public static partial void RingRebuilt(ILogger logger, string nodeId, string members);
-
-    [LoggerMessage(123, LogLevel.Debug, "Node {NodeId}: every member finished its repair for the crashed member {Lost}; its positions are no longer gaps")]
-    public static partial void TakeoverRepaired(ILogger logger, string nodeId, string lost);
 }

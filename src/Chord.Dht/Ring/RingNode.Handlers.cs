@@ -91,9 +91,6 @@ public sealed partial class RingNode
 
                 HandleFenced(from, p[1].AsInt64(), serving: p.Length < 3 || p[2].AsBool());
                 return true;
-            case (int)RingSubFlag.Repaired when p.Length >= 3 && p[1].Kind == MsgKind.Bin && p[2].Kind == MsgKind.Int:
-                HandleRepaired(from.Id!, p[1].AsAscii(), p[2].AsInt64());
-                return true;
             case (int)RingSubFlag.Digest when p.Length >= 3 && p[1].Kind == MsgKind.Bin && p[2].Kind == MsgKind.Bool:
                 HandleDigest(from, p[1].AsBytes().Span, p[2].AsBool());
                 return true;

@@ -323,7 +323,6 @@ public sealed partial class RingNode
             }
 
             using var deadline = ClockDeadline.Start(Options.Mesh.TimeProvider, Options.RepairTimeout, _stopping.Token);
-            var cutShort = false;
 
             // A restore whose new owner cannot be reached (another node that went down with the lost one, not removed
             // yet) is sent again once the directory has moved on, within the repair's time: with two nodes down at
@@ -347,33 +346,20 @@ public sealed partial class RingNode
                 {
                     try
                     {
-                        switch (await RestoreAsync(request, deadline.Token))
+                        if (!await RestoreAsync(request, deadline.Token))
                         {
-                            case RestoreOutcome.NotApplied:
-                                again.Add(request);
-                                break;
-                            case RestoreOutcome.Refused:
-                                Volatile.Write(ref cutShort, true); // answered, but the owner may lack the value
-                                break;
+                            again.Add(request);
                         }
                     }
                     catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException)
                     {
                         // The anti-entropy sweep retries what the deadline cut short (an unreachable owner: RestoreAsync says so).
-                        Volatile.Write(ref cutShort, true);
                     }
                 });
                 work = [.. again];
             }
 
             await RepairUnversionedKeysAsync(lost, versioned, deadline.Token);
-            if (work.Count == 0 && !cutShort && !deadline.IsCancellationRequested)
-            {
-                // Everything we held there is with its new owner: it need not wait for us any longer. Last, after the
-                // unversioned keys too (a review: said before them, the gap closed while they were on their way).
-                await SayRepairedAsync(lost);
-            }
-
             await RefreshPlacementCopiesAsync();
         }
         finally
@@ -398,7 +384,7 @@ public sealed partial class RingNode
     /// Routes one re-creating store to its owner and counts it when the owner took it. False when it reached no owner
     /// (the owner cannot be dialled, or does not serve yet): worth sending again once the directory has moved on.
     /// </summary>
-    private async Task<RestoreOutcome> RestoreAsync(PositionRequest request, CancellationToken deadline)
+    private async Task<bool> RestoreAsync(PositionRequest request, CancellationToken deadline)
     {
         Answer answer;
         try
@@ -407,7 +393,7 @@ public sealed partial class RingNode
         }
         catch (MeshConnectException)
         {
-            return RestoreOutcome.NotApplied; // its owner is gone too, and not removed yet
+            return false; // its owner is gone too, and not removed yet
         }
 
         if (answer.Ok)
@@ -416,22 +402,7 @@ public sealed partial class RingNode
             RingMetrics.CrashRepairs.Add(1);
         }
 
-        return AppliedNowhere(answer) ? RestoreOutcome.NotApplied
-            : answer.Ok || answer.Error == NewerHeld ? RestoreOutcome.Taken
-            : RestoreOutcome.Refused;
-    }
-
-    /// <summary>What became of one restore.</summary>
-    private enum RestoreOutcome
-    {
-        /// <summary>Applied, or the owner holds or promised newer.</summary>
-        Taken,
-
-        /// <summary>Answered with another refusal (a version beyond the headroom, a py2p owner): the owner may lack the value.</summary>
-        Refused,
-
-        /// <summary>Applied nowhere (not serving yet, moved, unreachable): sent again.</summary>
-        NotApplied,
+        return !AppliedNowhere(answer);
     }
 
     /// <summary>True when <paramref name="lost"/> was the owner of <paramref name="position"/>: nearer to it than its owner now.</summary>

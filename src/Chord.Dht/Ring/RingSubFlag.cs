@@ -69,11 +69,4 @@ internal enum RingSubFlag : byte
     /// asking node asks the member before it too).
     /// </summary>
     Fenced = 0x39,
-
-    /// <summary>
-    /// whisper <c>[repaired, id, epoch]</c>: the sender finished restoring, toward the new owner, everything it held at the
-    /// positions of the member <c>id</c> (found gone at <c>epoch</c>): sent to that owner, which treats "nothing here" at
-    /// those positions as a gap only until every member it knew then has said so (or the repair time is up).
-    /// </summary>
-    Repaired = 0x3A,
 }

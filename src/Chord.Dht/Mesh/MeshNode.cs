@@ -237,6 +237,63 @@ public sealed partial class MeshNode : IAsyncDisposable
             throw new MeshConnectException($"{address} (node {expectedId}) is not dialled again for {wait.TotalSeconds:0.#} s: its last {backoff.Failures} attempt(s) failed.") { IsBackoff = true };
         }
 
+        if (expectedId is null)
+        {
+            return await DialAsync(address, expectedId, backoffKey, fromPeersList, trusted, cancellationToken);
+        }
+
+        // One dial per node at a time: two dials in flight to one node made two connections in the same direction,
+        // and resolving them drops one of them, sometimes the one already carrying requests (their answers lost).
+        while (true)
+        {
+            if (GetPeer(expectedId) is { } connected)
+            {
+                return connected;
+            }
+
+            var mine = new TaskCompletionSource<MeshPeer>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var shared = _dialsInFlight.GetOrAdd(expectedId, mine.Task);
+            if (shared != mine.Task)
+            {
+                try
+                {
+                    return await shared.WaitAsync(cancellationToken);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    continue; // the dial we waited on was given up by its caller: ours goes on
+                }
+            }
+
+            try
+            {
+                var peer = await DialAsync(address, expectedId, backoffKey, fromPeersList, trusted, cancellationToken);
+                mine.TrySetResult(peer);
+                return peer;
+            }
+            catch (OperationCanceledException)
+            {
+                mine.TrySetCanceled();
+                throw;
+            }
+            catch (Exception e)
+            {
+                mine.TrySetException(e);
+                _ = mine.Task.Exception; // observed here: waiters, if any, get it too
+                throw;
+            }
+            finally
+            {
+                _dialsInFlight.TryRemove(KeyValuePair.Create(expectedId, mine.Task));
+            }
+        }
+    }
+
+    // Dials in flight, by the node id they expect (see ConnectAsync).
+    private readonly ConcurrentDictionary<string, Task<MeshPeer>> _dialsInFlight = new(StringComparer.Ordinal);
+
+    private async Task<MeshPeer> DialAsync(PeerAddress address, string? expectedId, string? backoffKey, bool fromPeersList, bool trusted, CancellationToken cancellationToken)
+    {
         MeshLog.Dialling(Logger, address, expectedId ?? "(any)");
         MeshTransportConnection connection;
         try

@@ -48,6 +48,23 @@ public class InMemoryHandshakeTests
 public class DuplicateConnectionTests
 {
     [Fact]
+    public async Task Two_dials_at_once_to_a_node_by_its_id_share_one_connection()
+    {
+        // One dial per node at a time: a second connection in the same direction only to drop one of the two (maybe
+        // the one already carrying requests) helps nobody.
+        for (var round = 0; round < 50; round++)
+        {
+            await using var cluster = await MeshCluster.StartAsync(2, inMemory: true);
+            var (dialler, other) = (cluster.Nodes[0], cluster.Nodes[1]);
+
+            var both = await Task.WhenAll(dialler.ConnectAsync(other.Address, other.Id), dialler.ConnectAsync(other.Address, other.Id));
+
+            Assert.Same(both[0], both[1]);
+            Assert.False(both[0].IsClosed, $"the shared connection closed (round {round})");
+        }
+    }
+
+    [Fact]
     public async Task Of_two_connections_dialled_by_one_node_both_ends_keep_the_same_one_and_it_carries_answers()
     {
         // Each end admits the two in its own order; keeping "the older" at each end kept different ones, and each end

@@ -244,6 +244,8 @@ public sealed partial class MeshNode : IAsyncDisposable
 
         // One dial per node at a time: two dials in flight to one node made two connections in the same direction,
         // and resolving them drops one of them, sometimes the one already carrying requests (their answers lost).
+        // A dial made as py2p makes it (untrusted: no challenge) is never shared with one that proves the secret.
+        var dialKey = trusted ? expectedId : "untrusted/" + expectedId;
         while (true)
         {
             if (GetPeer(expectedId) is { } connected)
@@ -252,7 +254,7 @@ public sealed partial class MeshNode : IAsyncDisposable
             }
 
             var mine = new TaskCompletionSource<MeshPeer>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var shared = _dialsInFlight.GetOrAdd(expectedId, mine.Task);
+            var shared = _dialsInFlight.GetOrAdd(dialKey, mine.Task);
             if (shared != mine.Task)
             {
                 try
@@ -284,12 +286,12 @@ public sealed partial class MeshNode : IAsyncDisposable
             }
             finally
             {
-                _dialsInFlight.TryRemove(KeyValuePair.Create(expectedId, mine.Task));
+                _dialsInFlight.TryRemove(KeyValuePair.Create(dialKey, mine.Task));
             }
         }
     }
 
-    // Dials in flight, by the node id they expect (see ConnectAsync).
+    // Dials in flight, by the node id they expect, untrusted ones apart (see ConnectAsync).
     private readonly ConcurrentDictionary<string, Task<MeshPeer>> _dialsInFlight = new(StringComparer.Ordinal);
 
     private async Task<MeshPeer> DialAsync(PeerAddress address, string? expectedId, string? backoffKey, bool fromPeersList, bool trusted, CancellationToken cancellationToken)

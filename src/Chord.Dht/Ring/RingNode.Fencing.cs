@@ -145,7 +145,6 @@ public sealed partial class RingNode
 
                     // Ours, or not said yet on a live connection (its hello lost to us, or an answer to our ask still on
                     // its way): the fence goes anyway, since a py2p node ignores our sub-flags, and one of ours answers.
-
                     await peer.WhisperAsync((long)RingSubFlag.Fence, MemberEntry(new RingMember(Id, Mesh.Address, IsStoring: true, epoch)));
                     await answered.WaitAsync(attempt.Token);
                 }

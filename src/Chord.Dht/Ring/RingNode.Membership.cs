@@ -673,14 +673,20 @@ public sealed partial class RingNode
                 return;
             }
 
-            // Forgotten with the connection, whichever way it ends (a dropped duplicate raises no disconnect).
-            peer.ClosedToken.UnsafeRegister(static state =>
-            {
-                var (asked, closed) = ((ConcurrentDictionary<MeshPeer, byte>, MeshPeer))state!;
-                asked.TryRemove(closed, out _);
-            }, (_helloAsked, peer));
+            ForgetOnClose(_helloAsked, peer);
         }
     }
+
+    /// <summary>
+    /// Removes <paramref name="peer"/> from <paramref name="marks"/> when its connection closes, however it closes: a
+    /// connection displaced by a later duplicate raises no disconnect.
+    /// </summary>
+    private static void ForgetOnClose(ConcurrentDictionary<MeshPeer, byte> marks, MeshPeer peer) =>
+        peer.ClosedToken.UnsafeRegister(static state =>
+        {
+            var (set, closed) = ((ConcurrentDictionary<MeshPeer, byte>, MeshPeer))state!;
+            set.TryRemove(closed, out _);
+        }, (marks, peer));
 
     private Message DigestMessage(bool isReply) =>
         Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Digest, MsgValue.Bin(DirectoryDigest()), isReply);
@@ -806,11 +812,7 @@ public sealed partial class RingNode
         {
             // Once per connection (each answer carries the whole directory), never asking back in turn.
             from.TryEnqueue(HelloMessage());
-            from.ClosedToken.UnsafeRegister(static state =>
-            {
-                var (answered, closed) = ((ConcurrentDictionary<MeshPeer, byte>, MeshPeer))state!;
-                answered.TryRemove(closed, out _);
-            }, (_helloAnswered, from));
+            ForgetOnClose(_helloAnswered, from);
         }
 
         // The directory first, then "it speaks the extensions": a node waiting for this hello (a join deciding whether
@@ -941,12 +943,7 @@ public sealed partial class RingNode
         // and the keys we know, as py2p sends them on every new connection.
         peer.TryEnqueue(HelloMessage());
         _introduced[peer] = 0; // from here on JoinAsync/UnjoinAsync may send it chord meta too; _storing is read after
-        // Forgotten with the connection however it ends: one displaced by a later duplicate raises no disconnect.
-        peer.ClosedToken.UnsafeRegister(static state =>
-        {
-            var (introduced, closed) = ((ConcurrentDictionary<MeshPeer, byte>, MeshPeer))state!;
-            introduced.TryRemove(closed, out _);
-        }, (_introduced, peer));
+        ForgetOnClose(_introduced, peer);
         peer.TryEnqueue(Mesh.CreateMessage(MainFlag.Whisper, (long)SubFlag.Handshake, _storing ? "0" : "1"));
         foreach (var key in _keys.Keys)
         {

@@ -35,15 +35,8 @@ public class RingOwnershipTests
     [Fact]
     public async Task A_new_member_takes_no_write_for_its_positions_until_its_predecessor_has_stopped_answering_for_them()
     {
-        await using var cluster = await RingTestCluster.StartAsync(2, inMemory: true, configure: o =>
-        {
-            o.RequestTimeout = TimeSpan.FromSeconds(2); // how long JoinAsync waits for the answer that will not come
-            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
-        });
-        foreach (var node in cluster.Nodes)
-        {
-            node.IgnoreFencesForTest = true; // whichever is the newcomer's predecessor does not answer it for now
-        }
+        await using var cluster = await StartWithShortFenceWaitsAsync(2);
+        IgnoreFences(cluster.Nodes, true);
 
         var newcomer = await cluster.AddNodeAsync(join: false);
         await KnowsTheRingAsync(newcomer, 2);
@@ -69,10 +62,7 @@ public class RingOwnershipTests
             Assert.True(held is null, $"the newcomer took a write for its position before its predecessor answered its fence: {held}");
         }
 
-        foreach (var node in cluster.Nodes)
-        {
-            node.IgnoreFencesForTest = false;
-        }
+        IgnoreFences(cluster.Nodes, false);
 
         await Eventually.UntilAsync(() => newcomer.IsServing, TimeSpan.FromSeconds(30), "the newcomer to serve once its predecessor answers its fence");
         // Written through the newcomer: its own proposer prepares there (the first writer's sticky one-round accept
@@ -94,15 +84,8 @@ public class RingOwnershipTests
     {
         // A closed connection (the mesh drops one of two made at once) says nothing about what the node speaks; taken
         // for "a py2p node, no fence to wait for", it let a newcomer serve at once (a CI run of the test above).
-        await using var cluster = await RingTestCluster.StartAsync(2, inMemory: true, configure: o =>
-        {
-            o.RequestTimeout = TimeSpan.FromSeconds(2);
-            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
-        });
-        foreach (var node in cluster.Nodes)
-        {
-            node.IgnoreFencesForTest = true;
-        }
+        await using var cluster = await StartWithShortFenceWaitsAsync(2);
+        IgnoreFences(cluster.Nodes, true);
 
         var newcomer = await cluster.AddNodeAsync(join: false);
         await KnowsTheRingAsync(newcomer, 2);
@@ -129,10 +112,7 @@ public class RingOwnershipTests
 
         Assert.Equal(1, Volatile.Read(ref closed));
         Assert.False(newcomer.IsServing, "the newcomer served because a connection to its predecessor closed before its hello");
-        foreach (var node in cluster.Nodes)
-        {
-            node.IgnoreFencesForTest = false;
-        }
+        IgnoreFences(cluster.Nodes, false);
 
         await Eventually.UntilAsync(() => newcomer.IsServing, TimeSpan.FromSeconds(30), "the newcomer to serve once its predecessor answers its fence");
     }
@@ -142,11 +122,7 @@ public class RingOwnershipTests
     {
         // Its hello was read on a connection the mesh then dropped as a duplicate, before the one it kept was
         // registered: on that live connection nothing says the node is ours, and the fence waits to know.
-        await using var cluster = await RingTestCluster.StartAsync(2, inMemory: true, configure: o =>
-        {
-            o.RequestTimeout = TimeSpan.FromSeconds(2);
-            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
-        });
+        await using var cluster = await StartWithShortFenceWaitsAsync(2);
         var newcomer = await cluster.AddNodeAsync(join: false);
         await KnowsTheRingAsync(newcomer, 2);
         foreach (var node in cluster.Nodes.Where(n => n != newcomer))
@@ -164,15 +140,8 @@ public class RingOwnershipTests
     {
         // Reported gone, a node says it is alive with a new epoch; the fence exchange runs for one epoch, and answers
         // for the old one are refused, so without a new exchange it never served.
-        await using var cluster = await RingTestCluster.StartAsync(2, inMemory: true, configure: o =>
-        {
-            o.RequestTimeout = TimeSpan.FromSeconds(2);
-            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
-        });
-        foreach (var node in cluster.Nodes)
-        {
-            node.IgnoreFencesForTest = true;
-        }
+        await using var cluster = await StartWithShortFenceWaitsAsync(2);
+        IgnoreFences(cluster.Nodes, true);
 
         var newcomer = await cluster.AddNodeAsync(join: false);
         await KnowsTheRingAsync(newcomer, 2);
@@ -182,10 +151,7 @@ public class RingOwnershipTests
 
         newcomer.ReportedGoneForTest();
         Assert.True(newcomer.Self.Epoch > joinedAt, "a node reported gone says it is alive with a new epoch");
-        foreach (var node in cluster.Nodes)
-        {
-            node.IgnoreFencesForTest = false;
-        }
+        IgnoreFences(cluster.Nodes, false);
 
         await Eventually.UntilAsync(() => newcomer.IsServing, TimeSpan.FromSeconds(30), "the newcomer to fence again at its new epoch and serve");
     }
@@ -194,17 +160,11 @@ public class RingOwnershipTests
     public async Task Of_two_adjacent_newcomers_the_second_serves_only_once_the_first_does()
     {
         // The second's predecessor is the first, which holds nothing yet: its answer would say nothing about the member
-        // before it, which answers for both until the first's fence is answered. A member not serving yet answers no fence.
-        await using var cluster = await RingTestCluster.StartAsync(2, inMemory: true, configure: o =>
-        {
-            o.RequestTimeout = TimeSpan.FromSeconds(2);
-            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
-        });
+        // before it, which answers for both until the first's fence is answered: it says it does not serve, and the
+        // second asks the member before it too.
+        await using var cluster = await StartWithShortFenceWaitsAsync(2);
         var members = cluster.Nodes.ToList();
-        foreach (var node in members)
-        {
-            node.IgnoreFencesForTest = true;
-        }
+        IgnoreFences(members, true);
 
         // Three newcomers among two members: two of them are neighbours on the ring.
         var newcomers = new List<RingNode>();
@@ -224,10 +184,7 @@ public class RingOwnershipTests
         await second.JoinAsync();
 
         Assert.False(second.IsServing, "the second newcomer served on the word of the first, which did not serve yet");
-        foreach (var node in members)
-        {
-            node.IgnoreFencesForTest = false;
-        }
+        IgnoreFences(members, false);
 
         await Eventually.UntilAsync(() => first.IsServing && second.IsServing, TimeSpan.FromSeconds(30), "both newcomers to serve once the member before them answers");
     }
@@ -236,11 +193,7 @@ public class RingOwnershipTests
     public async Task Members_that_all_join_at_once_all_serve()
     {
         // A cluster's first start: each one's predecessor is new too, and none serves to answer for the others.
-        await using var cluster = await RingTestCluster.StartAsync(4, inMemory: true, join: false, configure: o =>
-        {
-            o.RequestTimeout = TimeSpan.FromSeconds(2);
-            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
-        });
+        await using var cluster = await StartWithShortFenceWaitsAsync(4, join: false);
 
         // Each one takes every other for storing at the epoch its join will announce before it joins, so each one's
         // fence goes to a member that does not serve either (joined truly together, the first to announce would
@@ -266,11 +219,7 @@ public class RingOwnershipTests
     {
         // A position's owner is the storing node at or before it: until the newcomer joined, its positions were its
         // predecessor's. Its successor never answered for them, so the successor's word proves nothing.
-        await using var cluster = await RingTestCluster.StartAsync(3, inMemory: true, configure: o =>
-        {
-            o.RequestTimeout = TimeSpan.FromSeconds(2); // how long JoinAsync waits for the fence's answer
-            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
-        });
+        await using var cluster = await StartWithShortFenceWaitsAsync(3);
         var members = cluster.Nodes.ToList();
         var newcomer = await cluster.AddNodeAsync(join: false);
         var predecessor = PredecessorOf(newcomer, members);
@@ -400,6 +349,26 @@ public class RingOwnershipTests
         Assert.False(HoldsAcceptorState(),
             $"the predecessor holds {predecessor.DescribeLocalForTest(method, position)} at a position the newcomer serves, after its handoff: a promise no owner backs");
         Assert.Equal(MsgValue.Str("late"), await newcomer.GetAsync(key));
+    }
+
+    /// <summary>
+    /// A test ring whose joins wait 2 s for the fence's answer (the request time) and ask again every 200 ms (the
+    /// attempt time), so that a fence that is not answered ends JoinAsync quickly.
+    /// </summary>
+    private static Task<RingTestCluster> StartWithShortFenceWaitsAsync(int count, bool join = true) =>
+        RingTestCluster.StartAsync(count, inMemory: true, join: join, configure: o =>
+        {
+            o.RequestTimeout = TimeSpan.FromSeconds(2);
+            o.AttemptTimeout = TimeSpan.FromMilliseconds(200);
+        });
+
+    /// <summary>Makes <paramref name="nodes"/> read no fence (or read them again): whichever is a newcomer's predecessor does not answer it meanwhile.</summary>
+    private static void IgnoreFences(IEnumerable<RingNode> nodes, bool ignore)
+    {
+        foreach (var node in nodes)
+        {
+            node.IgnoreFencesForTest = ignore;
+        }
     }
 
     /// <summary>Waits until <paramref name="node"/> knows the ring's storing members (one that knows none serves at once when it joins).</summary>

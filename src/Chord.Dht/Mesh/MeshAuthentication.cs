@@ -9,8 +9,17 @@ namespace Chord.Dht.Mesh;
 /// </summary>
 internal static class MeshAuthentication
 {
-    /// <summary>whisper <c>[auth_challenge, nonce(bin 32)]</c>, sent before the handshake.</summary>
+    /// <summary>whisper <c>[auth_challenge, nonce(bin 32), features]</c>, sent before the handshake.</summary>
     public const int ChallengeFlag = 0x40;
+
+    /// <summary>
+    /// The challenge's features bit for bare digests: this node sends frames whose digest is 32 zero bytes and takes
+    /// them from a peer that said the same (docs/PROTOCOL-EXTENSIONS.md).
+    /// </summary>
+    public const int BareDigestsFeature = 1;
+
+    /// <summary>The features this node announces in its challenge.</summary>
+    public const int Features = BareDigestsFeature;
 
     /// <summary>whisper <c>[auth_proof, mac(bin 32)]</c>, sent once the peer's challenge and handshake are in.</summary>
     public const int ProofFlag = 0x41;

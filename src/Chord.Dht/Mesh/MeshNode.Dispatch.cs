@@ -234,6 +234,13 @@ public sealed partial class MeshNode
         }
 
         peer.RemoteNonce = nonce.AsBytes().ToArray();
+
+        // An optional third packet: the features the peer speaks (older nodes of ours send none, and ignore ours).
+        if (message.Payload.Length > 2 && message.Payload[2].TryGetInt32(out var features)
+            && (features & MeshAuthentication.BareDigestsFeature) != 0)
+        {
+            peer.BareDigests = true;
+        }
     }
 
     private async ValueTask HandleProofAsync(MeshPeer peer, Message message)

@@ -759,7 +759,7 @@ public sealed partial class MeshNode : IAsyncDisposable
         // arriving before its handshake is how we know it is one of ours.
         if (peer.ProvesSecret)
         {
-            peer.TryEnqueue(CreateMessage(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(peer.LocalNonce)));
+            peer.TryEnqueue(CreateMessage(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(peer.LocalNonce), MsgValue.From(MeshAuthentication.Features)));
         }
 
         peer.TryEnqueue(CreateMessage(MainFlag.Whisper, HandshakePayload()));

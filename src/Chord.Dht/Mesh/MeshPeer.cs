@@ -92,6 +92,19 @@ public sealed class MeshPeer
     /// <summary>The nonce the peer challenged us with, once its challenge arrived; null before.</summary>
     internal byte[]? RemoteNonce { get; set; }
 
+    private volatile bool _bareDigests;
+
+    /// <summary>
+    /// The peer's challenge said it sends and takes bare digests (docs/PROTOCOL-EXTENSIONS.md): from then on our frames
+    /// to it carry 32 zero bytes where the SHA-256 was, and a zero digest from it is taken as matching. Never set for
+    /// a py2p node (it sends no challenge) nor on a connection made as py2p makes it.
+    /// </summary>
+    internal bool BareDigests
+    {
+        get => _bareDigests;
+        set => _bareDigests = value;
+    }
+
     /// <summary>The remote host (IP) alone, for the per-address connection limit.</summary>
     internal string RemoteHost => _transport.RemoteHost;
 
@@ -394,7 +407,7 @@ public sealed class MeshPeer
                     Message message;
                     try
                     {
-                        message = FrameCodec.DecodeBody(body, _receiveCompression, limit);
+                        message = FrameCodec.DecodeBody(body, _receiveCompression, limit, _bareDigests);
                     }
                     catch (MsgFormatException e)
                     {
@@ -462,7 +475,7 @@ public sealed class MeshPeer
                 {
                     var method = message.Packed.Length + FrameCodec.DigestLength >= threshold ? SendCompression : null;
                     var before = output.UnflushedBytes;
-                    FrameCodec.Write(output, message, method, rawUnlessSmaller: true);
+                    FrameCodec.Write(output, message, method, rawUnlessSmaller: true, bareDigest: _bareDigests);
                     bytes += output.UnflushedBytes - before;
                     frames++;
                 }

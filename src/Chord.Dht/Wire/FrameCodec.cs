@@ -58,21 +58,28 @@ public static class FrameCodec
     /// <paramref name="methods"/>; the digest decides which reading is right, as PROTOCOL.md §4 says.
     /// Throws <see cref="MsgFormatException"/> when no reading matches its digest or the message is malformed.
     /// </summary>
-    public static Message DecodeBody(ReadOnlySequence<byte> body, IReadOnlyList<CompressionMethod> methods, int maxFrameLength = DefaultMaxFrameLength)
+    /// <param name="body">The frame's body, as <see cref="TryReadFrame"/> gave it.</param>
+    /// <param name="methods">The decompressions to try when the raw bytes do not match their digest.</param>
+    /// <param name="maxFrameLength">The largest decompressed body accepted.</param>
+    /// <param name="acceptBareDigest">
+    /// True on a connection whose peer said it sends bare digests (docs/PROTOCOL-EXTENSIONS.md): a digest of 32 zero
+    /// bytes then matches any content, and the message's id is computed only if it is ever needed.
+    /// </param>
+    public static Message DecodeBody(ReadOnlySequence<byte> body, IReadOnlyList<CompressionMethod> methods, int maxFrameLength = DefaultMaxFrameLength, bool acceptBareDigest = false)
     {
         // The message keeps its packed bytes (a relayed broadcast is sent on as it came), so they are copied out of the
         // pipe's buffer once: a body in one segment after its digest checks, one in several (a frame across buffer
         // segments) or a decompressed one is that copy already, and the message takes a slice of it.
         byte[]? whole = body.IsSingleSegment ? null : body.ToArray();
         var bytes = whole ?? body.FirstSpan;
-        if (TryDigest(bytes, out var id))
+        if (TryDigest(bytes, acceptBareDigest, out var id))
         {
             return Message.Parse(whole is null ? bytes[DigestLength..].ToArray() : whole.AsMemory(DigestLength), id);
         }
 
         foreach (var method in methods)
         {
-            if (Compression.TryDecompress(method, bytes, maxFrameLength, out var plain) && TryDigest(plain, out id))
+            if (Compression.TryDecompress(method, bytes, maxFrameLength, out var plain) && TryDigest(plain, acceptBareDigest, out id))
             {
                 return Message.Parse(plain.AsMemory(DigestLength), id);
             }
@@ -95,19 +102,25 @@ public static class FrameCodec
     public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method = null) =>
         Write(output, message, method, rawUnlessSmaller: false);
 
+    /// <summary>As <see cref="Write(IBufferWriter{byte}, Message, CompressionMethod?, bool, bool)"/>, with the message's digest.</summary>
+    public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method, bool rawUnlessSmaller) =>
+        Write(output, message, method, rawUnlessSmaller, bareDigest: false);
+
     /// <summary>
     /// Writes a message as one frame into <paramref name="output"/>; with <paramref name="rawUnlessSmaller"/>, a body
     /// that <paramref name="method"/> does not shrink by at least an eighth goes raw (PROTOCOL.md §4: receivers fall
-    /// back to the raw bytes), which spares the receiver a failed digest and a decompression.
+    /// back to the raw bytes), which spares the receiver a failed digest and a decompression. With
+    /// <paramref name="bareDigest"/> (only to a peer that said it takes them: docs/PROTOCOL-EXTENSIONS.md) the digest
+    /// is 32 zero bytes and the message is never hashed.
     /// </summary>
-    public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method, bool rawUnlessSmaller)
+    public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method, bool rawUnlessSmaller, bool bareDigest)
     {
         var plainLength = DigestLength + message.Packed.Length;
         if (method is null)
         {
             var span = output.GetSpan(HeaderLength + plainLength);
             BinaryPrimitives.WriteUInt32BigEndian(span, (uint)plainLength);
-            message.Id.CopyTo(span[HeaderLength..]);
+            WriteDigest(message, span.Slice(HeaderLength, DigestLength), bareDigest);
             message.Packed.Span.CopyTo(span[(HeaderLength + DigestLength)..]);
             output.Advance(HeaderLength + plainLength);
             return;
@@ -116,12 +129,12 @@ public static class FrameCodec
         var plain = ArrayPool<byte>.Shared.Rent(plainLength);
         try
         {
-            message.Id.CopyTo(plain);
+            WriteDigest(message, plain.AsSpan(0, DigestLength), bareDigest);
             message.Packed.Span.CopyTo(plain.AsSpan(DigestLength));
             var compressed = Compression.Compress(method.Value, plain.AsSpan(0, plainLength));
             if (rawUnlessSmaller && compressed.Length > plainLength - plainLength / 8)
             {
-                Write(output, message, null, rawUnlessSmaller: false);
+                Write(output, message, null, rawUnlessSmaller: false, bareDigest);
                 return;
             }
 
@@ -136,13 +149,33 @@ public static class FrameCodec
         }
     }
 
-    /// <summary>True when the first <see cref="DigestLength"/> bytes are the SHA-256 of the rest; <paramref name="id"/> is it.</summary>
-    private static bool TryDigest(ReadOnlySpan<byte> bytes, out MessageId id)
+    private static void WriteDigest(Message message, Span<byte> destination, bool bare)
     {
-        id = default;
+        if (bare)
+        {
+            destination.Clear();
+        }
+        else
+        {
+            message.Id.CopyTo(destination);
+        }
+    }
+
+    /// <summary>
+    /// True when the first <see cref="DigestLength"/> bytes are the SHA-256 of the rest (<paramref name="id"/> is it),
+    /// or, with <paramref name="acceptBare"/>, all zero (<paramref name="id"/> is null: not computed).
+    /// </summary>
+    private static bool TryDigest(ReadOnlySpan<byte> bytes, bool acceptBare, out MessageId? id)
+    {
+        id = null;
         if (bytes.Length <= DigestLength)
         {
             return false;
+        }
+
+        if (acceptBare && !bytes[..DigestLength].ContainsAnyExcept((byte)0))
+        {
+            return true;
         }
 
         Span<byte> digest = stackalloc byte[DigestLength];

@@ -17,14 +17,21 @@ namespace Chord.Dht.Wire;
 /// </remarks>
 public sealed class Message
 {
-    private Message(MainFlag type, string sender, long time, ImmutableArray<MsgValue> payload, ReadOnlyMemory<byte> packed, MessageId id)
+    private MessageId _id;
+    private volatile bool _hasId;
+
+    private Message(MainFlag type, string sender, long time, ImmutableArray<MsgValue> payload, ReadOnlyMemory<byte> packed, MessageId? id)
     {
         Type = type;
         Sender = sender;
         Time = time;
         Payload = payload;
         Packed = packed;
-        Id = id;
+        if (id is { } known)
+        {
+            _id = known;
+            _hasId = true;
+        }
     }
 
     /// <summary>How the message travels.</summary>
@@ -42,8 +49,27 @@ public sealed class Message
     /// <summary>The packed message S, whose SHA-256 is <see cref="Id"/>.</summary>
     public ReadOnlyMemory<byte> Packed { get; }
 
-    /// <summary>The message id.</summary>
-    public MessageId Id { get; }
+    /// <summary>
+    /// The message id, the SHA-256 of <see cref="Packed"/>: computed on first use. Only a broadcast (whose id is how
+    /// a node knows it has seen it) and a frame to a peer that checks digests need it; a whisper between two of our
+    /// nodes goes with a bare digest (docs/PROTOCOL-EXTENSIONS.md) and never hashes.
+    /// </summary>
+    public MessageId Id
+    {
+        get
+        {
+            if (!_hasId)
+            {
+                // Two threads may both compute it: they write the same 32 bytes, and the flag is set after them.
+                Span<byte> digest = stackalloc byte[32];
+                SHA256.HashData(Packed.Span, digest);
+                _id = MessageId.FromDigest(digest);
+                _hasId = true;
+            }
+
+            return _id;
+        }
+    }
 
     /// <summary>The sub-flag (<c>p0</c>) when it is a small integer; otherwise null.</summary>
     public int? SubFlagValue => Payload.Length > 0 && Payload[0].TryGetInt32(out var flag) ? flag : null;
@@ -51,7 +77,7 @@ public sealed class Message
     /// <summary>True when <c>p0</c> is <paramref name="flag"/>.</summary>
     public bool Is(SubFlag flag) => SubFlagValue == (int)flag;
 
-    /// <summary>Builds a message and computes its packed form and id.</summary>
+    /// <summary>Builds a message and its packed form (its id is computed when first asked for).</summary>
     public static Message Create(MainFlag type, string sender, long time, params ReadOnlySpan<MsgValue> payload) =>
         payload.IsEmpty ? throw NoSubFlag(nameof(payload)) : Create(type, sender, time, ImmutableArray.Create(payload));
 
@@ -101,16 +127,15 @@ public sealed class Message
             ArrayPool<byte>.Shared.Return(senderBytes);
         }
 
-        Span<byte> digest = stackalloc byte[32];
-        SHA256.HashData(packed, digest);
-        return new Message(type, sender, time, items, packed, MessageId.FromDigest(digest));
+        return new Message(type, sender, time, items, packed, id: null);
     }
 
     /// <summary>
-    /// Parses a packed message whose digest has already been checked. Throws <see cref="MsgFormatException"/>
+    /// Parses a packed message whose digest has already been checked (or was bare, from a peer that sends them: then
+    /// <paramref name="id"/> is null and computed on first use). Throws <see cref="MsgFormatException"/>
     /// when it is not <c>[msg_type(int), sender(bin), time(int), p0, ...]</c> or names an unknown main flag.
     /// </summary>
-    internal static Message Parse(ReadOnlyMemory<byte> packed, MessageId id)
+    internal static Message Parse(ReadOnlyMemory<byte> packed, MessageId? id)
     {
         // The header (type, sender, time) is read in place: no value objects for it, and the sender id, the same few
         // strings on every frame of a ring, comes from SenderIds. The packets become the payload without a copy.

@@ -8,8 +8,11 @@ using Chord.Dht.Wire;
 
 namespace Chord.Dht.Tests.Mesh;
 
-/// <summary>A frame a <see cref="RawPeer"/> received, with the compression its body turned out to use.</summary>
-internal sealed record RawFrame(Message Message, CompressionMethod? Compression);
+/// <summary>
+/// A frame a <see cref="RawPeer"/> received, with the compression its body turned out to use and whether its digest
+/// was bare (32 zero bytes: docs/PROTOCOL-EXTENSIONS.md, sent only to a peer whose challenge announced them).
+/// </summary>
+internal sealed record RawFrame(Message Message, CompressionMethod? Compression, bool Bare = false);
 
 /// <summary>
 /// A hand-driven TCP client of a mesh node: it sends whatever bytes a test gives it, and a background loop reads
@@ -141,10 +144,16 @@ internal sealed class RawPeer : IAsyncDisposable
     /// proof over the node's challenge with <paramref name="secret"/> (null: the development secret). Waits for the
     /// node's peers list when <paramref name="expectAccepted"/>, else returns once the proof is sent.
     /// </summary>
-    public async Task AuthenticatedHandshakeAsync(MeshNode node, string? secret = null, bool expectAccepted = true)
+    /// <param name="node">The node this client is connected to.</param>
+    /// <param name="secret">The cluster secret to prove; null: the development secret.</param>
+    /// <param name="expectAccepted">Wait for the node to serve this client, and assert it does.</param>
+    /// <param name="features">When given, the challenge's features packet (as our nodes send it); older nodes of ours sent none.</param>
+    public async Task AuthenticatedHandshakeAsync(MeshNode node, string? secret = null, bool expectAccepted = true, int? features = null)
     {
         var nonce = RandomNumberGenerator.GetBytes(MeshAuthentication.Length);
-        await SendAsync(FrameCodec.Encode(Create(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(nonce))));
+        await SendAsync(FrameCodec.Encode(features is { } announced
+            ? Create(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(nonce), MsgValue.From(announced))
+            : Create(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(nonce))));
         await SendAsync(FrameCodec.Encode(Handshake()));
         var challenge = await WhenReceivedAsync(m => m.Is((SubFlag)MeshAuthentication.ChallengeFlag)).WaitAsync(Eventually.Deadline);
         Assert.True(challenge is not null, "the node sent no challenge");
@@ -254,9 +263,12 @@ internal sealed class RawPeer : IAsyncDisposable
 
     private RawFrame Decode(ReadOnlySequence<byte> body)
     {
+        // A raw frame whose digest is 32 zero bytes is bare; it is decoded as such (the test decides whether the node
+        // should have sent one).
+        var bare = body.Length > FrameCodec.DigestLength && !body.Slice(0, FrameCodec.DigestLength).ToArray().AsSpan().ContainsAnyExcept((byte)0);
         try
         {
-            return new RawFrame(FrameCodec.DecodeBody(body, []), null);
+            return new RawFrame(FrameCodec.DecodeBody(body, [], acceptBareDigest: bare), null, bare);
         }
         catch (MsgFormatException)
         {

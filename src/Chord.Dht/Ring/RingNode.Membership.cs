@@ -21,6 +21,7 @@ public sealed partial class RingNode
     private readonly Lock _membershipLock = new();
     private readonly ConcurrentDictionary<MeshPeer, byte> _introduced = new(); // connections our hello went out on
     private volatile RingMember[] _ring = []; // storing members, this node included when storing, by position
+    private volatile bool _ringHasEpochless; // some member of _ring but this node has no epoch: it may be a py2p node
     private volatile HashSet<string> _wanted = new(StringComparer.Ordinal);
     private volatile bool _storing;
     // Starts at the clock's milliseconds, so a node restarted under the same id (its salt kept in its data directory)
@@ -360,7 +361,16 @@ public sealed partial class RingNode
                 MarkGainedPositions(_ring, ring); // before the new ring routes those positions here
             }
 
+            // The flag goes up before a ring with a py2p member is published and down after one without is, so a
+            // reader that finds it down (RegisterServes) may take any ring it could have read just before.
+            var epochless = Array.Exists(ring, m => m.Epoch < 0 && m.Id != Id);
+            if (epochless)
+            {
+                _ringHasEpochless = true;
+            }
+
             _ring = ring;
+            _ringHasEpochless = epochless;
             Interlocked.Increment(ref _directoryVersion);
             if (Logger.IsEnabled(LogLevel.Trace))
             {

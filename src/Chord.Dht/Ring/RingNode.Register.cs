@@ -136,7 +136,12 @@ public sealed partial class RingNode
     /// </summary>
     public bool RegisterServes(byte[] key)
     {
-        foreach (var position in KeyHashes.All(key))
+        if (!_ringHasEpochless)
+        {
+            return true; // every storing member has an epoch: none is a py2p node (the check of every write, made cheap)
+        }
+
+        foreach (var position in KeyHashes.AllShared(key))
         {
             if (OwnerOf(position.Reduced, null) is { } owner && IsPy2pMember(owner))
             {

@@ -160,7 +160,33 @@ public static class MsgPack
         _ => null,
     };
 
-    private static MsgValue ReadCore(ref MessagePackReader reader, int depth, bool shareInput)
+    /// <summary>Longest str of a map read through <see cref="MapStrs"/>.</summary>
+    private const int MapStrCacheLength = 64;
+
+    /// <summary>
+    /// The strs of maps (keys, and values such as a storage record's grain id and incarnation), which repeat from
+    /// frame to frame: one value object each instead of a string and a value per frame. Bounded, so a stranger's
+    /// random strs cost it nothing but misses.
+    /// </summary>
+    private static readonly BoundedSpanCache<MsgValue> MapStrs = new(4096);
+
+    private static MsgValue ReadMapStr(ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.Length > MapStrCacheLength)
+        {
+            return MsgValue.StrFromUtf8(utf8);
+        }
+
+        if (!MapStrs.TryGet(utf8, out var value))
+        {
+            value = MsgValue.StrFromUtf8(utf8); // checks the bytes: only valid UTF-8 is ever cached
+            MapStrs.Add(utf8, value);
+        }
+
+        return value;
+    }
+
+    private static MsgValue ReadCore(ref MessagePackReader reader, int depth, bool shareInput, bool inMap = false)
     {
         if (depth > MaxDepth)
         {
@@ -186,7 +212,9 @@ public static class MsgPack
                 return code == MessagePackCode.Float32 ? MsgValue.From(reader.ReadSingle()) : MsgValue.From(reader.ReadDouble());
             case MessagePackType.String:
                 var text = reader.ReadStringSequence() ?? throw new MsgFormatException("Truncated msgpack str.");
-                return text.IsSingleSegment ? MsgValue.StrFromUtf8(text.FirstSpan) : MsgValue.StrFromUtf8(text.ToArray());
+                return !text.IsSingleSegment ? MsgValue.StrFromUtf8(text.ToArray())
+                    : inMap ? ReadMapStr(text.FirstSpan)
+                    : MsgValue.StrFromUtf8(text.FirstSpan);
             case MessagePackType.Binary:
                 var bytes = reader.ReadBytes() ?? throw new MsgFormatException("Truncated msgpack bin.");
                 if (shareInput && SequenceMarshal.TryGetReadOnlyMemory(bytes, out var memory) && MemoryMarshal.TryGetArray(memory, out var segment))
@@ -209,11 +237,11 @@ public static class MsgPack
                 var entries = new KeyValuePair<MsgValue, MsgValue>[entryCount];
                 for (var i = 0; i < entryCount; i++)
                 {
-                    var key = ReadCore(ref reader, depth + 1, shareInput);
-                    entries[i] = new(key, ReadCore(ref reader, depth + 1, shareInput));
+                    var key = ReadCore(ref reader, depth + 1, shareInput, inMap: true);
+                    entries[i] = new(key, ReadCore(ref reader, depth + 1, shareInput, inMap: true));
                 }
 
-                return MsgValue.Map(entries);
+                return MsgValue.MapOwning(entries);
             case MessagePackType.Extension:
                 var header = reader.ReadExtensionFormatHeader();
                 var data = reader.ReadRaw(header.Length);

@@ -103,15 +103,18 @@ public sealed class MsgValue : IEquatable<MsgValue>
         : new(MsgKind.Bin, ((Int128)offset << 32) | (uint)length, 0, array);
 
     /// <summary>
-    /// This value with every bin that is a slice of a received message (<see cref="BinSlice"/>) copied out, or this
+    /// This value with every bin that is a small slice of a received message (<see cref="BinSlice"/>) copied out, or this
     /// value itself when it has none: what a node keeps for long (its stored entries) must not hold a whole frame alive.
+    /// A slice that is at least half of its frame stays as it is (a 4 KiB value is most of its frame: copying it would
+    /// save at most as many bytes as it costs).
     /// </summary>
     internal MsgValue Detached()
     {
         switch (Kind)
         {
             case MsgKind.Bin when _int != 0:
-                return BinNoCopy(Bytes.ToArray());
+                var slice = Bytes;
+                return (long)slice.Length * 2 >= ((byte[])_ref!).Length ? this : BinNoCopy(slice.ToArray());
             case MsgKind.Array:
                 var items = AsArray();
                 MsgValue[]? copy = null;

@@ -7,7 +7,7 @@ namespace Chord.Dht.Tests.Wire;
 
 /// <summary>
 /// The bins of a received message are slices of the message's own bytes (no copy per bin), and behave exactly as
-/// copies would; what a node keeps for long (<see cref="MsgValue.Detached"/>) holds copies, not the frame.
+/// copies would; what a node keeps for long (<see cref="MsgValue.Detached"/>) holds copies of small ones, not the frame.
 /// </summary>
 public class MsgValueSliceTests
 {
@@ -66,6 +66,35 @@ public class MsgValueSliceTests
         Assert.Same(detached, detached.Detached());
         var made = MsgValue.Array(MsgValue.Bin([1]), MsgValue.Str("x"));
         Assert.Same(made, made.Detached());
+    }
+
+    [Fact]
+    public void Detached_keeps_a_bin_that_is_most_of_its_frame_as_it_is()
+    {
+        var large = RoundTrip(MsgValue.Bin(Enumerable.Range(0, 4096).Select(i => (byte)i).ToArray())).Payload[0];
+        Assert.False(IsWholeArray(large.AsBytes())); // a slice of the frame, whose header and digest it does not cover
+
+        var detached = large.Detached();
+
+        Assert.Same(large, detached); // a copy would free at most the frame's header bytes and cost 4 KiB
+        Assert.Equal(4096, detached.AsBytes().Length);
+    }
+
+    [Fact]
+    public void The_short_strs_of_a_received_map_are_one_value_from_frame_to_frame_and_other_strs_are_not_shared()
+    {
+        static MsgValue Record(string incarnation) => MsgValue.Map(("incarnation", incarnation), ("grain", "bench/42"), ("long", new string('x', 65)));
+        var first = RoundTrip(MsgValue.Str("top-level"), Record("0123abcd")).Payload;
+        var second = RoundTrip(MsgValue.Str("top-level"), Record("0123abcd")).Payload;
+
+        var (a, b) = (first[1].AsMap(), second[1].AsMap());
+        Assert.Equal(first[1], second[1]);
+        Assert.Same(a[0].Key, b[0].Key);     // "incarnation"
+        Assert.Same(a[0].Value, b[0].Value); // "0123abcd"
+        Assert.Same(a[1].Value, b[1].Value); // "bench/42"
+        Assert.NotSame(a[2].Value, b[2].Value); // over 64 bytes: read afresh
+        Assert.NotSame(first[0], second[0]);    // not in a map (a request id, say): read afresh
+        Assert.Equal("0123abcd", b[0].Value.AsString());
     }
 
     [Fact]

@@ -236,7 +236,7 @@ public sealed partial class RingNode
         }
 
         var key = p[1].AsBytes().ToArray();
-        var positions = KeyHashes.All(key);
+        var positions = KeyHashes.AllShared(key);
         var requests = new List<PositionRequest>((p.Length - 4) / 2);
         for (var at = 4; at < p.Length; at += 2)
         {

@@ -97,7 +97,7 @@ public sealed partial class RingNode
     private void RemoveEntry((HashMethod Method, BigInteger Position) slot)
     {
         _store?.Remove(slot.Method, slot.Position);
-        _table.TryRemove(slot, out _);
+        _table.TryRemove(slot);
     }
 
     /// <summary>Removes an entry only if it is still exactly <paramref name="expected"/> (nobody wrote it meanwhile).</summary>

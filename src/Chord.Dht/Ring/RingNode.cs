@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Numerics;
 using System.Text;
 using Chord.Dht.Mesh;
 using Chord.Dht.Mesh.Transport;
@@ -28,7 +27,7 @@ public sealed partial class RingNode : IAsyncDisposable
     // Striped: the default concurrency level is the processor count (two locks on a two-core machine), and every
     // accept, prepare and store of every key took one table-wide lock; under 64 writers both showed in the profile as
     // lock contention (Monitor and Lock slow paths, 13% of the process's CPU in the storage bench's writes).
-    private readonly ConcurrentDictionary<(HashMethod Method, BigInteger Position), StoredEntry> _table = new(SlotLockCount, 1024);
+    private readonly EntryTable _table = new(SlotLockCount, 1024);
     private readonly Lock[] _slotLocks = [.. Enumerable.Range(0, SlotLockCount).Select(_ => new Lock())];
     private const int SlotLockCount = 64;
     private readonly ConcurrentDictionary<byte[], byte> _keys = new(ByteArrayComparer.Instance);

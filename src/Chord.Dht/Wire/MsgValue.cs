@@ -92,6 +92,9 @@ public sealed class MsgValue : IEquatable<MsgValue>
     /// <summary>A bin that takes ownership of <paramref name="value"/>; the caller must not change it afterwards.</summary>
     internal static MsgValue BinNoCopy(byte[] value) => new(MsgKind.Bin, 0, 0, value);
 
+    /// <summary>The frame length up to which a stored slice keeps its frame rather than a copy (see <see cref="Detached"/>).</summary>
+    internal const int KeptFrameLength = 1024;
+
     /// <summary>
     /// A bin over <paramref name="length"/> bytes of <paramref name="array"/> from <paramref name="offset"/>, without a
     /// copy: the array must never change (a received message's own bytes). The offset and length live in the integer
@@ -103,10 +106,11 @@ public sealed class MsgValue : IEquatable<MsgValue>
         : new(MsgKind.Bin, ((Int128)offset << 32) | (uint)length, 0, array);
 
     /// <summary>
-    /// This value with every bin that is a small slice of a received message (<see cref="BinSlice"/>) copied out, or this
-    /// value itself when it has none: what a node keeps for long (its stored entries) must not hold a whole frame alive.
-    /// A slice that is at least half of its frame stays as it is (a 4 KiB value is most of its frame: copying it would
-    /// save at most as many bytes as it costs).
+    /// This value with every bin that is a small slice of a large received message (<see cref="BinSlice"/>) copied out,
+    /// or this value itself when it has none: what a node keeps for long (its stored entries) must not hold a large
+    /// frame alive for a few bytes of it. A slice stays as it is when it is at least half of its frame (a 4 KiB value)
+    /// or its frame is at most <see cref="KeptFrameLength"/> bytes: copying the bin and the arrays and maps around it
+    /// allocates about as much as such a frame holds (it was 10% of the storage bench's CPU).
     /// </summary>
     internal MsgValue Detached()
     {
@@ -114,7 +118,8 @@ public sealed class MsgValue : IEquatable<MsgValue>
         {
             case MsgKind.Bin when _int != 0:
                 var slice = Bytes;
-                return (long)slice.Length * 2 >= ((byte[])_ref!).Length ? this : BinNoCopy(slice.ToArray());
+                var frameLength = ((byte[])_ref!).Length;
+                return frameLength <= KeptFrameLength || (long)slice.Length * 2 >= frameLength ? this : BinNoCopy(slice.ToArray());
             case MsgKind.Array:
                 var items = AsArray();
                 MsgValue[]? copy = null;

@@ -50,9 +50,10 @@ public class MsgValueSliceTests
     }
 
     [Fact]
-    public void Detached_copies_every_sliced_bin_out_and_leaves_a_value_without_slices_as_it_is()
+    public void Detached_copies_every_small_sliced_bin_of_a_large_frame_out_and_leaves_a_value_without_slices_as_it_is()
     {
-        var received = RoundTrip(MsgValue.Array(MsgValue.Bin([1, 2, 3]), MsgValue.Map(new KeyValuePair<MsgValue, MsgValue>[] { new(MsgValue.Bin([4]), MsgValue.Array(MsgValue.Bin([5, 6]), 7L)) })));
+        var filler = MsgValue.Bin(new byte[MsgValue.KeptFrameLength]); // the frame is larger than one worth keeping
+        var received = RoundTrip(MsgValue.Array(MsgValue.Bin([1, 2, 3]), MsgValue.Map(new KeyValuePair<MsgValue, MsgValue>[] { new(MsgValue.Bin([4]), MsgValue.Array(MsgValue.Bin([5, 6]), 7L)) })), filler);
         var value = received.Payload[0];
         Assert.False(IsWholeArray(value.AsArray()[0].AsBytes()));
 
@@ -66,6 +67,15 @@ public class MsgValueSliceTests
         Assert.Same(detached, detached.Detached());
         var made = MsgValue.Array(MsgValue.Bin([1]), MsgValue.Str("x"));
         Assert.Same(made, made.Detached());
+    }
+
+    [Fact]
+    public void Detached_keeps_the_slices_of_a_small_frame_as_they_are()
+    {
+        var received = RoundTrip(MsgValue.Map(("state", MsgValue.Bin([1, 2, 3])), ("name", "x"))).Payload[0];
+        Assert.False(IsWholeArray(received.AsMap()[0].Value.AsBytes()));
+
+        Assert.Same(received, received.Detached()); // a copy would allocate about what the small frame holds
     }
 
     [Fact]

@@ -475,7 +475,8 @@ public sealed class MeshPeer
                 {
                     var method = message.Packed.Length + FrameCodec.DigestLength >= threshold ? SendCompression : null;
                     var before = output.UnflushedBytes;
-                    FrameCodec.Write(output, message, method, rawUnlessSmaller: true, bareDigest: _bareDigests);
+                    // Our challenge always keeps its digest: it is what tells the peer we take bare ones, so it cannot be one.
+                    FrameCodec.Write(output, message, method, rawUnlessSmaller: true, bareDigest: _bareDigests && !message.Is((SubFlag)MeshAuthentication.ChallengeFlag));
                     bytes += output.UnflushedBytes - before;
                     frames++;
                 }

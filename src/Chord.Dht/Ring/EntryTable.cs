@@ -13,7 +13,8 @@ namespace Chord.Dht.Ring;
 /// CPU went to threads spinning there while a preempted holder (three busy threads on two cores) kept it.
 /// </summary>
 /// <remarks>
-/// A write that races a removal of its slot is not lost: it checks that its cell is still the slot's and, if not,
+/// Writers and removers of one slot hold that slot's lock (<c>RingNode.LockFor</c>), as they did with the dictionary;
+/// readers and enumeration take none. Should a write race a removal of its slot all the same, it is not lost: it checks that its cell is still the slot's and, if not,
 /// writes again into the slot's new cell, as if it had come after the removal. Enumeration is a moment-by-moment view,
 /// as a concurrent dictionary's is.
 /// </remarks>

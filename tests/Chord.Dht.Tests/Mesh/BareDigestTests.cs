@@ -32,6 +32,7 @@ public class BareDigestTests
 
     [Theory]
     [InlineData(CompressionMethod.Zlib)]
+    [InlineData(CompressionMethod.Gzip)]
     [InlineData(CompressionMethod.Snappy)]
     [InlineData(CompressionMethod.Bz2)]
     public void A_compressed_bare_frame_decodes_where_bare_digests_are_taken(CompressionMethod method)
@@ -118,5 +119,50 @@ public class BareDigestTests
         Assert.Equal(1, node.GetStatistics().BadFrames);
         Assert.NotEmpty(raw.Frames);
         Assert.DoesNotContain(raw.Frames, f => f.Bare);
+        Assert.Equal(0, raw.Undecodable);
+    }
+
+    [Fact]
+    public async Task With_security_off_a_peer_that_announces_bare_digests_still_gets_every_digest()
+    {
+        await using var node = new MeshNode(new MeshOptions { Security = MeshSecurity.Off });
+        await node.StartAsync();
+        var inbox = new Inbox(node);
+        await using var raw = await RawPeer.ConnectAsync(node.Address);
+
+        // A challenge announcing bare digests, which a node without security reads as any unknown sub-flag.
+        await raw.SendMessageAsync(MainFlag.Whisper, (long)MeshAuthentication.ChallengeFlag, MsgValue.Bin(new byte[MeshAuthentication.Length]), MsgValue.From(MeshAuthentication.BareDigestsFeature));
+        await raw.HandshakeAsync(node);
+        await raw.SendMessageAsync(MainFlag.Whisper, (long)SubFlag.Whisper, "with its digest");
+        await Eventually.UntilAsync(() => inbox.Count(raw.Id, "with its digest") == 1, "the node took the raw peer's whisper");
+        var bare = new ArrayBufferWriter<byte>();
+        FrameCodec.Write(bare, raw.Create(MainFlag.Whisper, (long)SubFlag.Whisper, "bare from raw"), null, rawUnlessSmaller: false, bareDigest: true);
+        await raw.TrySendAsync(bare.WrittenMemory);
+
+        await raw.WaitClosedAsync("the node closed the connection that sent a bare frame without security");
+        Assert.Equal(0, inbox.CountText("bare from raw"));
+        Assert.DoesNotContain(raw.Frames, f => f.Bare);
+        Assert.Equal(0, raw.Undecodable);
+    }
+
+    [Fact]
+    public async Task A_broadcast_that_arrived_bare_is_relayed_with_its_real_digest_to_a_peer_that_checks_digests()
+    {
+        await using var node = new MeshNode(new MeshOptions());
+        await node.StartAsync();
+        await using var announcing = await RawPeer.ConnectAsync(node.Address);
+        await using var checking = await RawPeer.ConnectAsync(node.Address);
+        await announcing.AuthenticatedHandshakeAsync(node, features: MeshAuthentication.BareDigestsFeature);
+        await checking.AuthenticatedHandshakeAsync(node);
+
+        var broadcast = announcing.Create(MainFlag.Broadcast, (long)SubFlag.Broadcast, "relayed");
+        var bare = new ArrayBufferWriter<byte>();
+        FrameCodec.Write(bare, broadcast, null, rawUnlessSmaller: false, bareDigest: true);
+        await announcing.SendAsync(bare.WrittenMemory);
+
+        var relayed = await checking.WaitForAsync(m => m.Type == MainFlag.Broadcast && Inbox.TextOf(m) == "relayed", "the node relayed the broadcast to the other peer");
+        Assert.False(relayed.Bare, "a peer that did not announce bare digests gets the broadcast's SHA-256");
+        Assert.Equal(broadcast.Id, relayed.Message.Id);
+        Assert.Equal(0, checking.Undecodable);
     }
 }

@@ -263,27 +263,30 @@ internal sealed class RawPeer : IAsyncDisposable
 
     private RawFrame Decode(ReadOnlySequence<byte> body)
     {
-        // A raw frame whose digest is 32 zero bytes is bare; it is decoded as such (the test decides whether the node
-        // should have sent one).
-        var bare = body.Length > FrameCodec.DigestLength && !body.Slice(0, FrameCodec.DigestLength).ToArray().AsSpan().ContainsAnyExcept((byte)0);
-        try
-        {
-            return new RawFrame(FrameCodec.DecodeBody(body, [], acceptBareDigest: bare), null, bare);
-        }
-        catch (MsgFormatException)
-        {
-            // Not raw: find the method that decodes it.
-        }
-
-        foreach (var method in Compression.Supported)
+        // With its digest first (raw, then each method); then, only if none matched, as a bare frame (32 zero bytes
+        // where the digest goes: docs/PROTOCOL-EXTENSIONS.md), which marks it Bare. A test decides whether the node
+        // should have sent one.
+        foreach (var bare in new[] { false, true })
         {
             try
             {
-                return new RawFrame(FrameCodec.DecodeBody(body, [method]), method);
+                return new RawFrame(FrameCodec.DecodeBody(body, [], acceptBareDigest: bare), null, bare);
             }
             catch (MsgFormatException)
             {
-                // Try the next method.
+                // Not raw: find the method that decodes it.
+            }
+
+            foreach (var method in Compression.Supported)
+            {
+                try
+                {
+                    return new RawFrame(FrameCodec.DecodeBody(body, [method], acceptBareDigest: bare), method, bare);
+                }
+                catch (MsgFormatException)
+                {
+                    // Try the next method.
+                }
             }
         }
 

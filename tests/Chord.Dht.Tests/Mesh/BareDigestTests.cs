@@ -12,13 +12,19 @@ namespace Chord.Dht.Tests.Mesh;
 /// </summary>
 public class BareDigestTests
 {
+    /// <summary>A whole frame (header included) of <paramref name="message"/> with a bare digest.</summary>
+    private static ReadOnlyMemory<byte> BareFrame(Message message)
+    {
+        var frame = new ArrayBufferWriter<byte>();
+        FrameCodec.Write(frame, message, null, rawUnlessSmaller: false, bareDigest: true);
+        return frame.WrittenMemory;
+    }
+
     [Fact]
     public void A_bare_frame_decodes_only_where_bare_digests_are_taken_and_its_id_is_still_the_digest_of_its_content()
     {
         var message = Message.Create(MainFlag.Whisper, "sender", 1_700_000_000, (long)SubFlag.Whisper, "bare");
-        var buffer = new ArrayBufferWriter<byte>();
-        FrameCodec.Write(buffer, message, null, rawUnlessSmaller: false, bareDigest: true);
-        var body = new ReadOnlySequence<byte>(buffer.WrittenMemory[FrameCodec.HeaderLength..]);
+        var body = new ReadOnlySequence<byte>(BareFrame(message)[FrameCodec.HeaderLength..]);
 
         Assert.False(body.Slice(0, FrameCodec.DigestLength).ToArray().AsSpan().ContainsAnyExcept((byte)0));
         var error = Assert.Throws<MsgFormatException>(() => FrameCodec.DecodeBody(body, []));
@@ -86,9 +92,7 @@ public class BareDigestTests
         await using var raw = await RawPeer.ConnectAsync(node.Address);
 
         await raw.AuthenticatedHandshakeAsync(node, features: MeshAuthentication.BareDigestsFeature);
-        var bare = new ArrayBufferWriter<byte>();
-        FrameCodec.Write(bare, raw.Create(MainFlag.Whisper, (long)SubFlag.Whisper, "bare from raw"), null, rawUnlessSmaller: false, bareDigest: true);
-        await raw.SendAsync(bare.WrittenMemory);
+        await raw.SendAsync(BareFrame(raw.Create(MainFlag.Whisper, (long)SubFlag.Whisper, "bare from raw")));
 
         await Eventually.UntilAsync(() => inbox.Count(raw.Id, "bare from raw") == 1, "the node took the raw peer's bare frame");
         // The node's challenge and handshake were queued before it read ours; what it sent after (its peers list) is bare.
@@ -110,9 +114,7 @@ public class BareDigestTests
         await raw.AuthenticatedHandshakeAsync(node); // a challenge without features: an older node of ours
         await raw.SendMessageAsync(MainFlag.Whisper, (long)SubFlag.Whisper, "with its digest");
         await Eventually.UntilAsync(() => inbox.Count(raw.Id, "with its digest") == 1, "the node took the raw peer's whisper");
-        var bare = new ArrayBufferWriter<byte>();
-        FrameCodec.Write(bare, raw.Create(MainFlag.Whisper, (long)SubFlag.Whisper, "bare from raw"), null, rawUnlessSmaller: false, bareDigest: true);
-        await raw.TrySendAsync(bare.WrittenMemory);
+        await raw.TrySendAsync(BareFrame(raw.Create(MainFlag.Whisper, (long)SubFlag.Whisper, "bare from raw")));
 
         await raw.WaitClosedAsync("the node closed the connection that sent a frame whose digest does not match");
         Assert.Equal(0, inbox.CountText("bare from raw"));
@@ -135,9 +137,7 @@ public class BareDigestTests
         await raw.HandshakeAsync(node);
         await raw.SendMessageAsync(MainFlag.Whisper, (long)SubFlag.Whisper, "with its digest");
         await Eventually.UntilAsync(() => inbox.Count(raw.Id, "with its digest") == 1, "the node took the raw peer's whisper");
-        var bare = new ArrayBufferWriter<byte>();
-        FrameCodec.Write(bare, raw.Create(MainFlag.Whisper, (long)SubFlag.Whisper, "bare from raw"), null, rawUnlessSmaller: false, bareDigest: true);
-        await raw.TrySendAsync(bare.WrittenMemory);
+        await raw.TrySendAsync(BareFrame(raw.Create(MainFlag.Whisper, (long)SubFlag.Whisper, "bare from raw")));
 
         await raw.WaitClosedAsync("the node closed the connection that sent a bare frame without security");
         Assert.Equal(0, inbox.CountText("bare from raw"));
@@ -156,9 +156,7 @@ public class BareDigestTests
         await checking.AuthenticatedHandshakeAsync(node);
 
         var broadcast = announcing.Create(MainFlag.Broadcast, (long)SubFlag.Broadcast, "relayed");
-        var bare = new ArrayBufferWriter<byte>();
-        FrameCodec.Write(bare, broadcast, null, rawUnlessSmaller: false, bareDigest: true);
-        await announcing.SendAsync(bare.WrittenMemory);
+        await announcing.SendAsync(BareFrame(broadcast));
 
         var relayed = await checking.WaitForAsync(m => m.Type == MainFlag.Broadcast && Inbox.TextOf(m) == "relayed", "the node relayed the broadcast to the other peer");
         Assert.False(relayed.Bare, "a peer that did not announce bare digests gets the broadcast's SHA-256");

@@ -14,9 +14,9 @@ namespace Chord.Dht.Ring;
 /// </summary>
 /// <remarks>
 /// Writers and removers of one slot hold that slot's lock (<c>RingNode.LockFor</c>), as they did with the dictionary;
-/// readers and enumeration take none. Should a write race a removal of its slot all the same, it is not lost: it checks that its cell is still the slot's and, if not,
-/// writes again into the slot's new cell, as if it had come after the removal. Enumeration is a moment-by-moment view,
-/// as a concurrent dictionary's is.
+/// readers and enumeration take none. Should a write race a removal of its slot all the same, it is not lost: it
+/// checks that its cell is still the slot's and, if not, writes again into the slot's new cell, as if it had come
+/// after the removal. Enumeration is a moment-by-moment view, as a concurrent dictionary's is.
 /// </remarks>
 internal sealed class EntryTable : IEnumerable<KeyValuePair<(HashMethod Method, BigInteger Position), StoredEntry>>
 {

@@ -26,7 +26,8 @@ public sealed partial class RingNode : IAsyncDisposable
 {
     // Striped: the default concurrency level is the processor count (two locks on a two-core machine), and every
     // accept, prepare and store of every key took one table-wide lock; under 64 writers both showed in the profile as
-    // lock contention (Monitor and Lock slow paths, 13% of the process's CPU in the storage bench's writes).
+    // lock contention (Monitor and Lock slow paths, 13% of the process's CPU in the storage bench's writes). The table
+    // keeps a cell per slot, so replacing an entry under its slot lock takes no second lock (EntryTable).
     private readonly EntryTable _table = new(SlotLockCount, 1024);
     private readonly Lock[] _slotLocks = [.. Enumerable.Range(0, SlotLockCount).Select(_ => new Lock())];
     private const int SlotLockCount = 64;

@@ -560,7 +560,10 @@ public sealed partial class MeshNode : IAsyncDisposable
     /// <summary>As <see cref="CreateMessage"/>, over <paramref name="payload"/> itself: the caller built it for this message and gives it up.</summary>
     internal Message CreateMessageOwning(MainFlag type, MsgValue[] payload) => Message.CreateOwning(type, Id, UnixTime, payload);
 
-    /// <summary>Stops listening and closes every connection.</summary>
+    /// <summary>How long a stopping node lets its connections write what is queued before it closes them.</summary>
+    private static readonly TimeSpan DisposeDrainTime = TimeSpan.FromSeconds(1);
+
+    /// <summary>Stops listening and closes every connection, once what is queued on it is written (at most a second).</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -581,12 +584,23 @@ public sealed partial class MeshNode : IAsyncDisposable
 
         await _acceptLoop;
         var all = _routing.Values.Concat(_awaiting.Keys).Distinct().ToList();
+
+        // What is queued goes out before the connections close (a client's placement copies of the write it made just
+        // before stopping were dropped when the write loop had not yet taken them), for at most DisposeDrainTime of
+        // real time: a peer that takes nothing (frozen) does not hold a stop up for longer.
+        foreach (var peer in all)
+        {
+            peer.CompleteOutbound();
+        }
+
+        var closed = Task.WhenAll(all.Select(p => p.Closed));
+        await Task.WhenAny(closed, Task.Delay(DisposeDrainTime));
         foreach (var peer in all)
         {
             peer.Close();
         }
 
-        await Task.WhenAll(all.Select(p => p.Closed));
+        await closed;
         foreach (var pending in _pendingRequests.Values)
         {
             pending.TrySetCanceled();

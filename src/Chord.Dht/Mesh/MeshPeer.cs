@@ -233,6 +233,9 @@ public sealed class MeshPeer
         CloseAfterQueue();
     }
 
+    /// <summary>Nothing more is queued: the write loop writes what is, then closes the connection.</summary>
+    internal void CompleteOutbound() => _outbound.Writer.TryComplete();
+
     /// <summary>
     /// Closes the connection once what is queued has been written (a duplicate being dropped may carry our proof, or
     /// frames queued before the other connection won), within <see cref="MeshOptions.HandshakeTimeout"/> at most.

@@ -233,8 +233,8 @@ public sealed class MeshPeer
         CloseAfterQueue();
     }
 
-    /// <summary>Nothing more is queued: the write loop writes what is, then closes the connection.</summary>
-    internal void CompleteOutbound() => _outbound.Writer.TryComplete();
+    /// <summary>Nothing more is queued: the write loop writes what is, then closes the connection. False when it already was so.</summary>
+    internal bool CompleteOutbound() => _outbound.Writer.TryComplete();
 
     /// <summary>
     /// Closes the connection once what is queued has been written (a duplicate being dropped may carry our proof, or
@@ -243,7 +243,7 @@ public sealed class MeshPeer
     /// </summary>
     internal void CloseAfterQueue()
     {
-        if (_outbound.Writer.TryComplete())
+        if (CompleteOutbound())
         {
             _ = Task.Delay(_node.HandshakeBound, _node.Options.TimeProvider).ContinueWith(_ => Close(null), TaskScheduler.Default);
         }

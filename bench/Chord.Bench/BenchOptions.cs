@@ -63,8 +63,8 @@ public sealed class BenchOptions
           --callers LIST concurrent callers (default 1,64)
           --mixes LIST  get, set and/or 90/10 for 'ring' and 'grain' (default all three)
           --strangers LIST connection counts for 'strangers' (default 32,256,1000; quick 32,256)
-          --base-port N ring nodes listen on N, N+1, ... with fixed salts: the same node ids, so the same
-                        ring layout, in every run (for before/after comparisons; default: OS ports, random ids).
+          --base-port N ring nodes (and the storage scenario's silos) listen on N, N+1, ... with fixed
+                        salts: the same node ids, so the same ring layout, in every run (for before/after comparisons; default: OS ports, random ids).
                         Pick ports below the ephemeral range (Linux: 32768-60999), e.g. 21000.
           --alloc-profile print each cell's top allocated types (GCAllocationTick samples)
           --results DIR where SCENARIO.md is written (default bench/results of the repository)

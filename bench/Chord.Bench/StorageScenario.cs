@@ -13,6 +13,8 @@ public static class StorageScenario
 {
     private const string RedisProperty = "BenchRedis";
 
+    private const string BasePortProperty = "BenchBasePort";
+
     /// <summary>The providers measured, in table order: (name, grain factory).</summary>
     private static readonly (string Name, Func<IGrainFactory, long, IStorageBenchGrain> Grain)[] Providers =
     [
@@ -33,7 +35,11 @@ public static class StorageScenario
         using var redis = await LocalRedisServer.StartAsync(executable);
         context.Log($"redis-server {executable} on {redis.Endpoint}, persistence off");
         context.Log("storage: starting a 3-silo cluster with the chord, memory and redis providers");
-        await using (var cluster = await BenchCluster.StartAsync<StorageSilo>(3, new Dictionary<string, string> { [RedisProperty] = redis.Endpoint }))
+        await using (var cluster = await BenchCluster.StartAsync<StorageSilo>(3, new Dictionary<string, string>
+        {
+            [RedisProperty] = redis.Endpoint,
+            [BasePortProperty] = options.BasePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }))
         {
             foreach (var size in options.Values ?? [64, 4096])
             {
@@ -87,14 +93,29 @@ public static class StorageScenario
         {
             var redis = siloBuilder.Configuration[RedisProperty]
                 ?? throw new InvalidOperationException($"The storage silo needs the '{RedisProperty}' property (the redis-server address).");
+            var basePort = int.Parse(siloBuilder.Configuration[BasePortProperty] ?? "0", System.Globalization.CultureInfo.InvariantCulture);
+            var siloName = siloBuilder.Configuration["Orleans:Name"] ?? ""; // TestingHost's silo name
             siloBuilder.AddChord(options =>
             {
                 options.ListenHost = "127.0.0.1";
                 options.JoinTimeout = TimeSpan.FromSeconds(30);
+                if (basePort != 0)
+                {
+                    // --base-port: one layout in every run (each silo's ring id from a fixed port and salt), so that
+                    // runs compare like for like; otherwise each run draws its own, and frames per write move with it.
+                    options.RingPort = basePort + SiloIndex(siloName);
+                    options.NodeIdSalt = "bench-" + siloName;
+                }
             });
             siloBuilder.AddChordGrainStorage("chord");
             siloBuilder.AddMemoryGrainStorage("memory");
             siloBuilder.AddRedisGrainStorage("redis", options => options.ConfigurationOptions = ConfigurationOptions.Parse(redis));
         }
+
+        /// <summary>TestingHost names its silos Primary, Secondary_1, Secondary_2, ...: 0, 1, 2, ...</summary>
+        private static int SiloIndex(string siloName) =>
+            siloName.StartsWith("Secondary_", StringComparison.Ordinal) && int.TryParse(siloName.AsSpan("Secondary_".Length), out var n) ? n
+            : siloName == "Primary" ? 0
+            : throw new InvalidOperationException($"Unexpected TestingHost silo name '{siloName}': --base-port needs Primary or Secondary_N to give each silo its own port.");
     }
 }

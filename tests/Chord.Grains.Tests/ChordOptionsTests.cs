@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.RegularExpressions;
 using Chord.Grains.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Chord.Testing;
@@ -36,6 +37,7 @@ public sealed class ChordOptionsTests : IDisposable
         { "Compression", o => o.Compression = ["zlib", "lzma"], "zlib" },
         { "Compression", o => o.Compression = ["7"], "zlib" },
         { "DataDirectory", o => o.DataDirectory = string.Empty, "a directory path" },
+        { "NodeIdSalt", o => o.NodeIdSalt = string.Empty, "a non-empty string" },
         { "ClusterSecret", o => o.ClusterSecret = "short-secret", "at least 16 bytes" },
         { "MaxConnections", o => o.MaxConnections = 0, "at least 1" },
         { "MaxConnectionsPerAddress", o => o.MaxConnectionsPerAddress = 0, "at least 1" },
@@ -126,6 +128,34 @@ public sealed class ChordOptionsTests : IDisposable
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains("Chord:WriteQuorum is '0'; allowed: 1 to 5.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_fixed_ring_port_and_salt_give_the_silo_the_ring_id_py2p_would_compute_for_them()
+    {
+        var ringPort = FreePort();
+        using var host = new HostBuilder()
+            .UseOrleans(silo => silo
+                .UseLocalhostClustering(FreePort(), FreePort())
+                .AddChord(options =>
+                {
+                    options.ListenHost = "127.0.0.1";
+                    options.RingPort = ringPort;
+                    options.NodeIdSalt = "bench-Primary";
+                }))
+            .Build();
+        await host.StartAsync();
+        try
+        {
+            var node = host.Services.GetRequiredService<ChordSiloNode>().Node;
+
+            Assert.Equal("bench-Primary", node.Mesh.Salt);
+            Assert.Equal(Dht.Wire.NodeIdentity.NodeId("127.0.0.1", ringPort, node.Mesh.ProtocolId, "bench-Primary"), node.Id);
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
     }
 
     [Fact]

@@ -118,4 +118,13 @@ public sealed class ChordOptions
     /// memory only, so a silo that restarts comes back empty and the ring repairs it. Each silo needs its own.
     /// </summary>
     public string? DataDirectory { get; set; }
+
+    /// <summary>
+    /// The salt of this silo's ring id (the id is a hash of the ring address and the salt, as py2p makes it). Null
+    /// (the default): the salt kept in <see cref="DataDirectory"/>, or a new random one at each start. Set it, with a
+    /// fixed <see cref="RingPort"/>, to give a silo the same ring position on every start without a data directory
+    /// (benchmarks compare runs on one layout this way); a salt kept in the data directory wins over it. Each silo
+    /// needs its own.
+    /// </summary>
+    public string? NodeIdSalt { get; set; }
 }

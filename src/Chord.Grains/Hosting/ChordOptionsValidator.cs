@@ -79,6 +79,7 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
                 string.Join(", ", Compression.Supported.Select(m => m.ToString().ToLowerInvariant())));
         }
 
+        Check(options.NodeIdSalt is null || options.NodeIdSalt.Length > 0, nameof(options.NodeIdSalt), options.NodeIdSalt, "a non-empty string, or unset for a random salt at each start");
         Check(options.DataDirectory is null || options.DataDirectory.Length > 0, nameof(options.DataDirectory), options.DataDirectory, "a directory path, or unset to keep entries in memory");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
@@ -127,6 +128,7 @@ public sealed class ChordOptionsValidator : IValidateOptions<ChordOptions>
             ListenHost = listenHost,
             ListenPort = options.RingPort,
             OutwardAddress = outward,
+            Salt = options.NodeIdSalt,
             Subnet = options.Subnet,
             MaxFrameLength = options.MaxFrameLength,
             RequestTimeout = options.RequestTimeout,

@@ -558,7 +558,8 @@ public sealed partial class MeshNode : IAsyncDisposable
     public Message CreateMessage(MainFlag type, params MsgValue[] payload) => Message.Create(type, Id, UnixTime, payload);
 
     /// <summary>As <see cref="CreateMessage"/>, over <paramref name="payload"/> itself: the caller built it for this message and gives it up.</summary>
-    internal Message CreateMessageOwning(MainFlag type, MsgValue[] payload) => Message.CreateOwning(type, Id, UnixTime, payload);
+    /// <summary>A whisper over <paramref name="payload"/> (given up by the caller), packed only when it is written.</summary>
+    internal Message CreateUnpackedWhisper(MsgValue[] payload) => Message.CreateUnpacked(MainFlag.Whisper, Id, UnixTime, payload);
 
     /// <summary>How long a stopping node lets its connections write what is queued before it closes them.</summary>
     private static readonly TimeSpan DisposeDrainTime = TimeSpan.FromSeconds(1);

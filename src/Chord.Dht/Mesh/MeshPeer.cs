@@ -140,9 +140,11 @@ public sealed class MeshPeer
 
     /// <summary>
     /// Whispers <paramref name="payload"/> without copying it into the message: for payloads built for this one
-    /// message and never changed after (the ring's requests and answers, a copy of each per frame otherwise).
+    /// message and never changed after (the ring's requests and answers, a copy of each per frame otherwise). The
+    /// message is packed only when it is written (into the frame, through a reused buffer, when this peer takes bare
+    /// digests).
     /// </summary>
-    internal ValueTask WhisperOwningAsync(MsgValue[] payload) => SendAsync(_node.CreateMessageOwning(MainFlag.Whisper, payload));
+    internal ValueTask WhisperOwningAsync(MsgValue[] payload) => SendAsync(_node.CreateUnpackedWhisper(payload));
 
     /// <summary>
     /// Queues a ready message. Waits while the outbound queue is full (backpressure). A message queued on a closed
@@ -476,10 +478,10 @@ public sealed class MeshPeer
                 var frames = 0;
                 while (reader.TryRead(out var message))
                 {
-                    var method = message.Packed.Length + FrameCodec.DigestLength >= threshold ? SendCompression : null;
                     var before = output.UnflushedBytes;
                     // Our challenge always keeps its digest: it is what tells the peer we take bare ones, so it cannot be one.
-                    FrameCodec.Write(output, message, method, rawUnlessSmaller: true, bareDigest: _bareDigests && !message.Is((SubFlag)MeshAuthentication.ChallengeFlag));
+                    FrameCodec.Write(output, message, SendCompression, compressFrom: threshold, rawUnlessSmaller: true,
+                        bareDigest: _bareDigests && !message.Is((SubFlag)MeshAuthentication.ChallengeFlag));
                     bytes += output.UnflushedBytes - before;
                     frames++;
                 }

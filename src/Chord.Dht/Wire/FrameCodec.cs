@@ -113,16 +113,41 @@ public static class FrameCodec
     /// <paramref name="bareDigest"/> (only to a peer that said it takes them: docs/PROTOCOL-EXTENSIONS.md) the digest
     /// is 32 zero bytes and the message is never hashed.
     /// </summary>
-    public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method, bool rawUnlessSmaller, bool bareDigest)
+    public static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method, bool rawUnlessSmaller, bool bareDigest) =>
+        Write(output, message, method, compressFrom: 0, rawUnlessSmaller, bareDigest);
+
+    /// <summary>
+    /// As <see cref="Write(IBufferWriter{byte}, Message, CompressionMethod?, bool, bool)"/>, compressing only a frame of
+    /// at least <paramref name="compressFrom"/> bytes (digest and packed message). A message not packed yet (a whisper
+    /// made by <see cref="Message.CreateUnpacked"/>) going with a bare digest is encoded through this thread's reused
+    /// buffer: no byte[] of its own.
+    /// </summary>
+    internal static void Write(IBufferWriter<byte> output, Message message, CompressionMethod? method, int compressFrom, bool rawUnlessSmaller, bool bareDigest)
     {
-        var plainLength = DigestLength + message.Packed.Length;
-        if (method is null)
+        if (message.IsPacked || !bareDigest)
         {
-            var span = output.GetSpan(HeaderLength + plainLength);
-            BinaryPrimitives.WriteUInt32BigEndian(span, (uint)plainLength);
-            WriteDigest(message, span.Slice(HeaderLength, DigestLength), bareDigest);
-            message.Packed.Span.CopyTo(span[(HeaderLength + DigestLength)..]);
-            output.Advance(HeaderLength + plainLength);
+            WritePacked(output, message, message.Packed.Span, method, compressFrom, rawUnlessSmaller, bareDigest);
+            return;
+        }
+
+        var scratch = ScratchBuffer.Rent();
+        try
+        {
+            message.WritePacked(scratch);
+            WritePacked(output, message, scratch.WrittenSpan, method, compressFrom, rawUnlessSmaller, bareDigest);
+        }
+        finally
+        {
+            ScratchBuffer.Return(scratch);
+        }
+    }
+
+    private static void WritePacked(IBufferWriter<byte> output, Message message, ReadOnlySpan<byte> packed, CompressionMethod? method, int compressFrom, bool rawUnlessSmaller, bool bareDigest)
+    {
+        var plainLength = DigestLength + packed.Length;
+        if (method is null || plainLength < compressFrom)
+        {
+            WriteRaw(output, message, packed, bareDigest);
             return;
         }
 
@@ -130,11 +155,11 @@ public static class FrameCodec
         try
         {
             WriteDigest(message, plain.AsSpan(0, DigestLength), bareDigest);
-            message.Packed.Span.CopyTo(plain.AsSpan(DigestLength));
+            packed.CopyTo(plain.AsSpan(DigestLength));
             var compressed = Compression.Compress(method.Value, plain.AsSpan(0, plainLength));
             if (rawUnlessSmaller && compressed.Length > plainLength - plainLength / 8)
             {
-                Write(output, message, null, rawUnlessSmaller: false, bareDigest);
+                WriteRaw(output, message, packed, bareDigest);
                 return;
             }
 
@@ -147,6 +172,16 @@ public static class FrameCodec
         {
             ArrayPool<byte>.Shared.Return(plain);
         }
+    }
+
+    private static void WriteRaw(IBufferWriter<byte> output, Message message, ReadOnlySpan<byte> packed, bool bareDigest)
+    {
+        var plainLength = DigestLength + packed.Length;
+        var span = output.GetSpan(HeaderLength + plainLength);
+        BinaryPrimitives.WriteUInt32BigEndian(span, (uint)plainLength);
+        WriteDigest(message, span.Slice(HeaderLength, DigestLength), bareDigest);
+        packed.CopyTo(span[(HeaderLength + DigestLength)..]);
+        output.Advance(HeaderLength + plainLength);
     }
 
     private static void WriteDigest(Message message, Span<byte> destination, bool bare)

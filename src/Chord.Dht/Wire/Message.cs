@@ -19,14 +19,21 @@ public sealed class Message
 {
     private MessageId _id;
     private volatile bool _hasId;
+    private ReadOnlyMemory<byte> _packed;
+    private volatile bool _hasPacked;
 
-    private Message(MainFlag type, string sender, long time, ImmutableArray<MsgValue> payload, ReadOnlyMemory<byte> packed, MessageId? id)
+    private Message(MainFlag type, string sender, long time, ImmutableArray<MsgValue> payload, ReadOnlyMemory<byte>? packed, MessageId? id)
     {
         Type = type;
         Sender = sender;
         Time = time;
         Payload = payload;
-        Packed = packed;
+        if (packed is { } bytes)
+        {
+            _packed = bytes;
+            _hasPacked = true;
+        }
+
         if (id is { } known)
         {
             _id = known;
@@ -46,8 +53,36 @@ public sealed class Message
     /// <summary>The payload packets, <c>p0</c> first.</summary>
     public ImmutableArray<MsgValue> Payload { get; }
 
-    /// <summary>The packed message S, whose SHA-256 is <see cref="Id"/>.</summary>
-    public ReadOnlyMemory<byte> Packed { get; }
+    /// <summary>
+    /// The packed message S, whose SHA-256 is <see cref="Id"/>. A whisper made by <see cref="CreateUnpacked"/> is packed
+    /// only when something asks for this (a digest, a resend); the write loop encodes it straight into its frame.
+    /// </summary>
+    public ReadOnlyMemory<byte> Packed
+    {
+        get
+        {
+            if (!_hasPacked)
+            {
+                // Two threads may both pack it: the encoding is deterministic, so they write the same bytes.
+                var buffer = ScratchBuffer.Rent();
+                try
+                {
+                    WritePacked(buffer);
+                    _packed = buffer.WrittenSpan.ToArray();
+                    _hasPacked = true;
+                }
+                finally
+                {
+                    ScratchBuffer.Return(buffer);
+                }
+            }
+
+            return _packed;
+        }
+    }
+
+    /// <summary>True when <see cref="Packed"/> is already made (always, except for a whisper made unpacked and not asked for it yet).</summary>
+    internal bool IsPacked => _hasPacked;
 
     /// <summary>
     /// The message id, the SHA-256 of <see cref="Packed"/>: computed on first use. Only a broadcast (whose id is how
@@ -81,53 +116,60 @@ public sealed class Message
     public static Message Create(MainFlag type, string sender, long time, params ReadOnlySpan<MsgValue> payload) =>
         payload.IsEmpty ? throw NoSubFlag(nameof(payload)) : Create(type, sender, time, ImmutableArray.Create(payload));
 
-    /// <summary>
-    /// As <see cref="Create(MainFlag, string, long, ReadOnlySpan{MsgValue})"/>, over <paramref name="payload"/> itself
-    /// without a copy: the caller gives the array up (one built for this message and never changed after).
-    /// </summary>
-    internal static Message CreateOwning(MainFlag type, string sender, long time, MsgValue[] payload) =>
-        payload.Length == 0 ? throw NoSubFlag(nameof(payload)) : Create(type, sender, time, ImmutableCollectionsMarshal.AsImmutableArray(payload));
-
     private static ArgumentException NoSubFlag(string parameter) => new("A message needs at least its sub-flag packet.", parameter);
+
+    /// <summary>
+    /// A message over <paramref name="payload"/> itself, without a copy (the caller gives the array up: one built for
+    /// this message and never changed after), that is not packed until it is written: the write loop of a connection that takes bare digests encodes it into its frame
+    /// through a reused buffer, with no byte[] of its own (one per request and answer otherwise). Anything that asks
+    /// for <see cref="Packed"/> or <see cref="Id"/> packs it then.
+    /// </summary>
+    internal static Message CreateUnpacked(MainFlag type, string sender, long time, MsgValue[] payload)
+    {
+        ArgumentNullException.ThrowIfNull(sender);
+        return payload.Length == 0 ? throw NoSubFlag(nameof(payload)) : new Message(type, sender, time, ImmutableCollectionsMarshal.AsImmutableArray(payload), packed: null, id: null);
+    }
 
     private static Message Create(MainFlag type, string sender, long time, ImmutableArray<MsgValue> items)
     {
         ArgumentNullException.ThrowIfNull(sender);
-        var buffer = ScratchBuffer.Rent();
-        var senderBytes = ArrayPool<byte>.Shared.Rent(Encoding.ASCII.GetMaxByteCount(sender.Length));
-        byte[] packed;
+        var message = new Message(type, sender, time, items, packed: null, id: null);
+        _ = message.Packed; // packed now: a broadcast's id is how nodes know it, and a caller may share the message
+        return message;
+    }
+
+    /// <summary>Writes the packed message (<c>[msg_type, sender, time, p0, ...]</c>) into <paramref name="buffer"/>.</summary>
+    internal void WritePacked(IBufferWriter<byte> buffer)
+    {
+        var senderBytes = ArrayPool<byte>.Shared.Rent(Encoding.ASCII.GetMaxByteCount(Sender.Length));
         try
         {
             // The sender id (base58, ASCII) goes out as a bin without a byte[] of its own.
-            var senderLength = Encoding.ASCII.GetBytes(sender, senderBytes);
+            var senderLength = Encoding.ASCII.GetBytes(Sender, senderBytes);
             var writer = new MessagePackWriter(buffer);
-            writer.WriteArrayHeader(3 + items.Length);
-            writer.Write((byte)type);
+            writer.WriteArrayHeader(3 + Payload.Length);
+            writer.Write((byte)Type);
             writer.Write(senderBytes.AsSpan(0, senderLength));
-            if (time < 0)
+            if (Time < 0)
             {
-                writer.Write(time);
+                writer.Write(Time);
             }
             else
             {
-                writer.Write((ulong)time);
+                writer.Write((ulong)Time);
             }
 
-            foreach (var item in items)
+            foreach (var item in Payload)
             {
                 MsgPack.Write(ref writer, item);
             }
 
             writer.Flush();
-            packed = buffer.WrittenSpan.ToArray();
         }
         finally
         {
-            ScratchBuffer.Return(buffer);
             ArrayPool<byte>.Shared.Return(senderBytes);
         }
-
-        return new Message(type, sender, time, items, packed, id: null);
     }
 
     /// <summary>

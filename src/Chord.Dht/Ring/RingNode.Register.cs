@@ -818,15 +818,18 @@ public sealed partial class RingNode
 
         public void Committed(byte[] key, MsgValue value, EntryVersion version)
         {
-            // Planned here (a few comparisons; most keys on three or more nodes need no copy), sent in the background
-            // only when some node keeps one.
+            // Planned here (a few comparisons; most keys on three or more nodes need no copy), sent only when some
+            // node keeps one: at once when every target is at hand, in the background when one must be dialled.
             if (version == EntryVersion.Zero || node.PlanPlacementCopies(key) is not { } plan)
             {
                 return;
             }
 
             var copied = key.ToArray(); // the caller may reuse its array once the update returns
-            node.TrackBackground(Task.Run(() => node.SendPlacementCopiesAsync(copied, value, version, plan)));
+            if (!node.TrySendPlacementCopiesNow(copied, value, version, plan))
+            {
+                node.TrackBackground(Task.Run(() => node.SendPlacementCopiesAsync(copied, value, version, plan)));
+            }
         }
 
         public string? AcceptorNode(byte[] key, int position) =>

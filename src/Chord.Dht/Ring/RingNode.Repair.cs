@@ -90,21 +90,8 @@ public sealed partial class RingNode
         {
             try
             {
-                if (member.Id == Id)
-                {
-                    foreach (var i in indices)
-                    {
-                        ApplyLocally(new PositionRequest(SubFlag.Store, (HashMethod)i, positions[i], value, version, key, Replica: true), hops: 0);
-                    }
-                }
-                else
-                {
-                    var peer = Mesh.GetPeer(member.Id) ?? await Mesh.ConnectAsync(member.Address, member.Id, _stopping.Token);
-                    await peer.WhisperOwningAsync(CopiesPayload(key, value, version, indices, positions)); // not acknowledged: hints
-                }
-
-                Interlocked.Add(ref _placementCopies, indices.Count);
-                RingMetrics.PlacementCopies.Add(indices.Count);
+                var peer = member.Id == Id ? null : Mesh.GetPeer(member.Id) ?? await Mesh.ConnectAsync(member.Address, member.Id, _stopping.Token);
+                await CopyTo(peer, indices, key, value, version, positions);
             }
             catch (MeshConnectException e)
             {
@@ -115,6 +102,60 @@ public sealed partial class RingNode
                 // Stopping, or the connection closed under the send: the copy is a hint, repair covers the rest.
             }
         }
+    }
+
+    /// <summary>
+    /// Sends the placement copies of a committed value on the writer's own path when every target is this node or a
+    /// connected peer (the steady state): applied or queued at once, with no background task, no thread hop and no
+    /// <c>Task.WhenAll</c> per write. False, with nothing sent, when a target must be dialled first: the caller sends
+    /// them in the background (<see cref="SendPlacementCopiesAsync"/>). A queue that is full (a frozen peer) does not
+    /// hold the writer: that send finishes in the background, tracked.
+    /// </summary>
+    private bool TrySendPlacementCopiesNow(byte[] key, MsgValue value, EntryVersion version, PlacementCopyPlan plan)
+    {
+        foreach (var (member, _) in plan.Targets.Values)
+        {
+            if (member.Id != Id && Mesh.GetPeer(member.Id) is null)
+            {
+                return false;
+            }
+        }
+
+        foreach (var (member, indices) in plan.Targets.Values)
+        {
+            try
+            {
+                var sent = CopyTo(member.Id == Id ? null : Mesh.GetPeer(member.Id), indices, key, value, version, plan.Positions);
+                if (!sent.IsCompletedSuccessfully)
+                {
+                    TrackBackground(sent.AsTask()); // a full queue: the send waits for room (it never throws: a close drops it)
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
+            {
+                // Stopping, or the connection closed under the send: the copy is a hint, repair covers the rest.
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The copies of one target: applied here (<paramref name="peer"/> null: this node keeps them) or one <c>copies</c> frame queued to it.</summary>
+    private ValueTask CopyTo(MeshPeer? peer, List<int> indices, byte[] key, MsgValue value, EntryVersion version, RingPosition[] positions)
+    {
+        Interlocked.Add(ref _placementCopies, indices.Count);
+        RingMetrics.PlacementCopies.Add(indices.Count);
+        if (peer is null)
+        {
+            foreach (var i in indices)
+            {
+                ApplyLocally(new PositionRequest(SubFlag.Store, (HashMethod)i, positions[i], value, version, key, Replica: true), hops: 0);
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        return peer.WhisperOwningAsync(CopiesPayload(key, value, version, indices, positions)); // not acknowledged: hints
     }
 
     /// <summary>

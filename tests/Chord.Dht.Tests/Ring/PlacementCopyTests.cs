@@ -41,6 +41,23 @@ public sealed class PlacementCopyTests
     }
 
     [Fact]
+    public async Task A_writer_that_keeps_the_copies_itself_holds_them_when_its_write_returns()
+    {
+        // Copies to this node or to connected peers are applied or queued on the writer's path, not by a background
+        // task that may run after the write returned.
+        await using var cluster = await RingTestCluster.StartAsync(6);
+        var (key, owner) = RingTestKeys.WithThreePositionsOnOneNode(cluster);
+        var positions = KeyHashes.All(RingNode.KeyBytes(key));
+        var predecessor = cluster.Nodes.Single(n => n.Id == owner.Prev!.Id);
+        var ownedByOwner = KeyHashes.Methods.Where(m => owner.Find(positions[(int)m])!.Id == owner.Id).ToList();
+        Assert.True(ownedByOwner.Count >= 3);
+
+        await predecessor.SetAsync(key, "kept by the writer");
+
+        Assert.All(ownedByOwner, m => Assert.Equal(MsgValue.Str("kept by the writer"), predecessor.PeekLocalForTest(m, positions[(int)m])?.Value));
+    }
+
+    [Fact]
     public async Task A_client_node_that_writes_and_stops_at_once_still_leaves_the_copies_of_its_write()
     {
         await using var cluster = await RingTestCluster.StartAsync(6);

@@ -32,7 +32,7 @@ public sealed partial class RingNode
         }
 
         if (Volatile.Read(ref DropRequestsForTest) > 0
-            && received.Message.SubFlagValue is (int)SubFlag.Store or (int)SubFlag.Delta or (int)SubFlag.Retrieve or (int)RingSubFlag.Prepare or (int)RingSubFlag.Accept
+            && received.Message.SubFlagValue is (int)SubFlag.Store or (int)SubFlag.Delta or (int)SubFlag.Retrieve or (int)RingSubFlag.Prepare or (int)RingSubFlag.Accept or (int)RingSubFlag.Accepts
             && Interlocked.Decrement(ref DropRequestsForTest) >= 0)
         {
             return true;
@@ -59,6 +59,12 @@ public sealed partial class RingNode
             case (int)RingSubFlag.Accept when p.Length >= 10:
                 await HandleRegisterRequestAsync(from, p);
                 return true;
+            case (int)RingSubFlag.Accepts:
+                await HandleAcceptsAsync(from, p);
+                return true;
+            case (int)RingSubFlag.Acks:
+                HandleAcks(from, p);
+                return true;
             case (int)RingSubFlag.Copies when p.Length >= 6:
                 HandleCopies(from, p);
                 return true;
@@ -76,7 +82,7 @@ public sealed partial class RingNode
                 HandleGone(p[1], p[2]);
                 return true;
             case (int)RingSubFlag.Hello when p.Length >= 3:
-                HandleHello(from, p[2], askedBack: p.Length >= 4 && p[3].Kind == MsgKind.Bool && p[3].AsBool());
+                HandleHello(from, p[2], askedBack: p.Length >= 4 && p[3].Kind == MsgKind.Bool && p[3].AsBool(), version: p[1].TryGetInt32(out var helloVersion) ? helloVersion : 0);
                 return true;
             case (int)RingSubFlag.Fence when p.Length >= 2:
                 HandleFence(from, p[1]);

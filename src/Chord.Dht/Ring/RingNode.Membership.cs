@@ -9,7 +9,8 @@ namespace Chord.Dht.Ring;
 /// <summary>The ring's members, the connections kept to them (neighbours and fingers), join and unjoin.</summary>
 public sealed partial class RingNode
 {
-    private const int ExtensionVersion = 1;
+    // 1: the extensions of PROTOCOL-EXTENSIONS.md; 2: and the accepts of one round in one frame (RingSubFlag.Accepts).
+    internal const int ExtensionVersion = 2;
 
     private static readonly BigInteger[] PowersOfTwo = Enumerable.Range(0, 384).Select(i => BigInteger.One << i).ToArray();
 
@@ -655,8 +656,8 @@ public sealed partial class RingNode
     {
         MsgValue[] members = [MemberEntry(Self), .. _members.Values.Select(MemberEntry)];
         return askBack
-            ? Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members), true)
-            : Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, ExtensionVersion, MsgValue.Array(members));
+            ? Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, Options.HelloVersionForTest, MsgValue.Array(members), true)
+            : Mesh.CreateMessage(MainFlag.Whisper, (long)RingSubFlag.Hello, Options.HelloVersionForTest, MsgValue.Array(members));
     }
 
     /// <summary>How long a hello may lag its connection's handshake before it is asked for.</summary>
@@ -811,11 +812,25 @@ public sealed partial class RingNode
         return known.Task.IsCompletedSuccessfully && known.Task.Result;
     }
 
-    private void HandleHello(MeshPeer from, MsgValue members, bool askedBack)
+    private void HandleHello(MeshPeer from, MsgValue members, bool askedBack, int version)
     {
         if (from.Id is null)
         {
             return;
+        }
+
+        if (version >= 2)
+        {
+            // This connection takes batched accepts; a new connection (a restart, perhaps as an older binary) gets
+            // none until its own hello says so.
+            if (_takesBatches.TryAdd(from, 0))
+            {
+                ForgetOnClose(_takesBatches, from);
+            }
+        }
+        else
+        {
+            _takesBatches.TryRemove(from, out _);
         }
 
         if (askedBack && _helloAnswered.TryAdd(from, 0))

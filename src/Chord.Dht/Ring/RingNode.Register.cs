@@ -850,6 +850,15 @@ public sealed partial class RingNode
             return SendAsync(new PositionRequest(AcceptKind, method, KeyHashes.Position(method, key), value, version, key, Ballot: ballot, Next: next), cancellationToken);
         }
 
+        public Task<AcceptorReply?>[] AcceptAll(byte[] key, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken) =>
+            node.SendAccepts(key, ballot, value, version, next, i => IRegisterTransport.SafeAcceptAsync(this, key, i, ballot, value, version, next, cancellationToken), cancellationToken);
+
+        /// <summary>What the proposer hears from an answer: null for "no acceptor there (yet)", the acceptor's reply otherwise.</summary>
+        internal static AcceptorReply? ReplyOf(Answer answer) =>
+            answer.Error is PyOwnerHasNoRegister or NotServingYet or OwnerUnreachable or MovedAway
+                ? null
+                : new AcceptorReply(answer.Ok, answer.Result ?? MsgValue.Nil, answer.Version, answer.Accepted ?? EntryVersion.Zero, answer.Promised ?? EntryVersion.Zero, answer.IsCopy);
+
         private async Task<AcceptorReply?> SendAsync(PositionRequest request, CancellationToken cancellationToken)
         {
             try
@@ -859,11 +868,6 @@ public sealed partial class RingNode
                 if (node.Logger.IsEnabled(LogLevel.Trace))
                 {
                     RingLog.ProposerHeard(node.Logger, node.Id, TraceText.Position(request.Method, request.Position), TraceText.Of(request), TraceText.Of(answer));
-                }
-
-                if (answer.Error is PyOwnerHasNoRegister or NotServingYet or OwnerUnreachable or MovedAway)
-                {
-                    return null; // no acceptor there (yet)
                 }
 
                 if (request.Kind == AcceptKind && !answer.Ok && answer.AfterResend)
@@ -877,8 +881,7 @@ public sealed partial class RingNode
                     return null;
                 }
 
-                return new AcceptorReply(answer.Ok, answer.Result ?? MsgValue.Nil, answer.Version,
-                    answer.Accepted ?? EntryVersion.Zero, answer.Promised ?? EntryVersion.Zero, answer.IsCopy);
+                return ReplyOf(answer); // null for "no acceptor there (yet)"
             }
             catch (Exception e) when (e is OperationCanceledException or ChordTimeoutException or MeshConnectException)
             {

@@ -8,6 +8,9 @@ public sealed class RingOptions
     /// <summary>Settings of the mesh node underneath.</summary>
     public MeshOptions Mesh { get; set; } = new();
 
+    /// <summary>The extension version this node's hello names (a test's older node of ours: 1, no batched accepts).</summary>
+    internal int HelloVersionForTest { get; set; } = RingNode.ExtensionVersion;
+
     /// <summary>How long one operation (a read of five positions, a write) may take. py2p: 10 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

@@ -69,4 +69,20 @@ internal enum RingSubFlag : byte
     /// asking node asks the member before it too).
     /// </summary>
     Fenced = 0x39,
+
+    /// <summary>
+    /// whisper <c>[accepts, req_id, hops, key, value, ballot, version, next|nil, [method...]]</c>: the accepts of one
+    /// register round for several positions of one key, sent to the node that owns them all (its hello named
+    /// extension version 2 or later). Each method (0 to 4) is a position of the key, computed by the owner from the
+    /// key. Answered by one <see cref="Acks"/>. Never forwarded: a position the receiver does not own is answered
+    /// "not this node's", and the proposer sends that one alone.
+    /// </summary>
+    Accepts = 0x3A,
+
+    /// <summary>
+    /// whisper <c>[acks, req_id, hops, [answer|nil...]]</c>: the answer to <see cref="Accepts"/>, one entry per method
+    /// in the request's order: <c>[ok, result|reason, version, accepted, promised, is_copy]</c> as in <see cref="Ack"/>,
+    /// or nil where there is no answer.
+    /// </summary>
+    Acks = 0x3B,
 }

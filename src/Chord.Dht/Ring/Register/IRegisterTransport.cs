@@ -43,4 +43,34 @@ internal interface IRegisterTransport
 
     /// <summary>Sends an accept; the answer, or null when none came.</summary>
     Task<AcceptorReply?> AcceptAsync(byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Sends the accept to every position at once; one task per position (by index). A transport may carry several
+    /// positions in one message (the ring batches those one node owns); by default each goes alone. Never throws: a
+    /// position whose send fails has a task whose answer is null.
+    /// </summary>
+    Task<AcceptorReply?>[] AcceptAll(byte[] key, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next, CancellationToken cancellationToken)
+    {
+        var answers = new Task<AcceptorReply?>[RegisterSettings.Positions];
+        for (var i = 0; i < answers.Length; i++)
+        {
+            answers[i] = SafeAcceptAsync(this, key, i, ballot, value, version, next, cancellationToken);
+        }
+
+        return answers;
+    }
+
+    /// <summary><see cref="AcceptAsync"/>, with a synchronous failure turned into no answer.</summary>
+    protected static Task<AcceptorReply?> SafeAcceptAsync(IRegisterTransport transport, byte[] key, int position, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return transport.AcceptAsync(key, position, ballot, value, version, next, cancellationToken);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Task.FromResult<AcceptorReply?>(null);
+        }
+    }
 }

@@ -119,7 +119,8 @@ internal sealed class RegisterProposer
                 var following = EntryVersion.After(sticky, _transport.ProposerId);
                 quorumRounds++;
                 progress.MayHaveLanded |= decision.Write; // in flight: a deadline that ends the round cannot tell
-                var accepted = await CollectAsync(i => _transport.AcceptAsync(key, i, sticky, value, version, following, cancellationToken),
+                var sent = _transport.AcceptAll(key, sticky, value, version, following, cancellationToken);
+                var accepted = await CollectAsync(i => sent[i],
                     _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: decision.Write, spread: AcceptorNodes(key)).ConfigureAwait(false);
                 progress.Saw(accepted.Ok.Count);
                 if (Landed(accepted, sticky))
@@ -218,7 +219,8 @@ internal sealed class RegisterProposer
             var next = EntryVersion.After(ballot, _transport.ProposerId);
             quorumRounds++;
             progress.MayHaveLanded |= write; // in flight: a deadline that ends the round cannot tell
-            var acks = await CollectAsync(i => _transport.AcceptAsync(key, i, ballot, newValue, newVersion, next, cancellationToken),
+            var sentAccepts = _transport.AcceptAll(key, ballot, newValue, newVersion, next, cancellationToken);
+            var acks = await CollectAsync(i => sentAccepts[i],
                 _settings.AcceptQuorum, waitForEmpty: false, cancellationToken, settle: write, spread: AcceptorNodes(key)).ConfigureAwait(false); // the ring now
             progress.Saw(acks.Ok.Count);
             if (Landed(acks, ballot))

@@ -1,0 +1,374 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Chord.Dht.Mesh;
+using Chord.Dht.Ring.Register;
+using Chord.Dht.Wire;
+
+namespace Chord.Dht.Ring;
+
+/// <summary>
+/// The accepts of one register round in one frame per owner (<see cref="RingSubFlag.Accepts"/>): the key, the value
+/// and the ballots once, then the methods of the positions the receiver owns; one <see cref="RingSubFlag.Acks"/> back.
+/// A one-round write of a key whose five positions are on three nodes sends two or three frames and gets as many back,
+/// instead of one per remote position each way, and the value travels once per node.
+/// </summary>
+/// <remarks>
+/// <para>Only toward an unsuspected owner of ours on a connection whose hello named extension version 2 or later, and
+/// only for two or more of the key's positions: everything else (our own positions, a lone position, a suspect, a node
+/// to dial, a py2p owner, an older node of ours) takes the one-request path of <c>RouteAsync</c>, with its retries.</para>
+/// <para>A batch is never forwarded, and its receiver never dials for it. A position the receiver does not own (the two
+/// directories disagree for a moment) is answered "not this node's", and the proposer sends that position alone,
+/// routed. Acks that do not come within an attempt's time (or before the connection closes) send every position again
+/// alone, as a resend: a refusal then reads as unheard, since the batch may have landed.</para>
+/// </remarks>
+public sealed partial class RingNode
+{
+    // Batches of ours waiting for their acks, by request id, with the connection they went on.
+    private readonly ConcurrentDictionary<string, (MeshPeer Peer, TaskCompletionSource<MsgValue> Acks)> _batches = new(StringComparer.Ordinal);
+
+    // The connections whose hello named extension version 2 or later (forgotten when they close: a node restarted as
+    // an older binary says so in the hello of its new connection, and gets no batch before it).
+    private readonly ConcurrentDictionary<MeshPeer, byte> _takesBatches = new();
+
+    /// <summary>Accepts sent in batches (positions, not frames); for tests and statistics.</summary>
+    internal long BatchedAccepts => Interlocked.Read(ref _batchedAccepts);
+
+    /// <summary>Positions of batches answered (an entry in the acks, yes or no); for tests and statistics.</summary>
+    internal long BatchAnswers => Interlocked.Read(ref _batchAnswers);
+
+    private long _batchAnswers;
+
+    private long _batchedAccepts;
+
+    private const string NotThisNodes = "the position is not this node's";
+
+    /// <summary>
+    /// The peer that takes a batch for <paramref name="position"/>: its owner by our directory, connected, not suspect,
+    /// and speaking extension version 2; null when the position must go alone (or is ours).
+    /// </summary>
+    private MeshPeer? BatchTarget(RingPosition position)
+    {
+        var owner = OwnerOf(position.Reduced, null);
+        if (owner is null || owner.Id == Id || IsSuspect(owner.Id))
+        {
+            return null;
+        }
+
+        return Mesh.GetPeer(owner.Id) is { IsClosed: false } peer && _takesBatches.ContainsKey(peer) ? peer : null;
+    }
+
+    /// <summary>
+    /// Sends the accepts of one round: one batch per owner that holds two or more of the key's positions, the rest one
+    /// by one through <paramref name="single"/>. One task per position (method index), as the proposer collects them.
+    /// </summary>
+    private Task<AcceptorReply?>[] SendAccepts(byte[] key, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next,
+        Func<int, Task<AcceptorReply?>> single, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return SendAcceptsCore(key, ballot, value, version, next, single, cancellationToken);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Before anything went out in a batch (the plan is made first): every position alone.
+            RingLog.BackgroundUnreachable(Logger, $"batching the accepts of {Describe(key)} failed ({e.GetType().Name}); each goes alone");
+            return [.. Enumerable.Range(0, KeyHashes.Methods.Count).Select(single)];
+        }
+    }
+
+    private Task<AcceptorReply?>[] SendAcceptsCore(byte[] key, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next,
+        Func<int, Task<AcceptorReply?>> single, CancellationToken cancellationToken)
+    {
+        var positions = KeyHashes.AllShared(key);
+        var results = new Task<AcceptorReply?>[positions.Length];
+        var targets = new MeshPeer?[positions.Length];
+        Span<int> first = stackalloc int[positions.Length]; // the first position with the same target
+        Span<int> count = stackalloc int[positions.Length]; // by first position: how many share its target
+        for (var i = 0; i < positions.Length; i++)
+        {
+            targets[i] = BatchTarget(positions[i]);
+            first[i] = i;
+            for (var j = 0; j < i && targets[i] is not null; j++)
+            {
+                if (ReferenceEquals(targets[j], targets[i]))
+                {
+                    first[i] = first[j];
+                    break;
+                }
+            }
+
+            if (targets[i] is not null)
+            {
+                count[first[i]]++;
+            }
+        }
+
+        for (var i = 0; i < positions.Length; i++)
+        {
+            if (targets[i] is null || count[first[i]] < 2)
+            {
+                results[i] = single(i);
+            }
+        }
+
+        for (var f = 0; f < positions.Length; f++)
+        {
+            if (targets[f] is null || first[f] != f || count[f] < 2)
+            {
+                continue; // not the first position of a batch
+            }
+
+            var methods = new List<int>(count[f]);
+            for (var i = f; i < positions.Length; i++)
+            {
+                if (first[i] == f && targets[i] is not null)
+                {
+                    methods.Add(i);
+                }
+            }
+
+            var answers = SendBatchAsync(targets[f]!, key, value, ballot, version, next, methods, cancellationToken);
+            for (var n = 0; n < methods.Count; n++)
+            {
+                results[methods[n]] = ReplyOfAsync(answers, n, methods[n], single);
+            }
+        }
+
+        return results;
+    }
+
+    /// <summary>
+    /// The reply of one position of a batch: its entry of the acks; or, for a position its receiver did not own, the
+    /// position sent alone; or, when the acks did not come within an attempt's time (a lost frame, a closed or frozen
+    /// connection), the position sent alone as a resend: it may have been applied, so a refusal is read as unheard.
+    /// </summary>
+    private static async Task<AcceptorReply?> ReplyOfAsync(Task<Answer?[]?> batch, int entry, int method, Func<int, Task<AcceptorReply?>> single)
+    {
+        var answers = await batch.ConfigureAwait(false);
+        if (answers is null)
+        {
+            await Task.Yield(); // off the read loop or timer that ended the wait: a routed request is not bookkeeping
+            var resent = await single(method).ConfigureAwait(false);
+            return resent is { Ok: false } ? null : resent;
+        }
+
+        if (answers[entry] is not { } answer)
+        {
+            return null; // no answer for it (a test's hook): it may have been applied
+        }
+
+        if (answer.Error is NotThisNodes or MovedAway)
+        {
+            await Task.Yield(); // off the read loop that brought the acks
+            return await single(method).ConfigureAwait(false); // certainly not applied there: routed to whoever owns it now
+        }
+
+        return RingRegisterTransport.ReplyOf(answer);
+    }
+
+    /// <summary>
+    /// Sends one batch and waits for its acks. Null when none came within <see cref="RingOptions.AttemptTimeout"/>, before
+    /// the connection closed or before the deadline: the caller sends each position again alone.
+    /// </summary>
+    private async Task<Answer?[]?> SendBatchAsync(MeshPeer peer, byte[] key, MsgValue value, EntryVersion ballot, EntryVersion version, EntryVersion? next,
+        List<int> methods, CancellationToken cancellationToken)
+    {
+        RingMetrics.Requests.Add(methods.Count);
+        Interlocked.Add(ref _batchedAccepts, methods.Count);
+        var requestId = NewRequestId();
+        // Completed inline on the read loop that brings the acks: what runs there is the proposer's bookkeeping, which
+        // ends in an asynchronous completion (as RouteAsync's inlineAnswer); a resend yields first (ReplyOfAsync).
+        var pending = new TaskCompletionSource<MsgValue>();
+        _batches[requestId] = (peer, pending);
+        try
+        {
+            var methodPackets = new MsgValue[methods.Count];
+            for (var i = 0; i < methods.Count; i++)
+            {
+                methodPackets[i] = methods[i];
+            }
+
+            await peer.WhisperOwningAsync([(long)RingSubFlag.Accepts, requestId, 1, MsgValue.Bin(key), value, ballot.ToMsgValue(), version.ToMsgValue(),
+                next?.ToMsgValue() ?? MsgValue.Nil, MsgValue.Array(methodPackets)]);
+            Awaiting(peer);
+            using var onDeadline = cancellationToken.UnsafeRegister(CancelBatch, pending);
+            using var onClose = peer.ClosedToken.UnsafeRegister(CancelBatch, pending);
+            using var onAttemptTimeout = Options.Mesh.TimeProvider.CreateTimer(CancelBatchOnTimer, pending, Options.AttemptTimeout, Timeout.InfiniteTimeSpan);
+            var entries = await pending.Task;
+            if (entries.Kind != MsgKind.Array || entries.Count != methods.Count)
+            {
+                RingLog.Malformed(Logger, "acks", peer.Id ?? "?");
+                return null;
+            }
+
+            var answers = new Answer?[methods.Count];
+            for (var i = 0; i < answers.Length; i++)
+            {
+                answers[i] = ReadAckEntry(entries.AsArray()[i], hops: 1);
+                if (answers[i] is { } answer)
+                {
+                    Interlocked.Increment(ref _batchAnswers);
+                    RingMetrics.LookupHops.Record(answer.Hops);
+                }
+            }
+
+            return answers;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null; // cancelled (deadline, close, the attempt's time) or the send failed: each position goes again alone
+        }
+        finally
+        {
+            _batches.TryRemove(requestId, out _);
+        }
+    }
+
+    private static readonly Action<object?> CancelBatch = static state =>
+        ThreadPool.UnsafeQueueUserWorkItem(static s => ((TaskCompletionSource<MsgValue>)s!).TrySetCanceled(), state);
+
+    private static readonly TimerCallback CancelBatchOnTimer = static state => CancelBatch(state);
+
+    /// <summary>An entry of an acks message (<c>[ok, result|reason, version, accepted, promised, is_copy]</c>), or null for nil or a malformed one.</summary>
+    private static Answer? ReadAckEntry(MsgValue entry, int hops)
+    {
+        if (entry.Kind != MsgKind.Array || entry.Count < 6 || entry.AsArray()[0].Kind != MsgKind.Bool)
+        {
+            return null;
+        }
+
+        var e = entry.AsArray();
+        var ok = e[0].AsBool();
+        EntryVersion? version = EntryVersion.TryRead(e[2], out var v) ? v : null;
+        EntryVersion? accepted = EntryVersion.TryRead(e[3], out var a) ? a : null;
+        EntryVersion? promised = EntryVersion.TryRead(e[4], out var pr) ? pr : null;
+        return new Answer(MsgValue.Nil, hops, ok, ok ? null : e[1].Kind == MsgKind.Str ? e[1].AsString() : "refused", ok ? e[1] : null, version, null, Versioned: version is not null)
+        {
+            Accepted = accepted,
+            Promised = promised,
+            IsCopy = e[5].Kind == MsgKind.Bool && e[5].AsBool(),
+        };
+    }
+
+    /// <summary>An entry of an acks message for <paramref name="answer"/>.</summary>
+    private static MsgValue AckEntry(Answer answer) => MsgValue.Array(
+        answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused", answer.Version?.ToMsgValue() ?? MsgValue.Nil,
+        answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.Promised?.ToMsgValue() ?? MsgValue.Nil, answer.IsCopy);
+
+    private void HandleAcks(MeshPeer from, ImmutableArray<MsgValue> p)
+    {
+        if (p.Length < 4 || p[1].Kind != MsgKind.Str)
+        {
+            RingLog.Malformed(Logger, "acks", from.Id ?? "?");
+            return;
+        }
+
+        // Only from the connection the batch went on: another peer cannot complete it with answers of its own.
+        if (_batches.TryGetValue(p[1].AsString(), out var pending) && ReferenceEquals(pending.Peer, from) && _batches.TryRemove(p[1].AsString(), out _))
+        {
+            pending.Acks.TrySetResult(p[3]);
+        }
+    }
+
+    /// <summary>
+    /// A batch of accepts at this node: each position it owns is applied as a lone accept would be (the headroom, the
+    /// ownership check under the slot's lock, the tests' hooks), and one acks message answers them all.
+    /// </summary>
+    private async ValueTask HandleAcceptsAsync(MeshPeer from, ImmutableArray<MsgValue> p)
+    {
+        if (p.Length < 9 || p[1].Kind != MsgKind.Str || !p[2].TryGetInt32(out var hops) || p[3].Kind != MsgKind.Bin || p[3].AsBytes().Length == 0 || p[8].Kind != MsgKind.Array)
+        {
+            RingLog.Malformed(Logger, "accepts", from.Id ?? "?");
+            return;
+        }
+
+        var requestId = p[1].AsString();
+        var methods = p[8].AsArray();
+        if (methods.IsEmpty)
+        {
+            RingLog.Malformed(Logger, "accepts", from.Id ?? "?");
+            return;
+        }
+
+        var seen = 0;
+        foreach (var m in methods)
+        {
+            if (!m.TryGetInt32(out var method) || method is < 0 or > 4 || (seen & (1 << method)) != 0)
+            {
+                RingLog.Malformed(Logger, "accepts", from.Id ?? "?");
+                return;
+            }
+
+            seen |= 1 << method;
+        }
+
+        var entries = new MsgValue[methods.Length];
+        if (!EntryVersion.TryRead(p[5], out var ballot) || ballot == EntryVersion.Zero || !EntryVersion.TryRead(p[6], out var version)
+            || (!p[7].IsNil && !EntryVersion.TryRead(p[7], out _)))
+        {
+            LogRefusedOnce(from, $"accepts whose ballot or version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes, a ballot above zero); refused");
+            Array.Fill(entries, AckEntry(Answer.Refused(hops, OutOfRange)));
+            await from.WhisperOwningAsync([(long)RingSubFlag.Acks, requestId, hops, MsgValue.Array(entries)]);
+            return;
+        }
+
+        EntryVersion? next = p[7].IsNil ? null : EntryVersion.TryRead(p[7], out var n) ? n : null;
+        var key = p[3].AsBytes().ToArray();
+        var value = p[4].Detached(); // once for every position, before any slot's lock
+        var positions = KeyHashes.AllShared(key);
+        var answered = false;
+        for (var i = 0; i < methods.Length; i++)
+        {
+            var method = (HashMethod)methods[i].AsInt64();
+            var request = new PositionRequest(AcceptKind, method, positions[(int)method], value, version, key, Ballot: ballot, Next: next);
+            entries[i] = AcceptOneOfBatch(from, request, hops);
+            answered |= !entries[i].IsNil;
+        }
+
+        if (answered)
+        {
+            // Nothing at all when no position answers (the tests' cut-off owner and lost answers), as for lone accepts.
+            await from.WhisperOwningAsync([(long)RingSubFlag.Acks, requestId, hops, MsgValue.Array(entries)]);
+        }
+    }
+
+    /// <summary>
+    /// One position of a batch, as <c>HandleRegisterRequestAsync</c> applies a lone accept it owns; nil for no answer
+    /// (a test's hook). Ownership is decided from the directory alone: a batch names positions its sender believes are
+    /// ours, and one that is not is answered at once (never dialled for, never forwarded).
+    /// </summary>
+    private MsgValue AcceptOneOfBatch(MeshPeer from, PositionRequest request, int hops)
+    {
+        for (var decisions = 1; ; decisions++)
+        {
+            if (!_storing || OwnerOf(request.Position.Reduced, null) is not { } owner || owner.Id != Id)
+            {
+                return AckEntry(Answer.Refused(hops, NotThisNodes)); // the proposer sends it alone, routed
+            }
+
+            if (IgnoreWritesForTest)
+            {
+                return MsgValue.Nil; // a test's unreachable owner: no answer
+            }
+
+            if (!WithinHeadroom(request))
+            {
+                LogRefusedOnce(from, HeadroomRefusal("accept"));
+                return AckEntry(BeyondHeadroomAnswer(request, hops));
+            }
+
+            var answer = ApplyLocally(request, hops);
+            if (answer.Error == MovedAway && decisions < 2)
+            {
+                continue; // a member took the position over since we decided: asked again, then answered as not ours
+            }
+
+            if (DropAckForTest is { } drop && drop(request.Method, request.Position))
+            {
+                return MsgValue.Nil; // a test's lost answer: applied, never acknowledged
+            }
+
+            return AckEntry(answer.Error == MovedAway ? Answer.Refused(hops, NotThisNodes) : answer);
+        }
+    }
+}

@@ -30,6 +30,16 @@ public sealed class BatchedAcceptTests
         }
     }
 
+    /// <summary>A key two or more of whose positions one node other than the first owns, that node, and a raw peer authenticated to it.</summary>
+    private static async Task<(byte[] Key, RingNode Owner, RawPeer Raw)> RawPeerAtOwnerAsync(RingTestCluster ring)
+    {
+        var (key, ownerId) = KeyWithTwoPositionsOnAnotherNode(ring.Nodes[0]);
+        var owner = ring.Nodes.Single(n => n.Id == ownerId);
+        var raw = await RawPeer.ConnectAsync(owner.Mesh.Address);
+        await raw.AuthenticatedHandshakeAsync(owner.Mesh);
+        return (RingNode.KeyBytes(key), owner, raw);
+    }
+
     private static async Task AssertEveryPositionHoldsAsync(RingTestCluster ring, string key, string value)
     {
         var positions = KeyHashes.All(RingNode.KeyBytes(key));
@@ -95,15 +105,12 @@ public sealed class BatchedAcceptTests
     public async Task A_batch_is_applied_at_the_positions_its_receiver_owns_and_the_others_are_answered_as_not_its_own()
     {
         await using var ring = await RingTestCluster.StartAsync(3);
-        var (key, ownerId) = KeyWithTwoPositionsOnAnotherNode(ring.Nodes[0]);
-        var owner = ring.Nodes.Single(n => n.Id == ownerId);
-        var keyBytes = RingNode.KeyBytes(key);
+        var (keyBytes, owner, raw) = await RawPeerAtOwnerAsync(ring);
+        await using var _ = raw;
         var positions = KeyHashes.All(keyBytes);
-        var owned = KeyHashes.Methods.Select(m => owner.Find(positions[(int)m])!.Id == ownerId).ToArray();
+        var owned = KeyHashes.Methods.Select(m => owner.Find(positions[(int)m])!.Id == owner.Id).ToArray();
         Assert.Contains(false, owned); // a key on one node only would not test the refusal
 
-        await using var raw = await RawPeer.ConnectAsync(owner.Mesh.Address);
-        await raw.AuthenticatedHandshakeAsync(owner.Mesh);
         var ballot = new EntryVersion(5, "zzzz").ToMsgValue();
         foreach (var method in KeyHashes.Methods.Where(m => owned[(int)m]))
         {
@@ -144,12 +151,9 @@ public sealed class BatchedAcceptTests
     public async Task A_batch_with_a_ballot_out_of_range_is_refused_at_every_position_and_applied_at_none()
     {
         await using var ring = await RingTestCluster.StartAsync(3);
-        var (key, ownerId) = KeyWithTwoPositionsOnAnotherNode(ring.Nodes[0]);
-        var owner = ring.Nodes.Single(n => n.Id == ownerId);
-        var keyBytes = RingNode.KeyBytes(key);
+        var (keyBytes, owner, raw) = await RawPeerAtOwnerAsync(ring);
+        await using var _ = raw;
         var positions = KeyHashes.All(keyBytes);
-        await using var raw = await RawPeer.ConnectAsync(owner.Mesh.Address);
-        await raw.AuthenticatedHandshakeAsync(owner.Mesh);
         var good = new EntryVersion(5, "zzzz").ToMsgValue();
         var outOfRange = MsgValue.Array(long.MaxValue, MsgValue.BinAscii("zzzz"));
 
@@ -165,11 +169,8 @@ public sealed class BatchedAcceptTests
     public async Task Malformed_batches_are_not_answered_and_the_connection_keeps_serving()
     {
         await using var ring = await RingTestCluster.StartAsync(3);
-        var (key, ownerId) = KeyWithTwoPositionsOnAnotherNode(ring.Nodes[0]);
-        var owner = ring.Nodes.Single(n => n.Id == ownerId);
-        var keyBytes = RingNode.KeyBytes(key);
-        await using var raw = await RawPeer.ConnectAsync(owner.Mesh.Address);
-        await raw.AuthenticatedHandshakeAsync(owner.Mesh);
+        var (keyBytes, _, raw) = await RawPeerAtOwnerAsync(ring);
+        await using var __ = raw;
         var ballot = new EntryVersion(5, "zzzz").ToMsgValue();
         MsgValue[] Batch(string id, MsgValue key, MsgValue methods) => [Accepts, id, 1L, key, "v", ballot, ballot, MsgValue.Nil, methods];
 

@@ -38,7 +38,8 @@ internal static class HostCommandLine
         + "Chord: is refused. They are:" + Environment.NewLine
         + "  ring:      WriteQuorum, ReadQuorum (of 5 positions, default 3), RequestTimeout, ReadHedgeAfter, JoinTimeout," + Environment.NewLine
         + "             KeepPlacementCopies (default true; the same on every silo)" + Environment.NewLine
-        + "  network:   RingPort (--ring-port), ListenHost, OutwardAddress, Seeds (--seed), Subnet, Compression, DataDirectory (--data-dir)" + Environment.NewLine
+        + "  network:   RingPort (--ring-port), ListenHost, OutwardAddress, Seeds (--seed), Subnet, Compression, DataDirectory (--data-dir)," + Environment.NewLine
+        + "             NodeIdSalt (with a fixed RingPort: the same ring id on every start)" + Environment.NewLine
         + "  security:  ClusterSecret, AllowUnauthenticatedPeers, TlsCertificatePath, TlsCertificatePassword (give secrets by environment)" + Environment.NewLine
         + "  limits:    MaxConnections, MaxConnectionsPerAddress, MaxFrameLength, MaxPreAuthFrameLength, MaxPreAuthBytes," + Environment.NewLine
         + "             MaxUnauthenticatedFrameLength, HandshakeTimeout" + Environment.NewLine

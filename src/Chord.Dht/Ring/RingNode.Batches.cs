@@ -64,23 +64,28 @@ public sealed partial class RingNode
     private Task<AcceptorReply?>[] SendAccepts(byte[] key, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next,
         Func<int, Task<AcceptorReply?>> single, CancellationToken cancellationToken)
     {
+        var results = new Task<AcceptorReply?>[KeyHashes.Methods.Count];
         try
         {
-            return SendAcceptsCore(key, ballot, value, version, next, single, cancellationToken);
+            SendAcceptsCore(key, ballot, value, version, next, single, results, cancellationToken);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Before anything went out in a batch (the plan is made first): every position alone.
-            RingLog.BackgroundUnreachable(Logger, $"batching the accepts of {Describe(key)} failed ({e.GetType().Name}); each goes alone");
-            return [.. Enumerable.Range(0, KeyHashes.Methods.Count).Select(single)];
+            // Whatever has not gone out yet goes alone; what has keeps its task (never sent twice from here).
+            RingLog.BackgroundUnreachable(Logger, $"batching the accepts of {Describe(key)} failed ({e.GetType().Name}); the rest go alone");
+            for (var i = 0; i < results.Length; i++)
+            {
+                results[i] ??= single(i);
+            }
         }
+
+        return results;
     }
 
-    private Task<AcceptorReply?>[] SendAcceptsCore(byte[] key, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next,
-        Func<int, Task<AcceptorReply?>> single, CancellationToken cancellationToken)
+    private void SendAcceptsCore(byte[] key, EntryVersion ballot, MsgValue value, EntryVersion version, EntryVersion? next,
+        Func<int, Task<AcceptorReply?>> single, Task<AcceptorReply?>[] results, CancellationToken cancellationToken)
     {
         var positions = KeyHashes.AllShared(key);
-        var results = new Task<AcceptorReply?>[positions.Length];
         var targets = new MeshPeer?[positions.Length];
         Span<int> first = stackalloc int[positions.Length]; // the first position with the same target
         Span<int> count = stackalloc int[positions.Length]; // by first position: how many share its target
@@ -133,8 +138,6 @@ public sealed partial class RingNode
                 results[methods[n]] = ReplyOfAsync(answers, n, methods[n], single);
             }
         }
-
-        return results;
     }
 
     /// <summary>

@@ -233,25 +233,8 @@ public sealed partial class RingNode
     private static readonly TimerCallback CancelBatchOnTimer = static state => CancelBatch(state);
 
     /// <summary>An entry of an acks message (<c>[ok, result|reason, version, accepted, promised, is_copy]</c>), or null for nil or a malformed one.</summary>
-    private static Answer? ReadAckEntry(MsgValue entry, int hops)
-    {
-        if (entry.Kind != MsgKind.Array || entry.Count < 6 || entry.AsArray()[0].Kind != MsgKind.Bool)
-        {
-            return null;
-        }
-
-        var e = entry.AsArray();
-        var ok = e[0].AsBool();
-        EntryVersion? version = EntryVersion.TryRead(e[2], out var v) ? v : null;
-        EntryVersion? accepted = EntryVersion.TryRead(e[3], out var a) ? a : null;
-        EntryVersion? promised = EntryVersion.TryRead(e[4], out var pr) ? pr : null;
-        return new Answer(MsgValue.Nil, hops, ok, ok ? null : e[1].Kind == MsgKind.Str ? e[1].AsString() : "refused", ok ? e[1] : null, version, null, Versioned: version is not null)
-        {
-            Accepted = accepted,
-            Promised = promised,
-            IsCopy = e[5].Kind == MsgKind.Bool && e[5].AsBool(),
-        };
-    }
+    private static Answer? ReadAckEntry(MsgValue entry, int hops) =>
+        entry.Kind != MsgKind.Array || entry.Count < 6 || entry.AsArray()[0].Kind != MsgKind.Bool ? null : AckAnswer(entry.AsArray().AsSpan(), hops);
 
     /// <summary>An entry of an acks message for <paramref name="answer"/>.</summary>
     private static MsgValue AckEntry(Answer answer) => MsgValue.Array(
@@ -336,7 +319,7 @@ public sealed partial class RingNode
     }
 
     /// <summary>
-    /// One position of a batch, as <c>HandleRegisterRequestAsync</c> applies a lone accept it owns; nil for no answer
+    /// One position of a batch, applied as a lone accept this node owns (<see cref="ApplyAsOwner"/>); nil for no answer
     /// (a test's hook). Ownership is decided from the directory alone: a batch names positions its sender believes are
     /// ours, and one that is not is answered at once (never dialled for, never forwarded).
     /// </summary>
@@ -349,26 +332,15 @@ public sealed partial class RingNode
                 return AckEntry(Answer.Refused(hops, NotThisNodes)); // the proposer sends it alone, routed
             }
 
-            if (IgnoreWritesForTest)
+            var answer = ApplyAsOwner(from, request, hops, lastDecision: decisions >= 2);
+            if (answer is null)
             {
-                return MsgValue.Nil; // a test's unreachable owner: no answer
+                return MsgValue.Nil; // a test's cut-off owner or lost answer: no answer
             }
 
-            if (!WithinHeadroom(request))
-            {
-                LogRefusedOnce(from, HeadroomRefusal("accept"));
-                return AckEntry(BeyondHeadroomAnswer(request, hops));
-            }
-
-            var answer = ApplyLocally(request, hops);
             if (answer.Error == MovedAway && decisions < 2)
             {
                 continue; // a member took the position over since we decided: asked again, then answered as not ours
-            }
-
-            if (DropAckForTest is { } drop && drop(request.Method, request.Position))
-            {
-                return MsgValue.Nil; // a test's lost answer: applied, never acknowledged
             }
 
             return AckEntry(answer.Error == MovedAway ? Answer.Refused(hops, NotThisNodes) : answer);

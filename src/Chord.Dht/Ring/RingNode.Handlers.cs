@@ -376,18 +376,27 @@ public sealed partial class RingNode
             return;
         }
 
-        var ok = p[3].AsBool();
-        EntryVersion? version = p.Length > 5 && EntryVersion.TryRead(p[5], out var v) ? v : null;
-        EntryVersion? accepted = p.Length > 6 && EntryVersion.TryRead(p[6], out var a) ? a : null;
-        EntryVersion? promised = p.Length > 7 && EntryVersion.TryRead(p[7], out var pr) ? pr : null;
-        var answer = new Answer(MsgValue.Nil, hops, ok, ok ? null : p[4].Kind == MsgKind.Str ? p[4].AsString() : "refused",
-            ok ? p[4] : null, version, null, Versioned: version is not null)
+        await CompleteAsync(p[1].AsString(), AckAnswer(p.AsSpan()[3..], hops), null);
+    }
+
+    /// <summary>
+    /// The answer an ack carries, from its packets after the hops: <c>ok</c> (a bool, checked by the caller), then
+    /// <c>result|reason</c> and, when present, <c>version, accepted, promised, is_copy</c>. The same fields make an
+    /// entry of an acks message (RingNode.Batches.cs).
+    /// </summary>
+    private static Answer AckAnswer(ReadOnlySpan<MsgValue> f, int hops)
+    {
+        var ok = f[0].AsBool();
+        EntryVersion? version = f.Length > 2 && EntryVersion.TryRead(f[2], out var v) ? v : null;
+        EntryVersion? accepted = f.Length > 3 && EntryVersion.TryRead(f[3], out var a) ? a : null;
+        EntryVersion? promised = f.Length > 4 && EntryVersion.TryRead(f[4], out var pr) ? pr : null;
+        return new Answer(MsgValue.Nil, hops, ok, ok ? null : f[1].Kind == MsgKind.Str ? f[1].AsString() : "refused",
+            ok ? f[1] : null, version, null, Versioned: version is not null)
         {
             Accepted = accepted,
             Promised = promised,
-            IsCopy = p.Length > 8 && p[8].Kind == MsgKind.Bool && p[8].AsBool(),
+            IsCopy = f.Length > 5 && f[5].Kind == MsgKind.Bool && f[5].AsBool(),
         };
-        await CompleteAsync(p[1].AsString(), answer, null);
     }
 
     /// <summary>Completes our own request, or relays the answer one step back toward whoever asked us.</summary>

@@ -433,27 +433,15 @@ public sealed partial class RingNode
                 break;
             }
 
-            if (IgnoreWritesForTest)
+            var answer = ApplyAsOwner(from, request, hops, lastDecision: decisions >= 2);
+            if (answer is null)
             {
-                return; // a test's unreachable owner: no answer
+                return; // a test's cut-off owner or lost answer
             }
 
-            if (!WithinHeadroom(request))
-            {
-                LogRefusedOnce(from, HeadroomRefusal(isPrepare ? "prepare" : "accept"));
-                await from.WhisperOwningAsync(AckPayload(requestId, BeyondHeadroomAnswer(request, hops)));
-                return;
-            }
-
-            var answer = ApplyLocally(request, hops);
             if (answer.Error == MovedAway && decisions < 2)
             {
                 continue; // a member took the position over since we decided: it goes on to that member
-            }
-
-            if (DropAckForTest is { } drop && drop(method, position))
-            {
-                return; // a test's lost answer: applied, never acknowledged
             }
 
             await from.WhisperOwningAsync(AckPayload(requestId, answer));
@@ -469,6 +457,34 @@ public sealed partial class RingNode
 
         _relays[requestId] = new Relay(from, requestId, request.Kind, method, position, RelayExpiry());
         await nextHop.WhisperOwningAsync(RequestPayload(request, requestId, hops + 1));
+    }
+
+    /// <summary>
+    /// A prepare or accept at its owner, this node (a lone request, or one position of a batch): the headroom rule, then
+    /// the acceptor. Null when no answer is to be sent (a test's cut-off owner, or its lost answer). A refusal because a
+    /// member took the position over (<see cref="MovedAway"/>) comes back before the lost-answer hook unless
+    /// <paramref name="lastDecision"/>: the caller decides again where the request goes.
+    /// </summary>
+    private Answer? ApplyAsOwner(MeshPeer from, PositionRequest request, int hops, bool lastDecision)
+    {
+        if (IgnoreWritesForTest)
+        {
+            return null; // a test's unreachable owner: no answer
+        }
+
+        if (!WithinHeadroom(request))
+        {
+            LogRefusedOnce(from, HeadroomRefusal(request.Kind == PrepareKind ? "prepare" : "accept"));
+            return BeyondHeadroomAnswer(request, hops);
+        }
+
+        var answer = ApplyLocally(request, hops);
+        if (answer.Error == MovedAway && !lastDecision)
+        {
+            return answer;
+        }
+
+        return DropAckForTest is { } drop && drop(request.Method, request.Position) ? null : answer; // a lost answer: applied, never acknowledged
     }
 
     /// <summary>

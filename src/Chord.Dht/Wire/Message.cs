@@ -120,9 +120,9 @@ public sealed class Message
 
     /// <summary>
     /// A message over <paramref name="payload"/> itself, without a copy (the caller gives the array up: one built for
-    /// this message and never changed after), that is not packed until it is written: the write loop of a connection that takes bare digests encodes it into its frame
-    /// through a reused buffer, with no byte[] of its own (one per request and answer otherwise). Anything that asks
-    /// for <see cref="Packed"/> or <see cref="Id"/> packs it then.
+    /// this message and never changed after), that is not packed until it is written: the write loop of a connection
+    /// that takes bare digests encodes it into its frame through a reused buffer, with no byte[] of its own (one per
+    /// request and answer otherwise). Anything that asks for <see cref="Packed"/> or <see cref="Id"/> packs it then.
     /// </summary>
     internal static Message CreateUnpacked(MainFlag type, string sender, long time, MsgValue[] payload)
     {

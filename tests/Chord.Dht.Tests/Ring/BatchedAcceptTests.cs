@@ -16,21 +16,21 @@ public sealed class BatchedAcceptTests
     private const long Accepts = 0x3A;
     private const long Acks = 0x3B;
 
-    /// <summary>A key two or more of whose positions the same node other than <paramref name="writer"/> owns, and that node.</summary>
+    /// <summary>A key two to four of whose positions the same node other than <paramref name="writer"/> owns (another node the rest), and that node.</summary>
     private static (string Key, string Owner) KeyWithTwoPositionsOnAnotherNode(RingNode writer)
     {
         for (var i = 0; ; i++)
         {
             var key = $"batched-{i}";
             var owners = KeyHashes.All(RingNode.KeyBytes(key)).Select(p => writer.Find(p)!.Id).ToList();
-            if (owners.GroupBy(o => o).FirstOrDefault(g => g.Key != writer.Id && g.Count() >= 2) is { } group)
+            if (owners.GroupBy(o => o).FirstOrDefault(g => g.Key != writer.Id && g.Count() is >= 2 and < 5) is { } group)
             {
                 return (key, group.Key);
             }
         }
     }
 
-    /// <summary>A key two or more of whose positions one node other than the first owns, that node, and a raw peer authenticated to it.</summary>
+    /// <summary>A key two to four of whose positions one node other than the first owns, that node, and a raw peer authenticated to it.</summary>
     private static async Task<(byte[] Key, RingNode Owner, RawPeer Raw)> RawPeerAtOwnerAsync(RingTestCluster ring)
     {
         var (key, ownerId) = KeyWithTwoPositionsOnAnotherNode(ring.Nodes[0]);

@@ -113,19 +113,26 @@ public sealed partial class RingNode
     /// </summary>
     private bool TrySendPlacementCopiesNow(byte[] key, MsgValue value, EntryVersion version, PlacementCopyPlan plan)
     {
-        foreach (var (member, _) in plan.Targets.Values)
+        // Each target's connection looked up once: looked up again, one that closed in between would read as null,
+        // which CopyTo takes for "this node keeps them".
+        var targets = new (MeshPeer? Peer, List<int> Indices)[plan.Targets.Count];
+        var n = 0;
+        foreach (var (member, indices) in plan.Targets.Values)
         {
-            if (member.Id != Id && Mesh.GetPeer(member.Id) is null)
+            MeshPeer? peer = null;
+            if (member.Id != Id && (peer = Mesh.GetPeer(member.Id)) is null)
             {
                 return false;
             }
+
+            targets[n++] = (peer, indices);
         }
 
-        foreach (var (member, indices) in plan.Targets.Values)
+        foreach (var (peer, indices) in targets)
         {
             try
             {
-                var sent = CopyTo(member.Id == Id ? null : Mesh.GetPeer(member.Id), indices, key, value, version, plan.Positions);
+                var sent = CopyTo(peer, indices, key, value, version, plan.Positions);
                 if (!sent.IsCompletedSuccessfully)
                 {
                     TrackBackground(sent.AsTask()); // a full queue: the send waits for room (it never throws: a close drops it)

@@ -1,4 +1,5 @@
 using Chord.Dht.Ring;
+using Chord.Dht.Tests.Mesh;
 using Chord.Dht.Tests.Ring;
 using Chord.Dht.Wire;
 
@@ -56,6 +57,47 @@ public sealed class TakeoverTests
         }, TimeSpan.FromSeconds(60), "the key to be read back from the copies");
 
         Assert.Equal(0, absent);
+    }
+
+    [Fact]
+    public async Task A_value_repair_brings_to_a_position_a_reader_prepared_first_is_kept_there_as_a_hint_under_that_promise()
+    {
+        // After a crash, a read can prepare a taken-over position (committing what it found) before repair brings the
+        // value the key's other holders kept. Refused for that promise, the value was kept out for good: each retry of
+        // the read prepared higher still, and the position answered "nothing" once its repair time ran out.
+        await using var ring = await RingTestCluster.StartAsync(2);
+        var owner = ring.Nodes[0];
+        var keyBytes = RingNode.KeyBytes("prepared-before-repair");
+        var positions = KeyHashes.All(keyBytes);
+        var method = KeyHashes.Methods.First(m => owner.Find(positions[(int)m])!.Id == owner.Id);
+        var position = positions[(int)method];
+        MsgValue methodPacket = MsgValue.BinAscii(method.WireName()), positionPacket = MsgValue.BinAscii(position.ToBase58());
+        await using var raw = await RawPeer.ConnectAsync(owner.Mesh.Address);
+        await raw.AuthenticatedHandshakeAsync(owner.Mesh);
+
+        async Task<MsgValue[]> AskAsync(string id, MsgValue[] payload)
+        {
+            await raw.SendMessageAsync(MainFlag.Whisper, payload);
+            return [.. (await raw.WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == id, $"the answer to {id}")).Message.Payload];
+        }
+
+        var promise = new EntryVersion(50, "reader");
+        Assert.True((await AskAsync("prepare", [(long)RingSubFlag.Prepare, methodPacket, positionPacket, "prepare", 0L, promise.ToMsgValue(), MsgValue.Bin(keyBytes)]))[3].AsBool());
+
+        var kept = new EntryVersion(3, "writer");
+        var repaired = await AskAsync("repair", [(long)SubFlag.Store, methodPacket, positionPacket, "kept", "repair", 0L, kept.ToMsgValue(), MsgValue.Bin(keyBytes)]);
+
+        Assert.True(repaired[3].AsBool(), string.Join(", ", repaired.Select(p => p.ToString())));
+        Assert.Equal((MsgValue.Str("kept"), kept), owner.PeekLocalForTest(method, position));
+        Assert.Contains("(restored)", owner.DescribeLocalForTest(method, position), StringComparison.Ordinal); // a hint, not acceptor state
+
+        // The promise stands: an accept below it is refused, and a higher prepare is answered with the value, as a hint.
+        var lower = new EntryVersion(40, "other");
+        Assert.False((await AskAsync("lower", [(long)RingSubFlag.Accept, methodPacket, positionPacket, "other", "lower", 0L, lower.ToMsgValue(), lower.ToMsgValue(), MsgValue.Bin(keyBytes), MsgValue.Nil]))[3].AsBool());
+        var next = await AskAsync("next", [(long)RingSubFlag.Prepare, methodPacket, positionPacket, "next", 0L, new EntryVersion(60, "reader").ToMsgValue(), MsgValue.Bin(keyBytes)]);
+        Assert.True(next[3].AsBool());
+        Assert.Equal(MsgValue.Str("kept"), next[4]);
+        Assert.True(next[8].AsBool(), "the prepare's answer marks the value a hint");
     }
 
     /// <summary>A key all five of whose positions one node owns, and that node.</summary>

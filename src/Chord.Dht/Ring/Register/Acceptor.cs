@@ -106,7 +106,14 @@ internal static class Acceptor
         // such a store is what the position's interim owner accepted while this node was down (its handoff, or
         // repair), and that promise, made before, says nothing about it. Refused, the value was lost: the interim
         // owner drops what it handed off (the crash-profile trace of seed 5013). The promise stays as it was.
-        var underOldPromise = learn && entry is { PromiseFromBeforeStart: true } && ballot > entry.AcceptedBallot && ballot < promised;
+        // Likewise at a position that holds only a promise: a proposer prepared it (a read committing what it found,
+        // at a position taken over from a crashed member) before repair brought the value the key's other holders
+        // kept. Refused, repair was kept out for good: every later prepare promised higher still, and the position
+        // ended "nothing" once its repair time ran out (TakeoverTests, 1 run in 10 under load). Taken, it is a hint
+        // (marked by the caller) under the promise it had, which no lower ballot passes; never below the node's ballot
+        // floor (raised past a collected tombstone: an older value must not come back through a promise made since).
+        var underOldPromise = learn && ballot > entry?.AcceptedBallot && ballot < promised
+            && (entry is { PromiseFromBeforeStart: true } || (entry is { IsPromiseOnly: true } && ballot > FloorBallot(floor)));
         // The repeat goes past a higher promise only at the position's own acceptor state: a hint (a copy, an entry
         // from repair) may hold that ballot without this position ever having accepted it.
         var ownRepeat = isRepeat && !entry!.IsHint;
@@ -118,7 +125,7 @@ internal static class Acceptor
         if (underOldPromise)
         {
             var learnt = new StoredEntry(value, version, key ?? entry!.Key, Accepted: ballot == version ? null : ballot, Promised: entry!.PromisedBallot,
-                PromiseFromBeforeStart: true);
+                PromiseFromBeforeStart: entry.PromiseFromBeforeStart);
             return (learnt, new AcceptorReply(true, MsgValue.Nil, null, learnt.AcceptedBallot, learnt.PromisedBallot));
         }
 

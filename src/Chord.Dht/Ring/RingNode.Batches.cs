@@ -26,9 +26,15 @@ public sealed partial class RingNode
     // Batches of ours waiting for their acks, by request id, with the connection they went on.
     private readonly ConcurrentDictionary<string, (MeshPeer Peer, TaskCompletionSource<MsgValue> Acks)> _batches = new(StringComparer.Ordinal);
 
-    // The connections whose hello named extension version 2 or later (forgotten when they close: a node restarted as
-    // an older binary says so in the hello of its new connection, and gets no batch before it).
-    private readonly ConcurrentDictionary<MeshPeer, byte> _takesBatches = new();
+    // The extension version each connection's hello named, for those at 2 or later (forgotten when they close: a node
+    // restarted as an older binary says so in the hello of its new connection, and gets no batch before it).
+    private readonly ConcurrentDictionary<MeshPeer, int> _batchVersions = new();
+
+    /// <summary>The extension version from which a node takes <see cref="RingSubFlag.Accepts"/>.</summary>
+    private const int AcceptBatchVersion = 2;
+
+    /// <summary>The extension version from which a node takes <see cref="RingSubFlag.Retrieves"/>.</summary>
+    private const int RetrieveBatchVersion = 3;
 
     /// <summary>Accepts sent in batches (positions, not frames); for tests and statistics.</summary>
     internal long BatchedAccepts => Interlocked.Read(ref _batchedAccepts);
@@ -44,9 +50,9 @@ public sealed partial class RingNode
 
     /// <summary>
     /// The peer that takes a batch for <paramref name="position"/>: its owner by our directory, connected, not suspect,
-    /// and speaking extension version 2; null when the position must go alone (or is ours).
+    /// and speaking extension version <paramref name="version"/> or later; null when the position must go alone (or is ours).
     /// </summary>
-    private MeshPeer? BatchTarget(RingPosition position)
+    private MeshPeer? BatchTarget(RingPosition position, int version)
     {
         var owner = OwnerOf(position.Reduced, null);
         if (owner is null || owner.Id == Id || IsSuspect(owner.Id))
@@ -54,7 +60,7 @@ public sealed partial class RingNode
             return null;
         }
 
-        return Mesh.GetPeer(owner.Id) is { IsClosed: false } peer && _takesBatches.ContainsKey(peer) ? peer : null;
+        return Mesh.GetPeer(owner.Id) is { IsClosed: false } peer && _batchVersions.TryGetValue(peer, out var spoken) && spoken >= version ? peer : null;
     }
 
     /// <summary>
@@ -91,7 +97,7 @@ public sealed partial class RingNode
         Span<int> count = stackalloc int[positions.Length]; // by first position: how many share its target
         for (var i = 0; i < positions.Length; i++)
         {
-            targets[i] = BatchTarget(positions[i]);
+            targets[i] = BatchTarget(positions[i], AcceptBatchVersion);
             first[i] = i;
             for (var j = 0; j < i && targets[i] is not null; j++)
             {
@@ -178,44 +184,62 @@ public sealed partial class RingNode
     {
         RingMetrics.Requests.Add(methods.Count);
         Interlocked.Add(ref _batchedAccepts, methods.Count);
+        var methodPackets = new MsgValue[methods.Count];
+        for (var i = 0; i < methods.Count; i++)
+        {
+            methodPackets[i] = methods[i];
+        }
+
+        var entries = await SendBatchAndWaitAsync(peer, methods.Count, "acks", requestId =>
+            [(long)RingSubFlag.Accepts, requestId, 1, MsgValue.Bin(key), value, ballot.ToMsgValue(), version.ToMsgValue(), next?.ToMsgValue() ?? MsgValue.Nil,
+                MsgValue.Array(methodPackets)], cancellationToken);
+        if (entries is null)
+        {
+            return null;
+        }
+
+        var answers = new Answer?[methods.Count];
+        for (var i = 0; i < answers.Length; i++)
+        {
+            answers[i] = ReadAckEntry(entries.Value[i], hops: 1);
+            if (answers[i] is { } answer)
+            {
+                Interlocked.Increment(ref _batchAnswers);
+                RingMetrics.LookupHops.Record(answer.Hops);
+            }
+        }
+
+        return answers;
+    }
+
+    /// <summary>
+    /// Sends the batch <paramref name="payload"/> makes of a new request id and waits for its answer's entries, one per
+    /// position. Null when none came within <see cref="RingOptions.AttemptTimeout"/>, before the connection closed or
+    /// before the deadline, or the answer was malformed: the caller sends each position again alone.
+    /// </summary>
+    private async Task<ImmutableArray<MsgValue>?> SendBatchAndWaitAsync(MeshPeer peer, int count, string answerName, Func<string, MsgValue[]> payload,
+        CancellationToken cancellationToken)
+    {
         var requestId = NewRequestId();
-        // Completed inline on the read loop that brings the acks: what runs there is the proposer's bookkeeping, which
-        // ends in an asynchronous completion (as RouteAsync's inlineAnswer); a resend yields first (ReplyOfAsync).
+        // Completed inline on the read loop that brings the answer: what runs there is the caller's bookkeeping, which
+        // ends in an asynchronous completion (as RouteAsync's inlineAnswer); a resend yields first.
         var pending = new TaskCompletionSource<MsgValue>();
         _batches[requestId] = (peer, pending);
         try
         {
-            var methodPackets = new MsgValue[methods.Count];
-            for (var i = 0; i < methods.Count; i++)
-            {
-                methodPackets[i] = methods[i];
-            }
-
-            await peer.WhisperOwningAsync([(long)RingSubFlag.Accepts, requestId, 1, MsgValue.Bin(key), value, ballot.ToMsgValue(), version.ToMsgValue(),
-                next?.ToMsgValue() ?? MsgValue.Nil, MsgValue.Array(methodPackets)]);
+            await peer.WhisperOwningAsync(payload(requestId));
             Awaiting(peer);
             using var onDeadline = cancellationToken.UnsafeRegister(CancelBatch, pending);
             using var onClose = peer.ClosedToken.UnsafeRegister(CancelBatch, pending);
             using var onAttemptTimeout = Options.Mesh.TimeProvider.CreateTimer(CancelBatchOnTimer, pending, Options.AttemptTimeout, Timeout.InfiniteTimeSpan);
             var entries = await pending.Task;
-            if (entries.Kind != MsgKind.Array || entries.Count != methods.Count)
+            if (entries.Kind != MsgKind.Array || entries.Count != count)
             {
-                RingLog.Malformed(Logger, "acks", peer.Id ?? "?");
+                RingLog.Malformed(Logger, answerName, peer.Id ?? "?");
                 return null;
             }
 
-            var answers = new Answer?[methods.Count];
-            for (var i = 0; i < answers.Length; i++)
-            {
-                answers[i] = ReadAckEntry(entries.AsArray()[i], hops: 1);
-                if (answers[i] is { } answer)
-                {
-                    Interlocked.Increment(ref _batchAnswers);
-                    RingMetrics.LookupHops.Record(answer.Hops);
-                }
-            }
-
-            return answers;
+            return entries.AsArray();
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -241,11 +265,12 @@ public sealed partial class RingNode
         answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused", answer.Version?.ToMsgValue() ?? MsgValue.Nil,
         answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.Promised?.ToMsgValue() ?? MsgValue.Nil, answer.IsCopy);
 
-    private void HandleAcks(MeshPeer from, ImmutableArray<MsgValue> p)
+    /// <summary>The answer to a batch of ours (<see cref="RingSubFlag.Acks"/> or <see cref="RingSubFlag.Values"/>): its entries complete the wait.</summary>
+    private void HandleBatchAnswer(MeshPeer from, ImmutableArray<MsgValue> p, string name)
     {
         if (p.Length < 4 || p[1].Kind != MsgKind.Str)
         {
-            RingLog.Malformed(Logger, "acks", from.Id ?? "?");
+            RingLog.Malformed(Logger, name, from.Id ?? "?");
             return;
         }
 
@@ -270,22 +295,10 @@ public sealed partial class RingNode
 
         var requestId = p[1].AsString();
         var methods = p[8].AsArray();
-        if (methods.IsEmpty)
+        if (!AreBatchMethods(methods))
         {
             RingLog.Malformed(Logger, "accepts", from.Id ?? "?");
             return;
-        }
-
-        var seen = 0;
-        foreach (var m in methods)
-        {
-            if (!m.TryGetInt32(out var method) || method is < 0 or > 4 || (seen & (1 << method)) != 0)
-            {
-                RingLog.Malformed(Logger, "accepts", from.Id ?? "?");
-                return;
-            }
-
-            seen |= 1 << method;
         }
 
         var entries = new MsgValue[methods.Length];
@@ -318,6 +331,28 @@ public sealed partial class RingNode
         }
     }
 
+    /// <summary>True when <paramref name="methods"/> names one to five distinct methods (0 to 4): a batch's positions.</summary>
+    private static bool AreBatchMethods(ImmutableArray<MsgValue> methods)
+    {
+        if (methods.IsEmpty)
+        {
+            return false;
+        }
+
+        var seen = 0;
+        foreach (var m in methods)
+        {
+            if (!m.TryGetInt32(out var method) || method is < 0 or > 4 || (seen & (1 << method)) != 0)
+            {
+                return false;
+            }
+
+            seen |= 1 << method;
+        }
+
+        return true;
+    }
+
     /// <summary>
     /// One position of a batch, applied as a lone accept this node owns (<see cref="ApplyAsOwner"/>); nil for no answer
     /// (a test's hook). Ownership is decided from the directory alone: a batch names positions its sender believes are
@@ -345,5 +380,97 @@ public sealed partial class RingNode
 
             return AckEntry(answer.Error == MovedAway ? Answer.Refused(hops, NotThisNodes) : answer);
         }
+    }
+
+    /// <summary>Positions a read asked in batches (positions, not frames); for tests and statistics.</summary>
+    internal long BatchedRetrieves => Interlocked.Read(ref _batchedRetrieves);
+
+    private long _batchedRetrieves;
+
+    /// <summary>
+    /// Asks <paramref name="peer"/> for several positions of <paramref name="key"/> in one <see cref="RingSubFlag.Retrieves"/>
+    /// frame. Each entry is the position's answer, or null where the peer does not own it; the whole is null when no
+    /// answer came within <see cref="RingOptions.AttemptTimeout"/>, before the connection closed or before the deadline.
+    /// Either way the caller asks those positions alone, routed.
+    /// </summary>
+    private async Task<Answer?[]?> RetrieveBatchAsync(MeshPeer peer, byte[] key, HashMethod[] methods, CancellationToken cancellationToken)
+    {
+        RingMetrics.Requests.Add(methods.Length);
+        Interlocked.Add(ref _batchedRetrieves, methods.Length);
+        var methodPackets = new MsgValue[methods.Length];
+        for (var i = 0; i < methods.Length; i++)
+        {
+            methodPackets[i] = (long)methods[i];
+        }
+
+        var entries = await SendBatchAndWaitAsync(peer, methods.Length, "values", requestId =>
+            [(long)RingSubFlag.Retrieves, requestId, 1, MsgValue.Bin(key), MsgValue.Array(methodPackets)], cancellationToken);
+        if (entries is null)
+        {
+            return null;
+        }
+
+        var answers = new Answer?[methods.Length];
+        for (var i = 0; i < answers.Length; i++)
+        {
+            answers[i] = ReadValueEntry(entries.Value[i], hops: 1);
+            if (answers[i] is not null)
+            {
+                RingMetrics.LookupHops.Record(1);
+            }
+        }
+
+        return answers;
+    }
+
+    /// <summary>An entry of a values message (<c>[value, version, accepted, is_copy]</c>) as a retrieve's answer; null for nil or a malformed one.</summary>
+    private static Answer? ReadValueEntry(MsgValue entry, int hops)
+    {
+        if (entry.Kind != MsgKind.Array || entry.Count < 4)
+        {
+            return null;
+        }
+
+        var f = entry.AsArray();
+        EntryVersion? version = EntryVersion.TryRead(f[1], out var v) ? v : null;
+        EntryVersion? accepted = EntryVersion.TryRead(f[2], out var a) ? a : null;
+        return new Answer(f[0], hops, true, null, null, version, null, Versioned: version is not null || f[0].IsNil)
+        {
+            Accepted = accepted ?? version,
+            IsCopy = f[3].Kind == MsgKind.Bool && f[3].AsBool(),
+        };
+    }
+
+    /// <summary>
+    /// A read's batch at this node: each position it owns (by its directory) is answered as a lone retrieve would be;
+    /// one it does not own gets nil, and the reader asks that one alone. One values message answers them all.
+    /// </summary>
+    private async ValueTask HandleRetrievesAsync(MeshPeer from, ImmutableArray<MsgValue> p)
+    {
+        if (p.Length < 5 || p[1].Kind != MsgKind.Str || !p[2].TryGetInt32(out var hops) || p[3].Kind != MsgKind.Bin || p[3].AsBytes().Length == 0
+            || p[4].Kind != MsgKind.Array || !AreBatchMethods(p[4].AsArray()))
+        {
+            RingLog.Malformed(Logger, "retrieves", from.Id ?? "?");
+            return;
+        }
+
+        var methods = p[4].AsArray();
+        var positions = KeyHashes.AllShared(p[3].AsBytes().Span);
+        var entries = new MsgValue[methods.Length];
+        for (var i = 0; i < methods.Length; i++)
+        {
+            var method = (HashMethod)methods[i].AsInt64();
+            var position = positions[(int)method];
+            if (!_storing || OwnerOf(position.Reduced, null) is not { } owner || owner.Id != Id)
+            {
+                entries[i] = MsgValue.Nil; // not this node's: the reader asks it alone, routed
+                continue;
+            }
+
+            var answer = ApplyLocally(new PositionRequest(SubFlag.Retrieve, method, position), hops);
+            entries[i] = MsgValue.Array(answer.Value, answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.IsCopy);
+        }
+
+        await from.WhisperOwningAsync([(long)RingSubFlag.Values, p[1], hops, MsgValue.Array(entries)]);
     }
 }

@@ -32,7 +32,7 @@ public sealed partial class RingNode
         }
 
         if (Volatile.Read(ref DropRequestsForTest) > 0
-            && received.Message.SubFlagValue is (int)SubFlag.Store or (int)SubFlag.Delta or (int)SubFlag.Retrieve or (int)RingSubFlag.Prepare or (int)RingSubFlag.Accept or (int)RingSubFlag.Accepts
+            && received.Message.SubFlagValue is (int)SubFlag.Store or (int)SubFlag.Delta or (int)SubFlag.Retrieve or (int)RingSubFlag.Prepare or (int)RingSubFlag.Accept or (int)RingSubFlag.Accepts or (int)RingSubFlag.Retrieves
             && Interlocked.Decrement(ref DropRequestsForTest) >= 0)
         {
             return true;
@@ -63,7 +63,13 @@ public sealed partial class RingNode
                 await HandleAcceptsAsync(from, p);
                 return true;
             case (int)RingSubFlag.Acks:
-                HandleAcks(from, p);
+                HandleBatchAnswer(from, p, "acks");
+                return true;
+            case (int)RingSubFlag.Retrieves:
+                await HandleRetrievesAsync(from, p);
+                return true;
+            case (int)RingSubFlag.Values:
+                HandleBatchAnswer(from, p, "values");
                 return true;
             case (int)RingSubFlag.Copies when p.Length >= 6:
                 HandleCopies(from, p);

@@ -9,8 +9,9 @@ namespace Chord.Dht.Ring;
 /// <summary>The ring's members, the connections kept to them (neighbours and fingers), join and unjoin.</summary>
 public sealed partial class RingNode
 {
-    // 1: the extensions of PROTOCOL-EXTENSIONS.md; 2: and the accepts of one round in one frame (RingSubFlag.Accepts).
-    internal const int ExtensionVersion = 2;
+    // 1: the extensions of PROTOCOL-EXTENSIONS.md; 2: and the accepts of one round in one frame (RingSubFlag.Accepts);
+    // 3: and a read's requests to one node in one frame (RingSubFlag.Retrieves).
+    internal const int ExtensionVersion = 3;
 
     private static readonly BigInteger[] PowersOfTwo = Enumerable.Range(0, 384).Select(i => BigInteger.One << i).ToArray();
 
@@ -692,10 +693,10 @@ public sealed partial class RingNode
     /// Removes <paramref name="peer"/> from <paramref name="marks"/> when its connection closes, however it closes: a
     /// connection displaced by a later duplicate raises no disconnect.
     /// </summary>
-    private static void ForgetOnClose(ConcurrentDictionary<MeshPeer, byte> marks, MeshPeer peer) =>
+    private static void ForgetOnClose<T>(ConcurrentDictionary<MeshPeer, T> marks, MeshPeer peer) =>
         peer.ClosedToken.UnsafeRegister(static state =>
         {
-            var (set, closed) = ((ConcurrentDictionary<MeshPeer, byte>, MeshPeer))state!;
+            var (set, closed) = ((ConcurrentDictionary<MeshPeer, T>, MeshPeer))state!;
             set.TryRemove(closed, out _);
         }, (marks, peer));
 
@@ -819,18 +820,22 @@ public sealed partial class RingNode
             return;
         }
 
-        if (version >= 2)
+        if (version >= AcceptBatchVersion)
         {
-            // This connection takes batched accepts; a new connection (a restart, perhaps as an older binary) gets
-            // none until its own hello says so.
-            if (_takesBatches.TryAdd(from, 0))
+            // This connection takes batches (accepts from version 2, retrieves from 3); a new connection (a restart,
+            // perhaps as an older binary) gets none until its own hello says so.
+            if (_batchVersions.TryAdd(from, version))
             {
-                ForgetOnClose(_takesBatches, from);
+                ForgetOnClose(_batchVersions, from);
+            }
+            else
+            {
+                _batchVersions[from] = version;
             }
         }
         else
         {
-            _takesBatches.TryRemove(from, out _);
+            _batchVersions.TryRemove(from, out _);
         }
 
         if (askedBack && _helloAnswered.TryAdd(from, 0))

@@ -87,10 +87,7 @@ public sealed partial class RingNode
         var order = owners is null ? AskingOrder(positions, first) : AskingOrderOnDistinctNodes(owners, first);
         var firstOutstanding = order.First; // of the first positions asked, those not yet reported
         var restSent = order.First == order.Methods.Length ? 1 : 0;
-        for (var i = 0; i < order.First; i++)
-        {
-            _ = CollectOneAsync(order.Methods[i], first: true);
-        }
+        Ask(0, order.First, first: true);
 
         using var hedge = restSent == 0 && !collected.Task.IsCompleted
             ? Options.Mesh.TimeProvider.CreateTimer(static s => ((Action)s!)(), (Action)SendRest, Options.ReadHedgeAfter, Timeout.InfiniteTimeSpan)
@@ -107,9 +104,99 @@ public sealed partial class RingNode
 
             RingMetrics.ReadsWidened.Add(1);
             Interlocked.Increment(ref _readsWidened);
-            for (var i = order.First; i < order.Methods.Length; i++)
+            Ask(order.First, order.Methods.Length, first: false);
+        }
+
+        // Asks order.Methods[start..end): the positions one peer of ours owns two or more of in one batch
+        // (RingNode.Batches.cs), the others one by one.
+        void Ask(int start, int end, bool first)
+        {
+            Span<int> batchOf = stackalloc int[end - start]; // per position: the index (in this wave) of its batch's first position; -1: alone
+            var targets = new MeshPeer?[end - start];
+            var anyBatch = false;
+            for (var i = 0; i < targets.Length; i++)
             {
-                _ = CollectOneAsync(order.Methods[i], first: false);
+                batchOf[i] = -1;
+                targets[i] = BatchTarget(positions[(int)order.Methods[start + i]], RetrieveBatchVersion);
+                for (var j = 0; j < i && targets[i] is not null; j++)
+                {
+                    if (ReferenceEquals(targets[j], targets[i]))
+                    {
+                        batchOf[i] = batchOf[j] = j;
+                        anyBatch = true;
+                        break;
+                    }
+                }
+            }
+
+            for (var i = 0; i < targets.Length; i++)
+            {
+                if (batchOf[i] < 0)
+                {
+                    _ = CollectOneAsync(order.Methods[start + i], first);
+                }
+            }
+
+            if (!anyBatch)
+            {
+                return;
+            }
+
+            for (var i = 0; i < targets.Length; i++)
+            {
+                if (batchOf[i] != i)
+                {
+                    continue; // alone, or not the first position of its batch
+                }
+
+                var count = 0;
+                for (var j = i; j < targets.Length; j++)
+                {
+                    count += batchOf[j] == i ? 1 : 0;
+                }
+
+                var methods = new HashMethod[count];
+                for (int j = i, n = 0; j < targets.Length; j++)
+                {
+                    if (batchOf[j] == i)
+                    {
+                        methods[n++] = order.Methods[start + j];
+                    }
+                }
+
+                _ = CollectBatchAsync(targets[i]!, methods, first);
+            }
+        }
+
+        async Task CollectBatchAsync(MeshPeer peer, HashMethod[] methods, bool first)
+        {
+            Answer?[]? batch = null;
+            try
+            {
+                batch = await RetrieveBatchAsync(peer, key, methods, cancellationToken);
+            }
+            catch (Exception)
+            {
+                // As for a lost answer: each position is asked alone below.
+            }
+
+            var yielded = false;
+            for (var n = 0; n < methods.Length; n++)
+            {
+                if (batch?[n] is { } answer)
+                {
+                    Report(methods[n], answer, first);
+                    continue;
+                }
+
+                if (!yielded)
+                {
+                    // Off the read loop or timer that ended the wait: a routed request is not bookkeeping.
+                    await Task.Yield();
+                    yielded = true;
+                }
+
+                _ = CollectOneAsync(methods[n], first);
             }
         }
 
@@ -127,6 +214,11 @@ public sealed partial class RingNode
                 // A position that fails to answer (timeout, no route) is simply missing from the list.
             }
 
+            Report(method, answer, first);
+        }
+
+        void Report(HashMethod method, Answer? answer, bool first)
+        {
             var widen = false;
             lock (answers)
             {
@@ -187,10 +279,11 @@ public sealed partial class RingNode
     }
 
     /// <summary>
-    /// The asking order of a register read: the positions this node owns (no frame), then one position per other node
-    /// in method order, then the rest; the first batch is the shortest prefix that holds <paramref name="first"/>
-    /// positions on <see cref="DistinctNeeded"/> distinct nodes (a read decides on no fewer: see <c>Decided</c> in
-    /// RingNode.Register.cs).
+    /// The asking order of a register read: the positions this node owns (no frame), then the other nodes' positions
+    /// node by node, the nodes that own the most of them first (one frame asks them all: RingNode.Batches.cs); the first
+    /// batch is the shortest prefix that holds <paramref name="first"/> positions on <see cref="DistinctNeeded"/>
+    /// distinct nodes (a read decides on no fewer: see <c>Decided</c> in RingNode.Register.cs), with the rest of its
+    /// last node's positions, which the same frame asks.
     /// </summary>
     private (HashMethod[] Methods, int First) AskingOrderOnDistinctNodes(string[] owners, int first)
     {
@@ -210,19 +303,36 @@ public sealed partial class RingNode
         }
 
         var own = n;
-        for (var i = 0; i < owners.Length; i++)
+        while (n < owners.Length)
         {
-            if (owners[i] != Id && !NodeAmong(owners, order, n, owners[i]))
+            // The node with the most positions not yet placed (the first in method order among equals), all of them.
+            var best = -1;
+            var bestCount = 0;
+            for (var i = 0; i < owners.Length; i++)
             {
-                order[n++] = (HashMethod)i;
-            }
-        }
+                if (owners[i] == Id || NodeAmong(owners, order, n, owners[i]))
+                {
+                    continue;
+                }
 
-        for (var i = 0; i < owners.Length; i++)
-        {
-            if (Array.IndexOf(order, (HashMethod)i, 0, n) < 0)
+                var count = 0;
+                for (var j = i; j < owners.Length; j++)
+                {
+                    count += owners[j] == owners[i] ? 1 : 0;
+                }
+
+                if (count > bestCount)
+                {
+                    (best, bestCount) = (i, count);
+                }
+            }
+
+            for (var j = best; j < owners.Length; j++)
             {
-                order[n++] = (HashMethod)i;
+                if (owners[j] == owners[best])
+                {
+                    order[n++] = (HashMethod)j;
+                }
             }
         }
 
@@ -244,6 +354,14 @@ public sealed partial class RingNode
             }
         }
 
+        // The last node's other positions too: one frame asks them all (or, to a node that takes no batch, yet, a
+        // request more; the order stays the same whatever the connections).
+        var last = owners[(int)order[batch - 1]];
+        while (batch > own && batch < order.Length && owners[(int)order[batch]] == last)
+        {
+            batch++;
+        }
+
         return (order, batch);
 
         static bool NodeAmong(string[] owners, HashMethod[] order, int count, string node)
@@ -258,6 +376,14 @@ public sealed partial class RingNode
 
             return false;
         }
+    }
+
+    /// <summary>Test hook: the positions a register read of <paramref name="key"/> from this node asks first, in order.</summary>
+    internal HashMethod[] FirstAskedForTest(string key)
+    {
+        var bytes = KeyBytes(key);
+        var (methods, first) = AskingOrderOnDistinctNodes(PositionOwners(bytes), Options.ReadQuorum);
+        return methods[..first];
     }
 
     /// <summary>How many distinct nodes a register read's deciding answers must come from: <paramref name="atMost"/>, or every node the key has.</summary>

@@ -85,4 +85,20 @@ internal enum RingSubFlag : byte
     /// or nil where there is no answer.
     /// </summary>
     Acks = 0x3B,
+
+    /// <summary>
+    /// whisper <c>[retrieves, req_id, hops, key, [method...]]</c>: a read's requests for several positions of one key,
+    /// sent to the node that owns them all (its hello named extension version 3 or later). Each method (0 to 4) is a
+    /// position of the key, computed by the owner from the key. Answered by one <see cref="Values"/>. Never forwarded:
+    /// a position the receiver does not own is answered nil, and the reader asks that one alone.
+    /// </summary>
+    Retrieves = 0x3C,
+
+    /// <summary>
+    /// whisper <c>[values, req_id, hops, [answer|nil...]]</c>: the answer to <see cref="Retrieves"/>, one entry per method
+    /// in the request's order: <c>[value, version, accepted, is_copy]</c> as the trailing packets of a
+    /// <c>retrieved</c> of ours (a nil version with a value: py2p wrote it), or nil for a position that is not the
+    /// receiver's.
+    /// </summary>
+    Values = 0x3D,
 }

@@ -16,12 +16,12 @@ public sealed class QuorumFirstReadTests
     public async Task A_read_whose_first_three_positions_agree_asks_no_other_position()
     {
         // A hedge far beyond any answer time here, so that only the answers decide whether the read widens.
-        var (ring, storing, client) = await StartWithWrittenKeyAsync("agreed", "v");
+        var (ring, storing, client, key) = await StartWithWrittenKeyAsync("agreed", "v", firstAsked: 3);
         await using var _ = ring;
 
         var answeredBefore = storing.Sum(n => n.GetStatistics().RetrievesAnswered);
         var widenedBefore = client.GetStatistics().ReadsWidened;
-        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("agreed"));
+        Assert.Equal(MsgValue.Str("v"), await client.GetAsync(key));
 
         Assert.Equal(widenedBefore, client.GetStatistics().ReadsWidened);
         Assert.Equal(3, storing.Sum(n => n.GetStatistics().RetrievesAnswered) - answeredBefore);
@@ -30,17 +30,18 @@ public sealed class QuorumFirstReadTests
     [Fact]
     public async Task A_read_whose_first_positions_disagree_asks_the_other_two_and_returns_the_committed_value()
     {
-        var (ring, storing, client) = await StartWithWrittenKeyAsync("lagging", "v");
+        var (ring, storing, client, key) = await StartWithWrittenKeyAsync("lagging", "v", firstAsked: 3);
         await using var _ = ring;
 
-        // The client owns nothing, so it asks sha1, sha224 and sha256 first; sha1's owner loses its entry.
-        var position = KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes("lagging"));
-        OwnerOf(storing, position).RemoveLocalForTest(HashMethod.Sha1, position);
+        // The owner of one of the three positions the client asks first loses its entry.
+        var method = client.FirstAskedForTest(key)[0];
+        var position = KeyHashes.Position(method, RingNode.KeyBytes(key));
+        OwnerOf(storing, position).RemoveLocalForTest(method, position);
 
         // The hedge is minutes away: only the three answers can widen the read within the test's patience.
         var widenedBefore = client.GetStatistics().ReadsWidened;
         using var patience = new CancellationTokenSource(Patience);
-        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("lagging", patience.Token));
+        Assert.Equal(MsgValue.Str("v"), await client.GetAsync(key, patience.Token));
         Assert.Equal(widenedBefore + 1, client.GetStatistics().ReadsWidened);
     }
 
@@ -50,14 +51,17 @@ public sealed class QuorumFirstReadTests
         var (ring, storing, client) = await StartFreezableWithPatientClientAsync();
         await using var _ = ring;
 
-        // A key whose sha1 owner holds no other of its positions, so that the other four decide without it.
+        // A key one of whose first-asked positions is on a node that holds no other of its positions, so that the
+        // other four decide without it.
         var ids = storing.Select(n => n.Id).ToList();
-        var key = Enumerable.Range(0, 10_000).Select(i => $"hedged-{i}").First(k =>
-            RingTestData.PositionsOwnedBy(ids, k, RingTestData.OwnerOf(ids, RingTestData.Positions(k)[0])) == 1);
+        var (key, method) = Enumerable.Range(0, 10_000).Select(i => $"hedged-{i}")
+            .Select(k => (Key: k, Method: client.FirstAskedForTest(k).Cast<HashMethod?>().FirstOrDefault(m =>
+                RingTestData.PositionsOwnedBy(ids, k, RingTestData.OwnerOf(ids, RingTestData.Positions(k)[(int)m!.Value])) == 1)))
+            .First(c => c.Method is not null);
         await ring.Nodes[0].SetAsync(key, "v");
         await WaitUntilEveryPositionHoldsAsync(storing, key, "v");
 
-        var frozen = OwnerOf(storing, KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes(key)));
+        var frozen = OwnerOf(storing, KeyHashes.Position(method!.Value, RingNode.KeyBytes(key)));
         var widenedBefore = client.GetStatistics().ReadsWidened;
         ring.FreezableOf(frozen).Freeze();
         try
@@ -105,13 +109,15 @@ public sealed class QuorumFirstReadTests
     [Fact]
     public async Task An_entry_repair_restored_decides_no_read_until_a_proposer_accepts_it_and_the_read_confirms_it()
     {
-        var (ring, storing, client) = await StartWithWrittenKeyAsync("restored", "v");
+        var (ring, storing, client, key) = await StartWithWrittenKeyAsync("restored", "v", firstAsked: 3);
         await using var _ = ring;
 
-        // sha1's owner loses its entry; anti-entropy brings it back as a versioned store: a restored entry, a hint.
-        var position = KeyHashes.Position(HashMethod.Sha1, RingNode.KeyBytes("restored"));
+        // The owner of one of the three positions the client asks first loses its entry; anti-entropy brings it back
+        // as a versioned store: a restored entry, a hint.
+        var method = client.FirstAskedForTest(key)[0];
+        var position = KeyHashes.Position(method, RingNode.KeyBytes(key));
         var owner = OwnerOf(storing, position);
-        owner.RemoveLocalForTest(HashMethod.Sha1, position);
+        owner.RemoveLocalForTest(method, position);
         await Eventually.UntilAsync(async () =>
         {
             foreach (var node in storing)
@@ -119,21 +125,21 @@ public sealed class QuorumFirstReadTests
                 await node.RunAntiEntropyAsync();
             }
 
-            return owner.PeekLocalForTest(HashMethod.Sha1, position)?.Value == MsgValue.Str("v");
-        }, Patience, "anti-entropy to restore the sha1 position");
-        Assert.EndsWith("(restored)", owner.DescribeLocalForTest(HashMethod.Sha1, position), StringComparison.Ordinal);
+            return owner.PeekLocalForTest(method, position)?.Value == MsgValue.Str("v");
+        }, Patience, "anti-entropy to restore the position");
+        Assert.EndsWith("(restored)", owner.DescribeLocalForTest(method, position), StringComparison.Ordinal);
 
-        // The client asks sha1, sha224 and sha256 first: the restored answer does not count, so the read asks all
-        // five, returns the value four positions hold, and commits it again in the background.
+        // The restored answer among the first three does not count, so the read asks all five, returns the value four
+        // positions hold, and commits it again in the background.
         var widenedBefore = client.GetStatistics().ReadsWidened;
         using var patience = new CancellationTokenSource(Patience);
-        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("restored", patience.Token));
+        Assert.Equal(MsgValue.Str("v"), await client.GetAsync(key, patience.Token));
         Assert.Equal(widenedBefore + 1, client.GetStatistics().ReadsWidened);
-        await Eventually.UntilAsync(() => !owner.DescribeLocalForTest(HashMethod.Sha1, position).EndsWith("(restored)", StringComparison.Ordinal),
+        await Eventually.UntilAsync(() => !owner.DescribeLocalForTest(method, position).EndsWith("(restored)", StringComparison.Ordinal),
             Patience, "the read's background commit to make the restored entry acceptor state");
 
         // Confirmed: the next read decides on its first three.
-        Assert.Equal(MsgValue.Str("v"), await client.GetAsync("restored", patience.Token));
+        Assert.Equal(MsgValue.Str("v"), await client.GetAsync(key, patience.Token));
         Assert.Equal(widenedBefore + 1, client.GetStatistics().ReadsWidened);
     }
 
@@ -174,10 +180,11 @@ public sealed class QuorumFirstReadTests
     }
 
     /// <summary>
-    /// Five storing nodes and a client that owns nothing (so it asks sha1, sha224 and sha256 first), all with
-    /// <see cref="NoHedge"/>, and <paramref name="key"/> written and held as acceptor state at every position.
+    /// Five storing nodes and a client that owns nothing, all with <see cref="NoHedge"/>, and a key (<paramref name="prefix"/>
+    /// and a number) whose read from the client asks <paramref name="firstAsked"/> positions first (the layout decides:
+    /// a node's positions are asked together), written and held as acceptor state at every position.
     /// </summary>
-    private static async Task<(RingTestCluster Ring, List<RingNode> Storing, RingNode Client)> StartWithWrittenKeyAsync(string key, string value)
+    private static async Task<(RingTestCluster Ring, List<RingNode> Storing, RingNode Client, string Key)> StartWithWrittenKeyAsync(string prefix, string value, int firstAsked)
     {
         var ring = await RingTestCluster.StartAsync(5, configure: NoHedge);
         try
@@ -185,9 +192,10 @@ public sealed class QuorumFirstReadTests
             var storing = ring.Nodes.ToList();
             var client = await ring.AddNodeAsync(join: false, configure: NoHedge);
             await ring.WaitUntilConvergedAsync();
+            var key = Enumerable.Range(0, 10_000).Select(i => $"{prefix}-{i}").First(k => client.FirstAskedForTest(k).Length == firstAsked);
             await ring.Nodes[0].SetAsync(key, value);
             await WaitUntilEveryPositionHoldsAsync(storing, key, value);
-            return (ring, storing, client);
+            return (ring, storing, client, key);
         }
         catch
         {

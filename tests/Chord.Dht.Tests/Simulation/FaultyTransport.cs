@@ -21,7 +21,7 @@ public sealed class FaultyTransport(IMeshTransport inner, int seed) : IMeshTrans
     private static readonly HashSet<long> RingTraffic =
     [
         (long)SubFlag.Store, (long)SubFlag.Retrieve, (long)SubFlag.Retrieved,
-        (long)RingSubFlag.Prepare, (long)RingSubFlag.Accept, (long)RingSubFlag.Ack, (long)RingSubFlag.Accepts, (long)RingSubFlag.Acks, (long)RingSubFlag.Copies,
+        (long)RingSubFlag.Prepare, (long)RingSubFlag.Accept, (long)RingSubFlag.Ack, (long)RingSubFlag.Accepts, (long)RingSubFlag.Acks, (long)RingSubFlag.Retrieves, (long)RingSubFlag.Values, (long)RingSubFlag.Copies,
         (long)RingSubFlag.Fence, (long)RingSubFlag.Fenced,
     ];
 

@@ -222,6 +222,34 @@ public class MeshLimitsTests
     }
 
     [Fact]
+    public async Task A_full_outbound_queue_makes_senders_wait_and_every_message_goes_out_in_order_once_the_connection_moves_again()
+    {
+        const int capacity = 4, messages = 300;
+        var network = new InMemoryTransport();
+        var frozen = new FreezableTransport(network);
+        await using var sender = new MeshNode(new MeshOptions { OutboundQueueCapacity = capacity }, null, frozen);
+        await using var receiver = new MeshNode(new MeshOptions(), null, network);
+        await sender.StartAsync();
+        await receiver.StartAsync();
+        var inbox = new Inbox(receiver);
+        var peer = await sender.ConnectAsync(receiver.Address);
+
+        // Nothing leaves the sender: its pipe takes 64 KiB, the queue four messages, and 300 KiB are sent.
+        frozen.Freeze();
+        var padding = new string('x', 1024);
+        var sends = Enumerable.Range(0, messages).Select(i => peer.WhisperAsync((long)SubFlag.Whisper, $"m{i}", padding).AsTask()).ToList();
+
+        Assert.Contains(sends, s => !s.IsCompleted); // senders wait for room instead of queueing without bound
+        Assert.Equal(0, inbox.CountText("m0"));
+
+        frozen.Thaw();
+        await Task.WhenAll(sends).WaitAsync(TimeSpan.FromSeconds(30));
+        await Eventually.UntilAsync(() => inbox.All.Count == messages, "every message to arrive");
+        Assert.Equal(Enumerable.Range(0, messages).Select(i => $"m{i}"), inbox.All.Select(m => Inbox.TextOf(m.Message)));
+        Assert.False(peer.IsClosed);
+    }
+
+    [Fact]
     public async Task Redialling_a_dead_member_backs_off_warns_once_logs_later_attempts_at_debug_and_says_once_when_it_is_back()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

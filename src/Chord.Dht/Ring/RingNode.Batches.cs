@@ -23,8 +23,9 @@ namespace Chord.Dht.Ring;
 /// </remarks>
 public sealed partial class RingNode
 {
-    // Batches of ours waiting for their acks, by request id, with the connection they went on.
-    private readonly ConcurrentDictionary<string, (MeshPeer Peer, TaskCompletionSource<MsgValue> Acks)> _batches = new(StringComparer.Ordinal);
+    // Batches of ours waiting for their answers (acks or values), by request id, with the connection they went on and
+    // the sub-flag of the answer they take.
+    private readonly ConcurrentDictionary<string, (MeshPeer Peer, RingSubFlag Answer, TaskCompletionSource<MsgValue> Entries)> _batches = new(StringComparer.Ordinal);
 
     // The extension version each connection's hello named, for those at 2 or later (forgotten when they close: a node
     // restarted as an older binary says so in the hello of its new connection, and gets no batch before it).
@@ -190,7 +191,7 @@ public sealed partial class RingNode
             methodPackets[i] = methods[i];
         }
 
-        var entries = await SendBatchAndWaitAsync(peer, methods.Count, "acks", requestId =>
+        var entries = await SendBatchAndWaitAsync(peer, methods.Count, RingSubFlag.Acks, requestId =>
             [(long)RingSubFlag.Accepts, requestId, 1, MsgValue.Bin(key), value, ballot.ToMsgValue(), version.ToMsgValue(), next?.ToMsgValue() ?? MsgValue.Nil,
                 MsgValue.Array(methodPackets)], cancellationToken);
         if (entries is null)
@@ -217,14 +218,14 @@ public sealed partial class RingNode
     /// position. Null when none came within <see cref="RingOptions.AttemptTimeout"/>, before the connection closed or
     /// before the deadline, or the answer was malformed: the caller sends each position again alone.
     /// </summary>
-    private async Task<ImmutableArray<MsgValue>?> SendBatchAndWaitAsync(MeshPeer peer, int count, string answerName, Func<string, MsgValue[]> payload,
+    private async Task<ImmutableArray<MsgValue>?> SendBatchAndWaitAsync(MeshPeer peer, int count, RingSubFlag answer, Func<string, MsgValue[]> payload,
         CancellationToken cancellationToken)
     {
         var requestId = NewRequestId();
         // Completed inline on the read loop that brings the answer: what runs there is the caller's bookkeeping, which
         // ends in an asynchronous completion (as RouteAsync's inlineAnswer); a resend yields first.
         var pending = new TaskCompletionSource<MsgValue>();
-        _batches[requestId] = (peer, pending);
+        _batches[requestId] = (peer, answer, pending);
         try
         {
             await peer.WhisperOwningAsync(payload(requestId));
@@ -235,7 +236,7 @@ public sealed partial class RingNode
             var entries = await pending.Task;
             if (entries.Kind != MsgKind.Array || entries.Count != count)
             {
-                RingLog.Malformed(Logger, answerName, peer.Id ?? "?");
+                RingLog.Malformed(Logger, answer == RingSubFlag.Acks ? "acks" : "values", peer.Id ?? "?");
                 return null;
             }
 
@@ -266,18 +267,20 @@ public sealed partial class RingNode
         answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.Promised?.ToMsgValue() ?? MsgValue.Nil, answer.IsCopy);
 
     /// <summary>The answer to a batch of ours (<see cref="RingSubFlag.Acks"/> or <see cref="RingSubFlag.Values"/>): its entries complete the wait.</summary>
-    private void HandleBatchAnswer(MeshPeer from, ImmutableArray<MsgValue> p, string name)
+    private void HandleBatchAnswer(MeshPeer from, ImmutableArray<MsgValue> p, RingSubFlag answer)
     {
         if (p.Length < 4 || p[1].Kind != MsgKind.Str)
         {
-            RingLog.Malformed(Logger, name, from.Id ?? "?");
+            RingLog.Malformed(Logger, answer == RingSubFlag.Acks ? "acks" : "values", from.Id ?? "?");
             return;
         }
 
-        // Only from the connection the batch went on: another peer cannot complete it with answers of its own.
-        if (_batches.TryGetValue(p[1].AsString(), out var pending) && ReferenceEquals(pending.Peer, from) && _batches.TryRemove(p[1].AsString(), out _))
+        // Only from the connection the batch went on, and only the answer its kind takes (values never complete a batch
+        // of accepts): another peer cannot complete it with answers of its own.
+        if (_batches.TryGetValue(p[1].AsString(), out var pending) && ReferenceEquals(pending.Peer, from) && pending.Answer == answer
+            && _batches.TryRemove(p[1].AsString(), out _))
         {
-            pending.Acks.TrySetResult(p[3]);
+            pending.Entries.TrySetResult(p[3]);
         }
     }
 
@@ -403,7 +406,7 @@ public sealed partial class RingNode
             methodPackets[i] = (long)methods[i];
         }
 
-        var entries = await SendBatchAndWaitAsync(peer, methods.Length, "values", requestId =>
+        var entries = await SendBatchAndWaitAsync(peer, methods.Length, RingSubFlag.Values, requestId =>
             [(long)RingSubFlag.Retrieves, requestId, 1, MsgValue.Bin(key), MsgValue.Array(methodPackets)], cancellationToken);
         if (entries is null)
         {

@@ -63,13 +63,13 @@ public sealed partial class RingNode
                 await HandleAcceptsAsync(from, p);
                 return true;
             case (int)RingSubFlag.Acks:
-                HandleBatchAnswer(from, p, "acks");
+                HandleBatchAnswer(from, p, RingSubFlag.Acks);
                 return true;
             case (int)RingSubFlag.Retrieves:
                 await HandleRetrievesAsync(from, p);
                 return true;
             case (int)RingSubFlag.Values:
-                HandleBatchAnswer(from, p, "values");
+                HandleBatchAnswer(from, p, RingSubFlag.Values);
                 return true;
             case (int)RingSubFlag.Copies when p.Length >= 6:
                 HandleCopies(from, p);

@@ -30,8 +30,8 @@ public sealed class BatchedAcceptTests
         }
     }
 
-    /// <summary>A key two to four of whose positions one node other than the first owns, that node, and a raw peer authenticated to it.</summary>
-    private static async Task<(byte[] Key, RingNode Owner, RawPeer Raw)> RawPeerAtOwnerAsync(RingTestCluster ring)
+    /// <summary>A key two to four of whose positions one node other than the first owns, that node, and a raw peer authenticated to it (also for BatchedRetrieveTests).</summary>
+    internal static async Task<(byte[] Key, RingNode Owner, RawPeer Raw)> RawPeerAtOwnerAsync(RingTestCluster ring)
     {
         var (key, ownerId) = KeyWithTwoPositionsOnAnotherNode(ring.Nodes[0]);
         var owner = ring.Nodes.Single(n => n.Id == ownerId);

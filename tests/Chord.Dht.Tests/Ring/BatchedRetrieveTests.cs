@@ -1,6 +1,5 @@
 using Chord.Dht.Ring;
 using Chord.Dht.Tests.Durability;
-using Chord.Dht.Tests.Mesh;
 using Chord.Dht.Wire;
 
 namespace Chord.Dht.Tests.Ring;
@@ -66,10 +65,9 @@ public sealed class BatchedRetrieveTests
     public async Task A_batch_is_answered_for_the_positions_its_receiver_owns_and_nil_for_the_others()
     {
         await using var ring = await RingTestCluster.StartAsync(3);
-        var (key, owner, raw) = await RawPeerAtOwnerAsync(ring);
+        var (keyBytes, owner, raw) = await BatchedAcceptTests.RawPeerAtOwnerAsync(ring);
         await using var _ = raw;
-        await owner.SetAsync(key, "held");
-        var keyBytes = RingNode.KeyBytes(key);
+        await owner.SetAsync(keyBytes, "held");
         var positions = KeyHashes.All(keyBytes);
         var owned = KeyHashes.Methods.Select(m => owner.Find(positions[(int)m])!.Id == owner.Id).ToArray();
         Assert.Contains(false, owned); // a key on one node only would not test the nil answers
@@ -101,9 +99,9 @@ public sealed class BatchedRetrieveTests
     public async Task Malformed_batches_of_retrieves_are_not_answered_and_the_connection_keeps_serving()
     {
         await using var ring = await RingTestCluster.StartAsync(3);
-        var (key, _, raw) = await RawPeerAtOwnerAsync(ring);
+        var (key, _, raw) = await BatchedAcceptTests.RawPeerAtOwnerAsync(ring);
         await using var __ = raw;
-        var keyBytes = MsgValue.Bin(RingNode.KeyBytes(key));
+        var keyBytes = MsgValue.Bin(key);
         MsgValue[] Batch(string id, MsgValue key, MsgValue methods) => [Retrieves, id, 1L, key, methods];
 
         await raw.SendMessageAsync(MainFlag.Whisper, Batch("method-out-of-range", keyBytes, MsgValue.Array(0L, 9L)));
@@ -119,23 +117,5 @@ public sealed class BatchedRetrieveTests
         var otherValues = raw.WhenReceivedAsync(m => m.SubFlagValue == (int)Values && m.Payload[1].AsString() != "well-formed");
         Assert.False(otherValues.IsCompleted, "a malformed batch was answered");
         Assert.False(raw.IsClosed);
-    }
-
-    /// <summary>A key two to four of whose positions one node other than the first owns, that node, and a raw peer authenticated to it.</summary>
-    private static async Task<(string Key, RingNode Owner, RawPeer Raw)> RawPeerAtOwnerAsync(RingTestCluster ring)
-    {
-        var viewer = ring.Nodes[0];
-        for (var i = 0; ; i++)
-        {
-            var key = $"retrieves-{i}";
-            var owners = KeyHashes.All(RingNode.KeyBytes(key)).Select(p => viewer.Find(p)!.Id).ToList();
-            if (owners.GroupBy(o => o).FirstOrDefault(g => g.Key != viewer.Id && g.Count() is >= 2 and < 5) is { } group)
-            {
-                var owner = ring.Nodes.Single(n => n.Id == group.Key);
-                var raw = await RawPeer.ConnectAsync(owner.Mesh.Address);
-                await raw.AuthenticatedHandshakeAsync(owner.Mesh);
-                return (key, owner, raw);
-            }
-        }
     }
 }

@@ -832,6 +832,11 @@ public sealed partial class RingNode
             {
                 _batchVersions[from] = version;
             }
+
+            if (from.IsClosed)
+            {
+                _batchVersions.TryRemove(from, out _); // closed meanwhile: its close may have run before the line above
+            }
         }
         else
         {

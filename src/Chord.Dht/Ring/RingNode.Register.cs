@@ -725,7 +725,8 @@ public sealed partial class RingNode
                 return new Answer(MsgValue.Nil, hops, true, null, MsgValue.True, version, null, Versioned: true);
             }
 
-            var (updated, reply) = Acceptor.Accept(current, version, value, version, key, null, Interlocked.Read(ref _ballotFloor), learn: true);
+            var (updated, reply) = Acceptor.Accept(current, version, value, version, key, null, Interlocked.Read(ref _ballotFloor), learn: true,
+                takenOver: current is not null && current.PromisedBallot > version && TakenOverJustNow(slot.Position));
             if (updated is not null && copy && !updated.IsCopy && updated.AcceptedBallot == version)
             {
                 updated = updated with { IsCopy = true }; // a placement copy is a hint, not this position's acceptor state

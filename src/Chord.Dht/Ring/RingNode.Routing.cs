@@ -112,21 +112,31 @@ public sealed partial class RingNode
         void Ask(int start, int end, bool first)
         {
             Span<int> batchOf = stackalloc int[end - start]; // per position: the index (in this wave) of its batch's first position; -1: alone
+            batchOf.Fill(-1);
             var targets = new MeshPeer?[end - start];
             var anyBatch = false;
-            for (var i = 0; i < targets.Length; i++)
+            try
             {
-                batchOf[i] = -1;
-                targets[i] = BatchTarget(positions[(int)order.Methods[start + i]], RetrieveBatchVersion);
-                for (var j = 0; j < i && targets[i] is not null; j++)
+                for (var i = 0; i < targets.Length; i++)
                 {
-                    if (ReferenceEquals(targets[j], targets[i]))
+                    targets[i] = BatchTarget(positions[(int)order.Methods[start + i]], RetrieveBatchVersion);
+                    for (var j = 0; j < i && targets[i] is not null; j++)
                     {
-                        batchOf[i] = batchOf[j] = j;
-                        anyBatch = true;
-                        break;
+                        if (ReferenceEquals(targets[j], targets[i]))
+                        {
+                            batchOf[i] = batchOf[j] = j;
+                            anyBatch = true;
+                            break;
+                        }
                     }
                 }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Every position goes alone (each reports, so the read cannot wait for one never asked).
+                RingLog.BackgroundUnreachable(Logger, $"batching the retrieves of {Describe(key)} failed ({e.GetType().Name}); they go alone");
+                batchOf.Fill(-1);
+                anyBatch = false;
             }
 
             for (var i = 0; i < targets.Length; i++)
@@ -187,6 +197,11 @@ public sealed partial class RingNode
                 {
                     Report(methods[n], answer, first);
                     continue;
+                }
+
+                if (collected.Task.IsCompleted)
+                {
+                    continue; // the read has ended (the batch was late): nothing to ask again
                 }
 
                 if (!yielded)

@@ -96,9 +96,9 @@ internal enum RingSubFlag : byte
 
     /// <summary>
     /// whisper <c>[values, req_id, hops, [answer|nil...]]</c>: the answer to <see cref="Retrieves"/>, one entry per method
-    /// in the request's order: <c>[value, version, accepted, is_copy]</c> as the trailing packets of a
-    /// <c>retrieved</c> of ours (a nil version with a value: py2p wrote it), or nil for a position that is not the
-    /// receiver's.
+    /// in the request's order: <c>[value, version, accepted, is_copy]</c>, the value and the fields a <c>retrieved</c>
+    /// of ours carries after it, without the key (a nil version with a value: py2p wrote it), or nil for a position that
+    /// is not the receiver's.
     /// </summary>
     Values = 0x3D,
 }

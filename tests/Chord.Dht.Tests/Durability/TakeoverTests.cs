@@ -60,20 +60,24 @@ public sealed class TakeoverTests
     }
 
     [Fact]
-    public async Task A_value_repair_brings_to_a_position_a_reader_prepared_first_is_kept_there_as_a_hint_under_that_promise()
+    public async Task A_value_repair_brings_to_a_taken_over_position_a_reader_prepared_first_is_kept_there_as_a_hint_under_that_promise()
     {
         // After a crash, a read can prepare a taken-over position (committing what it found) before repair brings the
         // value the key's other holders kept. Refused for that promise, the value was kept out for good: each retry of
         // the read prepared higher still, and the position answered "nothing" once its repair time ran out.
-        await using var ring = await RingTestCluster.StartAsync(2);
-        var owner = ring.Nodes[0];
-        var keyBytes = RingNode.KeyBytes("prepared-before-repair");
-        var positions = KeyHashes.All(keyBytes);
-        var method = KeyHashes.Methods.First(m => owner.Find(positions[(int)m])!.Id == owner.Id);
-        var position = positions[(int)method];
+        await using var ring = await RingTestCluster.StartAsync(3, configure: o => o.RepairTimeout = TimeSpan.FromMinutes(2));
+        var byPosition = ring.Nodes.OrderBy(n => n.Position).ToList();
+        var (crashed, heir) = (byPosition[1], byPosition[0]); // a member's range goes to the member before it
+        var keyBytes = Enumerable.Range(0, 10_000).Select(i => RingNode.KeyBytes($"taken-over-{i}"))
+            .First(k => heir.Find(KeyHashes.All(k)[0])!.Id == crashed.Id);
+        var (method, position) = (HashMethod.Sha1, KeyHashes.All(keyBytes)[0]);
+        await ring.Remove(crashed).DisposeAsync(); // a crash: no unjoin, no handoff
+        await Eventually.UntilAsync(() => heir.Members.All(m => m.Id != crashed.Id) && heir.Find(position)!.Id == heir.Id,
+            TimeSpan.FromSeconds(30), "the heir to find the member gone and own its position");
+
         MsgValue methodPacket = MsgValue.BinAscii(method.WireName()), positionPacket = MsgValue.BinAscii(position.ToBase58());
-        await using var raw = await RawPeer.ConnectAsync(owner.Mesh.Address);
-        await raw.AuthenticatedHandshakeAsync(owner.Mesh);
+        await using var raw = await RawPeer.ConnectAsync(heir.Mesh.Address);
+        await raw.AuthenticatedHandshakeAsync(heir.Mesh);
 
         async Task<MsgValue[]> AskAsync(string id, MsgValue[] payload)
         {
@@ -81,15 +85,21 @@ public sealed class TakeoverTests
             return [.. (await raw.WaitForAsync(m => m.SubFlagValue == (int)RingSubFlag.Ack && m.Payload[1].AsString() == id, $"the answer to {id}")).Message.Payload];
         }
 
+        MsgValue[] Store(string id, string value, EntryVersion version) =>
+            [(long)SubFlag.Store, methodPacket, positionPacket, value, id, 0L, version.ToMsgValue(), MsgValue.Bin(keyBytes)];
+
         var promise = new EntryVersion(50, "reader");
-        Assert.True((await AskAsync("prepare", [(long)RingSubFlag.Prepare, methodPacket, positionPacket, "prepare", 0L, promise.ToMsgValue(), MsgValue.Bin(keyBytes)]))[3].AsBool());
+        var prepared = await AskAsync("prepare", [(long)RingSubFlag.Prepare, methodPacket, positionPacket, "prepare", 0L, promise.ToMsgValue(), MsgValue.Bin(keyBytes)]);
+        Assert.True(prepared[3].AsBool());
+        Assert.True(prepared[8].AsBool(), "the position answers as a gap, taken over: " + string.Join(", ", prepared.Select(p => p.ToString())));
 
-        var kept = new EntryVersion(3, "writer");
-        var repaired = await AskAsync("repair", [(long)SubFlag.Store, methodPacket, positionPacket, "kept", "repair", 0L, kept.ToMsgValue(), MsgValue.Bin(keyBytes)]);
-
-        Assert.True(repaired[3].AsBool(), string.Join(", ", repaired.Select(p => p.ToString())));
-        Assert.Equal((MsgValue.Str("kept"), kept), owner.PeekLocalForTest(method, position));
-        Assert.Contains("(restored)", owner.DescribeLocalForTest(method, position), StringComparison.Ordinal); // a hint, not acceptor state
+        // Repair brings each holder's newest, in any order: a stale one first, then the committed one.
+        var stale = await AskAsync("stale", Store("stale", "stale", new EntryVersion(3, "writer")));
+        Assert.True(stale[3].AsBool(), string.Join(", ", stale.Select(p => p.ToString())));
+        var kept = new EntryVersion(4, "writer");
+        Assert.True((await AskAsync("kept", Store("kept", "kept", kept)))[3].AsBool());
+        Assert.Equal((MsgValue.Str("kept"), kept), heir.PeekLocalForTest(method, position));
+        Assert.Contains("(restored)", heir.DescribeLocalForTest(method, position), StringComparison.Ordinal); // a hint, not acceptor state
 
         // The promise stands: an accept below it is refused, and a higher prepare is answered with the value, as a hint.
         var lower = new EntryVersion(40, "other");

@@ -16,7 +16,9 @@ namespace Chord.Dht.Ring.Register;
 /// accept happened before that promise); a proposer's own new value (version b) held here re-accepted under a later
 /// ballot is acknowledged with that later ballot (it landed, but counts toward no quorum at b); otherwise refused when
 /// b is below the promise, and the value is taken when it is not. A versioned store (learn) of a value newer than the
-/// one held is taken under a promise loaded at start, which stays. An accept may ask the
+/// one held is taken under a promise loaded at start, which stays; and, at a position taken over from a crashed member
+/// within the repair time, under any promise when the position holds nothing but hints (the promise stays, the value is
+/// a hint). An accept may ask the
 /// acceptor to promise the proposer's next ballot at once, which is what lets that proposer's next write skip its
 /// prepare (one round).</para>
 /// <para><b>Floor.</b> A node that drops a key's state (a collected tombstone) raises its floor above that state's
@@ -70,6 +72,10 @@ internal static class Acceptor
     /// <param name="key">The original key.</param>
     /// <param name="next">The proposer's next ballot, to promise as well.</param>
     /// <param name="floor">The node's ballot floor.</param>
+    /// <param name="takenOver">
+    /// The position is in a range this node took over from a crashed member within the repair time: a prepare's answer
+    /// there was a gap (nothing known yet), which no proposer counted.
+    /// </param>
     /// <param name="learn">
     /// A versioned store (repair, handoff, a copy): a value some proposer had accepted at this very ballot, taken when
     /// nothing newer is promised here. A proposer's accept (<c>false</c>) is stricter: it is taken only under a promise
@@ -78,7 +84,8 @@ internal static class Acceptor
     /// again, and that prepare sees what the other positions hold.
     /// </param>
     public static (StoredEntry? Updated, AcceptorReply Reply) Accept(
-        StoredEntry? entry, EntryVersion ballot, MsgValue value, EntryVersion version, byte[]? key, EntryVersion? next, long floor, bool learn = false)
+        StoredEntry? entry, EntryVersion ballot, MsgValue value, EntryVersion version, byte[]? key, EntryVersion? next, long floor, bool learn = false,
+        bool takenOver = false)
     {
         var promised = PromisedOf(entry, floor);
         if (version > ballot || ballot == EntryVersion.Zero)
@@ -106,14 +113,17 @@ internal static class Acceptor
         // such a store is what the position's interim owner accepted while this node was down (its handoff, or
         // repair), and that promise, made before, says nothing about it. Refused, the value was lost: the interim
         // owner drops what it handed off (the crash-profile trace of seed 5013). The promise stays as it was.
-        // Likewise at a position that holds only a promise: a proposer prepared it (a read committing what it found,
-        // at a position taken over from a crashed member) before repair brought the value the key's other holders
-        // kept. Refused, repair was kept out for good: every later prepare promised higher still, and the position
-        // ended "nothing" once its repair time ran out (TakeoverTests, 1 run in 10 under load). Taken, it is a hint
-        // (marked by the caller) under the promise it had, which no lower ballot passes; never below the node's ballot
-        // floor (raised past a collected tombstone: an older value must not come back through a promise made since).
-        var underOldPromise = learn && ballot > entry?.AcceptedBallot && ballot < promised
-            && (entry is { PromiseFromBeforeStart: true } || (entry is { IsPromiseOnly: true } && ballot > FloorBallot(floor)));
+        // Likewise at a position taken over from a crashed member within the repair time that holds only a promise, or
+        // only a hint older than this store: a read prepared it (to commit what it found) before repair brought the
+        // value the key's other holders kept, and its answer there was a gap, which no proposer counted. Refused,
+        // repair was kept out for good: every later prepare promised higher still, and the position answered "nothing"
+        // once its repair time ran out (TakeoverTests, 1 run in 10 under load). Taken, it is a hint (marked by the
+        // caller) under the promise it had, which no lower ballot passes; a newer store replaces an older hint (repair
+        // brings each holder's newest in any order); never below the node's ballot floor. Outside that window a
+        // position's "nothing" may have been counted by a proposer, and its promise refuses as ever.
+        var gapLearns = learn && takenOver && entry is not null && ballot < promised && ballot > FloorBallot(floor)
+            && (entry.IsPromiseOnly || (entry.IsHint && entry.Version is { } hinted && version > hinted));
+        var underOldPromise = gapLearns || (learn && entry is { PromiseFromBeforeStart: true } && ballot > entry.AcceptedBallot && ballot < promised);
         // The repeat goes past a higher promise only at the position's own acceptor state: a hint (a copy, an entry
         // from repair) may hold that ballot without this position ever having accepted it.
         var ownRepeat = isRepeat && !entry!.IsHint;

@@ -232,14 +232,25 @@ public class MeshLimitsTests
         await sender.StartAsync();
         await receiver.StartAsync();
         var inbox = new Inbox(receiver);
-        var peer = await sender.ConnectAsync(receiver.Address);
+        await sender.ConnectAsync(receiver.Address);
+
+        // Settled first: one open connection, no handshake pending at either end (a connection the mesh closes as a
+        // duplicate drops what was queued on it, which would end every wait below at once).
+        await Eventually.UntilAsync(
+            () => sender.GetStatistics().Awaiting == 0 && receiver.GetStatistics().Awaiting == 0 && sender.Peers.Count == 1 && receiver.Peers.Count == 1
+                && sender.GetPeer(receiver.Id) is not null && receiver.GetPeer(sender.Id) is not null,
+            "one open connection between the two nodes");
+        var peer = sender.GetPeer(receiver.Id)!;
+        await peer.PingAsync();
 
         // Nothing leaves the sender: its pipe takes 64 KiB, the queue four messages, and 300 KiB are sent.
         frozen.Freeze();
         var padding = new string('x', 1024);
-        var sends = Enumerable.Range(0, messages).Select(i => peer.WhisperAsync((long)SubFlag.Whisper, $"m{i}", padding).AsTask()).ToList();
+        var sends = new List<Task> { peer.WhisperAsync((long)SubFlag.Whisper, "m0", padding).AsTask() };
+        await Eventually.UntilAsync(() => frozen.HeldWrites > 0, "the first message's bytes to be held at the frozen transport");
+        sends.AddRange(Enumerable.Range(1, messages - 1).Select(i => peer.WhisperAsync((long)SubFlag.Whisper, $"m{i}", padding).AsTask()));
 
-        Assert.Contains(sends, s => !s.IsCompleted); // senders wait for room instead of queueing without bound
+        Assert.True(sends.Exists(s => !s.IsCompleted), $"every send completed: closed {peer.IsClosed}, frozen {frozen.IsFrozen}, held writes {frozen.HeldWrites}, peers {sender.Peers.Count}"); // senders wait for room instead of queueing without bound
         Assert.Equal(0, inbox.CountText("m0"));
 
         frozen.Thaw();

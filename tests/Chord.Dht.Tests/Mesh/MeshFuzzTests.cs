@@ -176,8 +176,11 @@ public class MeshFuzzTests(ITestOutputHelper output)
         var inboxC = new Inbox(c);
         await c.StartAsync();
         await c.ConnectAsync(m.Address);
+        // m's side of the connection served too (one clean-clone CI run under load timed out below, cause not seen).
+        await Eventually.UntilAsync(() => m.GetPeer(c.Id) is not null && c.GetPeer(m.Id) is not null, "m and the newcomer to serve their connection");
         await c.BroadcastAsync("from-c");
-        await Eventually.UntilAsync(() => inboxA.Count(c.Id, "from-c") == 1 && inboxB.Count(c.Id, "from-c") == 1, "a newcomer's broadcast reached a and b through m");
+        await Eventually.UntilAsync(() => inboxA.Count(c.Id, "from-c") == 1 && inboxB.Count(c.Id, "from-c") == 1, Eventually.Deadline,
+            "a newcomer's broadcast to reach a and b through m", () => $"(a {inboxA.Count(c.Id, "from-c")}, b {inboxB.Count(c.Id, "from-c")}, m {inboxM.Count(c.Id, "from-c")}; m serves c: {m.GetPeer(c.Id) is not null}, a: {m.GetPeer(a.Id) is not null}, b: {m.GetPeer(b.Id) is not null})");
     }
 
     private static List<(Kind Kind, byte[] Bytes)> MakeFrames(Random random)

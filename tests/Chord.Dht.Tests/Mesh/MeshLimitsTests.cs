@@ -243,9 +243,10 @@ public class MeshLimitsTests
         var peer = sender.GetPeer(receiver.Id)!;
         await peer.PingAsync();
 
-        // Nothing leaves the sender: its pipe takes 64 KiB, the queue four messages, and 300 KiB are sent.
+        // Nothing leaves the sender: its pipe takes 64 KiB, the queue four messages, and 300 KiB of random bytes are sent
+        // (a clean-clone CI run sent 1 KiB of one letter, which compression shrank to fit the pipe: every send completed).
         frozen.Freeze();
-        var padding = new string('x', 1024);
+        var padding = MsgValue.Bin(System.Security.Cryptography.RandomNumberGenerator.GetBytes(1024)); // no compression shrinks it below the pipe's 64 KiB
         var sends = new List<Task> { peer.WhisperAsync((long)SubFlag.Whisper, "m0", padding).AsTask() };
         await Eventually.UntilAsync(() => frozen.HeldWrites > 0, "the first message's bytes to be held at the frozen transport");
         sends.AddRange(Enumerable.Range(1, messages - 1).Select(i => peer.WhisperAsync((long)SubFlag.Whisper, $"m{i}", padding).AsTask()));

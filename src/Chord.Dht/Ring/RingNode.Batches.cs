@@ -437,11 +437,7 @@ public sealed partial class RingNode
         var f = entry.AsArray();
         EntryVersion? version = EntryVersion.TryRead(f[1], out var v) ? v : null;
         EntryVersion? accepted = EntryVersion.TryRead(f[2], out var a) ? a : null;
-        return new Answer(f[0], hops, true, null, null, version, null, Versioned: version is not null || f[0].IsNil)
-        {
-            Accepted = accepted ?? version,
-            IsCopy = f[3].Kind == MsgKind.Bool && f[3].AsBool(),
-        };
+        return RetrievedAnswer(f[0], hops, version, null, accepted, f[3].Kind == MsgKind.Bool && f[3].AsBool());
     }
 
     /// <summary>

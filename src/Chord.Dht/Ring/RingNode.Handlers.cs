@@ -337,6 +337,13 @@ public sealed partial class RingNode
                 answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.Promised?.ToMsgValue() ?? MsgValue.Nil,
                 answer.IsCopy];
 
+    /// <summary>
+    /// The answer an owner of ours gave to a retrieve, from its fields (a <c>retrieved</c>, or an entry of a
+    /// <c>values</c> message): a nil version with a value means py2p wrote it.
+    /// </summary>
+    private static Answer RetrievedAnswer(MsgValue value, int hops, EntryVersion? version, byte[]? key, EntryVersion? accepted, bool isCopy) =>
+        new(value, hops, true, null, null, version, key, Versioned: version is not null || value.IsNil) { Accepted = accepted ?? version, IsCopy = isCopy };
+
     private async ValueTask HandleRetrievedAsync(MeshPeer from, ImmutableArray<MsgValue> p)
     {
         // Our own answers carry the request id, which is all that matches them: no need to decode the position.
@@ -345,11 +352,7 @@ public sealed partial class RingNode
             var (version, key) = ReadVersionAndKey(p, 6);
             var answerValue = p[3];
             EntryVersion? accepted = p.Length > 8 && EntryVersion.TryRead(p[8], out var a) ? a : null;
-            await CompleteAsync(p[4].AsString(), new Answer(answerValue, answerHops, true, null, null, version, key, version is not null || answerValue.IsNil)
-            {
-                Accepted = accepted ?? version,
-                IsCopy = p.Length > 9 && p[9].Kind == MsgKind.Bool && p[9].AsBool(),
-            }, p[2]);
+            await CompleteAsync(p[4].AsString(), RetrievedAnswer(answerValue, answerHops, version, key, accepted, p.Length > 9 && p[9].Kind == MsgKind.Bool && p[9].AsBool()), p[2]);
             return;
         }
 

@@ -465,6 +465,9 @@ public sealed class MeshPeer
         }
     }
 
+    /// <summary>The bytes one write-loop batch gathers before it flushes (and waits when the connection does not drain).</summary>
+    internal const int MaxBatchBytes = 64 * 1024;
+
     private async Task WriteLoopAsync()
     {
         var output = _transport.Output;
@@ -476,7 +479,10 @@ public sealed class MeshPeer
             {
                 long bytes = 0;
                 var frames = 0;
-                while (reader.TryRead(out var message))
+                // A batch ends at MaxBatchBytes even while senders keep the queue full: each read makes room for a
+                // waiting sender, so an unbounded batch would drain every waiting sender into the output's buffer
+                // without its flush ever pushing back (a frozen peer would then hold all of it in memory).
+                while (output.UnflushedBytes < MaxBatchBytes && reader.TryRead(out var message))
                 {
                     var before = output.UnflushedBytes;
                     // Our challenge always keeps its digest: it is what tells the peer we take bare ones, so it cannot be one.

@@ -2,6 +2,7 @@ using Chord.Dht.Mesh.Transport;
 using Chord.Dht.Ring;
 using Chord.Dht.Tests.Mesh;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
 
 namespace Chord.Grains.Tests;
@@ -9,9 +10,21 @@ namespace Chord.Grains.Tests;
 /// <summary>Starts an Orleans TestCluster whose silos each run a ring node (AddChord), on loopback with OS-chosen ports.</summary>
 public sealed class ChordTestCluster : IAsyncDisposable
 {
-    private ChordTestCluster(TestCluster cluster) => Cluster = cluster;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ClusterTrace> Traces = new(StringComparer.Ordinal);
+
+    private ChordTestCluster(TestCluster cluster, ClusterTrace? trace)
+    {
+        Cluster = cluster;
+        Trace = trace;
+    }
 
     public TestCluster Cluster { get; }
+
+    /// <summary>The cluster's trace when <c>CHORD_TEST_TRACE</c> is set (<see cref="ClusterTrace"/>); null otherwise.</summary>
+    internal ClusterTrace? Trace { get; }
+
+    /// <summary>The configuration key that names the cluster's <see cref="ClusterTrace"/>, when tracing is on.</summary>
+    public const string TraceKey = "ChordTests:Trace";
 
     public IGrainFactory Grains => Cluster.Client;
 
@@ -72,10 +85,18 @@ public sealed class ChordTestCluster : IAsyncDisposable
             builder.Properties[RequestTimeoutKey] = timeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture);
         }
 
+        ClusterTrace? trace = null;
+        if (ClusterTrace.Folder is not null)
+        {
+            var name = Guid.NewGuid().ToString("N");
+            Traces[name] = trace = new ClusterTrace();
+            builder.Properties[TraceKey] = name;
+        }
+
         builder.AddSiloBuilderConfigurator<ChordSilo>();
         var cluster = builder.Build();
         await cluster.DeployAsync();
-        var chord = new ChordTestCluster(cluster);
+        var chord = new ChordTestCluster(cluster, trace);
         await chord.WaitUntilOneRingAsync();
         return chord;
     }
@@ -139,6 +160,10 @@ public sealed class ChordTestCluster : IAsyncDisposable
     {
         await Cluster.StopAllSilosAsync();
         await Cluster.DisposeAsync();
+        if (Trace is not null)
+        {
+            Trace.Write("cluster");
+        }
     }
 
     private sealed class ChordSilo : ISiloConfigurator
@@ -158,6 +183,16 @@ public sealed class ChordTestCluster : IAsyncDisposable
                     options.RequestTimeout = timeout;
                 }
             });
+            if (siloBuilder.Configuration[TraceKey] is { } traceName && Traces.TryGetValue(traceName, out var trace))
+            {
+                siloBuilder.Services.AddLogging(logging => logging
+                    .SetMinimumLevel(LogLevel.Trace)
+                    .AddProvider(trace)
+                    .AddFilter((provider, category, level) => provider == typeof(ClusterTrace).FullName
+                        ? level >= LogLevel.Information || (category?.StartsWith("Chord", StringComparison.Ordinal) ?? false)
+                        : level >= LogLevel.Warning));
+            }
+
             if (siloBuilder.Configuration[FreezableTransportKey] == "true")
             {
                 siloBuilder.Services.AddSingleton<IMeshTransport>(new FreezableTransport(TcpTransport.Instance));

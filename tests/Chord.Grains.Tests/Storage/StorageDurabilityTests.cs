@@ -29,6 +29,7 @@ public sealed class StorageDurabilityTests
             var read = await chord.Grains.GetGrain<IStringStateGrain>(key).Get();
             if (read != view)
             {
+                chord.Trace?.Note($"read {key}: {read.State.A}/{read.ETag} instead of {view.State.A}/{view.ETag}");
                 wrong.Add($"{key}: {read.State.A}/{read.ETag} instead of {view.State.A}/{view.ETag}");
             }
         }
@@ -71,8 +72,11 @@ public sealed class StorageDurabilityTests
 
         foreach (var silo in chord.Cluster.SecondarySilos.ToList())
         {
+            chord.Trace?.Note($"restarting {silo.Name} (node {ChordTestCluster.NodeOf(silo).Node.Id})");
             await chord.Cluster.RestartSiloAsync(silo);
+            chord.Trace?.Note($"restarted {silo.Name}");
             await WaitForOneRingAsync(chord, $"restarting {silo.Name}");
+            chord.Trace?.Note($"one ring after restarting {silo.Name}");
         }
 
         Assert.Single(chord.Nodes, n => originalIds.Contains(n.Node.Id));

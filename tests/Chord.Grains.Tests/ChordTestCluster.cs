@@ -89,7 +89,7 @@ public sealed class ChordTestCluster : IAsyncDisposable
         if (ClusterTrace.Folder is not null)
         {
             var name = Guid.NewGuid().ToString("N");
-            Traces[name] = trace = new ClusterTrace();
+            Traces[name] = trace = new ClusterTrace(name);
             builder.Properties[TraceKey] = name;
         }
 
@@ -158,11 +158,18 @@ public sealed class ChordTestCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Cluster.StopAllSilosAsync();
-        await Cluster.DisposeAsync();
-        if (Trace is not null)
+        try
         {
-            Trace.Write("cluster");
+            await Cluster.StopAllSilosAsync();
+            await Cluster.DisposeAsync();
+        }
+        finally
+        {
+            if (Trace is not null)
+            {
+                Traces.TryRemove(KeyValuePair.Create(Trace.Name, Trace));
+                Trace.Write("cluster");
+            }
         }
     }
 

@@ -12,10 +12,13 @@ namespace Chord.Grains.Tests;
 /// each owner applied and then held, what each proposer heard, each node's ring) in memory, and writes them on one
 /// timeline to a file of that folder when the cluster is disposed. Off (and free) when the variable is not set.
 /// </summary>
-internal sealed class ClusterTrace : ILoggerProvider
+internal sealed class ClusterTrace(string name) : ILoggerProvider
 {
     private readonly ConcurrentQueue<(long At, string Text)> _lines = new();
     private readonly long _origin = Stopwatch.GetTimestamp();
+
+    /// <summary>The name the cluster's silos find this trace by (a configuration property).</summary>
+    public string Name { get; } = name;
 
     /// <summary>The folder traces are written to, or null when tracing is off.</summary>
     public static string? Folder { get; } = Environment.GetEnvironmentVariable("CHORD_TEST_TRACE") is { Length: > 0 } folder ? folder : null;

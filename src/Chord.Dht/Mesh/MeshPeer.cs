@@ -465,7 +465,10 @@ public sealed class MeshPeer
         }
     }
 
-    /// <summary>The bytes one write-loop batch gathers before it flushes (and waits when the connection does not drain).</summary>
+    /// <summary>
+    /// The bytes after which a write-loop batch takes no more frames and flushes (and waits when the connection does not
+    /// drain): a batch holds at most this plus one frame.
+    /// </summary>
     internal const int MaxBatchBytes = 64 * 1024;
 
     private async Task WriteLoopAsync()

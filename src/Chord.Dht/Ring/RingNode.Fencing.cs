@@ -255,8 +255,9 @@ public sealed partial class RingNode
                 // What we accepted at its positions while it was away (or before it joined) goes to it first: serving
                 // without it, it would answer "nothing here" for keys we hold there, an acceptor that lost its state.
                 // Versioned entries only (what a node that does not serve yet takes; py2p's unversioned ones follow
-                // in HandOffToAsync once it serves), and placement copies only as HandsOverTo says (the member's
-                // predecessor sends those it held as the positions' owner, and keeps them).
+                // in HandOffToAsync once it serves), and placement copies only as HandsOverTo says: a node that serves
+                // is the member's interim owner (the fence goes to the first member before it that serves), and sends
+                // those it held as the positions' owner, and keeps them.
                 // A node that does not serve yet answers for nothing: what it holds was loaded at start (or is on its
                 // way through it), not accepted later than what the member loaded, so it goes unmarked, and its answer
                 // says it did not serve (the member then asks the member before us too).
@@ -266,7 +267,7 @@ public sealed partial class RingNode
                 {
                     serving = !AwaitingFence;
                     failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
-                        && _table.TryGetValue(slot, out var held) && held.Version is not null && HandsOverTo(member, held), _stopping.Token, handoff: serving,
+                        && _table.TryGetValue(slot, out var held) && held.Version is not null && HandsOverTo(member, held, interimOwner: serving), _stopping.Token, handoff: serving,
                         keepCopies: true);
                 }
 

@@ -1055,9 +1055,10 @@ public sealed partial class RingNode
             {
                 // Only a node that serves accepted anything as the member's interim owner (a review: the fence's
                 // unmarked rule for a node that does not serve held only if this handoff did not run first).
-                var interimOwner = Neighbours(+1).FirstOrDefault()?.Id == member.Id && IsServing;
+                var predecessor = Neighbours(+1).FirstOrDefault()?.Id == member.Id;
+                var interimOwner = predecessor && IsServing;
                 failed = await MoveEntriesAsync(slot => OwnerOf(new RingPosition(slot.Position).Reduced, null)?.Id == member.Id
-                    && _table.TryGetValue(slot, out var held) && HandsOverTo(member, held), _stopping.Token, handoff: interimOwner, keepCopies: true);
+                    && _table.TryGetValue(slot, out var held) && HandsOverTo(member, held, predecessor), _stopping.Token, handoff: interimOwner, keepCopies: true);
             }
 
             if (failed == 0 || !IsStoringMember(member.Id, out _))
@@ -1092,14 +1093,16 @@ public sealed partial class RingNode
     /// <summary>
     /// Whether this node's entry <paramref name="held"/>, at a position <paramref name="member"/> owns now, goes to it in a
     /// handoff. Its acceptor state there does (hints included). A placement copy does only when this node is the
-    /// member's predecessor: until the member came (or came back), this node owned those positions, and a copy it held
-    /// there was all it had of them (a leaving owner's handoff of the version it already held as a copy leaves it a
-    /// copy). Kept out, a key whose positions were mostly on one node was lost when that node left and a node with its
-    /// id but an empty store came back (StorageDurabilityTests, 1 run in 24: 17 of 40 grain states read as absent).
-    /// The copy goes as a plain versioned store (a hint at the member, never the handoff mark) and stays here, where
-    /// the member's placement copies live. Anywhere else a copy stays where it is.
+    /// member's interim owner (<paramref name="interimOwner"/>: it owned those positions until the member came, or
+    /// came back), and only to one of our nodes: a copy this node held there was all it had of them (a leaving owner's
+    /// handoff of the version it already held as a copy leaves it a copy). Kept out, a key whose positions were mostly
+    /// on one node was read as absent (until an anti-entropy sweep) once that node left and a new member took those
+    /// positions from its predecessor, which held only copies there (StorageDurabilityTests, 1 run in 24: 17 of 40
+    /// grain states after restarting the three secondary silos of four). The copy goes as a plain versioned store (a
+    /// hint at the member, never the handoff mark) and stays here, where the member's placement copies live.
+    /// Anywhere else a copy stays where it is.
     /// </summary>
-    private bool HandsOverTo(RingMember member, StoredEntry held) => !held.IsCopy || Neighbours(+1).FirstOrDefault()?.Id == member.Id;
+    private bool HandsOverTo(RingMember member, StoredEntry held, bool interimOwner) => !held.IsCopy || (interimOwner && !IsPy2pMember(member));
 
     /// <summary>Re-stores the selected entries through the ring and drops each one an owner elsewhere took.</summary>
     /// <param name="select">Which entries go.</param>

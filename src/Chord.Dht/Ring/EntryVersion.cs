@@ -88,6 +88,28 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
     /// <summary>The wire form: <c>[counter, writer(bin)]</c>.</summary>
     public MsgValue ToMsgValue() => MsgValue.Array(Counter, WireCache.WriterBin(Writer));
 
+    /// <summary>Writes <paramref name="version"/>'s wire form (the bytes <see cref="ToMsgValue"/> packs to), or nil for none.</summary>
+    internal static void Write(ref MessagePack.MessagePackWriter writer, EntryVersion? version)
+    {
+        if (version is not { } v)
+        {
+            writer.WriteNil();
+            return;
+        }
+
+        writer.WriteArrayHeader(2);
+        if (v.Counter < 0)
+        {
+            writer.Write(v.Counter);
+        }
+        else
+        {
+            writer.Write((ulong)v.Counter); // the uint family for non-negative integers, as MsgPack.Write packs them
+        }
+
+        MsgPack.Write(ref writer, WireCache.WriterBin(v.Writer));
+    }
+
     /// <summary>Reads the wire form; false when it is not one.</summary>
     public static bool TryRead(MsgValue value, out EntryVersion version)
     {

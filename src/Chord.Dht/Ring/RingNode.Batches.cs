@@ -261,10 +261,71 @@ public sealed partial class RingNode
     private static Answer? ReadAckEntry(MsgValue entry, int hops) =>
         entry.Kind != MsgKind.Array || entry.Count < 6 || entry.AsArray()[0].Kind != MsgKind.Bool ? null : AckAnswer(entry.AsArray().AsSpan(), hops);
 
-    /// <summary>An entry of an acks message for <paramref name="answer"/>.</summary>
-    private static MsgValue AckEntry(Answer answer) => MsgValue.Array(
-        answer.Ok, answer.Ok ? answer.Result ?? MsgValue.Nil : answer.Error ?? "refused", answer.Version?.ToMsgValue() ?? MsgValue.Nil,
-        answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.Promised?.ToMsgValue() ?? MsgValue.Nil, answer.IsCopy);
+    /// <summary>One acks entry and one values entry as <see cref="EncodeEntries"/> encodes them, for the tests that pin their wire form.</summary>
+    internal static (MsgValue Acks, MsgValue Values) EncodeEntriesForTest(
+        bool ok, MsgValue value, MsgValue? result, string? error, EntryVersion? version, EntryVersion? accepted, EntryVersion? promised, bool isCopy)
+    {
+        var answer = new Answer(value, 1, ok, error, result, version, null, Versioned: true) { Accepted = accepted, Promised = promised, IsCopy = isCopy };
+        return (EncodeEntries([answer, null], RingSubFlag.Acks), EncodeEntries([answer, null], RingSubFlag.Values));
+    }
+
+    /// <summary>
+    /// The entries of a batch's answer, one per position (nil where <paramref name="answers"/> has none), encoded
+    /// straight into msgpack (<see cref="MsgValue.PreEncodedArray"/>: a value tree would take eight objects an entry, the
+    /// largest share of what answering a batch allocated). An acks entry is <c>[ok, result|reason, version, accepted,
+    /// promised, is_copy]</c>, a values entry <c>[value, version, accepted, is_copy]</c>.
+    /// </summary>
+    private static MsgValue EncodeEntries(ReadOnlySpan<Answer?> answers, RingSubFlag kind)
+    {
+        var scratch = ScratchBuffer.Rent();
+        try
+        {
+            var writer = new MessagePack.MessagePackWriter(scratch);
+            writer.WriteArrayHeader(answers.Length);
+            foreach (var answer in answers)
+            {
+                if (answer is null)
+                {
+                    writer.WriteNil();
+                    continue;
+                }
+
+                if (kind == RingSubFlag.Acks)
+                {
+                    writer.WriteArrayHeader(6);
+                    writer.Write(answer.Ok);
+                    if (answer.Ok)
+                    {
+                        MsgPack.Write(ref writer, answer.Result ?? MsgValue.Nil);
+                    }
+                    else
+                    {
+                        writer.Write(answer.Error ?? "refused");
+                    }
+
+                    EntryVersion.Write(ref writer, answer.Version);
+                    EntryVersion.Write(ref writer, answer.Accepted);
+                    EntryVersion.Write(ref writer, answer.Promised);
+                }
+                else
+                {
+                    writer.WriteArrayHeader(4);
+                    MsgPack.Write(ref writer, answer.Value);
+                    EntryVersion.Write(ref writer, answer.Version);
+                    EntryVersion.Write(ref writer, answer.Accepted);
+                }
+
+                writer.Write(answer.IsCopy);
+            }
+
+            writer.Flush();
+            return MsgValue.PreEncodedArray(scratch.WrittenSpan.ToArray());
+        }
+        finally
+        {
+            ScratchBuffer.Return(scratch);
+        }
+    }
 
     /// <summary>The answer to a batch of ours (<see cref="RingSubFlag.Acks"/> or <see cref="RingSubFlag.Values"/>): its entries complete the wait.</summary>
     private void HandleBatchAnswer(MeshPeer from, ImmutableArray<MsgValue> p, RingSubFlag answer)
@@ -304,13 +365,13 @@ public sealed partial class RingNode
             return;
         }
 
-        var entries = new MsgValue[methods.Length];
+        var entries = new Answer?[methods.Length];
         if (!EntryVersion.TryRead(p[5], out var ballot) || ballot == EntryVersion.Zero || !EntryVersion.TryRead(p[6], out var version)
             || (!p[7].IsNil && !EntryVersion.TryRead(p[7], out _)))
         {
             LogRefusedOnce(from, $"accepts whose ballot or version is out of range (counters 0 to {EntryVersion.MaxWireCounterText}, writer ids up to {EntryVersion.MaxWriterLength} bytes, a ballot above zero); refused");
-            Array.Fill(entries, AckEntry(Answer.Refused(hops, OutOfRange)));
-            await from.WhisperOwningAsync([(long)RingSubFlag.Acks, requestId, hops, MsgValue.Array(entries)]);
+            Array.Fill(entries, Answer.Refused(hops, OutOfRange));
+            await from.WhisperOwningAsync([(long)RingSubFlag.Acks, requestId, hops, EncodeEntries(entries, RingSubFlag.Acks)]);
             return;
         }
 
@@ -324,13 +385,13 @@ public sealed partial class RingNode
             var method = (HashMethod)methods[i].AsInt64();
             var request = new PositionRequest(AcceptKind, method, positions[(int)method], value, version, key, Ballot: ballot, Next: next);
             entries[i] = AcceptOneOfBatch(from, request, hops);
-            answered |= !entries[i].IsNil;
+            answered |= entries[i] is not null;
         }
 
         if (answered)
         {
             // Nothing at all when no position answers (the tests' cut-off owner and lost answers), as for lone accepts.
-            await from.WhisperOwningAsync([(long)RingSubFlag.Acks, requestId, hops, MsgValue.Array(entries)]);
+            await from.WhisperOwningAsync([(long)RingSubFlag.Acks, requestId, hops, EncodeEntries(entries, RingSubFlag.Acks)]);
         }
     }
 
@@ -361,19 +422,19 @@ public sealed partial class RingNode
     /// (a test's hook). Ownership is decided from the directory alone: a batch names positions its sender believes are
     /// ours, and one that is not is answered at once (never dialled for, never forwarded).
     /// </summary>
-    private MsgValue AcceptOneOfBatch(MeshPeer from, PositionRequest request, int hops)
+    private Answer? AcceptOneOfBatch(MeshPeer from, PositionRequest request, int hops)
     {
         for (var decisions = 1; ; decisions++)
         {
             if (!_storing || OwnerOf(request.Position.Reduced, null) is not { } owner || owner.Id != Id)
             {
-                return AckEntry(Answer.Refused(hops, NotThisNodes)); // the proposer sends it alone, routed
+                return Answer.Refused(hops, NotThisNodes); // the proposer sends it alone, routed
             }
 
             var answer = ApplyAsOwner(from, request, hops, lastDecision: decisions >= 2);
             if (answer is null)
             {
-                return MsgValue.Nil; // a test's cut-off owner or lost answer: no answer
+                return null; // a test's cut-off owner or lost answer: no answer
             }
 
             if (answer.Error == MovedAway && decisions < 2)
@@ -381,7 +442,7 @@ public sealed partial class RingNode
                 continue; // a member took the position over since we decided: asked again, then answered as not ours
             }
 
-            return AckEntry(answer.Error == MovedAway ? Answer.Refused(hops, NotThisNodes) : answer);
+            return answer.Error == MovedAway ? Answer.Refused(hops, NotThisNodes) : answer;
         }
     }
 
@@ -455,21 +516,19 @@ public sealed partial class RingNode
 
         var methods = p[4].AsArray();
         var positions = KeyHashes.AllShared(p[3].AsBytes().Span);
-        var entries = new MsgValue[methods.Length];
+        var entries = new Answer?[methods.Length];
         for (var i = 0; i < methods.Length; i++)
         {
             var method = (HashMethod)methods[i].AsInt64();
             var position = positions[(int)method];
-            if (!_storing || OwnerOf(position.Reduced, null) is not { } owner || owner.Id != Id)
+            if (_storing && OwnerOf(position.Reduced, null) is { } owner && owner.Id == Id)
             {
-                entries[i] = MsgValue.Nil; // not this node's: the reader asks it alone, routed
-                continue;
+                entries[i] = ApplyLocally(new PositionRequest(SubFlag.Retrieve, method, position), hops);
             }
 
-            var answer = ApplyLocally(new PositionRequest(SubFlag.Retrieve, method, position), hops);
-            entries[i] = MsgValue.Array(answer.Value, answer.Version?.ToMsgValue() ?? MsgValue.Nil, answer.Accepted?.ToMsgValue() ?? MsgValue.Nil, answer.IsCopy);
+            // Otherwise nil: not this node's, the reader asks it alone, routed.
         }
 
-        await from.WhisperOwningAsync([(long)RingSubFlag.Values, p[1], hops, MsgValue.Array(entries)]);
+        await from.WhisperOwningAsync([(long)RingSubFlag.Values, p[1], hops, EncodeEntries(entries, RingSubFlag.Values)]);
     }
 }

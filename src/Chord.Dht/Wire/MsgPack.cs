@@ -88,6 +88,9 @@ public static class MsgPack
                 writer.WriteExtensionFormatHeader(new ExtensionHeader(value.ExtTypeCode, (uint)data.Length));
                 writer.WriteRaw(data);
                 break;
+            case MsgKind.Array when value.PreEncoded is { } encoded:
+                writer.WriteRaw(encoded);
+                break;
             case MsgKind.Array:
                 var items = value.AsArray();
                 writer.WriteArrayHeader(items.Length);

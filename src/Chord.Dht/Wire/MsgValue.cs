@@ -253,7 +253,26 @@ public sealed class MsgValue : IEquatable<MsgValue>
     public sbyte ExtTypeCode => Kind == MsgKind.Ext ? (sbyte)_int : throw WrongKind(MsgKind.Ext);
 
     /// <summary>The items of an array; throws if this is not an array.</summary>
-    public ImmutableArray<MsgValue> AsArray() => Kind == MsgKind.Array ? ImmutableCollectionsMarshal.AsImmutableArray((MsgValue[])_ref!) : throw WrongKind(MsgKind.Array);
+    public ImmutableArray<MsgValue> AsArray() => Kind == MsgKind.Array
+        ? ImmutableCollectionsMarshal.AsImmutableArray(_ref as MsgValue[] ?? DecodePreEncoded((byte[])_ref!))
+        : throw WrongKind(MsgKind.Array);
+
+    /// <summary>
+    /// An array given as its msgpack encoding (<paramref name="encoded"/>: exactly one msgpack array, which the caller
+    /// gives up and never changes): written out as those bytes, with no value object per item. For answers a node makes
+    /// only to send (a batch's entries: eight objects an entry otherwise). Read as an array (a test, a log line), it is
+    /// decoded each time.
+    /// </summary>
+    internal static MsgValue PreEncodedArray(byte[] encoded) => new(MsgKind.Array, 0, 0, encoded);
+
+    /// <summary>The encoding of an array made by <see cref="PreEncodedArray"/>; null for any other value.</summary>
+    internal byte[]? PreEncoded => Kind == MsgKind.Array ? _ref as byte[] : null;
+
+    private static MsgValue[] DecodePreEncoded(byte[] encoded)
+    {
+        var reader = new MessagePack.MessagePackReader(encoded);
+        return ImmutableCollectionsMarshal.AsArray(MsgPack.Read(ref reader).AsArray())!;
+    }
 
     /// <summary>The entries of a map in their order; throws if this is not a map.</summary>
     public ImmutableArray<KeyValuePair<MsgValue, MsgValue>> AsMap() =>

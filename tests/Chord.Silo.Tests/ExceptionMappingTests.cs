@@ -13,6 +13,7 @@ public sealed class ExceptionMappingTests
         { new ChordNoMajorityException("The key 'k' has no agreed value.", 5), StatusCodes.Status409Conflict },
         { new ChordWriteException("Acknowledged by 0 of 5 positions. An owner refused it: the stored value is a Str, not a map", 0), StatusCodes.Status409Conflict },
         { new ChordWriteException("The write to 'k' was acknowledged by 2 of 5 positions; 3 are needed.", 2), StatusCodes.Status503ServiceUnavailable },
+        { new ChordWriteException($"The update of 'k' {ChordWriteException.MetConcurrentWrite}: it may or may not have been applied (the key is now at version 7@w).", 0), StatusCodes.Status409Conflict },
         { new ChordTimeoutException("Only 2 of 5 positions answered.", 2), StatusCodes.Status503ServiceUnavailable },
         { new TimeoutException("Response did not arrive on time."), StatusCodes.Status503ServiceUnavailable },
         { new SiloUnavailableException("Unable to connect\n   at Orleans.Somewhere()"), StatusCodes.Status503ServiceUnavailable },

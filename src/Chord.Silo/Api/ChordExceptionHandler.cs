@@ -56,7 +56,13 @@ internal sealed partial class ChordExceptionHandler(IProblemDetailsService probl
         if (Is<ChordWriteException>(exception, type))
         {
             // An owner refusing the write (a delta into a value that is not a map) is a conflict with what is stored;
-            // too few acknowledgements is the ring being short of owners, which may pass.
+            // so is another client's write of the key that overtook this one (it may or may not have landed: a read
+            // tells); too few acknowledgements is the ring being short of owners, which may pass.
+            if (message.Contains(ChordWriteException.MetConcurrentWrite, StringComparison.Ordinal))
+            {
+                return (StatusCodes.Status409Conflict, "Concurrent write", $"{message} Read the key (GET) and write again if it still needs to change.");
+            }
+
             return message.Contains("refused", StringComparison.Ordinal)
                 ? (StatusCodes.Status409Conflict, "Write refused", message)
                 : (StatusCodes.Status503ServiceUnavailable, "Write not acknowledged", $"{message} Retry when the ring has recovered its owners.");

@@ -197,7 +197,7 @@ internal sealed class RegisterProposer
                     // Someone else's value is newer than the one our change was decided on: our change may have been
                     // committed and then overwritten, or never. Applying it again could apply it twice.
                     throw new ChordWriteException(
-                        $"The update of {RingNode.Describe(key)} met a concurrent write after its own was sent: it may or may not have been applied (the key is now at version {current.Version}).", 0);
+                        $"The update of {RingNode.Describe(key)} {ChordWriteException.MetConcurrentWrite}: it may or may not have been applied (the key is now at version {current.Version}).", 0);
                 }
 
                 var decision = change(current);

@@ -110,6 +110,62 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
         MsgPack.Write(ref writer, WireCache.WriterBin(v.Writer));
     }
 
+    /// <summary>
+    /// Reads the next value of <paramref name="reader"/> (checked msgpack) as <see cref="TryRead(MsgValue, out EntryVersion)"/>
+    /// would read it, without making values of it: the version, or null when it is nil or not a version's wire form.
+    /// </summary>
+    internal static EntryVersion? ReadOrNull(ref MessagePack.MessagePackReader reader)
+    {
+        if (reader.NextMessagePackType != MessagePack.MessagePackType.Array)
+        {
+            reader.Skip(); // nil, or anything else
+            return null;
+        }
+
+        var count = reader.ReadArrayHeader();
+        if (count != 2)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                reader.Skip();
+            }
+
+            return null;
+        }
+
+        long counter = -1;
+        if (reader.NextMessagePackType == MessagePack.MessagePackType.Integer)
+        {
+            if (reader.NextCode == MessagePack.MessagePackCode.UInt64)
+            {
+                var big = reader.ReadUInt64();
+                counter = big <= MaxCounter ? (long)big : -1;
+            }
+            else
+            {
+                counter = reader.ReadInt64();
+            }
+        }
+        else
+        {
+            reader.Skip();
+        }
+
+        if (reader.NextMessagePackType != MessagePack.MessagePackType.Binary)
+        {
+            reader.Skip();
+            return null;
+        }
+
+        var writer = reader.ReadBytes()!.Value;
+        if (counter < 0 || counter > MaxCounter || writer.Length > MaxWriterLength)
+        {
+            return null;
+        }
+
+        return new EntryVersion(counter, writer.IsSingleSegment ? SenderIds.Get(writer.FirstSpan) : SenderIds.Get(System.Buffers.BuffersExtensions.ToArray(writer)));
+    }
+
     /// <summary>Reads the wire form; false when it is not one.</summary>
     public static bool TryRead(MsgValue value, out EntryVersion version)
     {

@@ -191,19 +191,17 @@ public sealed partial class RingNode
             methodPackets[i] = methods[i];
         }
 
-        var entries = await SendBatchAndWaitAsync(peer, methods.Count, RingSubFlag.Acks, requestId =>
+        var entries = await SendBatchAndWaitAsync(peer, RingSubFlag.Acks, requestId =>
             [(long)RingSubFlag.Accepts, requestId, 1, MsgValue.Bin(key), value, ballot.ToMsgValue(), version.ToMsgValue(), next?.ToMsgValue() ?? MsgValue.Nil,
                 MsgValue.Array(methodPackets)], cancellationToken);
-        if (entries is null)
+        if (entries is null || ReadEntries(entries, methods.Count, RingSubFlag.Acks) is not { } answers)
         {
             return null;
         }
 
-        var answers = new Answer?[methods.Count];
-        for (var i = 0; i < answers.Length; i++)
+        foreach (var answer in answers)
         {
-            answers[i] = ReadAckEntry(entries.Value[i], hops: 1);
-            if (answers[i] is { } answer)
+            if (answer is not null)
             {
                 Interlocked.Increment(ref _batchAnswers);
                 RingMetrics.LookupHops.Record(answer.Hops);
@@ -214,11 +212,12 @@ public sealed partial class RingNode
     }
 
     /// <summary>
-    /// Sends the batch <paramref name="payload"/> makes of a new request id and waits for its answer's entries, one per
-    /// position. Null when none came within <see cref="RingOptions.AttemptTimeout"/>, before the connection closed or
-    /// before the deadline, or the answer was malformed: the caller sends each position again alone.
+    /// Sends the batch <paramref name="payload"/> makes of a new request id and waits for its answer's entries (one per
+    /// position, as <see cref="ReadEntries"/> reads them). Null when none came within <see cref="RingOptions.AttemptTimeout"/>,
+    /// before the connection closed or before the deadline: the caller sends each position again alone (as it does when
+    /// the entries are malformed).
     /// </summary>
-    private async Task<ImmutableArray<MsgValue>?> SendBatchAndWaitAsync(MeshPeer peer, int count, RingSubFlag answer, Func<string, MsgValue[]> payload,
+    private async Task<MsgValue?> SendBatchAndWaitAsync(MeshPeer peer, RingSubFlag answer, Func<string, MsgValue[]> payload,
         CancellationToken cancellationToken)
     {
         var requestId = NewRequestId();
@@ -233,14 +232,7 @@ public sealed partial class RingNode
             using var onDeadline = cancellationToken.UnsafeRegister(CancelBatch, pending);
             using var onClose = peer.ClosedToken.UnsafeRegister(CancelBatch, pending);
             using var onAttemptTimeout = Options.Mesh.TimeProvider.CreateTimer(CancelBatchOnTimer, pending, Options.AttemptTimeout, Timeout.InfiniteTimeSpan);
-            var entries = await pending.Task;
-            if (entries.Kind != MsgKind.Array || entries.Count != count)
-            {
-                RingLog.Malformed(Logger, answer == RingSubFlag.Acks ? "acks" : "values", peer.Id ?? "?");
-                return null;
-            }
-
-            return entries.AsArray();
+            return await pending.Task; // read (and its count checked) by ReadEntries
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -257,6 +249,153 @@ public sealed partial class RingNode
 
     private static readonly TimerCallback CancelBatchOnTimer = static state => CancelBatch(state);
 
+    /// <summary>
+    /// The entries of our batch answers (<see cref="RingSubFlag.Acks"/>, <see cref="RingSubFlag.Values"/>: p3) are read
+    /// where they lie (<see cref="ReadEntries"/>) instead of as a value tree made for every frame.
+    /// </summary>
+    private static void ReadBatchAnswersInPlace()
+    {
+        Message.ReadInPlace((int)RingSubFlag.Acks, 3);
+        Message.ReadInPlace((int)RingSubFlag.Values, 3);
+    }
+
+    /// <summary>
+    /// The answers in a batch answer's entries (<paramref name="count"/> of them; null where an entry is nil or
+    /// malformed), or null when the entries are not <paramref name="count"/> (the caller sends each position alone).
+    /// Entries kept in place by the read loop (<see cref="Message.ReadInPlace"/>: checked msgpack, still bytes) are
+    /// read where they lie, by the same rules as a value tree's (<see cref="ReadAckEntry(MsgValue, int)"/>, <see cref="ReadValueEntry(MsgValue, int)"/>).
+    /// </summary>
+    private Answer?[]? ReadEntries(MsgValue entries, int count, RingSubFlag kind)
+    {
+        var answers = ReadEntriesCore(entries, count, kind);
+        if (answers is null)
+        {
+            RingLog.Malformed(Logger, kind == RingSubFlag.Acks ? "acks" : "values", "?");
+        }
+
+        return answers;
+    }
+
+    /// <summary>What <see cref="ReadEntries"/> reads, each answer as text (the tests compare the two ways of reading).</summary>
+    internal static string[]? DescribeEntriesForTest(MsgValue entries, int count, RingSubFlag kind) =>
+        ReadEntriesCore(entries, count, kind)?.Select(a => a?.ToString() ?? "none").ToArray();
+
+    private static Answer?[]? ReadEntriesCore(MsgValue entries, int count, RingSubFlag kind)
+    {
+        var answers = new Answer?[count];
+        if (entries.PreEncoded is not { } encoded)
+        {
+            if (entries.Kind != MsgKind.Array || entries.Count != count)
+            {
+                return null;
+            }
+
+            var items = entries.AsArray();
+            for (var i = 0; i < count; i++)
+            {
+                answers[i] = kind == RingSubFlag.Acks ? ReadAckEntry(items[i], hops: 1) : ReadValueEntry(items[i], hops: 1);
+            }
+
+            return answers;
+        }
+
+        try
+        {
+            var reader = new MessagePack.MessagePackReader(encoded);
+            if (reader.ReadArrayHeader() != count)
+            {
+                return null;
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                answers[i] = kind == RingSubFlag.Acks ? ReadAckEntry(ref reader) : ReadValueEntry(ref reader);
+            }
+
+            return answers;
+        }
+        catch (Exception e) when (e is MsgFormatException or MessagePack.MessagePackSerializationException or EndOfStreamException)
+        {
+            return null; // checked when it arrived, so not expected; a malformed answer all the same
+        }
+    }
+
+    /// <summary>The next entry of an acks message read in place, as <see cref="ReadAckEntry(MsgValue, int)"/> reads one of a value tree.</summary>
+    private static Answer? ReadAckEntry(ref MessagePack.MessagePackReader reader)
+    {
+        if (reader.NextMessagePackType != MessagePack.MessagePackType.Array)
+        {
+            reader.Skip();
+            return null;
+        }
+
+        var length = reader.ReadArrayHeader();
+        if (length < 6 || reader.NextMessagePackType != MessagePack.MessagePackType.Boolean)
+        {
+            SkipItems(ref reader, length);
+            return null;
+        }
+
+        var ok = reader.ReadBoolean();
+        var second = MsgPack.ReadShared(ref reader);
+        var version = EntryVersion.ReadOrNull(ref reader);
+        var accepted = EntryVersion.ReadOrNull(ref reader);
+        var promised = EntryVersion.ReadOrNull(ref reader);
+        var isCopy = ReadFlag(ref reader);
+        SkipItems(ref reader, length - 6);
+        return new Answer(MsgValue.Nil, 1, ok, ok ? null : second.Kind == MsgKind.Str ? second.AsString() : "refused", ok ? second : null, version, null,
+            Versioned: version is not null)
+        {
+            Accepted = accepted,
+            Promised = promised,
+            IsCopy = isCopy,
+        };
+    }
+
+    /// <summary>The next entry of a values message read in place, as <see cref="ReadValueEntry(MsgValue, int)"/> reads one of a value tree.</summary>
+    private static Answer? ReadValueEntry(ref MessagePack.MessagePackReader reader)
+    {
+        if (reader.NextMessagePackType != MessagePack.MessagePackType.Array)
+        {
+            reader.Skip();
+            return null;
+        }
+
+        var length = reader.ReadArrayHeader();
+        if (length < 4)
+        {
+            SkipItems(ref reader, length);
+            return null;
+        }
+
+        var value = MsgPack.ReadShared(ref reader);
+        var version = EntryVersion.ReadOrNull(ref reader);
+        var accepted = EntryVersion.ReadOrNull(ref reader);
+        var isCopy = ReadFlag(ref reader);
+        SkipItems(ref reader, length - 4);
+        return RetrievedAnswer(value, 1, version, null, accepted, isCopy);
+    }
+
+    /// <summary>Reads a bool; anything else reads as false (and is skipped).</summary>
+    private static bool ReadFlag(ref MessagePack.MessagePackReader reader)
+    {
+        if (reader.NextMessagePackType == MessagePack.MessagePackType.Boolean)
+        {
+            return reader.ReadBoolean();
+        }
+
+        reader.Skip();
+        return false;
+    }
+
+    private static void SkipItems(ref MessagePack.MessagePackReader reader, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            reader.Skip();
+        }
+    }
+
     /// <summary>An entry of an acks message (<c>[ok, result|reason, version, accepted, promised, is_copy]</c>), or null for nil or a malformed one.</summary>
     private static Answer? ReadAckEntry(MsgValue entry, int hops) =>
         entry.Kind != MsgKind.Array || entry.Count < 6 || entry.AsArray()[0].Kind != MsgKind.Bool ? null : AckAnswer(entry.AsArray().AsSpan(), hops);
@@ -271,7 +410,7 @@ public sealed partial class RingNode
 
     /// <summary>
     /// The entries of a batch's answer, one per position (nil where <paramref name="answers"/> has none), encoded
-    /// straight into msgpack (<see cref="MsgValue.PreEncodedArray"/>: a value tree would take eight objects an entry, the
+    /// straight into msgpack (<see cref="MsgValue.PreEncodedArray(byte[])"/>: a value tree would take eight objects an entry, the
     /// largest share of what answering a batch allocated). An acks entry is <c>[ok, result|reason, version, accepted,
     /// promised, is_copy]</c>, a values entry <c>[value, version, accepted, is_copy]</c>.
     /// </summary>
@@ -467,18 +606,16 @@ public sealed partial class RingNode
             methodPackets[i] = (long)methods[i];
         }
 
-        var entries = await SendBatchAndWaitAsync(peer, methods.Length, RingSubFlag.Values, requestId =>
+        var entries = await SendBatchAndWaitAsync(peer, RingSubFlag.Values, requestId =>
             [(long)RingSubFlag.Retrieves, requestId, 1, MsgValue.Bin(key), MsgValue.Array(methodPackets)], cancellationToken);
-        if (entries is null)
+        if (entries is null || ReadEntries(entries, methods.Length, RingSubFlag.Values) is not { } answers)
         {
             return null;
         }
 
-        var answers = new Answer?[methods.Length];
-        for (var i = 0; i < answers.Length; i++)
+        foreach (var answer in answers)
         {
-            answers[i] = ReadValueEntry(entries.Value[i], hops: 1);
-            if (answers[i] is not null)
+            if (answer is not null)
             {
                 RingMetrics.LookupHops.Record(1);
             }

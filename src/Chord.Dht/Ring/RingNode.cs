@@ -47,6 +47,7 @@ public sealed partial class RingNode : IAsyncDisposable
         (_store, var meshOptions) = OpenStore(options);
         Mesh = new MeshNode(meshOptions, loggerFactory, transport);
         Mesh.RegisterHandler(HandleAsync);
+        ReadBatchAnswersInPlace();
         Mesh.PeerConnected += OnPeerConnected;
         Mesh.PeerDisconnected += OnPeerDisconnected;
         Mesh.ExtraDialPolicy = ShouldDial;

@@ -220,14 +220,48 @@ public sealed class Message
             throw error;
         }
 
-        // The message owns its packed bytes and they never change: its bins are slices of them, not copies.
-        var packets = MsgPack.ReadMany(ref reader, count - 3, shareInput: true);
+        // The message owns its packed bytes and they never change: its bins are slices of them, not copies. A packet a
+        // handler reads in place (ReadInPlace) is checked and kept as its bytes.
+        var inPlace = type == (int)MainFlag.Whisper ? InPlacePacketOf(reader.CreatePeekReader()) : -1;
+        var packets = inPlace > 0 && MemoryMarshal.TryGetArray(packed, out var segment)
+            ? MsgPack.ReadMany(ref reader, count - 3, segment, inPlace)
+            : MsgPack.ReadMany(ref reader, count - 3, shareInput: true);
         if (!reader.End)
         {
             throw new MsgFormatException("Bytes follow the message array.");
         }
 
         return new Message((MainFlag)type, sender, time, ImmutableCollectionsMarshal.AsImmutableArray(packets), packed, id);
+    }
+
+    // By whisper sub-flag (0-255): the index (from p0) of the packet handlers read in place, or 0 for none.
+    private static readonly int[] InPlacePackets = new int[256];
+
+    /// <summary>
+    /// From now on, in a whisper whose sub-flag is <paramref name="subFlag"/>, the packet at <paramref name="packet"/>
+    /// (counted from p0), when it is an array, is checked as it arrives but not made into values: it stays as its bytes
+    /// (<see cref="MsgValue.PreEncoded"/>) for a handler that reads it where it lies (the entries of our batch answers:
+    /// their value trees were most of what reading one allocated). It still reads as an array wherever else it is
+    /// read. For our own sub-flags only, set once by the layer that owns them.
+    /// </summary>
+    internal static void ReadInPlace(int subFlag, int packet)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(subFlag);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(subFlag, 255);
+        ArgumentOutOfRangeException.ThrowIfLessThan(packet, 1);
+        Volatile.Write(ref InPlacePackets[subFlag], packet);
+    }
+
+    private static int InPlacePacketOf(MessagePackReader reader)
+    {
+        // A peek reader: p0 is read again with the rest.
+        if (reader.End || reader.NextMessagePackType != MessagePackType.Integer)
+        {
+            return -1;
+        }
+
+        var flag = ReadInteger(ref reader);
+        return flag is >= 0 and <= 255 ? Volatile.Read(ref InPlacePackets[(int)flag]) : -1;
     }
 
     /// <summary>Reads an integer of up to 2^63-1; null (nothing read) when the next value is not one, or is larger.</summary>

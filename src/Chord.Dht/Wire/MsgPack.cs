@@ -89,7 +89,7 @@ public static class MsgPack
                 writer.WriteRaw(data);
                 break;
             case MsgKind.Array when value.PreEncoded is { } encoded:
-                writer.WriteRaw(encoded);
+                writer.WriteRaw(encoded.Span);
                 break;
             case MsgKind.Array:
                 var items = value.AsArray();
@@ -150,6 +150,133 @@ public static class MsgPack
         }
 
         return items;
+    }
+
+    /// <summary>
+    /// Reads one value of bytes that never change (a received message's, or an encoding made once), its bins slices of
+    /// them; malformed input throws <see cref="MsgFormatException"/>.
+    /// </summary>
+    internal static MsgValue ReadShared(ReadOnlyMemory<byte> bytes)
+    {
+        var reader = new MessagePackReader(bytes);
+        try
+        {
+            return ReadCore(ref reader, 0, shareInput: true);
+        }
+        catch (Exception e) when (AsFormatError(e) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    /// <summary>Reads the next value of such bytes (see <see cref="ReadShared(ReadOnlyMemory{byte})"/>) from <paramref name="reader"/>.</summary>
+    internal static MsgValue ReadShared(ref MessagePackReader reader)
+    {
+        try
+        {
+            return ReadCore(ref reader, 1, shareInput: true);
+        }
+        catch (Exception e) when (AsFormatError(e) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="ReadMany(ref MessagePackReader, int, bool)"/>, but the packet at <paramref name="inPlace"/> (when it is an array) is not made into
+    /// values: it is checked exactly as it would be read (nesting depth, lengths, strict UTF-8, known codes) and kept as
+    /// its bytes in <paramref name="input"/> (<see cref="MsgValue.PreEncodedArray(byte[], int, int)"/>), for a handler
+    /// that reads it where it lies. A malformed one throws here, as it would have been read.
+    /// </summary>
+    internal static MsgValue[] ReadMany(ref MessagePackReader reader, int count, ArraySegment<byte> input, int inPlace)
+    {
+        var items = new MsgValue[count];
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                if (i == inPlace && !reader.End && reader.NextMessagePackType == MessagePackType.Array)
+                {
+                    var start = (int)reader.Consumed;
+                    Check(ref reader, 1);
+                    items[i] = MsgValue.PreEncodedArray(input.Array!, input.Offset + start, (int)reader.Consumed - start);
+                }
+                else
+                {
+                    items[i] = ReadCore(ref reader, 1, shareInput: true);
+                }
+            }
+        }
+        catch (Exception e) when (AsFormatError(e) is { } error)
+        {
+            throw error;
+        }
+
+        return items;
+    }
+
+    /// <summary>Goes over one value as <see cref="ReadCore"/> reads it, with the same checks, making nothing.</summary>
+    private static void Check(ref MessagePackReader reader, int depth)
+    {
+        if (depth > MaxDepth)
+        {
+            throw new MsgFormatException($"msgpack nests deeper than {MaxDepth} levels.");
+        }
+
+        if (reader.End)
+        {
+            throw new MsgFormatException("Truncated msgpack value.");
+        }
+
+        var code = reader.NextCode;
+        switch (reader.NextMessagePackType)
+        {
+            case MessagePackType.Nil:
+                reader.ReadNil();
+                return;
+            case MessagePackType.Boolean:
+                reader.ReadBoolean();
+                return;
+            case MessagePackType.Integer:
+                _ = code == MessagePackCode.UInt64 ? reader.ReadUInt64() : (ulong)reader.ReadInt64();
+                return;
+            case MessagePackType.Float:
+                _ = code == MessagePackCode.Float32 ? reader.ReadSingle() : reader.ReadDouble();
+                return;
+            case MessagePackType.String:
+                var text = reader.ReadStringSequence() ?? throw new MsgFormatException("Truncated msgpack str.");
+                if (!(text.IsSingleSegment ? System.Text.Unicode.Utf8.IsValid(text.FirstSpan) : System.Text.Unicode.Utf8.IsValid(text.ToArray())))
+                {
+                    throw new MsgFormatException("A msgpack str holds bytes that are not valid UTF-8."); // as MsgValue.StrFromUtf8 says it
+                }
+
+                return;
+            case MessagePackType.Binary:
+                _ = reader.ReadBytes() ?? throw new MsgFormatException("Truncated msgpack bin.");
+                return;
+            case MessagePackType.Array:
+                var count = reader.ReadArrayHeader(); // checks the count against the bytes left
+                for (var i = 0; i < count; i++)
+                {
+                    Check(ref reader, depth + 1);
+                }
+
+                return;
+            case MessagePackType.Map:
+                var entryCount = reader.ReadMapHeader();
+                for (var i = 0; i < entryCount * 2; i++)
+                {
+                    Check(ref reader, depth + 1);
+                }
+
+                return;
+            case MessagePackType.Extension:
+                var header = reader.ReadExtensionFormatHeader();
+                reader.ReadRaw(header.Length);
+                return;
+            default:
+                throw new MsgFormatException($"Byte 0x{code:x2} does not start any msgpack value.");
+        }
     }
 
     /// <summary>What the reader's own exceptions mean for our input, as a <see cref="MsgFormatException"/>; null for any other exception.</summary>

@@ -254,7 +254,7 @@ public sealed class MsgValue : IEquatable<MsgValue>
 
     /// <summary>The items of an array; throws if this is not an array.</summary>
     public ImmutableArray<MsgValue> AsArray() => Kind == MsgKind.Array
-        ? ImmutableCollectionsMarshal.AsImmutableArray(_ref as MsgValue[] ?? DecodePreEncoded((byte[])_ref!))
+        ? ImmutableCollectionsMarshal.AsImmutableArray(_ref as MsgValue[] ?? DecodePreEncoded(PreEncoded!.Value))
         : throw WrongKind(MsgKind.Array);
 
     /// <summary>
@@ -265,14 +265,21 @@ public sealed class MsgValue : IEquatable<MsgValue>
     /// </summary>
     internal static MsgValue PreEncodedArray(byte[] encoded) => new(MsgKind.Array, 0, 0, encoded);
 
-    /// <summary>The encoding of an array made by <see cref="PreEncodedArray"/>; null for any other value.</summary>
-    internal byte[]? PreEncoded => Kind == MsgKind.Array ? _ref as byte[] : null;
+    /// <summary>
+    /// An array that is <paramref name="length"/> bytes of <paramref name="frame"/> from <paramref name="offset"/>, already
+    /// checked to be one well-formed msgpack array (<see cref="MsgPack"/>'s in-place packets of a received message): a
+    /// handler reads it where it lies; read as an array, it is decoded then, its bins slices of the frame.
+    /// </summary>
+    internal static MsgValue PreEncodedArray(byte[] frame, int offset, int length) =>
+        offset == 0 && length == frame.Length ? PreEncodedArray(frame) : new(MsgKind.Array, ((Int128)offset << 32) | (uint)length, 0, frame);
 
-    private static MsgValue[] DecodePreEncoded(byte[] encoded)
-    {
-        var reader = new MessagePack.MessagePackReader(encoded);
-        return ImmutableCollectionsMarshal.AsArray(MsgPack.Read(ref reader).AsArray())!;
-    }
+    /// <summary>The encoding of an array made by <see cref="PreEncodedArray(byte[])"/> or kept in place; null for any other value.</summary>
+    internal ReadOnlyMemory<byte>? PreEncoded => Kind == MsgKind.Array && _ref is byte[] bytes
+        ? _int == 0 ? bytes : new ReadOnlyMemory<byte>(bytes, (int)(_int >> 32), (int)(uint)(_int & uint.MaxValue))
+        : (ReadOnlyMemory<byte>?)null; // typed: a bare null would convert to an empty ReadOnlyMemory (through byte[]), never null
+
+    private static MsgValue[] DecodePreEncoded(ReadOnlyMemory<byte> encoded) =>
+        ImmutableCollectionsMarshal.AsArray(MsgPack.ReadShared(encoded).AsArray())!;
 
     /// <summary>The entries of a map in their order; throws if this is not a map.</summary>
     public ImmutableArray<KeyValuePair<MsgValue, MsgValue>> AsMap() =>

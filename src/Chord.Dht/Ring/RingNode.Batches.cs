@@ -194,7 +194,7 @@ public sealed partial class RingNode
         var entries = await SendBatchAndWaitAsync(peer, RingSubFlag.Acks, requestId =>
             [(long)RingSubFlag.Accepts, requestId, 1, MsgValue.Bin(key), value, ballot.ToMsgValue(), version.ToMsgValue(), next?.ToMsgValue() ?? MsgValue.Nil,
                 MsgValue.Array(methodPackets)], cancellationToken);
-        if (entries is null || ReadEntries(entries, methods.Count, RingSubFlag.Acks) is not { } answers)
+        if (entries is null || ReadEntries(peer, entries, methods.Count, RingSubFlag.Acks) is not { } answers)
         {
             return null;
         }
@@ -265,12 +265,12 @@ public sealed partial class RingNode
     /// Entries kept in place by the read loop (<see cref="Message.ReadInPlace"/>: checked msgpack, still bytes) are
     /// read where they lie, by the same rules as a value tree's (<see cref="ReadAckEntry(MsgValue, int)"/>, <see cref="ReadValueEntry(MsgValue, int)"/>).
     /// </summary>
-    private Answer?[]? ReadEntries(MsgValue entries, int count, RingSubFlag kind)
+    private Answer?[]? ReadEntries(MeshPeer from, MsgValue entries, int count, RingSubFlag kind)
     {
         var answers = ReadEntriesCore(entries, count, kind);
         if (answers is null)
         {
-            RingLog.Malformed(Logger, kind == RingSubFlag.Acks ? "acks" : "values", "?");
+            RingLog.Malformed(Logger, kind == RingSubFlag.Acks ? "acks" : "values", from.Id ?? "?");
         }
 
         return answers;
@@ -608,7 +608,7 @@ public sealed partial class RingNode
 
         var entries = await SendBatchAndWaitAsync(peer, RingSubFlag.Values, requestId =>
             [(long)RingSubFlag.Retrieves, requestId, 1, MsgValue.Bin(key), MsgValue.Array(methodPackets)], cancellationToken);
-        if (entries is null || ReadEntries(entries, methods.Length, RingSubFlag.Values) is not { } answers)
+        if (entries is null || ReadEntries(peer, entries, methods.Length, RingSubFlag.Values) is not { } answers)
         {
             return null;
         }

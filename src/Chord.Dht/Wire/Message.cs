@@ -222,7 +222,7 @@ public sealed class Message
 
         // The message owns its packed bytes and they never change: its bins are slices of them, not copies. A packet a
         // handler reads in place (ReadInPlace) is checked and kept as its bytes.
-        var inPlace = type == (int)MainFlag.Whisper ? InPlacePacketOf(reader.CreatePeekReader()) : -1;
+        var inPlace = type == (int)MainFlag.Whisper ? InPlacePacketOf(ref reader) : -1;
         var packets = inPlace > 0 && MemoryMarshal.TryGetArray(packed, out var segment)
             ? MsgPack.ReadMany(ref reader, count - 3, segment, inPlace)
             : MsgPack.ReadMany(ref reader, count - 3, shareInput: true);
@@ -252,16 +252,17 @@ public sealed class Message
         Volatile.Write(ref InPlacePackets[subFlag], packet);
     }
 
-    private static int InPlacePacketOf(MessagePackReader reader)
+    private static int InPlacePacketOf(ref MessagePackReader reader)
     {
-        // A peek reader: p0 is read again with the rest.
-        if (reader.End || reader.NextMessagePackType != MessagePackType.Integer)
+        // Only p0's first byte, which nothing can make throw: a positive fixint is the flag itself (our sub-flags are
+        // all below 0x80); anything else (another encoding, a truncated p0) is read as a tree, and refused there.
+        if (reader.End)
         {
             return -1;
         }
 
-        var flag = ReadInteger(ref reader);
-        return flag is >= 0 and <= 255 ? Volatile.Read(ref InPlacePackets[(int)flag]) : -1;
+        var code = reader.NextCode;
+        return code <= MessagePackCode.MaxFixInt ? Volatile.Read(ref InPlacePackets[code]) : -1;
     }
 
     /// <summary>Reads an integer of up to 2^63-1; null (nothing read) when the next value is not one, or is larger.</summary>

@@ -215,6 +215,13 @@ public static class MsgPack
         return items;
     }
 
+    /// <summary>
+    /// An array or map count as the reader gave it: MessagePack-CSharp reads an array 32 / map 32 count of 2^31 or more
+    /// as a negative int (and its check against the bytes left then passes), which no input this small can hold.
+    /// </summary>
+    private static int CountOf(int count) =>
+        count >= 0 ? count : throw new MsgFormatException("A msgpack array or map announces more items than the input holds.");
+
     /// <summary>Goes over one value as <see cref="ReadCore"/> reads it, with the same checks, making nothing.</summary>
     private static void Check(ref MessagePackReader reader, int depth)
     {
@@ -255,7 +262,7 @@ public static class MsgPack
                 _ = reader.ReadBytes() ?? throw new MsgFormatException("Truncated msgpack bin.");
                 return;
             case MessagePackType.Array:
-                var count = reader.ReadArrayHeader(); // checks the count against the bytes left
+                var count = CountOf(reader.ReadArrayHeader()); // checks the count against the bytes left
                 for (var i = 0; i < count; i++)
                 {
                     Check(ref reader, depth + 1);
@@ -263,8 +270,8 @@ public static class MsgPack
 
                 return;
             case MessagePackType.Map:
-                var entryCount = reader.ReadMapHeader();
-                for (var i = 0; i < entryCount * 2; i++)
+                var entryCount = CountOf(reader.ReadMapHeader());
+                for (var i = 0L; i < 2L * entryCount; i++)
                 {
                     Check(ref reader, depth + 1);
                 }
@@ -354,7 +361,7 @@ public static class MsgPack
 
                 return MsgValue.BinNoCopy(bytes.ToArray());
             case MessagePackType.Array:
-                var count = reader.ReadArrayHeader(); // checks the count against the bytes left
+                var count = CountOf(reader.ReadArrayHeader()); // checks the count against the bytes left
                 var items = new MsgValue[count];
                 for (var i = 0; i < count; i++)
                 {
@@ -363,7 +370,7 @@ public static class MsgPack
 
                 return MsgValue.ArrayOwning(items);
             case MessagePackType.Map:
-                var entryCount = reader.ReadMapHeader();
+                var entryCount = CountOf(reader.ReadMapHeader());
                 var entries = new KeyValuePair<MsgValue, MsgValue>[entryCount];
                 for (var i = 0; i < entryCount; i++)
                 {

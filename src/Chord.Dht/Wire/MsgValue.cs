@@ -120,6 +120,10 @@ public sealed class MsgValue : IEquatable<MsgValue>
                 var slice = Bytes;
                 var frameLength = ((byte[])_ref!).Length;
                 return frameLength <= KeptFrameLength || (long)slice.Length * 2 >= frameLength ? this : BinNoCopy(slice.ToArray());
+            case MsgKind.Array when _ref is byte[] frame:
+                // Kept in place (a received batch answer's entries): the same rule as a bin's, for the array's bytes.
+                var encoded = PreEncoded!.Value;
+                return _int == 0 || frame.Length <= KeptFrameLength || (long)encoded.Length * 2 >= frame.Length ? this : PreEncodedArray(encoded.ToArray());
             case MsgKind.Array:
                 var items = AsArray();
                 MsgValue[]? copy = null;

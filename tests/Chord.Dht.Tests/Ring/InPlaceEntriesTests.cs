@@ -77,6 +77,9 @@ public class InPlaceEntriesTests
             [0x92, 0x01], // an array that announces more items than follow
             [0x91, 0xC1], // a byte that starts no msgpack value
             [.. Enumerable.Repeat((byte)0x91, MsgPack.MaxDepth + 1), 0xC0], // nested deeper than allowed
+            [0xDD, 0x80, 0x00, 0x00, 0x00], // an array 32 of 2^31 items (the reader's count turns negative)
+            [0x91, 0xDF, 0xFF, 0xFF, 0xFF, 0xFF], // a map 32 of 2^32-1 entries inside
+            [0x91, 0xDF, 0x40, 0x00, 0x00, 0x00], // a map 32 of 2^30 entries (twice that overflows an int)
         ];
         foreach (var packet in packets)
         {
@@ -115,6 +118,29 @@ public class InPlaceEntriesTests
                 Assert.Equal(asTree.Payload[3], inPlace!.Payload[3]);
             }
         }, iter: 2_000);
+    }
+
+    [Fact]
+    public void An_entries_packet_kept_for_long_holds_its_own_bytes_not_its_whole_frame()
+    {
+        Message.ReadInPlace((int)RingSubFlag.Values, 3);
+        var received = Receive((int)RingSubFlag.Values, MsgValue.Array(ValueEntries), MsgValue.Bin(new byte[256 * 1024]));
+        var inFrame = received.Payload[3];
+        var kept = inFrame.Detached();
+
+        Assert.Equal(inFrame, kept);
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(kept.PreEncoded!.Value, out var own));
+        Assert.Equal(own.Array!.Length, own.Count); // an array of its own, exactly its bytes
+        Assert.Equal(MsgPack.Serialize(MsgValue.Array(ValueEntries)).Length, own.Count);
+    }
+
+    [Fact]
+    public void A_whisper_whose_sub_flag_is_cut_off_is_a_malformed_frame()
+    {
+        Message.ReadInPlace((int)RingSubFlag.Values, 3);
+        var bytes = Message.Create(MainFlag.Whisper, Sender, 1_700_000_000, 0L).Packed.ToArray();
+        bytes[^1] = 0xCD; // p0 a uint 16 whose two bytes never come
+        Assert.Equal("Truncated msgpack value.", Assert.Throws<MsgFormatException>(() => Message.Parse(bytes, null)).Message);
     }
 
     [Fact]

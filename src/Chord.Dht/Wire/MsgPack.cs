@@ -222,8 +222,8 @@ public static class MsgPack
     private static int CountOf(int count) =>
         count >= 0 ? count : throw new MsgFormatException("A msgpack array or map announces more items than the input holds.");
 
-    /// <summary>Goes over one value as <see cref="ReadCore"/> reads it, with the same checks, making nothing.</summary>
-    private static void Check(ref MessagePackReader reader, int depth)
+    /// <summary>The checks before any value (<see cref="ReadCore"/>'s and <see cref="Check"/>'s alike): its nesting depth, and that it is there.</summary>
+    private static byte NextCodeAt(ref MessagePackReader reader, int depth)
     {
         if (depth > MaxDepth)
         {
@@ -235,7 +235,13 @@ public static class MsgPack
             throw new MsgFormatException("Truncated msgpack value.");
         }
 
-        var code = reader.NextCode;
+        return reader.NextCode;
+    }
+
+    /// <summary>Goes over one value as <see cref="ReadCore"/> reads it, with the same checks, making nothing.</summary>
+    private static void Check(ref MessagePackReader reader, int depth)
+    {
+        var code = NextCodeAt(ref reader, depth);
         switch (reader.NextMessagePackType)
         {
             case MessagePackType.Nil:
@@ -325,17 +331,7 @@ public static class MsgPack
 
     private static MsgValue ReadCore(ref MessagePackReader reader, int depth, bool shareInput, bool inMap = false)
     {
-        if (depth > MaxDepth)
-        {
-            throw new MsgFormatException($"msgpack nests deeper than {MaxDepth} levels.");
-        }
-
-        if (reader.End)
-        {
-            throw new MsgFormatException("Truncated msgpack value.");
-        }
-
-        var code = reader.NextCode;
+        var code = NextCodeAt(ref reader, depth);
         switch (reader.NextMessagePackType)
         {
             case MessagePackType.Nil:

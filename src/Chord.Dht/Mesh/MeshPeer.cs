@@ -142,9 +142,11 @@ public sealed class MeshPeer
     /// Whispers <paramref name="payload"/> without copying it into the message: for payloads built for this one
     /// message and never changed after (the ring's requests and answers, a copy of each per frame otherwise). The
     /// message is packed only when it is written (into the frame, through a reused buffer, when this peer takes bare
-    /// digests).
+    /// digests). <paramref name="cancellationToken"/> ends a wait for room in a full queue (a request's deadline: a
+    /// peer that stopped reading must not hold its sender past it).
     /// </summary>
-    internal ValueTask WhisperOwningAsync(MsgValue[] payload) => SendAsync(_node.CreateUnpackedWhisper(payload));
+    internal ValueTask WhisperOwningAsync(MsgValue[] payload, CancellationToken cancellationToken = default) =>
+        SendAsync(_node.CreateUnpackedWhisper(payload), cancellationToken);
 
     /// <summary>
     /// Queues a ready message. Waits while the outbound queue is full (backpressure). A message queued on a closed

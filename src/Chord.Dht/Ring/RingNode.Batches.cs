@@ -227,7 +227,7 @@ public sealed partial class RingNode
         _batches[requestId] = (peer, answer, pending);
         try
         {
-            await peer.WhisperOwningAsync(payload(requestId));
+            await peer.WhisperOwningAsync(payload(requestId), cancellationToken);
             Awaiting(peer);
             using var onDeadline = cancellationToken.UnsafeRegister(CancelBatch, pending);
             using var onClose = peer.ClosedToken.UnsafeRegister(CancelBatch, pending);

@@ -523,14 +523,14 @@ public sealed partial class RingNode
                     if (request.Kind != SubFlag.Store || OwnerOf(request.Position.Reduced, null)?.Id != next.Id)
                     {
                         // A delta (its result is unknown) or a py2p node that forwards it on: nothing can confirm it.
-                        await next.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1));
+                        await next.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1), cancellationToken);
                         return Answer.Refused(1, PyOwnerCannotAcknowledge);
                     }
 
                     return await StoreAtPy2pOwnerAsync(next, request, cancellationToken);
                 }
 
-                await next.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1));
+                await next.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1), cancellationToken);
                 var resent = sentBefore;
                 sentBefore = true;
                 if (IsSuspect(next.Id!))
@@ -619,10 +619,10 @@ public sealed partial class RingNode
             AwaitPy2pAnswer(owner, request.Method, request.Position, requestId);
             if (storeFirst)
             {
-                await owner.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1));
+                await owner.WhisperOwningAsync(RequestPayload(request, requestId, hops: 1), cancellationToken);
             }
 
-            await owner.WhisperOwningAsync(RequestPayload(new PositionRequest(SubFlag.Retrieve, request.Method, request.Position), requestId, hops: 1));
+            await owner.WhisperOwningAsync(RequestPayload(new PositionRequest(SubFlag.Retrieve, request.Method, request.Position), requestId, hops: 1), cancellationToken);
             Awaiting(owner);
             using var onDeadline = cancellationToken.UnsafeRegister(CancelPending, pending);
             using var onClose = owner.ClosedToken.UnsafeRegister(CancelPending, pending);

@@ -125,11 +125,7 @@ public readonly record struct EntryVersion(long Counter, string Writer) : ICompa
         var count = reader.ReadArrayHeader();
         if (count != 2)
         {
-            for (var i = 0; i < count; i++)
-            {
-                reader.Skip();
-            }
-
+            MsgPack.SkipItems(ref reader, count);
             return null;
         }
 

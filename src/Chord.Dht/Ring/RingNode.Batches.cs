@@ -270,11 +270,13 @@ public sealed partial class RingNode
         var answers = ReadEntriesCore(entries, count, kind);
         if (answers is null)
         {
-            RingLog.Malformed(Logger, kind == RingSubFlag.Acks ? "acks" : "values", from.Id ?? "?");
+            RingLog.Malformed(Logger, BatchAnswerName(kind), from.Id ?? "?");
         }
 
         return answers;
     }
+
+    private static string BatchAnswerName(RingSubFlag kind) => kind == RingSubFlag.Acks ? "acks" : "values";
 
     /// <summary>What <see cref="ReadEntries"/> reads, each answer as text (the tests compare the two ways of reading).</summary>
     internal static string[]? DescribeEntriesForTest(MsgValue entries, int count, RingSubFlag kind) =>
@@ -332,24 +334,18 @@ public sealed partial class RingNode
         var length = reader.ReadArrayHeader();
         if (length < 6 || reader.NextMessagePackType != MessagePack.MessagePackType.Boolean)
         {
-            SkipItems(ref reader, length);
+            MsgPack.SkipItems(ref reader, length);
             return null;
         }
 
         var ok = reader.ReadBoolean();
-        var second = MsgPack.ReadShared(ref reader);
+        var resultOrReason = MsgPack.ReadShared(ref reader);
         var version = EntryVersion.ReadOrNull(ref reader);
         var accepted = EntryVersion.ReadOrNull(ref reader);
         var promised = EntryVersion.ReadOrNull(ref reader);
         var isCopy = ReadFlag(ref reader);
-        SkipItems(ref reader, length - 6);
-        return new Answer(MsgValue.Nil, 1, ok, ok ? null : second.Kind == MsgKind.Str ? second.AsString() : "refused", ok ? second : null, version, null,
-            Versioned: version is not null)
-        {
-            Accepted = accepted,
-            Promised = promised,
-            IsCopy = isCopy,
-        };
+        MsgPack.SkipItems(ref reader, length - 6);
+        return AckAnswer(ok, resultOrReason, version, accepted, promised, isCopy, hops: 1);
     }
 
     /// <summary>The next entry of a values message read in place, as <see cref="ReadValueEntry(MsgValue, int)"/> reads one of a value tree.</summary>
@@ -364,7 +360,7 @@ public sealed partial class RingNode
         var length = reader.ReadArrayHeader();
         if (length < 4)
         {
-            SkipItems(ref reader, length);
+            MsgPack.SkipItems(ref reader, length);
             return null;
         }
 
@@ -372,7 +368,7 @@ public sealed partial class RingNode
         var version = EntryVersion.ReadOrNull(ref reader);
         var accepted = EntryVersion.ReadOrNull(ref reader);
         var isCopy = ReadFlag(ref reader);
-        SkipItems(ref reader, length - 4);
+        MsgPack.SkipItems(ref reader, length - 4);
         return RetrievedAnswer(value, 1, version, null, accepted, isCopy);
     }
 
@@ -386,14 +382,6 @@ public sealed partial class RingNode
 
         reader.Skip();
         return false;
-    }
-
-    private static void SkipItems(ref MessagePack.MessagePackReader reader, int count)
-    {
-        for (var i = 0; i < count; i++)
-        {
-            reader.Skip();
-        }
     }
 
     /// <summary>An entry of an acks message (<c>[ok, result|reason, version, accepted, promised, is_copy]</c>), or null for nil or a malformed one.</summary>
@@ -471,7 +459,7 @@ public sealed partial class RingNode
     {
         if (p.Length < 4 || p[1].Kind != MsgKind.Str)
         {
-            RingLog.Malformed(Logger, answer == RingSubFlag.Acks ? "acks" : "values", from.Id ?? "?");
+            RingLog.Malformed(Logger, BatchAnswerName(answer), from.Id ?? "?");
             return;
         }
 

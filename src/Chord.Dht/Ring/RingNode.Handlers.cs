@@ -395,18 +395,25 @@ public sealed partial class RingNode
     /// </summary>
     private static Answer AckAnswer(ReadOnlySpan<MsgValue> f, int hops)
     {
-        var ok = f[0].AsBool();
         EntryVersion? version = f.Length > 2 && EntryVersion.TryRead(f[2], out var v) ? v : null;
         EntryVersion? accepted = f.Length > 3 && EntryVersion.TryRead(f[3], out var a) ? a : null;
         EntryVersion? promised = f.Length > 4 && EntryVersion.TryRead(f[4], out var pr) ? pr : null;
-        return new Answer(MsgValue.Nil, hops, ok, ok ? null : f[1].Kind == MsgKind.Str ? f[1].AsString() : "refused",
-            ok ? f[1] : null, version, null, Versioned: version is not null)
+        return AckAnswer(f[0].AsBool(), f[1], version, accepted, promised, f.Length > 5 && f[5].Kind == MsgKind.Bool && f[5].AsBool(), hops);
+    }
+
+    /// <summary>
+    /// The answer an owner of ours gave to a write, from its fields (an <c>ack</c>, or an entry of an <c>acks</c> message,
+    /// read as a value tree or in place): <paramref name="resultOrReason"/> is the result when it went through, the
+    /// reason (a str; anything else reads as "refused") when not.
+    /// </summary>
+    private static Answer AckAnswer(bool ok, MsgValue resultOrReason, EntryVersion? version, EntryVersion? accepted, EntryVersion? promised, bool isCopy, int hops) =>
+        new(MsgValue.Nil, hops, ok, ok ? null : resultOrReason.Kind == MsgKind.Str ? resultOrReason.AsString() : "refused",
+            ok ? resultOrReason : null, version, null, Versioned: version is not null)
         {
             Accepted = accepted,
             Promised = promised,
-            IsCopy = f.Length > 5 && f[5].Kind == MsgKind.Bool && f[5].AsBool(),
+            IsCopy = isCopy,
         };
-    }
 
     /// <summary>Completes our own request, or relays the answer one step back toward whoever asked us.</summary>
     private async ValueTask CompleteAsync(string requestId, Answer answer, MsgValue? positionPacket)

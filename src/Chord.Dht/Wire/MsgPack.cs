@@ -159,6 +159,12 @@ public static class MsgPack
     internal static MsgValue ReadShared(ReadOnlyMemory<byte> bytes)
     {
         var reader = new MessagePackReader(bytes);
+        return ReadShared(ref reader);
+    }
+
+    /// <summary>Reads the next value of such bytes (see <see cref="ReadShared(ReadOnlyMemory{byte})"/>) from <paramref name="reader"/>.</summary>
+    internal static MsgValue ReadShared(ref MessagePackReader reader)
+    {
         try
         {
             return ReadCore(ref reader, 0, shareInput: true);
@@ -169,16 +175,12 @@ public static class MsgPack
         }
     }
 
-    /// <summary>Reads the next value of such bytes (see <see cref="ReadShared(ReadOnlyMemory{byte})"/>) from <paramref name="reader"/>.</summary>
-    internal static MsgValue ReadShared(ref MessagePackReader reader)
+    /// <summary>Skips the next <paramref name="count"/> values (of checked msgpack: the rest of an array being read in place).</summary>
+    internal static void SkipItems(ref MessagePackReader reader, int count)
     {
-        try
+        for (var i = 0; i < count; i++)
         {
-            return ReadCore(ref reader, 1, shareInput: true);
-        }
-        catch (Exception e) when (AsFormatError(e) is { } error)
-        {
-            throw error;
+            reader.Skip();
         }
     }
 
